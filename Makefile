@@ -1,0 +1,41 @@
+# Two commands for a newcomer: `make run` (set up, then start Loci) and `make test`.
+# Both are idempotent; when everything is installed they start in a second.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.loci-installed
+# Portable llama.cpp build (no -march=native) so the same wheel can go into installers.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
+.PHONY: run test install system-deps bench demo screenshots clean
+
+run: install
+	$(PY) -m app
+
+demo: install
+	$(PY) -m app.cli demo
+
+test: install
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+install: system-deps $(STAMP)
+
+system-deps:
+	@sh packaging/linux/system-deps.sh
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU build; anything unpinned would pull a multi-GB CUDA build
+	$(PY) -m pip install -q torch==2.13.0
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+bench: install
+	$(PY) bench/core_bench.py
+
+screenshots: install
+	$(PY) bench/screenshots.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,16 @@
+"""Loci's engine: a private, local-first memory layer with mem0's Memory API."""
+from ._offline import enforce_offline
+
+enforce_offline()
+
+from .config import EmbedderConfig, ExtractionConfig, LLMConfig, LociConfig, SearchConfig  # noqa: E402
+from .errors import (ConfigError, ExtractionError, InvalidInputError, LociError,  # noqa: E402
+                     ModelError, NotFoundError, StoreError)
+from .memory import Memory  # noqa: E402
+from .records import Entity, HistoryEvent, MemoryRecord, Message, Scope, ScoredMemory  # noqa: E402
+
+__all__ = [
+    "Memory", "LociConfig", "EmbedderConfig", "LLMConfig", "ExtractionConfig", "SearchConfig",
+    "LociError", "ConfigError", "ModelError", "ExtractionError", "StoreError", "NotFoundError",
+    "InvalidInputError", "MemoryRecord", "Message", "Scope", "ScoredMemory", "HistoryEvent", "Entity",
+]

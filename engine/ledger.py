@@ -1,0 +1,345 @@
+"""SQLite ledger: memory rows, the audit log, stored messages and the write journal."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from .errors import StoreError
+from .records import HistoryEvent, MemoryRecord, Message, Scope
+
+SCHEMA_VERSION = 2
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one (executescript would commit the open transaction)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _migration_1(db: sqlite3.Connection) -> None:
+    _run_script(
+        db, """
+        CREATE TABLE memories (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            text TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            user_id TEXT, agent_id TEXT, run_id TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            timestamp TEXT NOT NULL,
+            role TEXT, actor TEXT, memory_type TEXT, event_date TEXT,
+            source_ids TEXT NOT NULL DEFAULT '[]',
+            entities TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX memories_user ON memories(user_id);
+        CREATE INDEX memories_agent ON memories(agent_id);
+        CREATE INDEX memories_run ON memories(run_id);
+        CREATE INDEX memories_hash ON memories(hash);
+        CREATE TABLE history (
+            id TEXT PRIMARY KEY,
+            memory_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            old_memory TEXT, new_memory TEXT,
+            actor TEXT, role TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX history_memory ON history(memory_id);
+        CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            user_id TEXT, agent_id TEXT, run_id TEXT,
+            role TEXT NOT NULL, name TEXT, content TEXT NOT NULL,
+            timestamp TEXT NOT NULL, created_at TEXT NOT NULL
+        );
+        CREATE INDEX messages_run ON messages(run_id);
+        CREATE TABLE journal (
+            memory_id TEXT PRIMARY KEY,
+            started_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+def _migration_2(db: sqlite3.Connection) -> None:
+    _run_script(
+        db, """
+        CREATE TABLE entity_links (
+            memory_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            text TEXT NOT NULL,
+            label TEXT NOT NULL,
+            PRIMARY KEY (memory_id, key)
+        );
+        CREATE INDEX entity_links_key ON entity_links(key)
+        """
+    )
+
+
+# Numbered migrations: index i upgrades the schema from version i to i + 1.
+MIGRATIONS = [_migration_1, _migration_2]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+_MEMORY_COLUMNS = ("id, text, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, "
+                   "timestamp, role, actor, memory_type, event_date, source_ids, entities")
+
+
+def _record(row: Sequence[Any]) -> MemoryRecord:
+    return MemoryRecord(
+        id=row[0], memory=row[1], hash=row[2],
+        scope=Scope(user_id=row[3], agent_id=row[4], run_id=row[5]),
+        metadata=json.loads(row[6]), created_at=_dt(row[7]), updated_at=_dt(row[8]),
+        timestamp=_dt(row[9]), role=row[10], actor=row[11], memory_type=row[12],
+        event_date=row[13], source_message_ids=tuple(json.loads(row[14])),
+        entities=tuple(json.loads(row[15])),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeCount:
+    """How many memories one user, agent or session has."""
+
+    kind: str  # user_id, agent_id, run_id
+    value: str
+    count: int
+
+
+class Ledger:
+    """The relational half of a store. Every method is safe to call from any thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"Cannot open the database {path}: {exc}. The file may be damaged; "
+                             "restore it from a backup or move it away to start fresh.") from exc
+        self._lock = threading.RLock()
+        self._migrate()
+
+    # -- plumbing ---------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"The store at {self.path.parent} was written by a newer Loci "
+                                 f"(schema {version}); update Loci to open it.")
+            for number in range(version, SCHEMA_VERSION):
+                with self.transaction() as db:
+                    MIGRATIONS[number](db)
+                    db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of writes; rolled back when the block raises."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self.commit()
+
+    def commit(self) -> None:
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self._db.execute("ROLLBACK")
+            raise StoreError(f"Could not save to {self.path}: {exc}. Is the disk full?") from exc
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- journal: intents recorded before the vector store is touched -------
+    def journal_begin(self, memory_ids: Iterable[str]) -> None:
+        now = utcnow().isoformat()
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO journal VALUES (?, ?)", [(i, now) for i in memory_ids])
+
+    def journal_pending(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT memory_id FROM journal")]
+
+    @staticmethod
+    def journal_clear(db: sqlite3.Connection, memory_ids: Iterable[str]) -> None:
+        db.executemany("DELETE FROM journal WHERE memory_id = ?", [(i,) for i in memory_ids])
+
+    # -- writes (called inside transaction()) -----------------------------
+    @staticmethod
+    def insert_memory(db: sqlite3.Connection, rec: MemoryRecord) -> None:
+        db.execute(
+            f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (rec.id, rec.memory, rec.hash, rec.scope.user_id, rec.scope.agent_id, rec.scope.run_id,
+             json.dumps(dict(rec.metadata)), rec.created_at.isoformat(), rec.updated_at.isoformat(),
+             rec.timestamp.isoformat(), rec.role, rec.actor, rec.memory_type, rec.event_date,
+             json.dumps(list(rec.source_message_ids)), json.dumps(list(rec.entities))))
+
+    @staticmethod
+    def replace_memory(db: sqlite3.Connection, rec: MemoryRecord) -> None:
+        db.execute(
+            "UPDATE memories SET text=?, hash=?, metadata=?, updated_at=?, memory_type=?, "
+            "event_date=?, entities=? WHERE id=?",
+            (rec.memory, rec.hash, json.dumps(dict(rec.metadata)), rec.updated_at.isoformat(),
+             rec.memory_type, rec.event_date, json.dumps(list(rec.entities)), rec.id))
+
+    @staticmethod
+    def delete_memory(db: sqlite3.Connection, memory_id: str) -> None:
+        db.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+
+    @staticmethod
+    def add_history(db: sqlite3.Connection, memory_id: str, event: str, old: str | None,
+                    new: str | None, actor: str | None = None, role: str | None = None,
+                    when: datetime | None = None) -> None:
+        db.execute("INSERT INTO history VALUES (?,?,?,?,?,?,?,?)",
+                   (str(uuid.uuid4()), memory_id, event, old, new, actor, role,
+                    (when or utcnow()).isoformat()))
+
+    @staticmethod
+    def insert_messages(db: sqlite3.Connection, messages: Sequence[Message]) -> None:
+        now = utcnow().isoformat()
+        db.executemany(
+            "INSERT INTO messages (id, user_id, agent_id, run_id, role, name, content, timestamp, "
+            "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [(m.id, m.scope.user_id, m.scope.agent_id, m.scope.run_id, m.role, m.name, m.content,
+              m.timestamp.isoformat(), now) for m in messages])
+
+    # -- reads -------------------------------------------------------------
+    def get(self, memory_id: str) -> MemoryRecord | None:
+        rows = self._query(f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE id = ?", (memory_id,))
+        return _record(rows[0]) if rows else None
+
+    def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        out: dict[str, MemoryRecord] = {}
+        ids = list(memory_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._query(f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE id IN ({marks})", chunk):
+                out[row[0]] = _record(row)
+        return out
+
+    def iter_scope(self, scope: dict[str, str], *, newest_first: bool = True) -> Iterator[MemoryRecord]:
+        """All memories whose scope matches the given literal keys, in a stable order."""
+        where, args = _where_scope(scope)
+        order = "DESC" if newest_first else "ASC"
+        rows = self._query(f"SELECT {_MEMORY_COLUMNS} FROM memories {where} ORDER BY seq {order}", args)
+        return (_record(r) for r in rows)
+
+    def page(self, scope: dict[str, str], offset: int, limit: int) -> list[MemoryRecord]:
+        where, args = _where_scope(scope)
+        rows = self._query(f"SELECT {_MEMORY_COLUMNS} FROM memories {where} ORDER BY seq DESC "
+                           "LIMIT ? OFFSET ?", [*args, limit, offset])
+        return [_record(r) for r in rows]
+
+    def count(self, scope: dict[str, str] | None = None) -> int:
+        where, args = _where_scope(scope or {})
+        return int(self._query(f"SELECT COUNT(*) FROM memories {where}", args)[0][0])
+
+    def ids(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT id FROM memories")]
+
+    def find_hash(self, scope: dict[str, str], content_hash: str) -> str | None:
+        where, args = _where_scope(scope)
+        clause = f"{where} AND hash = ?" if where else "WHERE hash = ?"
+        rows = self._query(f"SELECT id FROM memories {clause} LIMIT 1", [*args, content_hash])
+        return rows[0][0] if rows else None
+
+    def history(self, memory_id: str) -> list[HistoryEvent]:
+        rows = self._query("SELECT id, memory_id, event, old_memory, new_memory, actor, role, "
+                           "created_at FROM history WHERE memory_id = ? ORDER BY created_at, rowid",
+                           (memory_id,))
+        return [HistoryEvent(id=r[0], memory_id=r[1], event=r[2], old_memory=r[3], new_memory=r[4],
+                             actor=r[5], role=r[6], created_at=_dt(r[7])) for r in rows]
+
+    def has_history(self, memory_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM history WHERE memory_id = ? LIMIT 1", (memory_id,)))
+
+    def messages(self, message_ids: Sequence[str]) -> list[Message]:
+        if not message_ids:
+            return []
+        marks = ",".join("?" * len(message_ids))
+        rows = self._query("SELECT id, role, content, timestamp, name, user_id, agent_id, run_id, "
+                           f"created_at FROM messages WHERE id IN ({marks}) ORDER BY seq",
+                           list(message_ids))
+        return [_message(r) for r in rows]
+
+    def recent_messages(self, scope: dict[str, str], limit: int,
+                        exclude: Sequence[str] = ()) -> list[Message]:
+        """The last messages said in a scope, oldest first (context for extraction)."""
+        where, args = _where_scope(scope)
+        rows = self._query("SELECT id, role, content, timestamp, name, user_id, agent_id, run_id, "
+                           f"created_at FROM messages {where} ORDER BY seq DESC LIMIT ?",
+                           [*args, limit + len(exclude)])
+        skip = set(exclude)
+        return [_message(r) for r in reversed(rows) if r[0] not in skip][-limit:] if limit else []
+
+    def scope_counts(self) -> list[ScopeCount]:
+        out: list[ScopeCount] = []
+        for kind in ("user_id", "agent_id", "run_id"):
+            for value, n in self._query(f"SELECT {kind}, COUNT(*) FROM memories WHERE {kind} IS NOT "
+                                        f"NULL GROUP BY {kind} ORDER BY {kind}"):
+                out.append(ScopeCount(kind, value, int(n)))
+        return out
+
+    # -- entity links (derived from memory text, kept beside the rows) ------
+    @staticmethod
+    def set_entity_links(db: sqlite3.Connection, memory_id: str,
+                         mentions: Sequence[tuple[str, str, str]]) -> None:
+        """Replace a memory's (key, text, label) entity mentions."""
+        db.execute("DELETE FROM entity_links WHERE memory_id = ?", (memory_id,))
+        db.executemany("INSERT OR IGNORE INTO entity_links VALUES (?,?,?,?)",
+                       [(memory_id, k, t, lab) for k, t, lab in mentions])
+
+    @staticmethod
+    def drop_entity_links(db: sqlite3.Connection, memory_id: str) -> None:
+        db.execute("DELETE FROM entity_links WHERE memory_id = ?", (memory_id,))
+
+    def entity_links(self) -> list[tuple[str, str, str, str]]:
+        """Every (memory_id, key, text, label) row."""
+        return self._query("SELECT memory_id, key, text, label FROM entity_links")
+
+    def linked_memory_ids(self) -> set[str]:
+        return {r[0] for r in self._query("SELECT DISTINCT memory_id FROM entity_links")}
+
+    def wipe(self) -> None:
+        with self.transaction() as db:
+            for table in ("memories", "history", "messages", "journal", "entity_links"):
+                db.execute(f"DELETE FROM {table}")
+
+
+def _message(r: Sequence[Any]) -> Message:
+    return Message(id=r[0], role=r[1], content=r[2], timestamp=_dt(r[3]), name=r[4],
+                   scope=Scope(user_id=r[5], agent_id=r[6], run_id=r[7]), created_at=_dt(r[8]))
+
+
+def _where_scope(scope: dict[str, str]) -> tuple[str, list[str]]:
+    keys = [k for k in ("user_id", "agent_id", "run_id") if scope.get(k) is not None]
+    if not keys:
+        return "", []
+    return "WHERE " + " AND ".join(f"{k} = ?" for k in keys), [scope[k] for k in keys]

@@ -1,0 +1,629 @@
+"""The facade: mem0-compatible Memory wiring ledger, vectors, embedder and extractor together."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .config import LociConfig
+from .embeddings import Embedder, SentenceTransformerEmbedder
+from .entities import EntityExtractor, normalise
+from .errors import ExtractionError, InvalidInputError, NotFoundError, StoreError
+from .filters import SCOPE_KEYS, compile_filters, scope_of
+from .ledger import Ledger, ScopeCount, utcnow
+from .paths import default_data_dir
+from .records import Entity, HistoryEvent, MemoryRecord, Message, Scope, ScoredMemory
+from .retrieval import Retriever, SearchOptions
+from .store import Manifest, VectorStore, WriterLock
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 100_000
+MAX_QUERY_CHARS = 10_000
+_ROLES = ("user", "assistant", "system", "tool")
+
+Progress = Callable[[int, int], None]
+
+
+def content_hash(text: str) -> str:
+    """Stable hash of a memory's text, used to skip exact duplicates and re-embedding."""
+    return hashlib.md5(" ".join(text.split()).casefold().encode("utf-8")).hexdigest()
+
+
+class Memory:
+    """A persistent, offline memory store with mem0's API.
+
+    Write order (one write path, `_commit`): (1) the ids about to change are recorded in the
+    ledger's journal and committed; (2) the vectors are written to Chroma; (3) the memory rows,
+    their history rows and the source messages are written and the journal entries cleared in
+    ONE SQLite transaction. SQLite is the source of truth: a memory exists when its row exists,
+    and its row never exists without its history row. A crash after (1) or (2) leaves only
+    journal entries and stray vectors, which `_recover` repairs the next time the store opens.
+    """
+
+    def __init__(self, data_dir: str | Path | None = None,
+                 config: LociConfig | Mapping[str, Any] | None = None, *,
+                 embedder: Embedder | None = None, llm: Any = None) -> None:
+        self.config = config if isinstance(config, LociConfig) else LociConfig.from_dict(config)
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the data folder {self.data_dir}: {exc}") from exc
+        self._lock = WriterLock(self.data_dir)
+        self._lock.acquire()
+        try:
+            self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
+                self.config.embedder.model, self.config.embedder.path,
+                self.config.embedder.device, self.config.embedder.batch_size)
+            if not self.embedder.dimension:
+                load = getattr(self.embedder, "load", None)
+                if load:
+                    load()
+            Manifest(self.data_dir).check_or_write(self.embedder.name, self.embedder.dimension)
+            self._ledger = Ledger(self.data_dir / "loci.sqlite3")
+            self._vectors = VectorStore(self.data_dir)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._write_lock = threading.RLock()
+        self._llm = llm
+        self._extractor: Any = None
+        self._entity_extractor = EntityExtractor()
+        self._retriever = Retriever(self._ledger, self._vectors, self.embedder, self.config.search,
+                                    self._entity_extractor)
+        self._closed = False
+        self._recover()
+
+    @classmethod
+    def from_config(cls, config_dict: Mapping[str, Any] | None = None, **kwargs: Any) -> "Memory":
+        """mem0-style constructor; a 'data_dir' key picks the folder."""
+        data = dict(config_dict or {})
+        data_dir = data.pop("data_dir", None)
+        return cls(data_dir, data, **kwargs)
+
+    # -- context manager / lifecycle -------------------------------------------------
+    def __enter__(self) -> "Memory":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the store; the object cannot be used afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        self._ledger.close()
+        self._lock.release()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("This memory store has been closed; open it again to use it.")
+
+    # -- add -------------------------------------------------------------------------
+    def add(self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None,
+            run_id: str | None = None, metadata: Mapping[str, Any] | None = None,
+            timestamp: Any = None, infer: bool = True, memory_type: str | None = None,
+            prompt: str | None = None, progress: Progress | None = None,
+            cancel: Any = None) -> dict[str, Any]:
+        """Store messages as memories; with infer=True a local model extracts the facts first."""
+        self._check_open()
+        scope = _scope(user_id, agent_id, run_id)
+        meta = _check_metadata(metadata)
+        when = _parse_time(timestamp)
+        msgs = _to_messages(messages, scope, when)
+        if memory_type not in (None, "procedural_memory"):
+            raise InvalidInputError(f"Unknown memory_type '{memory_type}'. Use None or 'procedural_memory'.")
+        if not infer and memory_type is None:
+            return self._add_raw(msgs, scope, meta)
+        return self._add_inferred(msgs, scope, meta, memory_type, prompt, progress, cancel)
+
+    def _add_raw(self, msgs: list[Message], scope: Scope, meta: dict[str, Any]) -> dict[str, Any]:
+        keep = [m for m in msgs if m.role != "system"]
+        records = [self._new_record(m.content, scope, meta, m.timestamp, m.role, m.name,
+                                    None, None, (m.id,), ()) for m in keep]
+        with self._write_lock:
+            vectors = self.embedder.embed_batch([r.memory for r in records])
+            self._commit(records, vectors, msgs)
+        return {"results": [_event(r, "ADD") for r in records]}
+
+    def _add_inferred(self, msgs: list[Message], scope: Scope, meta: dict[str, Any],
+                      memory_type: str | None, prompt: str | None, progress: Progress | None,
+                      cancel: Any) -> dict[str, Any]:
+        extractor = self._get_extractor()
+        new = [m for m in msgs if m.role != "system"]
+        last = new[-1] if new else msgs[-1]
+        if memory_type == "procedural_memory":
+            summary = extractor.summarize_procedure(msgs, prompt=prompt)
+            record = self._new_record(summary, scope, meta, last.timestamp, "assistant", None,
+                                      "procedural_memory", None, tuple(m.id for m in msgs), ())
+            with self._write_lock:
+                self._commit([record], self.embedder.embed_batch([summary]), msgs)
+            return {"results": [_event(record, "ADD")]}
+        context = self._ledger.recent_messages(scope.as_dict(), self.config.extraction.context_messages)
+        existing = [s.record.memory for s in self.search_records(
+            " ".join(m.content for m in new)[:2000], top_k=self.config.extraction.similar_memories,
+            filters=scope.as_dict())] if new else []
+        result = extractor.extract(new, context=context, existing=existing, prompt=prompt,
+                                   progress=progress, cancel=cancel)
+        records: list[MemoryRecord] = []
+        for cand in result.candidates:
+            sources = tuple(new[i] for i in cand.source_indices if 0 <= i < len(new)) or (last,)
+            head = sources[0]
+            records.append(self._new_record(cand.text, scope, meta, head.timestamp, head.role, head.name,
+                                            cand.memory_type, cand.event_date,
+                                            tuple(m.id for m in sources), tuple(cand.entities)))
+        if self.config.extraction.keep_raw_when_empty:
+            for i in result.uncovered:
+                if 0 <= i < len(new):
+                    m = new[i]
+                    records.append(self._new_record(m.content, scope, meta, m.timestamp, m.role, m.name,
+                                                    "message", None, (m.id,), ()))
+        if cancel is not None and getattr(cancel, "is_cancelled", False):
+            raise ExtractionError("The import was cancelled; nothing was stored.")
+        with self._write_lock:
+            vectors = self.embedder.embed_batch([r.memory for r in records])
+            keep, events = self._dedupe(records, vectors, scope)
+            self._commit([records[i] for i in keep], vectors[keep] if keep else vectors[:0], msgs)
+        out: dict[str, Any] = {"results": events}
+        if result.dropped:
+            out["dropped"] = list(result.dropped)
+        if result.uncovered:
+            out["uncovered_messages"] = [new[i].id for i in result.uncovered if 0 <= i < len(new)]
+        return out
+
+    def _dedupe(self, records: list[MemoryRecord], vectors: np.ndarray,
+                scope: Scope) -> tuple[list[int], list[dict[str, Any]]]:
+        """ADD-only: drop exact or near duplicates of known memories (reported as NONE)."""
+        keep: list[int] = []
+        events: list[dict[str, Any]] = []
+        threshold = self.config.extraction.duplicate_threshold
+        where = scope.as_dict()
+        from .filters import chroma_where
+
+        for i, rec in enumerate(records):
+            same = self._ledger.find_hash(where, rec.hash)
+            if same is None:
+                for j in keep:
+                    if float(vectors[i] @ vectors[j]) >= threshold or records[j].hash == rec.hash:
+                        same = records[j].id
+                        break
+            if same is None:
+                hits = self._vectors.query(vectors[i], 1, chroma_where(where))
+                if hits and hits[0][1] >= threshold and self._ledger.get(hits[0][0]) is not None:
+                    same = hits[0][0]
+            if same is None:
+                keep.append(i)
+                events.append(_event(rec, "ADD"))
+            else:
+                events.append({"id": same, "memory": rec.memory, "event": "NONE"})
+        return keep, events
+
+    def _new_record(self, text: str, scope: Scope, meta: Mapping[str, Any], when: datetime,
+                    role: str | None, actor: str | None, memory_type: str | None,
+                    event_date: str | None, sources: tuple[str, ...],
+                    entities: tuple[str, ...]) -> MemoryRecord:
+        now = utcnow()
+        if event_date is None and memory_type != "message":
+            event_date = _event_date(text, when)
+        return MemoryRecord(id=str(uuid.uuid4()), memory=text, hash=content_hash(text), scope=scope,
+                            created_at=now, updated_at=now, timestamp=when, metadata=dict(meta),
+                            role=role, actor=actor, memory_type=memory_type, event_date=event_date,
+                            source_message_ids=sources, entities=entities)
+
+    def _commit(self, records: Sequence[MemoryRecord], vectors: np.ndarray,
+                messages: Sequence[Message] = ()) -> None:
+        """The one write path for new memories (see the class docstring for the order)."""
+        records, mentions = self._with_entities(records)
+        ids = [r.id for r in records]
+        self._ledger.journal_begin(ids)
+        self._vectors.upsert(ids, vectors, [_vector_meta(r) for r in records])
+        with self._ledger.transaction() as db:
+            self._ledger.insert_messages(db, messages)
+            for r in records:
+                self._ledger.insert_memory(db, r)
+                self._ledger.set_entity_links(db, r.id, mentions[r.id])
+                self._ledger.add_history(db, r.id, "ADD", None, r.memory, r.actor, r.role, r.created_at)
+            self._ledger.journal_clear(db, ids)
+        self._retriever.refresh(records, (), mentions)
+
+    def _with_entities(self, records: Sequence[MemoryRecord]
+                       ) -> tuple[list[MemoryRecord], dict[str, list[tuple[str, str, str]]]]:
+        """Find the entities each memory mentions (spaCy) merged with those the extractor gave."""
+        found = self._entity_extractor.extract_many([r.memory for r in records])
+        out: list[MemoryRecord] = []
+        mentions: dict[str, list[tuple[str, str, str]]] = {}
+        for rec, ms in zip(records, found):
+            rows = {m.key: (m.key, m.text, m.label) for m in ms}
+            for name in rec.entities:
+                key = normalise(name)
+                if key and key not in rows:
+                    rows[key] = (key, name, "EXTRACTED")
+            mentions[rec.id] = list(rows.values())
+            out.append(replace(rec, entities=tuple(t for _, t, _ in rows.values())))
+        return out, mentions
+
+    def _recover(self) -> None:
+        """Finish or undo writes a crash interrupted (journal entries left behind)."""
+        pending = self._ledger.journal_pending()
+        if not pending:
+            return
+        rows = self._ledger.get_many(pending)
+        alive = [rows[i] for i in pending if i in rows]
+        self._vectors.delete([i for i in pending if i not in rows])
+        if alive:
+            vectors = self.embedder.embed_batch([r.memory for r in alive])
+            self._vectors.upsert([r.id for r in alive], vectors, [_vector_meta(r) for r in alive])
+        with self._ledger.transaction() as db:
+            self._ledger.journal_clear(db, pending)
+        log.warning("recovered %d interrupted writes", len(pending))
+
+    # -- read ------------------------------------------------------------------------
+    def search(self, query: str, *, top_k: int = 20, filters: Mapping[str, Any] | None = None,
+               threshold: float | None = None, rerank: bool = False, explain: bool = False,
+               reference_date: Any = None, user_id: str | None = None, agent_id: str | None = None,
+               run_id: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        """Memories that best match the query, best first, within the filters.
+
+        Ranking fuses semantic similarity, BM25 keywords, entity matches and time (see
+        engine/fusion.py); explain=True adds every signal's score to each result. rerank is
+        accepted for mem0 compatibility and does nothing: no local cross-encoder ships on PyPI.
+        """
+        hits = self.search_records(query, top_k=limit or top_k, filters=_merge_scope(
+            filters, user_id, agent_id, run_id), threshold=threshold, reference_date=reference_date)
+        return {"results": [h.to_dict(explain=explain) for h in hits]}
+
+    def search_records(self, query: str, *, top_k: int = 20, filters: Mapping[str, Any] | None = None,
+                       threshold: float | None = None, reference_date: Any = None,
+                       options: SearchOptions = SearchOptions()) -> list[ScoredMemory]:
+        """search() returning typed records (for front ends)."""
+        self._check_open()
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("The search query is empty; type what you are looking for.")
+        _check_text(query, "query", MAX_QUERY_CHARS)
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise InvalidInputError(f"top_k must be a positive whole number, not {top_k!r}.")
+        predicate = compile_filters(filters)
+        ref = _parse_time(reference_date)
+        if threshold is None:
+            threshold = self.config.search.default_threshold
+        return self._retriever.search(query, top_k=top_k, filters=dict(filters or {}),
+                                      predicate=predicate, threshold=threshold, reference_date=ref,
+                                      options=options)
+
+    def get(self, memory_id: str) -> dict[str, Any]:
+        """One memory by id (NotFoundError when there is none)."""
+        return self.get_record(memory_id).to_dict()
+
+    def get_record(self, memory_id: str) -> MemoryRecord:
+        self._check_open()
+        _check_id(memory_id)
+        rec = self._ledger.get(memory_id)
+        if rec is None:
+            raise NotFoundError(f"No memory with id '{memory_id}'. It may have been deleted.")
+        return rec
+
+    def get_all(self, *, filters: Mapping[str, Any] | None = None, top_k: int = 100, offset: int = 0,
+                user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                limit: int | None = None) -> dict[str, Any]:
+        """Memories matching the filters, newest first; page with offset."""
+        records = self.list_records(filters=_merge_scope(filters, user_id, agent_id, run_id),
+                                    top_k=limit or top_k, offset=offset)
+        return {"results": [r.to_dict() for r in records]}
+
+    def list_records(self, *, filters: Mapping[str, Any] | None = None, top_k: int = 100,
+                     offset: int = 0) -> list[MemoryRecord]:
+        self._check_open()
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 0 or \
+                not isinstance(offset, int) or offset < 0:
+            raise InvalidInputError("top_k and offset must be whole numbers of 0 or more.")
+        filters = dict(filters or {})
+        scope = scope_of(filters)
+        if set(filters) <= set(scope):  # only literal scope keys: let SQLite page
+            return self._ledger.page(scope, offset, top_k)
+        predicate = compile_filters(filters)
+        out: list[MemoryRecord] = []
+        skipped = 0
+        for rec in self._ledger.iter_scope(scope):
+            if predicate(rec):
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                out.append(rec)
+                if len(out) >= top_k:
+                    break
+        return out
+
+    def count(self, filters: Mapping[str, Any] | None = None) -> int:
+        """How many memories match the filters."""
+        self._check_open()
+        filters = dict(filters or {})
+        scope = scope_of(filters)
+        if set(filters) <= set(scope):
+            return self._ledger.count(scope)
+        predicate = compile_filters(filters)
+        return sum(1 for r in self._ledger.iter_scope(scope) if predicate(r))
+
+    def scopes(self) -> list[ScopeCount]:
+        """Every user, agent and session with its memory count."""
+        self._check_open()
+        return self._ledger.scope_counts()
+
+    def entities(self, filters: Mapping[str, Any] | None = None) -> list[Entity]:
+        """The people, places and things memories mention, with how many memories mention each."""
+        self._check_open()
+        scope = scope_of(dict(filters or {}))
+        return [Entity(name=text, label=label, memory_count=n)
+                for _key, text, label, n in self._retriever.entity_counts(scope)]
+
+    def entity_memories(self, name: str, filters: Mapping[str, Any] | None = None) -> list[MemoryRecord]:
+        """Memories linked to an entity (matched by its normalised name), newest first."""
+        self._check_open()
+        filters = dict(filters or {})
+        predicate = compile_filters(filters)
+        ids = self._retriever.entity_memory_ids(name, scope_of(filters))
+        rows = self._ledger.get_many(list(ids))
+        out = [r for r in rows.values() if predicate(r)]
+        out.sort(key=lambda r: r.created_at, reverse=True)
+        return out
+
+    def warm_up(self) -> None:
+        """Load the embedding model and build the search indexes now (front ends call this)."""
+        load = getattr(self.embedder, "load", None)
+        if load:
+            load()
+        self._retriever.warm_up()
+
+    def source_messages(self, memory_id: str) -> list[Message]:
+        """Provenance: the stored messages a memory came from."""
+        return self._ledger.messages(list(self.get_record(memory_id).source_message_ids))
+
+    def history(self, memory_id: str) -> list[dict[str, Any]]:
+        """The audit log of one memory: ADD, UPDATE and DELETE events, oldest first."""
+        return [e.to_dict() for e in self.history_records(memory_id)]
+
+    def history_records(self, memory_id: str) -> list[HistoryEvent]:
+        self._check_open()
+        _check_id(memory_id)
+        events = self._ledger.history(memory_id)
+        if not events:
+            raise NotFoundError(f"No memory with id '{memory_id}' and no history for it.")
+        return events
+
+    # -- change ----------------------------------------------------------------------
+    def update(self, memory_id: str, text: str | None = None,
+               metadata: Mapping[str, Any] | None = None, *, data: str | None = None,
+               actor: str | None = None) -> dict[str, Any]:
+        """Change a memory's text and/or replace its metadata; recorded in history."""
+        self.update_record(memory_id, text if text is not None else data, metadata, actor=actor)
+        return {"message": "Memory updated successfully!"}
+
+    def update_record(self, memory_id: str, text: str | None = None,
+                      metadata: Mapping[str, Any] | None = None, *,
+                      actor: str | None = None) -> MemoryRecord:
+        self._check_open()
+        if text is None and metadata is None:
+            raise InvalidInputError("Nothing to update: give new text, new metadata or both.")
+        if text is not None:
+            _check_text(text, "memory text", MAX_MESSAGE_CHARS)
+            if not text.strip():
+                raise InvalidInputError("A memory's text cannot be empty; delete the memory instead.")
+        meta = _check_metadata(metadata) if metadata is not None else None
+        with self._write_lock:
+            old = self.get_record(memory_id)
+            new_text = text if text is not None else old.memory
+            new_hash = content_hash(new_text)
+            new = replace(old, memory=new_text, hash=new_hash,
+                          metadata=meta if meta is not None else old.metadata, updated_at=utcnow())
+            reembed = new_hash != old.hash
+            mentions: dict[str, list[tuple[str, str, str]]] = {}
+            if reembed:
+                (new,), mentions = self._with_entities([replace(new, entities=())])
+                self._ledger.journal_begin([memory_id])
+                self._vectors.upsert([memory_id], self.embedder.embed_batch([new_text]),
+                                     [_vector_meta(new)])
+            with self._ledger.transaction() as db:
+                self._ledger.replace_memory(db, new)
+                if reembed:
+                    self._ledger.set_entity_links(db, memory_id, mentions[memory_id])
+                self._ledger.add_history(db, memory_id, "UPDATE", old.memory, new.memory, actor,
+                                         None, new.updated_at)
+                self._ledger.journal_clear(db, [memory_id])
+            if reembed:
+                self._retriever.refresh([new], [memory_id], mentions)
+        return new
+
+    def delete(self, memory_id: str, *, actor: str | None = None) -> dict[str, Any]:
+        """Remove one memory (its history stays)."""
+        self.delete_records([self.get_record(memory_id).id], actor=actor)
+        return {"message": "Memory deleted successfully!"}
+
+    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None,
+                   run_id: str | None = None) -> dict[str, Any]:
+        """Remove every memory of a user, agent or session."""
+        scope = _scope(user_id, agent_id, run_id)
+        self._check_open()
+        ids = [r.id for r in self._ledger.iter_scope(scope.as_dict())]
+        self.delete_records(ids)
+        return {"message": "Memories deleted successfully!"}
+
+    def delete_records(self, memory_ids: Sequence[str], *, actor: str | None = None) -> int:
+        """Delete several memories at once; returns how many were removed."""
+        self._check_open()
+        with self._write_lock:
+            rows = self._ledger.get_many(list(memory_ids))
+            ids = [i for i in memory_ids if i in rows]
+            if not ids:
+                return 0
+            self._ledger.journal_begin(ids)
+            with self._ledger.transaction() as db:
+                for i in ids:
+                    self._ledger.delete_memory(db, i)
+                    self._ledger.drop_entity_links(db, i)
+                    self._ledger.add_history(db, i, "DELETE", rows[i].memory, None, actor, None)
+            # After the commit: a crash here leaves stray vectors, which _recover removes.
+            self._vectors.delete(ids)
+            with self._ledger.transaction() as db:
+                self._ledger.journal_clear(db, ids)
+            self._retriever.refresh((), ids, {})
+        return len(ids)
+
+    def restore_record(self, record: MemoryRecord, *, actor: str | None = None) -> MemoryRecord:
+        """Put a deleted memory back with its id (undo of delete); recorded as ADD in history."""
+        self._check_open()
+        with self._write_lock:
+            if self._ledger.get(record.id) is not None:
+                return record
+            vectors = self.embedder.embed_batch([record.memory])
+            self._commit([record], vectors)
+        return record
+
+    def reset(self) -> None:
+        """Delete every memory, message and history row in this store."""
+        self._check_open()
+        with self._write_lock:
+            self._ledger.wipe()
+            self._vectors.wipe()
+            self._retriever.reset()
+
+    # -- extraction ------------------------------------------------------------------
+    def _get_extractor(self) -> Any:
+        if self._extractor is None:
+            try:
+                from .extraction import Extractor
+                from .llm import LlamaCppLLM
+            except ImportError as exc:
+                raise ExtractionError("Memory extraction (infer=True) is not available in this "
+                                      f"build ({exc}). Use infer=False to store messages as they are.") from exc
+            llm = self._llm or LlamaCppLLM(self.config.llm)
+            self._llm = llm
+            self._extractor = Extractor(llm, self.config.extraction)
+        return self._extractor
+
+
+# -- input checking --------------------------------------------------------------------
+def _check_id(memory_id: Any) -> None:
+    if not isinstance(memory_id, str) or not memory_id.strip():
+        raise InvalidInputError(f"A memory id must be a non-empty string, not {memory_id!r}.")
+
+
+def _check_text(text: Any, what: str, limit: int) -> None:
+    if not isinstance(text, str):
+        raise InvalidInputError(f"The {what} must be text, not {type(text).__name__}.")
+    if len(text) > limit:
+        raise InvalidInputError(f"The {what} is {len(text):,} characters long; the limit is {limit:,}. "
+                                "Split it into smaller messages.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"The {what} contains characters that are not valid Unicode "
+                                f"(position {exc.start}); fix the encoding and try again.") from exc
+
+
+def _scope(user_id: Any, agent_id: Any, run_id: Any) -> Scope:
+    for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
+        if value is not None and (not isinstance(value, str) or not value.strip() or value == "*"):
+            raise InvalidInputError(f"{name} must be a non-empty string, not {value!r}.")
+        if value is not None:
+            _check_text(value, name, 200)
+    scope = Scope(user_id, agent_id, run_id)
+    if scope.is_empty:
+        raise InvalidInputError("Say whose memory this is: give at least one of user_id, agent_id "
+                                "or run_id.")
+    return scope
+
+
+def _merge_scope(filters: Mapping[str, Any] | None, user_id: str | None, agent_id: str | None,
+                 run_id: str | None) -> dict[str, Any]:
+    if filters is not None and not isinstance(filters, Mapping):
+        raise InvalidInputError(f"filters must be a dict, not {type(filters).__name__}.")
+    merged = dict(filters or {})
+    for key, value in zip(SCOPE_KEYS, (user_id, agent_id, run_id)):
+        if value is not None:
+            merged[key] = value
+    return merged
+
+
+def _check_metadata(metadata: Any) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidInputError(f"metadata must be a dict, not {type(metadata).__name__}.")
+    import json
+
+    for key in metadata:
+        if not isinstance(key, str):
+            raise InvalidInputError(f"metadata keys must be strings, not {key!r}.")
+    try:
+        text = json.dumps(dict(metadata))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"metadata must hold only text, numbers, booleans and lists: {exc}") from exc
+    _check_text(text, "metadata", MAX_MESSAGE_CHARS)
+    return dict(metadata)
+
+
+def _parse_time(value: Any) -> datetime:
+    if value is None:
+        return utcnow()
+    from .temporal import parse_timestamp
+
+    return parse_timestamp(value)
+
+
+def _event_date(text: str, when: datetime) -> str | None:
+    from .temporal import resolve_event_date
+
+    window = resolve_event_date(text, when)
+    return window.iso() if window else None
+
+
+def _to_messages(messages: Any, scope: Scope, when: datetime) -> list[Message]:
+    if isinstance(messages, str):
+        items: list[Any] = [{"role": "user", "content": messages}]
+    elif isinstance(messages, Mapping):
+        items = [messages]
+    elif isinstance(messages, (list, tuple)):
+        items = list(messages)
+    else:
+        raise InvalidInputError("messages must be a string, a message dict or a list of "
+                                f"{{'role', 'content'}} dicts, not {type(messages).__name__}.")
+    if not items:
+        raise InvalidInputError("There is nothing to remember: the message list is empty.")
+    out: list[Message] = []
+    for n, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise InvalidInputError(f"Message {n + 1} must be a dict with 'role' and 'content', "
+                                    f"not {type(item).__name__}.")
+        role = item.get("role", "user")
+        content = item.get("content")
+        name = item.get("name")
+        if role not in _ROLES:
+            raise InvalidInputError(f"Message {n + 1} has role {role!r}; use one of {', '.join(_ROLES)}.")
+        _check_text(content, f"content of message {n + 1}", MAX_MESSAGE_CHARS)
+        if name is not None:
+            _check_text(name, f"name of message {n + 1}", 200)
+        msg_time = _parse_time(item["timestamp"]) if item.get("timestamp") is not None else when
+        out.append(Message(id=str(uuid.uuid4()), role=role, content=content, timestamp=msg_time,
+                           name=name or None, scope=scope))
+    if all(not m.content.strip() for m in out if m.role != "system"):
+        raise InvalidInputError("There is nothing to remember: every message is empty.")
+    return [m for m in out if m.content.strip()]
+
+
+def _vector_meta(rec: MemoryRecord) -> dict[str, Any]:
+    meta: dict[str, Any] = dict(rec.scope.as_dict())
+    meta["ts"] = int(rec.timestamp.timestamp())
+    return meta
+
+
+def _event(rec: MemoryRecord, event: str) -> dict[str, Any]:
+    return {"id": rec.id, "memory": rec.memory, "event": event, "actor_id": rec.actor, "role": rec.role,
+            "memory_type": rec.memory_type, "event_date": rec.event_date}

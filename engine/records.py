@@ -1,0 +1,130 @@
+"""Frozen records passed between engine layers and to front ends."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Who a memory belongs to: any of user, agent and session (run)."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("user_id", self.user_id), ("agent_id", self.agent_id),
+                                  ("run_id", self.run_id)) if v is not None}
+
+    @property
+    def is_empty(self) -> bool:
+        return self.user_id is None and self.agent_id is None and self.run_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One conversation message as given to add() and kept for provenance."""
+
+    id: str
+    role: str
+    content: str
+    timestamp: datetime
+    name: str | None = None
+    scope: Scope = field(default_factory=Scope)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRecord:
+    """One stored memory with everything known about it."""
+
+    id: str
+    memory: str
+    hash: str
+    scope: Scope
+    created_at: datetime
+    updated_at: datetime
+    timestamp: datetime  # when the source message was said
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    role: str | None = None  # role of who said it (user / assistant)
+    actor: str | None = None  # name of who said it, when known
+    memory_type: str | None = None  # fact, preference, event, plan, procedural_memory ...
+    event_date: str | None = None  # ISO date or "start/end" range the memory is about
+    source_message_ids: tuple[str, ...] = ()
+    entities: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The mem0-compatible dict shape (plus Loci's extra keys)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "memory": self.memory,
+            "hash": self.hash,
+            "metadata": dict(self.metadata),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "user_id": self.scope.user_id,
+            "agent_id": self.scope.agent_id,
+            "run_id": self.scope.run_id,
+            "timestamp": self.timestamp.isoformat(),
+            "role": self.role,
+            "actor_id": self.actor,
+            "memory_type": self.memory_type,
+            "event_date": self.event_date,
+            "source_message_ids": list(self.source_message_ids),
+            "entities": list(self.entities),
+        }
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredMemory:
+    """A search hit: the record, its fused score and every signal's score."""
+
+    record: MemoryRecord
+    score: float
+    signals: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+        out = self.record.to_dict()
+        out["score"] = self.score
+        if explain:
+            out["explain"] = dict(self.signals)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One entry of a memory's audit log."""
+
+    id: str
+    memory_id: str
+    event: str  # ADD, UPDATE, DELETE
+    old_memory: str | None
+    new_memory: str | None
+    actor: str | None
+    role: str | None
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "memory_id": self.memory_id,
+            "event": self.event,
+            "old_memory": self.old_memory,
+            "new_memory": self.new_memory,
+            "actor_id": self.actor,
+            "role": self.role,
+            "created_at": self.created_at.isoformat(),
+            "is_deleted": self.event == "DELETE",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A person, place or thing mentioned by memories of one scope."""
+
+    name: str
+    label: str
+    memory_count: int

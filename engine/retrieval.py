@@ -1,0 +1,260 @@
+"""Hybrid retrieval: oversample each signal (semantic, keyword, entity, time), fuse, filter, hydrate."""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Sequence
+
+from .config import SearchConfig
+from .embeddings import Embedder
+from .entities import EntityExtractor, normalise
+from .filters import Predicate, chroma_where, scope_of
+from .fusion import Weights, fuse, normalise_keyword, normalise_semantic, time_score
+from .bm25 import KeywordIndex, tokenize
+from .ledger import Ledger
+from .records import MemoryRecord, Scope, ScoredMemory
+from .store import VectorStore
+
+SIGNAL_NAMES = ("semantic", "keyword", "entity", "time")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOptions:
+    """Which signals a search uses (the benchmark switches them off one by one)."""
+
+    semantic: bool = True
+    keyword: bool = True
+    entity: bool = True
+    time: bool = True
+
+
+class EntityIndex:
+    """Which memories mention which entity keys, with each memory's scope."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, set[str]] = {}
+        self._by_memory: dict[str, tuple[Scope, set[str]]] = {}
+        self.display: dict[str, tuple[str, str]] = {}  # key -> (text, label)
+        self._lock = threading.RLock()
+
+    def set(self, memory_id: str, scope: Scope, mentions: Sequence[tuple[str, str, str]]) -> None:
+        with self._lock:
+            self.remove(memory_id)
+            keys = set()
+            for key, text, label in mentions:
+                keys.add(key)
+                self._by_key.setdefault(key, set()).add(memory_id)
+                self.display.setdefault(key, (text, label))
+            self._by_memory[memory_id] = (scope, keys)
+
+    def remove(self, memory_id: str) -> None:
+        with self._lock:
+            old = self._by_memory.pop(memory_id, None)
+            if old:
+                for key in old[1]:
+                    ids = self._by_key.get(key)
+                    if ids is not None:
+                        ids.discard(memory_id)
+                        if not ids:
+                            del self._by_key[key]
+
+    def memories(self, key: str, scope: dict[str, str]) -> set[str]:
+        with self._lock:
+            ids = self._by_key.get(key, set())
+            if not scope:
+                return set(ids)
+            return {i for i in ids if _in_scope(self._by_memory[i][0], scope)}
+
+    def keys_in(self, scope: dict[str, str]) -> dict[str, int]:
+        """Every entity key in a scope with its memory count."""
+        with self._lock:
+            counts: dict[str, int] = {}
+            for _mid, (mscope, keys) in self._by_memory.items():
+                if _in_scope(mscope, scope):
+                    for k in keys:
+                        counts[k] = counts.get(k, 0) + 1
+            return counts
+
+    def known(self, key: str) -> bool:
+        return key in self._by_key
+
+
+def _in_scope(scope: Scope, wanted: dict[str, str]) -> bool:
+    return all(getattr(scope, k) == v for k, v in wanted.items())
+
+
+class Retriever:
+    """Finds the memories that best answer a query within a filter, explaining each score."""
+
+    def __init__(self, ledger: Ledger, vectors: VectorStore, embedder: Embedder,
+                 config: SearchConfig, entities: EntityExtractor) -> None:
+        self._ledger = ledger
+        self._vectors = vectors
+        self._embedder = embedder
+        self._config = config
+        self._extractor = entities
+        self._keyword: KeywordIndex | None = None
+        self._entities: EntityIndex | None = None
+        self._build_lock = threading.Lock()
+
+    # -- derived indexes -------------------------------------------------------------
+    def _indexes(self) -> tuple[KeywordIndex, EntityIndex]:
+        if self._keyword is None or self._entities is None:
+            with self._build_lock:
+                if self._keyword is None or self._entities is None:
+                    keyword = KeywordIndex()
+                    records = list(self._ledger.iter_scope({}, newest_first=False))
+                    keyword.add_many((r.id, r.memory, r.scope) for r in records)
+                    entities = EntityIndex()
+                    scopes = {r.id: r.scope for r in records}
+                    grouped: dict[str, list[tuple[str, str, str]]] = {}
+                    for mid, key, text, label in self._ledger.entity_links():
+                        grouped.setdefault(mid, []).append((key, text, label))
+                    for mid, mentions in grouped.items():
+                        if mid in scopes:
+                            entities.set(mid, scopes[mid], mentions)
+                    self._entities = entities
+                    self._keyword = keyword
+        return self._keyword, self._entities
+
+    def warm_up(self) -> None:
+        """Build the keyword and entity indexes now rather than on the first search."""
+        self._indexes()
+
+    def refresh(self, records: Sequence[MemoryRecord], removed: Sequence[str],
+                mentions: dict[str, list[tuple[str, str, str]]]) -> None:
+        """Apply a committed write to the in-memory indexes (no-op before they are built)."""
+        if self._keyword is None or self._entities is None:
+            return
+        for mid in removed:
+            self._keyword.remove(mid)
+            self._entities.remove(mid)
+        self._keyword.add_many((r.id, r.memory, r.scope) for r in records)
+        for r in records:
+            if r.id in mentions:
+                self._entities.set(r.id, r.scope, mentions[r.id])
+
+    def reset(self) -> None:
+        self._keyword = None
+        self._entities = None
+
+    # -- entities API ----------------------------------------------------------------
+    def entity_counts(self, scope: dict[str, str]) -> list[tuple[str, str, str, int]]:
+        """(key, display text, label, memory count) for every entity of a scope."""
+        _, entities = self._indexes()
+        out = []
+        for key, n in entities.keys_in(scope).items():
+            text, label = entities.display.get(key, (key, ""))
+            out.append((key, text, label, n))
+        out.sort(key=lambda e: (-e[3], e[1].casefold()))
+        return out
+
+    def entity_memory_ids(self, name: str, scope: dict[str, str]) -> set[str]:
+        _, entities = self._indexes()
+        return entities.memories(normalise(name), scope)
+
+    # -- search ----------------------------------------------------------------------
+    def search(self, query: str, *, top_k: int, filters: dict[str, Any] | None, predicate: Predicate,
+               threshold: float | None, reference_date: datetime,
+               options: SearchOptions = SearchOptions()) -> list[ScoredMemory]:
+        keyword_index, entity_index = self._indexes()
+        cfg = self._config
+        scope = scope_of(filters)
+        where = chroma_where(filters)
+        weights = Weights(semantic=cfg.semantic_weight if options.semantic else 0.0,
+                          keyword=cfg.keyword_weight if options.keyword else 0.0,
+                          entity=cfg.entity_weight if options.entity else 0.0,
+                          time=cfg.time_weight if options.time else 0.0,
+                          bm25_scale=cfg.bm25_scale)
+        n = max(top_k * cfg.oversample, 50)
+        in_scope = self._ledger.count(scope) if len(scope) == len(filters or {}) else None
+        vector = self._embedder.embed_batch([query])[0] if options.semantic else None
+        query_entities = self._query_entities(query, scope, entity_index) if options.entity else {}
+        window, wants_date = _time_intent(query, reference_date) if options.time else (None, False)
+        while True:
+            signals: dict[str, dict[str, float]] = {}
+            if vector is not None:
+                signals["semantic"] = normalise_semantic(dict(self._vectors.query(vector, n, where)))
+            if options.keyword:
+                signals["keyword"] = normalise_keyword(dict(keyword_index.search(query, scope, n)),
+                                                       cfg.bm25_scale)
+            if query_entities:
+                signals["entity"] = _entity_scores(query_entities, entity_index, scope, n)
+            candidates = set().union(*[set(s) for s in signals.values()]) if signals else set()
+            records = self._ledger.get_many(list(candidates))
+            records = {i: r for i, r in records.items() if predicate(r)}
+            if window is not None or wants_date:
+                signals["time"] = {i: _time_signal(r, window, wants_date) for i, r in records.items()}
+            kept = {name: {i: v for i, v in s.items() if i in records} for name, s in signals.items()}
+            fused = fuse(kept, weights)
+            out = [ScoredMemory(records[i], score, breakdown) for i, score, breakdown in fused]
+            if threshold is not None:
+                out = [m for m in out if m.score >= threshold]
+            exhausted = in_scope is not None and n >= in_scope
+            if len(out) >= top_k or exhausted or n >= 20_000 or not candidates:
+                return out[:top_k]
+            n *= 4
+
+    def _query_entities(self, query: str, scope: dict[str, str], index: EntityIndex) -> dict[str, float]:
+        """Entity keys the query mentions that exist in the scope, weighted by idf."""
+        keys = {m.key for m in self._extractor.extract(query)}
+        words = [w for w in _words(query)]
+        for size in (3, 2, 1):  # known entity names written in lower case ("support group")
+            for i in range(len(words) - size + 1):
+                key = normalise(" ".join(words[i:i + size]))
+                if index.known(key):
+                    keys.add(key)
+        total = max(1, self._ledger.count(scope)) if keys else 1
+        weighted = {}
+        for key in keys:
+            df = len(index.memories(key, scope))
+            if df:
+                weighted[key] = math.log(1 + total / df)
+        return weighted
+
+
+def _words(text: str) -> list[str]:
+    import re
+
+    return [w for w in re.findall(r"[\w']+", text.casefold())]
+
+
+def _entity_scores(query_entities: dict[str, float], index: EntityIndex, scope: dict[str, str],
+                   cap: int) -> dict[str, float]:
+    total = sum(query_entities.values()) or 1.0
+    scores: dict[str, float] = {}
+    for key, weight in query_entities.items():
+        ids = index.memories(key, scope)
+        if len(ids) > cap * 4:  # too common to pull in candidates; it still scores via others
+            continue
+        for mid in ids:
+            scores[mid] = scores.get(mid, 0.0) + weight / total
+    return scores
+
+
+def _time_intent(query: str, reference: datetime) -> tuple[Any, bool]:
+    from .temporal import is_when_question, query_window
+
+    return query_window(query, reference), is_when_question(query)
+
+
+def _time_signal(record: MemoryRecord, window: Any, wants_date: bool) -> float:
+    if window is None:
+        return 1.0 if (wants_date and record.event_date) else 0.0
+    days = [_days_outside(_parse_date(record.event_date.split("/")[0]), window)] if record.event_date else []
+    days.append(_days_outside(record.timestamp.date(), window))
+    return time_score(min(days))
+
+
+def _parse_date(text: str) -> date:
+    return date.fromisoformat(text[:10])
+
+
+def _days_outside(day: date, window: Any) -> float:
+    if day < window.start:
+        return float((window.start - day).days)
+    if day > window.end:
+        return float((day - window.end).days)
+    return 0.0

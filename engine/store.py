@@ -1,0 +1,210 @@
+"""Chroma vector collection, the store manifest and the single-writer lock of a data folder."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._offline import enforce_offline
+from .errors import StoreError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+LOCK_FILE = "loci.lock"
+
+
+class _RefuseToEmbed:
+    """Chroma's embedding function slot: Loci always passes vectors, so a call here is a bug.
+
+    Giving Chroma this object keeps it from creating its default function, which would
+    download an ONNX model.
+    """
+
+    def __call__(self, input: Sequence[str]) -> list[np.ndarray]:  # noqa: A002 (Chroma's name)
+        raise RuntimeError("Loci passes embeddings explicitly; Chroma must not embed text.")
+
+    @staticmethod
+    def name() -> str:
+        return "loci-external"
+
+    def is_legacy(self) -> bool:
+        return False
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> "_RefuseToEmbed":
+        return _RefuseToEmbed()
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine"]
+
+
+class Manifest:
+    """What built a store: embedder name and dimension, schema version."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / MANIFEST
+
+    def check_or_write(self, embedder: str, dimension: int) -> None:
+        if not self.path.exists():
+            self.path.write_text(json.dumps({
+                "schema_version": SCHEMA_VERSION, "embedder": embedder, "dimension": dimension,
+                "created_at": datetime.now(timezone.utc).isoformat()}, indent=2), encoding="utf-8")
+            return
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"The store manifest {self.path} is unreadable ({exc}). "
+                             "Restore it from a backup.") from exc
+        if data.get("schema_version", 0) > SCHEMA_VERSION:
+            raise StoreError(f"The store at {self.path.parent} was made by a newer Loci; update Loci.")
+        if data.get("embedder") != embedder or int(data.get("dimension", 0)) != dimension:
+            raise StoreError(
+                f"The store at {self.path.parent} was built with the embedding model "
+                f"'{data.get('embedder')}' ({data.get('dimension')} dims), but Loci is set to use "
+                f"'{embedder}' ({dimension} dims). Switch the embedding model back, or export the "
+                "memories and import them into a new data folder.")
+
+
+class WriterLock:
+    """An exclusive lock on a data folder, naming its holder when someone else has it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self._fh: Any = None
+
+    def acquire(self) -> None:
+        fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            _lock_file(fh)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another program"
+            fh.close()
+            try:
+                info = json.loads(holder)
+                holder = (f"{info.get('program', 'a program')} (process {info.get('pid')} on "
+                          f"{info.get('host')}, since {info.get('since')})")
+            except ValueError:
+                pass
+            raise StoreError(f"The memory store at {self.path.parent} is already open for writing by "
+                             f"{holder}. Close that program first, or use another data folder "
+                             "(set LOCI_HOME).") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                             "program": Path(sys.argv[0]).name or "python",
+                             "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.seek(0)
+                self._fh.truncate()
+                _unlock_file(self._fh)
+            finally:
+                self._fh.close()
+                self._fh = None
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock_file(fh: Any) -> None:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+
+    def _unlock_file(fh: Any) -> None:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _lock_file(fh: Any) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock_file(fh: Any) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+class VectorStore:
+    """One Chroma collection of memory vectors (cosine), with scope keys as metadata."""
+
+    def __init__(self, data_dir: Path, collection: str = "memories") -> None:
+        enforce_offline()
+        try:
+            import chromadb
+            from chromadb.config import Settings
+
+            self._client = chromadb.PersistentClient(
+                path=str(data_dir / "chroma"),
+                settings=Settings(anonymized_telemetry=False, allow_reset=True))
+            self._collection = self._client.get_or_create_collection(
+                name=collection, embedding_function=_RefuseToEmbed(),  # type: ignore[arg-type]
+                metadata={"hnsw:space": "cosine"})
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"Cannot open the vector database in {data_dir / 'chroma'}: {exc}") from exc
+
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
+        if not ids:
+            return
+        clean = [{k: v for k, v in m.items() if v is not None} or {"_": 0} for m in metadatas]
+        self._collection.upsert(ids=list(ids), embeddings=np.asarray(vectors, dtype=np.float32),
+                                metadatas=clean)  # type: ignore[arg-type]
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._collection.delete(ids=list(ids))
+
+    def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """Nearest ids with cosine similarity (1 - distance), best first."""
+        total = self.count()
+        if total == 0 or n <= 0:
+            return []
+        res = self._collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                                     n_results=min(n, total), where=where, include=["distances"])
+        ids = res["ids"][0]
+        dists = res["distances"][0] if res.get("distances") else [1.0] * len(ids)
+        return [(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        res = self._collection.get(ids=list(ids), include=["embeddings"])
+        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(res["ids"], res["embeddings"])}
+
+    def ids(self) -> list[str]:
+        out: list[str] = []
+        offset = 0
+        while True:
+            chunk = self._collection.get(include=[], limit=5000, offset=offset)["ids"]
+            out.extend(chunk)
+            if len(chunk) < 5000:
+                return out
+            offset += len(chunk)
+
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    def wipe(self) -> None:
+        ids = self.ids()
+        for start in range(0, len(ids), 5000):
+            self._collection.delete(ids=ids[start:start + 5000])
