@@ -25,9 +25,9 @@ DATA = ROOT.parent / "shared" / "data" / "locomo-dev"
 KS = (5, 10, 20)
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 METHODS = {
-    "dense": SearchOptions(keyword=False, entity=False, time=False),
-    "bm25": SearchOptions(semantic=False, entity=False, time=False),
-    "dense+bm25": SearchOptions(entity=False, time=False),
+    "dense": SearchOptions(keyword=False, entity=False, time=False, context=False),
+    "bm25": SearchOptions(semantic=False, entity=False, time=False, context=False),
+    "dense+bm25": SearchOptions(entity=False, time=False, context=False),
     "hybrid": SearchOptions(),
 }
 
@@ -42,9 +42,9 @@ def ingest(mem: Memory, conv_id: str, conv: dict) -> None:
     while f"session_{n}" in c:
         turns = c[f"session_{n}"]
         when = c[f"session_{n}_date_time"]
-        for t in turns:
-            mem.add([{"role": "user", "name": t["speaker"], "content": f"{t['speaker']}: {t['text']}"}],
-                    user_id=conv_id, timestamp=when, metadata={"dia_id": t["dia_id"]}, infer=False)
+        mem.add([{"role": "user", "name": t["speaker"], "content": f"{t['speaker']}: {t['text']}",
+                  "metadata": {"dia_id": t["dia_id"]}} for t in turns],
+                user_id=conv_id, timestamp=when, infer=False)
         n += 1
 
 

@@ -50,8 +50,9 @@ class SearchConfig:
     oversample: int = 5
     semantic_weight: float = 1.0
     keyword_weight: float = 1.0
-    entity_weight: float = 0.3
-    time_weight: float = 0.3
+    entity_weight: float = 0.1
+    time_weight: float = 0.2
+    context_weight: float = 0.5  # share of a neighbouring turn's score a memory inherits
     bm25_scale: float = 4.0  # BM25 score at which keyword evidence counts as ~63% confident
     default_threshold: float | None = None
 

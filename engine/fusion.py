@@ -13,6 +13,7 @@ For a candidate memory m and a query q, with every signal scaled to [0, 1]:
                   window, 1 when m carries an event date, else 0
 
     fused(m) = (w_s * semantic + w_k * keyword + w_e * entity + w_t * time) / (w_s + w_k)
+    final(m) = fused(m) + w_c * max(fused(n) for n in the conversational neighbours of m)
 
 Dividing by w_s + w_k keeps the fused score on the scale of the two text signals, so a
 memory matching both perfectly scores about 1 and entity/time act as bonuses. A threshold
@@ -25,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
-SIGNALS = ("semantic", "keyword", "entity", "time")
+SIGNALS = ("semantic", "keyword", "entity", "time")  # context is added after fusion
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class Weights:
     keyword: float = 1.0
     entity: float = 0.3
     time: float = 0.3
+    context: float = 0.0
     bm25_scale: float = 4.0
 
     def get(self, signal: str) -> float:
@@ -74,6 +76,25 @@ def fuse(signals: Mapping[str, Mapping[str, float]], weights: Weights) -> list[t
         total = sum(weights.get(name) * breakdown[name] for name in SIGNALS) / denom
         out.append((cid, total, breakdown))
     out.sort(key=lambda item: (-item[1], item[0]))
+    return out
+
+
+def spread_to_neighbours(scores: Mapping[str, float], neighbours: Mapping[str, list[str]],
+                         weight: float) -> dict[str, float]:
+    """context(m) = weight * max fused score of m's conversational neighbours (0 if none).
+
+    A turn's meaning often lives next to it (an answer follows its question), so a memory
+    adjacent to a strong match gets part of that match's score; neighbours that were no
+    candidate of their own enter this way.
+    """
+    if weight <= 0:
+        return {}
+    out: dict[str, float] = {}
+    for cid, score in scores.items():
+        for nid in neighbours.get(cid, ()):
+            value = weight * score
+            if value > out.get(nid, 0.0):
+                out[nid] = value
     return out
 
 

@@ -264,6 +264,27 @@ class Ledger:
     def ids(self) -> list[str]:
         return [r[0] for r in self._query("SELECT id FROM memories")]
 
+    def neighbours(self, memory_ids: Sequence[str], max_gap_s: float = 6 * 3600) -> dict[str, list[str]]:
+        """Memories stored just before and after each one in the same scope and conversation.
+
+        Neighbours are rows adjacent in insertion order with the same user, agent and session
+        whose message times lie within max_gap_s of each other (the same conversation).
+        """
+        out: dict[str, list[str]] = {}
+        ids = list(memory_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                "SELECT m.id, n.id, m.timestamp, n.timestamp FROM memories m JOIN memories n "
+                "ON n.seq IN (m.seq - 1, m.seq + 1) AND n.user_id IS m.user_id "
+                "AND n.agent_id IS m.agent_id AND n.run_id IS m.run_id "
+                f"WHERE m.id IN ({marks})", chunk)
+            for mid, nid, mts, nts in rows:
+                if abs((_dt(mts) - _dt(nts)).total_seconds()) <= max_gap_s:
+                    out.setdefault(mid, []).append(nid)
+        return out
+
     def find_hash(self, scope: dict[str, str], content_hash: str) -> str | None:
         where, args = _where_scope(scope)
         clause = f"{where} AND hash = ?" if where else "WHERE hash = ?"

@@ -128,8 +128,8 @@ class Memory:
 
     def _add_raw(self, msgs: list[Message], scope: Scope, meta: dict[str, Any]) -> dict[str, Any]:
         keep = [m for m in msgs if m.role != "system"]
-        records = [self._new_record(m.content, scope, meta, m.timestamp, m.role, m.name,
-                                    None, None, (m.id,), ()) for m in keep]
+        records = [self._new_record(m.content, scope, {**meta, **m.metadata}, m.timestamp, m.role,
+                                    m.name, None, None, (m.id,), ()) for m in keep]
         with self._write_lock:
             vectors = self.embedder.embed_batch([r.memory for r in records])
             self._commit(records, vectors, msgs)
@@ -612,7 +612,8 @@ def _to_messages(messages: Any, scope: Scope, when: datetime) -> list[Message]:
             _check_text(name, f"name of message {n + 1}", 200)
         msg_time = _parse_time(item["timestamp"]) if item.get("timestamp") is not None else when
         out.append(Message(id=str(uuid.uuid4()), role=role, content=content, timestamp=msg_time,
-                           name=name or None, scope=scope))
+                           name=name or None, scope=scope,
+                           metadata=_check_metadata(item.get("metadata"))))
     if all(not m.content.strip() for m in out if m.role != "system"):
         raise InvalidInputError("There is nothing to remember: every message is empty.")
     return [m for m in out if m.content.strip()]

@@ -34,6 +34,7 @@ class Message:
     name: str | None = None
     scope: Scope = field(default_factory=Scope)
     created_at: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # per-message extras (infer=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from .config import SearchConfig
 from .embeddings import Embedder
 from .entities import EntityExtractor, normalise
 from .filters import Predicate, chroma_where, scope_of
-from .fusion import Weights, fuse, normalise_keyword, normalise_semantic, time_score
+from .fusion import (Weights, fuse, normalise_keyword, normalise_semantic, spread_to_neighbours,
+                     time_score)
 from .bm25 import KeywordIndex, tokenize
 from .ledger import Ledger
 from .records import MemoryRecord, Scope, ScoredMemory
@@ -28,6 +29,44 @@ class SearchOptions:
     keyword: bool = True
     entity: bool = True
     time: bool = True
+    context: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """Raw per-signal scores of one query's candidates (before normalisation and fusion)."""
+
+    raw: dict[str, dict[str, float]]
+    records: dict[str, MemoryRecord]
+    candidates: set[str]
+    neighbours: dict[str, list[str]]
+
+
+def rank(found: Gathered, weights: Weights) -> list[ScoredMemory]:
+    """Normalise each signal and fuse them (engine/fusion.py), best first."""
+    signals: dict[str, dict[str, float]] = {}
+    if "semantic" in found.raw:
+        signals["semantic"] = normalise_semantic(found.raw["semantic"])
+    if "keyword" in found.raw:
+        signals["keyword"] = normalise_keyword(found.raw["keyword"], weights.bm25_scale)
+    for name in ("entity", "time"):
+        if name in found.raw:
+            signals[name] = found.raw[name]
+    fused = fuse(signals, weights)
+    if weights.context <= 0 or not found.neighbours:
+        return [ScoredMemory(found.records[i], score, breakdown) for i, score, breakdown in fused]
+    base = {i: score for i, score, _ in fused}
+    context = spread_to_neighbours(base, found.neighbours, weights.context)
+    parts = {i: breakdown for i, _, breakdown in fused}
+    out = []
+    for i in set(base) | set(context):
+        if i not in found.records:
+            continue
+        breakdown = dict(parts.get(i) or {name: 0.0 for name in SIGNAL_NAMES})
+        breakdown["context"] = context.get(i, 0.0)
+        out.append(ScoredMemory(found.records[i], base.get(i, 0.0) + breakdown["context"], breakdown))
+    out.sort(key=lambda m: (-m.score, m.record.id))
+    return out
 
 
 class EntityIndex:
@@ -156,46 +195,61 @@ class Retriever:
         return entities.memories(normalise(name), scope)
 
     # -- search ----------------------------------------------------------------------
+    def weights(self, options: SearchOptions = SearchOptions()) -> Weights:
+        cfg = self._config
+        return Weights(semantic=cfg.semantic_weight if options.semantic else 0.0,
+                       keyword=cfg.keyword_weight if options.keyword else 0.0,
+                       entity=cfg.entity_weight if options.entity else 0.0,
+                       time=cfg.time_weight if options.time else 0.0,
+                       context=cfg.context_weight if options.context else 0.0,
+                       bm25_scale=cfg.bm25_scale)
+
     def search(self, query: str, *, top_k: int, filters: dict[str, Any] | None, predicate: Predicate,
                threshold: float | None, reference_date: datetime,
                options: SearchOptions = SearchOptions()) -> list[ScoredMemory]:
-        keyword_index, entity_index = self._indexes()
-        cfg = self._config
+        weights = self.weights(options)
         scope = scope_of(filters)
-        where = chroma_where(filters)
-        weights = Weights(semantic=cfg.semantic_weight if options.semantic else 0.0,
-                          keyword=cfg.keyword_weight if options.keyword else 0.0,
-                          entity=cfg.entity_weight if options.entity else 0.0,
-                          time=cfg.time_weight if options.time else 0.0,
-                          bm25_scale=cfg.bm25_scale)
-        n = max(top_k * cfg.oversample, 50)
         in_scope = self._ledger.count(scope) if len(scope) == len(filters or {}) else None
-        vector = self._embedder.embed_batch([query])[0] if options.semantic else None
-        query_entities = self._query_entities(query, scope, entity_index) if options.entity else {}
-        window, wants_date = _time_intent(query, reference_date) if options.time else (None, False)
+        n = max(top_k * self._config.oversample, 50)
         while True:
-            signals: dict[str, dict[str, float]] = {}
-            if vector is not None:
-                signals["semantic"] = normalise_semantic(dict(self._vectors.query(vector, n, where)))
-            if options.keyword:
-                signals["keyword"] = normalise_keyword(dict(keyword_index.search(query, scope, n)),
-                                                       cfg.bm25_scale)
-            if query_entities:
-                signals["entity"] = _entity_scores(query_entities, entity_index, scope, n)
-            candidates = set().union(*[set(s) for s in signals.values()]) if signals else set()
-            records = self._ledger.get_many(list(candidates))
-            records = {i: r for i, r in records.items() if predicate(r)}
-            if window is not None or wants_date:
-                signals["time"] = {i: _time_signal(r, window, wants_date) for i, r in records.items()}
-            kept = {name: {i: v for i, v in s.items() if i in records} for name, s in signals.items()}
-            fused = fuse(kept, weights)
-            out = [ScoredMemory(records[i], score, breakdown) for i, score, breakdown in fused]
+            found = self.gather(query, n=n, filters=filters, predicate=predicate,
+                                reference_date=reference_date, options=options)
+            out = rank(found, weights)
             if threshold is not None:
                 out = [m for m in out if m.score >= threshold]
             exhausted = in_scope is not None and n >= in_scope
-            if len(out) >= top_k or exhausted or n >= 20_000 or not candidates:
+            if len(out) >= top_k or exhausted or n >= 20_000 or not found.candidates:
                 return out[:top_k]
             n *= 4
+
+    def gather(self, query: str, *, n: int, filters: dict[str, Any] | None, predicate: Predicate,
+               reference_date: datetime, options: SearchOptions = SearchOptions()) -> "Gathered":
+        """Each signal's raw scores for its n best candidates, and the records passing the filter."""
+        keyword_index, entity_index = self._indexes()
+        scope = scope_of(filters)
+        raw: dict[str, dict[str, float]] = {}
+        if options.semantic:
+            vector = self._embedder.embed_batch([query])[0]
+            raw["semantic"] = dict(self._vectors.query(vector, n, chroma_where(filters)))
+        if options.keyword:
+            raw["keyword"] = dict(keyword_index.search(query, scope, n))
+        if options.entity:
+            query_entities = self._query_entities(query, scope, entity_index)
+            if query_entities:
+                raw["entity"] = _entity_scores(query_entities, entity_index, scope, n)
+        candidates = set().union(*[set(v) for v in raw.values()]) if raw else set()
+        records = {i: r for i, r in self._ledger.get_many(list(candidates)).items() if predicate(r)}
+        if options.time:
+            window, wants_date = _time_intent(query, reference_date)
+            if window is not None or wants_date:
+                raw["time"] = {i: _time_signal(r, window, wants_date) for i, r in records.items()}
+        raw = {name: {i: v for i, v in scores.items() if i in records} for name, scores in raw.items()}
+        neighbours: dict[str, list[str]] = {}
+        if options.context and self._config.context_weight > 0 and records:
+            neighbours = self._ledger.neighbours(list(records))
+            extra = {n for ns in neighbours.values() for n in ns} - set(records)
+            records.update({i: r for i, r in self._ledger.get_many(list(extra)).items() if predicate(r)})
+        return Gathered(raw, records, candidates, neighbours)
 
     def _query_entities(self, query: str, scope: dict[str, str], index: EntityIndex) -> dict[str, float]:
         """Entity keys the query mentions that exist in the scope, weighted by idf."""

@@ -1,0 +1,521 @@
+"""The main window: scope sidebar, memory table with search and filters, detail pane, menus."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+from PySide6.QtCore import QModelIndex, QSettings, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QMainWindow, QMessageBox, QSplitter,
+                               QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget)
+
+from engine import LociError, MemoryRecord, Scope
+
+from ..importers import load_conversation
+from .commands import DeleteMemoriesCommand, EditMemoryCommand
+from .engine_bridge import EngineBridge
+from .messages import Messages
+from .models import MemoryTableModel
+from .models.memory_table import (COL_AGENT, COL_CREATED, COL_ENTITIES, COL_EVENT_DATE, COL_MEMORY,
+                                  COL_SCORE, COL_SESSION, COL_TYPE, COL_UPDATED, COL_USER, HEADERS,
+                                  RecordRole, SortRole)
+from .views.add_note_dialog import AddNoteDialog
+from .views.detail_pane import DetailPane
+from .views.empty_state import EmptyState
+from .views.entities_view import EntitiesView
+from .views.error_banner import ErrorBanner
+from .views.import_dialog import ImportDialog
+from .views.scope_sidebar import ScopeSidebar
+from .views.search_bar import SearchBar
+from .views.settings_dialog import SettingsDialog
+from .views.status_bar import StatusBar
+from .views.timeline_view import TimelineView
+
+log = logging.getLogger(__name__)
+
+SAMPLE_FILE = Path(__file__).resolve().parents[1] / "data" / "sample_conversation.json"
+SORT_LIMIT = 5_000  # paged lists longer than this are not sorted client-side
+FILTER_LIMIT = 10_000
+SEARCH_TOP_K = 100
+TAB_MEMORIES, TAB_ENTITIES, TAB_TIMELINE = range(3)
+_DEFAULT_HIDDEN = (COL_AGENT, COL_UPDATED)
+_WIDTHS = {COL_MEMORY: 380, COL_SCORE: 56, COL_TYPE: 64, COL_USER: 64, COL_AGENT: 72, COL_SESSION: 104,
+           COL_EVENT_DATE: 82, COL_CREATED: 112, COL_UPDATED: 112, COL_ENTITIES: 110}
+
+
+class MainWindow(QMainWindow):
+    """table_updated fires whenever the table shows a new result (browse, search or filter)."""
+
+    table_updated = Signal()
+    detail_updated = Signal()
+
+    def __init__(self, bridge: EngineBridge, messages: Messages, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.bridge, self.messages = bridge, messages
+        self.settings = settings
+        self.scope: dict[str, str] = {}
+        self.mode = "browse"  # browse, search, filter
+        self._generation = 0
+        self.undo_stack = QUndoStack(self)
+        self.setWindowTitle("Loci — memory browser")
+        self.resize(1280, 780)
+        messages.set_dialog_parent(self)
+        self._build_widgets()
+        self._build_actions()
+        self._connect()
+        self._restore_settings()
+
+    # -- construction --------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.banner = ErrorBanner()
+        self.sidebar = ScopeSidebar()
+        self.search_bar = SearchBar()
+        self.model = MemoryTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SortRole)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setAccessibleName("Memories")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        header = self.table.horizontalHeader()
+        header.setSortIndicatorShown(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        header.setSectionsMovable(True)
+        header.setHighlightSections(False)
+        for col, width in _WIDTHS.items():
+            self.table.setColumnWidth(col, width)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COL_MEMORY, header.ResizeMode.Stretch)
+        self.empty_state = EmptyState()
+        self.table_stack = QStackedWidget()
+        self.table_stack.addWidget(self.table)
+        self.table_stack.addWidget(self.empty_state)
+        memories_page = QWidget()
+        mv = QVBoxLayout(memories_page)
+        mv.setContentsMargins(0, 0, 0, 0)
+        mv.addWidget(self.search_bar)
+        mv.addWidget(self.table_stack, 1)
+        self.entities_view = EntitiesView(self.bridge)
+        self.timeline_view = TimelineView(self.bridge)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(memories_page, "&Memories")
+        self.tabs.addTab(self.entities_view, "&Entities")
+        self.tabs.addTab(self.timeline_view, "&Timeline")
+        self.detail = DetailPane()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([190, 800, 330])
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+        self.status = StatusBar()
+        self.setStatusBar(self.status)
+        self.setTabOrder(self.sidebar, self.search_bar.box)
+        self.setTabOrder(self.search_bar.box, self.table)
+        self.setTabOrder(self.table, self.detail.editor)
+        self.setTabOrder(self.detail.editor, self.detail.save_button)
+
+    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        self.add_note_action = self._action("&Add Note…", self.add_note, K.New, "Write a memory by hand")
+        self.import_action = self._action("&Import Conversation…", self.import_conversation, "Ctrl+I",
+                                          "Import a conversation file (JSON, JSONL, transcript, LoCoMo)")
+        self.sample_action = self._action("Import &Sample Conversation", self.import_sample, None)
+        self.export_all_action = self._action("&Export All…", self.export_all, "Ctrl+E",
+                                              "Save every memory to a JSON file")
+        self.export_selection_action = self._action("Export &Selection…", self.export_selection, "Ctrl+Shift+E")
+        self.restore_action = self._action("&Restore From Export…", self.import_export, "Ctrl+Shift+I",
+                                           "Put back memories from a Loci export file")
+        self.settings_action = self._action("Se&ttings…", self.open_settings, K.Preferences)
+        if self.settings_action.shortcut().isEmpty():
+            self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.quit_action = self._action("&Quit", self.close, K.Quit)
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.save_action = self._action("&Save Memory", self.detail.save, K.Save, "Save the edited memory")
+        self.delete_action = self._action("&Delete", self.delete_selected, K.Delete,
+                                          "Delete the selected memories (undoable)")
+        self.find_action = self._action("&Find", self.search_bar.focus_search, K.Find)
+        self.clear_search_action = self._action("&Clear Search", self.clear_search, "Esc")
+        self.filters_action = self._action("Show &Filters", self.search_bar.filter_button.toggle, "Ctrl+Shift+F")
+        self.refresh_action = self._action("&Refresh", self.refresh, K.Refresh)
+        if self.refresh_action.shortcut().isEmpty():
+            self.refresh_action.setShortcut(QKeySequence("F5"))
+        self.tab_actions = [self._action(name, lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+                            for i, name in enumerate(("&Memories", "&Entities", "&Timeline"))]
+        self.about_action = self._action("&About Loci", self.about)
+
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        for a in (self.add_note_action, self.import_action, self.sample_action, None, self.export_all_action,
+                  self.export_selection_action, self.restore_action, None, self.settings_action, None,
+                  self.quit_action):
+            file_menu.addSeparator() if a is None else file_menu.addAction(a)
+        edit_menu = bar.addMenu("&Edit")
+        for a in (self.undo_action, self.redo_action, None, self.save_action, self.delete_action, None,
+                  self.find_action, self.clear_search_action, self.filters_action):
+            edit_menu.addSeparator() if a is None else edit_menu.addAction(a)
+        view_menu = bar.addMenu("&View")
+        for a in self.tab_actions:
+            view_menu.addAction(a)
+        view_menu.addSeparator()
+        view_menu.addAction(self.refresh_action)
+        self.columns_menu = view_menu.addMenu("&Columns")
+        self.column_actions: dict[int, QAction] = {}
+        for col, title in HEADERS.items():
+            if col in (COL_MEMORY, COL_SCORE):
+                continue
+            a = QAction(title, self, checkable=True, checked=True)
+            a.toggled.connect(lambda on, c=col: self._set_column_visible(c, on))
+            self.columns_menu.addAction(a)
+            self.column_actions[col] = a
+        bar.addMenu("&Help").addAction(self.about_action)
+
+    def _connect(self) -> None:
+        b = self.bridge
+        b.store_opened.connect(self._store_opened)
+        b.store_changed.connect(self._store_changed)
+        b.model_state_changed.connect(lambda s: self.status.set_model_state(s, b.model_error))
+        b.jobs_changed.connect(self.status.set_jobs)
+        b.import_progressed.connect(self.status.set_import_progress)
+        b.import_finished.connect(lambda _s: self.status.end_import())
+        b.store_size_known.connect(self.status.set_store_size)
+        self.status.cancel_button.clicked.connect(b.cancel_import)
+        self.messages.shown.connect(self._show_message)
+        self.sidebar.scope_selected.connect(self._scope_selected)
+        self.search_bar.query_changed.connect(lambda _q: self.refresh_table())
+        self.search_bar.filters_changed.connect(self.refresh_table)
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        self.table.horizontalHeader().sectionClicked.connect(self._sort_clicked)
+        self.detail.save_requested.connect(self.save_edit)
+        self.detail.entity_clicked.connect(self.filter_by_entity)
+        self.entities_view.record_activated.connect(self.show_detail)
+        self.timeline_view.record_activated.connect(self.show_detail)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.empty_state.sample_requested.connect(self.import_sample)
+        self.empty_state.import_requested.connect(self.import_conversation)
+        self.empty_state.add_requested.connect(self.add_note)
+
+    # -- settings persistence ----------------------------------------------------------
+    def _restore_settings(self) -> None:
+        hidden = set(_DEFAULT_HIDDEN)
+        if self.settings is not None:
+            geometry = self.settings.value("window/geometry")
+            if geometry is not None:
+                self.restoreGeometry(geometry)
+            stored = self.settings.value("table/hidden_columns")
+            if stored is not None:
+                hidden = {int(c) for c in (stored if isinstance(stored, list) else [stored]) if str(c).isdigit()}
+        for col, action in self.column_actions.items():
+            action.setChecked(col not in hidden)
+            self.table.setColumnHidden(col, col in hidden)
+        self.table.setColumnHidden(COL_SCORE, True)
+
+    def _set_column_visible(self, col: int, visible: bool) -> None:
+        self.table.setColumnHidden(col, not visible)
+        if self.settings is not None:
+            hidden = [c for c, a in self.column_actions.items() if not a.isChecked()]
+            self.settings.setValue("table/hidden_columns", [str(c) for c in hidden])
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.settings is not None:
+            self.settings.setValue("window/geometry", self.saveGeometry())
+            self.settings.sync()
+        super().closeEvent(event)
+
+    # -- messages ----------------------------------------------------------------------
+    def _show_message(self, level: str, text: str) -> None:
+        if level == "info":
+            self.status.showMessage(text, 8000)
+        else:
+            self.banner.show_message(text)
+            self.status.showMessage(text.splitlines()[0] if text else "", 8000)
+
+    # -- store events ------------------------------------------------------------------
+    def _store_opened(self) -> None:
+        self.banner.hide()
+        self.refresh()
+        self.bridge.measure_store()
+
+    def _store_changed(self) -> None:
+        self.refresh()
+        self.bridge.measure_store()
+
+    def refresh(self) -> None:
+        """Reload sidebar counts, the table and the visible secondary view."""
+        total = self.bridge.count()
+        self.sidebar.populate(self.bridge.scopes(), total)
+        self.scope = self.sidebar.current_scope
+        self.refresh_table()
+        if self.tabs.currentIndex() != TAB_MEMORIES:
+            self._tab_changed(self.tabs.currentIndex())
+
+    def _scope_selected(self, scope: dict[str, str]) -> None:
+        self.scope = scope
+        self.refresh_table()
+        if self.tabs.currentIndex() != TAB_MEMORIES:
+            self._tab_changed(self.tabs.currentIndex())
+
+    def _tab_changed(self, index: int) -> None:
+        if index == TAB_ENTITIES:
+            self.entities_view.refresh(self.scope)
+        elif index == TAB_TIMELINE:
+            self.timeline_view.refresh(self.scope)
+
+    # -- table -------------------------------------------------------------------------
+    def refresh_table(self) -> None:
+        """Browse (lazy SQL pages), search (hybrid, scored) or filter (engine scan) the current scope."""
+        self._generation += 1
+        generation = self._generation
+        query = self.search_bar.query
+        extra = self.search_bar.filters()
+        filters = {**self.scope, **extra}
+        is_empty_store = self.bridge.is_open and self.bridge.count() == 0
+        self.table_stack.setCurrentWidget(self.empty_state if is_empty_store and not query else self.table)
+        if not self.bridge.is_open:
+            self.model.clear()
+            self.table_updated.emit()
+            return
+        if query:
+            self.mode = "search"
+            self.status.showMessage("Searching…", 3000)
+            self.bridge.search(query, filters, lambda hits: self._rows_loaded(generation, hits),
+                               top_k=SEARCH_TOP_K, on_failed=lambda t: self._load_failed(generation, t))
+        elif extra:
+            self.mode = "filter"
+            self.bridge.list_filtered(filters, lambda rows: self._rows_loaded(generation, rows), FILTER_LIMIT)
+        else:
+            self.mode = "browse"
+            scope = dict(self.scope)
+            total = self.bridge.count(scope)
+            if total > SORT_LIMIT:
+                self._unsort()
+            keep = self._current_id()
+            self.model.set_source(lambda offset, limit: self.bridge.page(scope, offset, limit), total)
+            self._after_reset(keep)
+
+    def _rows_loaded(self, generation: int, rows: Sequence[Any]) -> None:
+        if generation != self._generation:
+            return  # a newer query or scope replaced this one
+        keep = self._current_id()
+        self.model.set_rows(rows)
+        if self.mode == "search" and self.proxy.sortColumn() not in (-1, COL_SCORE):
+            self._unsort()
+        if self.mode == "filter" and len(rows) >= FILTER_LIMIT:
+            self.messages.info(f"Showing the first {FILTER_LIMIT:,} matches; narrow the filters to see the rest.")
+        self._after_reset(keep)
+
+    def _load_failed(self, generation: int, text: str) -> None:
+        if generation == self._generation:
+            self.messages.error(text)
+            self.model.clear()
+            self.table_updated.emit()
+
+    def _after_reset(self, keep: str | None) -> None:
+        self.table.setColumnHidden(COL_SCORE, self.mode != "search")
+        if keep:
+            self.select_id(keep, scroll=False)
+        n = self.model.rowCount()
+        what = {"browse": "memories", "search": "results", "filter": "matches"}[self.mode]
+        self.status.showMessage(f"{n:,} {what}", 4000)
+        self.table_updated.emit()
+
+    def _unsort(self) -> None:
+        self.proxy.sort(-1)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+
+    def _sort_clicked(self, col: int) -> None:
+        header = self.table.horizontalHeader()
+        if self.model.is_paged and self.model.rowCount() > SORT_LIMIT:
+            self._unsort()
+            self.messages.info(f"Sorting works on up to {SORT_LIMIT:,} memories; pick a user or session, "
+                               "search or filter first. The list is newest first.")
+            return
+        if self.proxy.sortColumn() == col:
+            order = Qt.SortOrder.DescendingOrder if self.proxy.sortOrder() == Qt.SortOrder.AscendingOrder \
+                else Qt.SortOrder.AscendingOrder
+        else:
+            order = Qt.SortOrder.DescendingOrder if col in (COL_SCORE, COL_CREATED, COL_UPDATED) \
+                else Qt.SortOrder.AscendingOrder
+        self.proxy.sort(col, order)
+        header.setSortIndicator(col, order)
+
+    def _current_id(self) -> str | None:
+        return self.detail.record.id if self.detail.record is not None else None
+
+    def select_id(self, memory_id: str, scroll: bool = True) -> bool:
+        """Select a memory's row when it is among the first loaded rows."""
+        limit = min(self.model.rowCount(), self.model.PAGE)
+        for row in range(limit):
+            rec = self.model.record(row)
+            if rec is not None and rec.id == memory_id:
+                index = self.proxy.mapFromSource(self.model.index(row, COL_MEMORY))
+                self.table.selectionModel().setCurrentIndex(
+                    index, self.table.selectionModel().SelectionFlag.ClearAndSelect
+                    | self.table.selectionModel().SelectionFlag.Rows)
+                if scroll:
+                    self.table.scrollTo(index)
+                return True
+        return False
+
+    def selected_records(self) -> list[MemoryRecord]:
+        rows = self.table.selectionModel().selectedRows(COL_MEMORY)
+        records = [self.proxy.data(i, RecordRole) for i in rows]
+        return [r for r in records if r is not None]
+
+    def _row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        rec = self.proxy.data(current, RecordRole) if current.isValid() else None
+        if rec is not None:
+            self.show_detail(rec)
+
+    # -- detail ------------------------------------------------------------------------
+    def show_detail(self, record: MemoryRecord | None, force: bool = False) -> None:
+        """Show a memory with its history and sources (fresh from the store)."""
+        if record is None:
+            self.detail.show_record(None)
+            self.detail_updated.emit()
+            return
+        same = self.detail.record is not None and self.detail.record.id == record.id
+        if same and self.detail.is_dirty and not force:
+            return
+        try:
+            fresh = self.bridge.get_record(record.id)
+            history = self.bridge.history(record.id)
+            sources = self.bridge.sources(record.id)
+        except LociError:
+            self.detail.show_record(None)
+        else:
+            self.detail.show_record(fresh, history, sources)
+        self.detail_updated.emit()
+
+    def save_edit(self, record: MemoryRecord, text: str) -> None:
+        self.undo_stack.push(EditMemoryCommand(self.bridge, record, text, self._edit_saved))
+
+    def _edit_saved(self, record: MemoryRecord) -> None:
+        self.model.update_record(record)
+        if self.detail.record is not None and self.detail.record.id == record.id:
+            self.show_detail(record, force=True)
+        self.messages.info("Memory saved.")
+
+    # -- delete ------------------------------------------------------------------------
+    def delete_selected(self) -> None:
+        records = self.selected_records()
+        if not records and self.detail.record is not None:
+            records = [self.detail.record]
+        if not records:
+            self.messages.info("Select the memories to delete first.")
+            return
+        if len(records) > 1:
+            answer = QMessageBox.question(
+                self, "Delete memories",
+                f"Delete {len(records)} memories? You can undo this with Ctrl+Z while Loci is open.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        if self.detail.record is not None and self.detail.record.id in {r.id for r in records}:
+            self.detail.show_record(None)
+        self.undo_stack.push(DeleteMemoriesCommand(self.bridge, records, self._deleted))
+
+    def _deleted(self, n: int) -> None:
+        self.messages.info(f"{n} memor{'y' if n == 1 else 'ies'} changed. Ctrl+Z undoes, Ctrl+Shift+Z redoes.")
+
+    # -- search and filters ------------------------------------------------------------
+    def clear_search(self) -> None:
+        if self.search_bar.query:
+            self.search_bar.clear_search()
+        elif self.search_bar.filters():
+            self.search_bar.clear_filters()
+
+    def filter_by_entity(self, name: str) -> None:
+        self.tabs.setCurrentIndex(TAB_MEMORIES)
+        self.search_bar.set_entity(name)
+
+    # -- add, import, export -------------------------------------------------------------
+    def _current_scope(self) -> Scope:
+        return Scope(self.scope.get("user_id"), self.scope.get("agent_id"), self.scope.get("run_id"))
+
+    def add_note(self) -> None:
+        dialog = AddNoteDialog(self._current_scope() if self.scope else None, self)
+        if dialog.exec():
+            text, scope, infer = dialog.values()
+            self.bridge.add_note(text, scope, infer)
+
+    def import_conversation(self, path: str = "") -> None:
+        dialog = ImportDialog(self._current_scope() if self.scope else None, self, path=path)
+        if dialog.exec():
+            conv, scope, infer = dialog.values()
+            self.start_import(conv, scope, infer)
+
+    def start_import(self, conv: Any, scope: Scope, infer: bool) -> None:
+        if self.bridge.import_token is not None:
+            self.messages.error("An import is already running; wait for it or cancel it first.")
+            return
+        self.status.set_import_progress(0, conv.message_count)
+        self.bridge.import_conversation(conv, scope, infer)
+
+    def import_sample(self) -> None:
+        try:
+            conv = load_conversation(SAMPLE_FILE)
+        except LociError as exc:
+            self.messages.error(exc.user_message)
+            return
+        self.start_import(conv, Scope(conv.user_id, conv.agent_id), infer=False)
+
+    def export_all(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export all memories", "loci-memories.json", "JSON (*.json)")
+        if path:
+            self.bridge.export_json(path)
+
+    def export_selection(self) -> None:
+        records = self.selected_records()
+        if not records:
+            self.messages.info("Select the memories to export first (or use Export All).")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {len(records)} memories", "loci-selection.json",
+                                              "JSON (*.json)")
+        if path:
+            self.bridge.export_json(path, records)
+
+    def import_export(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Restore memories from an export", "", "JSON (*.json)")
+        if path:
+            self.bridge.import_json(path)
+
+    # -- settings and about --------------------------------------------------------------
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.bridge.config, self.bridge.data_dir, self.bridge.check_model_file, self)
+        dialog.accepted.connect(lambda: self.bridge.apply_settings(*dialog.values()))
+        dialog.open()
+        return dialog
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About Loci",
+                          "<b>Loci</b><br>A private, local-first memory layer for AI agents.<br>"
+                          "Everything stays on this computer.")

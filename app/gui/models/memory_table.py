@@ -1,0 +1,198 @@
+"""The memory table: lazy pages of records from SQLite, or a fixed list of (scored) search hits."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any, Callable, Sequence
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from engine import MemoryRecord, ScoredMemory
+
+COL_MEMORY, COL_SCORE, COL_TYPE, COL_USER, COL_AGENT, COL_SESSION, COL_EVENT_DATE, COL_CREATED, \
+    COL_UPDATED, COL_ENTITIES = range(10)
+HEADERS = {COL_MEMORY: "Memory", COL_SCORE: "Score", COL_TYPE: "Type", COL_USER: "User",
+           COL_AGENT: "Agent", COL_SESSION: "Session", COL_EVENT_DATE: "Event date",
+           COL_CREATED: "Created", COL_UPDATED: "Updated", COL_ENTITIES: "Entities"}
+RecordRole = Qt.ItemDataRole.UserRole + 1
+SortRole = Qt.ItemDataRole.UserRole + 2
+SIGNAL_NAMES = ("semantic", "keyword", "entity", "time")
+
+Fetch = Callable[[int, int], Sequence[MemoryRecord]]
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class MemoryTableModel(QAbstractTableModel):
+    """Rows are memories. Two sources: paged (fetch(offset, limit) + a total, pages loaded on
+    first view and kept in a small LRU cache) or a list set with set_rows (search hits keep
+    their score and per-signal breakdown)."""
+
+    PAGE = 200
+    MAX_PAGES = 64
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._fetch: Fetch | None = None
+        self._total = 0
+        self._pages: OrderedDict[int, list[MemoryRecord]] = OrderedDict()
+        self._rows: list[tuple[MemoryRecord, float | None, dict[str, float]]] = []
+
+    # -- sources -----------------------------------------------------------------------
+    def set_source(self, fetch: Fetch, total: int) -> None:
+        """Page lazily through fetch(offset, limit); resets the model."""
+        self.beginResetModel()
+        self._fetch, self._total = fetch, max(0, total)
+        self._pages.clear()
+        self._rows = []
+        self.endResetModel()
+
+    def set_rows(self, rows: Sequence[MemoryRecord | ScoredMemory]) -> None:
+        """Show exactly these records (ScoredMemory keeps its score); resets the model."""
+        self.beginResetModel()
+        self._fetch, self._total = None, 0
+        self._pages.clear()
+        self._rows = [(r.record, r.score, dict(r.signals)) if isinstance(r, ScoredMemory) else (r, None, {})
+                      for r in rows]
+        self.endResetModel()
+
+    def clear(self) -> None:
+        self.set_rows([])
+
+    @property
+    def is_paged(self) -> bool:
+        return self._fetch is not None
+
+    @property
+    def has_scores(self) -> bool:
+        return any(score is not None for _r, score, _s in self._rows)
+
+    def record(self, row: int) -> MemoryRecord | None:
+        entry = self._entry(row)
+        return entry[0] if entry else None
+
+    def row_of(self, memory_id: str) -> int | None:
+        """The row of a memory among the rows loaded so far."""
+        if self._fetch is None:
+            return next((i for i, (r, _s, _g) in enumerate(self._rows) if r.id == memory_id), None)
+        for page, records in self._pages.items():
+            for i, r in enumerate(records):
+                if r.id == memory_id:
+                    return page * self.PAGE + i
+        return None
+
+    def update_record(self, record: MemoryRecord) -> None:
+        """Replace one loaded record (after an edit) and emit dataChanged for its row."""
+        row = self.row_of(record.id)
+        if row is None:
+            return
+        if self._fetch is None:
+            _old, score, signals = self._rows[row]
+            self._rows[row] = (record, score, signals)
+        else:
+            self._pages[row // self.PAGE][row % self.PAGE] = record
+        self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
+
+    def _entry(self, row: int) -> tuple[MemoryRecord, float | None, dict[str, float]] | None:
+        if self._fetch is None:
+            return self._rows[row] if 0 <= row < len(self._rows) else None
+        if not 0 <= row < self._total:
+            return None
+        page = row // self.PAGE
+        records = self._pages.get(page)
+        if records is None:
+            records = list(self._fetch(page * self.PAGE, self.PAGE))
+            self._pages[page] = records
+            while len(self._pages) > self.MAX_PAGES:
+                self._pages.popitem(last=False)
+        else:
+            self._pages.move_to_end(page)
+        i = row % self.PAGE
+        return (records[i], None, {}) if i < len(records) else None
+
+    # -- Qt overrides ------------------------------------------------------------------------
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        if parent.isValid():
+            return 0
+        return self._total if self._fetch is not None else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS.get(section)
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        entry = self._entry(index.row())
+        if entry is None:
+            return None
+        rec, score, signals = entry
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _display(rec, score, col)
+        if role == RecordRole:
+            return rec
+        if role == SortRole:
+            return _sort_value(rec, score, col)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == COL_SCORE and score is not None:
+                return score_tooltip(score, signals)
+            if col == COL_MEMORY:
+                return rec.memory if len(rec.memory) < 600 else rec.memory[:600] + "…"
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_SCORE:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+def score_tooltip(score: float, signals: dict[str, float]) -> str:
+    """The fused score and each signal's part, for the score column's tooltip."""
+    lines = [f"Score {score:.3f}"]
+    for name in (*SIGNAL_NAMES, *sorted(set(signals) - set(SIGNAL_NAMES))):
+        if name in signals:
+            lines.append(f"  {name}: {signals[name]:.3f}")
+    return "\n".join(lines)
+
+
+def _date(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _display(rec: MemoryRecord, score: float | None, col: int) -> str:
+    if col == COL_MEMORY:
+        return " ".join(rec.memory.split())[:300]
+    if col == COL_SCORE:
+        return f"{score:.3f}" if score is not None else ""
+    if col == COL_TYPE:
+        return rec.memory_type or ""
+    if col == COL_USER:
+        return rec.scope.user_id or ""
+    if col == COL_AGENT:
+        return rec.scope.agent_id or ""
+    if col == COL_SESSION:
+        return rec.scope.run_id or ""
+    if col == COL_EVENT_DATE:
+        return rec.event_date or ""
+    if col == COL_CREATED:
+        return _date(rec.created_at)
+    if col == COL_UPDATED:
+        return _date(rec.updated_at)
+    if col == COL_ENTITIES:
+        return ", ".join(rec.entities)
+    return ""
+
+
+def _sort_value(rec: MemoryRecord, score: float | None, col: int) -> Any:
+    if col == COL_SCORE:
+        return float(score) if score is not None else -1.0
+    if col == COL_CREATED:
+        return rec.created_at.timestamp()
+    if col == COL_UPDATED:
+        return rec.updated_at.timestamp()
+    if col == COL_MEMORY:
+        return rec.memory.casefold()
+    return _display(rec, score, col).casefold()

@@ -1,0 +1,1 @@
+"""Panels and dialogs of the main window, one per module."""

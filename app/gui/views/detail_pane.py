@@ -1,0 +1,151 @@
+"""Right pane: one memory's text (editable), metadata, entities, provenance and history."""
+from __future__ import annotations
+
+import html
+import json
+from typing import Any, Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit,
+                               QPushButton, QTextBrowser, QVBoxLayout, QWidget)
+
+from engine import MemoryRecord
+
+
+def _when(value: Any) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+class DetailPane(QWidget):
+    """save_requested(record, new_text) when the person saves; entity_clicked(name) on a link."""
+
+    save_requested = Signal(object, str)
+    entity_clicked = Signal(str)
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.record: MemoryRecord | None = None
+        self.title = QLabel("No memory selected")
+        self.title.setObjectName("detailTitle")
+        self.editor = QPlainTextEdit()
+        self.editor.setAccessibleName("Memory text")
+        self.editor.setPlaceholderText("Select a memory to see and edit it.")
+        self.editor.setTabChangesFocus(True)
+        self.editor.setMaximumHeight(140)
+        self.save_button = QPushButton("Save")
+        self.save_button.setToolTip("Save the edited text (Ctrl+S); recorded in the history")
+        self.revert_button = QPushButton("Revert")
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.save_button)
+
+        self.meta = QFormLayout()
+        self.meta.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self._labels: dict[str, QLabel] = {}
+        for key in ("Type", "Scope", "Said", "Event date", "Created", "Updated", "Metadata", "Id"):
+            label = QLabel(textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse, wordWrap=True)
+            self._labels[key] = label
+            self.meta.addRow(key + ":", label)
+        self.entities = QLabel(wordWrap=True)
+        self.entities.setTextFormat(Qt.TextFormat.RichText)
+        self.entities.setAccessibleName("Entities")
+        self.entities.linkActivated.connect(lambda name: self.entity_clicked.emit(name))
+        self.meta.addRow("Entities:", self.entities)
+
+        self.provenance = QTextBrowser(openLinks=False)
+        self.provenance.setAccessibleName("Where this memory came from")
+        self.history = QTextBrowser(openLinks=False)
+        self.history.setAccessibleName("History")
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.editor)
+        layout.addLayout(buttons)
+        layout.addLayout(self.meta)
+        for title, widget in (("Where it came from", self.provenance), ("History", self.history)):
+            box = QGroupBox(title)
+            QVBoxLayout(box).addWidget(widget)
+            layout.addWidget(box, 1)
+
+        self.save_button.clicked.connect(self.save)
+        self.revert_button.clicked.connect(self.revert)
+        self.editor.textChanged.connect(self._update_buttons)
+        self.show_record(None)
+
+    @property
+    def is_dirty(self) -> bool:
+        return self.record is not None and self.editor.toPlainText() != self.record.memory
+
+    def save(self) -> None:
+        if self.is_dirty:
+            self.save_requested.emit(self.record, self.editor.toPlainText())
+
+    def revert(self) -> None:
+        if self.record is not None:
+            self.editor.setPlainText(self.record.memory)
+
+    def _update_buttons(self) -> None:
+        dirty = self.is_dirty and bool(self.editor.toPlainText().strip())
+        self.save_button.setEnabled(dirty)
+        self.revert_button.setEnabled(self.is_dirty)
+
+    def show_record(self, record: MemoryRecord | None, history: Sequence[Any] = (),
+                    sources: Sequence[Any] = ()) -> None:
+        """Show one memory (None clears the pane)."""
+        self.record = record
+        self.editor.setReadOnly(record is None)
+        self.editor.setPlainText(record.memory if record else "")
+        self.title.setText("Memory" if record else "No memory selected")
+        if record is None:
+            for label in self._labels.values():
+                label.clear()
+            self.entities.clear()
+            self.provenance.clear()
+            self.history.clear()
+            self._update_buttons()
+            return
+        scope = ", ".join(f"{k.replace('_id', '')} {v}" for k, v in record.scope.as_dict().items())
+        said_by = record.actor or record.role or ""
+        values = {"Type": record.memory_type or "—", "Scope": scope or "—",
+                  "Said": f"{_when(record.timestamp)}" + (f" by {said_by}" if said_by else ""),
+                  "Event date": record.event_date or "—", "Created": _when(record.created_at),
+                  "Updated": _when(record.updated_at),
+                  "Metadata": json.dumps(dict(record.metadata), ensure_ascii=False) if record.metadata else "—",
+                  "Id": record.id}
+        for key, value in values.items():
+            self._labels[key].setText(value)
+        self.entities.setText(", ".join(
+            f'<a href="{html.escape(e, quote=True)}">{html.escape(e)}</a>' for e in record.entities) or "—")
+        self.entities.setToolTip("Click an entity to list every memory that mentions it")
+        self.provenance.setHtml(_sources_html(sources))
+        self.history.setHtml(_history_html(history))
+        self._update_buttons()
+
+
+def _sources_html(sources: Sequence[Any]) -> str:
+    if not sources:
+        return "<i>No source messages were stored for this memory.</i>"
+    parts = []
+    for m in sources:
+        who = html.escape(m.name or m.role)
+        parts.append(f"<p><b>{who}</b> <span style='color:gray'>{_when(m.timestamp)}</span><br>"
+                     f"{html.escape(m.content)}</p>")
+    return "".join(parts)
+
+
+def _history_html(events: Sequence[Any]) -> str:
+    if not events:
+        return "<i>No history.</i>"
+    parts = []
+    for e in reversed(list(events)):
+        head = f"<b>{html.escape(e.event)}</b> <span style='color:gray'>{_when(e.created_at)}"
+        if e.actor:
+            head += f" by {html.escape(e.actor)}"
+        head += "</span>"
+        if e.event == "UPDATE":
+            body = (f"<br><s>{html.escape(e.old_memory or '')}</s><br>→ {html.escape(e.new_memory or '')}")
+        else:
+            body = f"<br>{html.escape(e.new_memory or e.old_memory or '')}"
+        parts.append(f"<p>{head}{body}</p>")
+    return "".join(parts)

@@ -1,0 +1,102 @@
+"""Settings: LLM model file (validated), GPU layers, threads, embedding model, data folder."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+                               QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
+
+from engine import LociConfig
+
+
+class SettingsDialog(QDialog):
+    """check_model(path) returns an error message or None; values() gives (config, data_dir)."""
+
+    def __init__(self, config: LociConfig, data_dir: Path | None, check_model: Callable[[str], str | None],
+                 parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self._config = copy.deepcopy(config)
+        self._check_model = check_model
+        self.model_path = QLineEdit(config.llm.model_path or "", placeholderText="Default: the packaged small model")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_model)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_path, 1)
+        model_row.addWidget(browse)
+        self.gpu_layers = QSpinBox(minimum=-1, maximum=999, value=config.llm.n_gpu_layers)
+        self.gpu_layers.setToolTip("Layers to offload to the GPU: 0 = CPU only, -1 = all")
+        self.threads = QSpinBox(minimum=0, maximum=256, value=config.llm.n_threads or 0)
+        self.threads.setSpecialValueText("All cores")
+        self.embedder = QLineEdit(config.embedder.model)
+        self.embedder_path = QLineEdit(config.embedder.path or "", placeholderText="Default: the packaged model")
+        self.data_dir = QLineEdit(str(data_dir or ""))
+        browse_dir = QPushButton("Browse…")
+        browse_dir.clicked.connect(self._browse_dir)
+        dir_row = QHBoxLayout()
+        dir_row.addWidget(self.data_dir, 1)
+        dir_row.addWidget(browse_dir)
+        self.error = QLabel(wordWrap=True)
+        self.error.setStyleSheet("color: #b3261e")
+        self.error.hide()
+        form = QFormLayout()
+        model_label = QLabel("LLM &model file:")
+        model_label.setBuddy(self.model_path)
+        form.addRow(model_label, model_row)
+        form.addRow("&GPU layers:", self.gpu_layers)
+        form.addRow("&Threads:", self.threads)
+        form.addRow("&Embedding model:", self.embedder)
+        form.addRow("Embedding model &folder:", self.embedder_path)
+        dir_label = QLabel("&Data folder:")
+        dir_label.setBuddy(self.data_dir)
+        form.addRow(dir_label, dir_row)
+        note = QLabel("The LLM settings apply to the next extraction. A new data folder or embedding "
+                      "model reopens the store (a store only opens with the model that built it).",
+                      wordWrap=True)
+        note.setStyleSheet("color: gray")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+        self.resize(560, 320)
+
+    def _browse_model(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "GGUF model file", self.model_path.text(),
+                                              "GGUF models (*.gguf);;All files (*)")
+        if name:
+            self.model_path.setText(name)
+            self.validate()
+
+    def _browse_dir(self) -> None:
+        name = QFileDialog.getExistingDirectory(self, "Data folder", self.data_dir.text())
+        if name:
+            self.data_dir.setText(name)
+
+    def validate(self) -> bool:
+        problem = self._check_model(self.model_path.text().strip())
+        if problem is None and not self.embedder.text().strip():
+            problem = "Give the name of an embedding model."
+        if problem is None and not self.data_dir.text().strip():
+            problem = "Pick a data folder."
+        self.error.setText(problem or "")
+        self.error.setVisible(problem is not None)
+        return problem is None
+
+    def accept(self) -> None:
+        if self.validate():
+            super().accept()
+
+    def values(self) -> tuple[LociConfig, Path]:
+        cfg = copy.deepcopy(self._config)
+        cfg.llm.model_path = self.model_path.text().strip() or None
+        cfg.llm.n_gpu_layers = self.gpu_layers.value()
+        cfg.llm.n_threads = self.threads.value() or None
+        cfg.embedder.model = self.embedder.text().strip()
+        cfg.embedder.path = self.embedder_path.text().strip() or None
+        return cfg, Path(self.data_dir.text().strip()).expanduser()

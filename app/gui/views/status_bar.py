@@ -1,0 +1,52 @@
+"""Status bar: messages, store size, model state, background jobs with progress and Cancel."""
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+class StatusBar(QStatusBar):
+    """Permanent widgets on the right; transient messages on the left."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.store_label = QLabel("No store")
+        self.model_label = QLabel("Model: not loaded")
+        self.jobs_label = QLabel("")
+        self.progress = QProgressBar(maximumWidth=160, textVisible=True)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running import after the current step")
+        self.cancel_button.hide()
+        for w in (self.progress, self.cancel_button, self.jobs_label, self.model_label, self.store_label):
+            self.addPermanentWidget(w)
+
+    def set_store_size(self, memories: int, size: int) -> None:
+        self.store_label.setText(f"{memories:,} memories · {human_bytes(size)}")
+
+    def set_model_state(self, state: str, detail: str = "") -> None:
+        self.model_label.setText(f"Model: {state}")
+        self.model_label.setToolTip(detail or "The embedding model used for search and for new memories")
+
+    def set_jobs(self, n: int) -> None:
+        self.jobs_label.setText(f"{n} job{'s' if n != 1 else ''} running" if n else "")
+
+    def set_import_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(done, total))
+        self.progress.show()
+        self.cancel_button.show()
+
+    def end_import(self) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
