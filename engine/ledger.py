@@ -264,11 +264,12 @@ class Ledger:
     def ids(self) -> list[str]:
         return [r[0] for r in self._query("SELECT id FROM memories")]
 
-    def neighbours(self, memory_ids: Sequence[str], max_gap_s: float = 6 * 3600) -> dict[str, list[str]]:
+    def neighbours(self, memory_ids: Sequence[str], max_gap_s: float = 0.0) -> dict[str, list[str]]:
         """Memories stored just before and after each one in the same scope and conversation.
 
         Neighbours are rows adjacent in insertion order with the same user, agent and session
-        whose message times lie within max_gap_s of each other (the same conversation).
+        whose message times lie within max_gap_s of each other; the default 0 means the same
+        message time, i.e. messages stored by one add() call (one conversation chunk).
         """
         out: dict[str, list[str]] = {}
         ids = list(memory_ids)

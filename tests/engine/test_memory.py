@@ -131,8 +131,8 @@ def test_update_reembeds_and_is_in_history(memory):
     mid = _add(memory, "I live in Bergen")
     assert memory.update(mid, "I live in Oslo") == {"message": "Memory updated successfully!"}
     assert memory.get(mid)["memory"] == "I live in Oslo"
-    top = memory.search("Oslo", filters={"user_id": "alice"})["results"][0]
-    assert top["id"] == mid and top["score"] > 0.5
+    top = memory.search("Oslo", filters={"user_id": "alice"}, explain=True)["results"][0]
+    assert top["id"] == mid and top["explain"]["semantic"] > 0.5
     events = memory.history(mid)
     assert [e["event"] for e in events] == ["ADD", "UPDATE"]
     assert (events[1]["old_memory"], events[1]["new_memory"]) == ("I live in Bergen", "I live in Oslo")
