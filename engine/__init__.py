@@ -6,11 +6,12 @@ enforce_offline()
 from .config import EmbedderConfig, ExtractionConfig, LLMConfig, LociConfig, SearchConfig  # noqa: E402
 from .errors import (ConfigError, ExtractionError, InvalidInputError, LociError,  # noqa: E402
                      ModelError, NotFoundError, StoreError)
+from .extraction import CancelToken  # noqa: E402
 from .memory import Memory  # noqa: E402
 from .records import Entity, HistoryEvent, MemoryRecord, Message, Scope, ScoredMemory  # noqa: E402
 
 __all__ = [
-    "Memory", "LociConfig", "EmbedderConfig", "LLMConfig", "ExtractionConfig", "SearchConfig",
+    "Memory", "CancelToken", "LociConfig", "EmbedderConfig", "LLMConfig", "ExtractionConfig", "SearchConfig",
     "LociError", "ConfigError", "ModelError", "ExtractionError", "StoreError", "NotFoundError",
     "InvalidInputError", "MemoryRecord", "Message", "Scope", "ScoredMemory", "HistoryEvent", "Entity",
 ]

@@ -2,29 +2,14 @@
 from __future__ import annotations
 
 import logging
-import threading
 import traceback
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
-from engine import LociError
+from engine import CancelToken, LociError  # noqa: F401 (CancelToken re-exported for the GUI)
 
 log = logging.getLogger(__name__)
-
-
-class CancelToken:
-    """A flag a long job checks (the engine reads `is_cancelled`)."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self._event.is_set()
 
 
 class WorkerSignals(QObject):
