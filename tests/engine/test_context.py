@@ -1,0 +1,38 @@
+"""engine/context.py: memories become a dated, attributed block within a word budget."""
+from datetime import datetime, timezone
+
+import pytest
+
+from engine.context import build_context, format_memory
+from engine.records import MemoryRecord, Scope, ScoredMemory
+
+T = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)
+
+
+def rec(i: str, text: str, **kw) -> MemoryRecord:
+    return MemoryRecord(id=i, memory=text, hash=i, scope=Scope(user_id="u"), created_at=T,
+                        updated_at=T, timestamp=T, **kw)
+
+
+def test_line_carries_date_speaker_and_text():
+    assert format_memory(rec("a", "I went to a  support group", actor="Caroline")) == \
+        "[2023-05-08] Caroline: I went to a support group"
+    assert format_memory(rec("b", "Moved to Oslo", event_date="2023-04")) == "[2023-04] Moved to Oslo"
+
+
+def test_budget_stops_before_the_memory_that_would_overflow():
+    hits = [ScoredMemory(rec(str(i), "one two three four five"), 1.0 - i / 10) for i in range(5)]
+    ctx = build_context(hits, budget_words=15)
+    assert ctx.memory_ids == ("0", "1")  # each line is 6 words with its date
+    assert ctx.words == 12 and ctx.words == len(ctx.text.split())
+
+
+def test_first_memory_is_kept_even_when_longer_than_the_budget():
+    ctx = build_context([rec("long", "word " * 50)], budget_words=10)
+    assert ctx.memory_ids == ("long",) and ctx.words == 10
+
+
+def test_empty_hits_and_bad_budget():
+    assert build_context([], 100).text == ""
+    with pytest.raises(ValueError):
+        build_context([], 0)
