@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 from importlib import resources
@@ -10,8 +11,29 @@ from typing import Any, Sequence
 SAMPLE = "sample_conversation.json"
 
 
+def version() -> str:
+    """The installed version (the frozen bundle carries a copy of the package metadata)."""
+    try:
+        return importlib.metadata.version("loci")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown (not installed: run `pip install -e .`)"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: the version and the data folder (honouring an earlier --data-dir), then exit."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from engine.paths import default_data_dir
+
+        data_dir = namespace.data_dir or default_data_dir()
+        print(f"loci {version()}\ndata folder: {data_dir}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="loci", description="Loci: private, local-first memory for AI agents.")
+    p.add_argument("--version", action=_VersionAction, nargs=0, help="print the version and the data folder")
     p.add_argument("--data-dir", help="store folder (default: $LOCI_HOME or the platform data dir)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     sub = p.add_subparsers(dest="command", required=True)

@@ -37,3 +37,15 @@ def test_demo_answers_its_questions(tmp_path, capsys, embedder, monkeypatch):
     top = {q["query"]: q["results"][0]["memory"] for q in out["queries"]}
     assert "Bergen" in top["Where does Maya's sister live?"]
     assert "Nordlys" in top["Where does Maya work?"]
+
+
+def test_version_prints_the_installed_version_and_the_data_folder(tmp_path, capsys):
+    import importlib.metadata
+
+    import pytest
+
+    with pytest.raises(SystemExit) as done:
+        main(["--data-dir", str(tmp_path), "--version"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [f"loci {importlib.metadata.version('loci')}", f"data folder: {tmp_path}"]

