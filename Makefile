@@ -7,7 +7,7 @@ STAMP := $(VENV)/.loci-installed
 # Portable llama.cpp build (no -march=native) so the same wheel can go into installers.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: run test install system-deps bench demo screenshots clean
+.PHONY: run test install system-deps bench demo screenshots clean package
 
 run: install
 	$(PY) -m app
@@ -39,3 +39,10 @@ screenshots: install
 
 clean:
 	rm -rf $(VENV)
+
+# Installers (packaging/README.md): the PyInstaller folder with the models inside, then the
+# .tar.gz and .deb on Linux (.dmg / Windows installer in .github/workflows/release.yml).
+package: install
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -e '.[package]'
+	$(PY) packaging/build.py
+	$(PY) packaging/report.py --no-timings

