@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import struct
 import subprocess
 import sys
 import tarfile
@@ -57,6 +58,54 @@ def bundle(dist: Path, work: Path) -> float:
 
 
 # -- Linux -----------------------------------------------------------------------------------
+
+PAGE = 4096
+
+
+def load_segments_aligned(head: bytes) -> bool:
+    """True when every PT_LOAD segment of a 64-bit little-endian ELF file maps at a page-aligned
+    offset (what the dynamic loader checks). `head` is the file's first bytes, enough to hold
+    its program headers. strip can break this on libraries patched with patchelf."""
+    if head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+        return True  # not ELF64 LE: nothing we strip
+    phoff, = struct.unpack_from("<Q", head, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+    for i in range(phnum):
+        base = phoff + i * phentsize
+        if base + 56 > len(head):
+            return False
+        p_type, _flags, offset, vaddr, _paddr, _filesz, _memsz, align = struct.unpack_from("<IIQQQQQQ", head, base)
+        if p_type == 1 and ((vaddr - offset) % PAGE or (align > 1 and (vaddr - offset) % align)):
+            return False
+    return True
+
+
+def strip_bundle(folder: Path) -> int:
+    """strip --strip-unneeded every shared library in the folder, keeping the original where the
+    result would not load; returns the bytes saved. The executables carry their archive: skipped."""
+    if not shutil.which("strip"):
+        print("strip not found: shared libraries keep their symbol tables", flush=True)
+        return 0
+    saved = 0
+    for elf in elf_files(folder):
+        if elf.parent == folder:
+            continue  # loci, loci-gui: bootloader + appended archive
+        tmp = elf.with_name(elf.name + ".stripped")
+        if subprocess.run(["strip", "--strip-unneeded", "-o", str(tmp), str(elf)],
+                          capture_output=True).returncode != 0:
+            tmp.unlink(missing_ok=True)
+            continue
+        with tmp.open("rb") as fh:
+            ok = load_segments_aligned(fh.read(65536))
+        before, after = elf.stat().st_size, tmp.stat().st_size
+        if ok and after < before:
+            shutil.copymode(elf, tmp)
+            os.replace(tmp, elf)
+            saved += before - after
+        else:
+            tmp.unlink()
+    return saved
+
 
 def desktop_entry(exec_path: str, icon: str) -> str:
     """A freedesktop.org menu entry for the GUI."""
@@ -217,9 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     ver = version()
     info_file = dist / "build-info.json"
     info = json.loads(info_file.read_text()) if args.no_bundle and info_file.exists() else {}
+    info_file.parent.mkdir(parents=True, exist_ok=True)
     if not args.no_bundle:
         info["bundle_seconds"] = round(bundle(dist, work), 1)
     start = time.monotonic()
+    if sys.platform.startswith("linux") and not info.get("stripped"):
+        info["stripped_bytes"] = strip_bundle(dist / "loci")
+        info["stripped"] = True
+        print(f"strip: {info['stripped_bytes'] / 1e6:.0f} MB of symbol tables removed", flush=True)
     artefacts: list[Path] = []
     if sys.platform.startswith("linux"):
         artefacts.append(linux_tarball(dist / "loci", dist, ver))
