@@ -157,6 +157,9 @@ def system_libraries(folder: Path) -> set[str]:
                 target = parts[parts.index("=>") + 1]
                 if target.startswith("/"):
                     libs.add(target)
+                elif target == "not":
+                    print(f"  warning: {elf.relative_to(folder)} needs {parts[0]}, found neither in the "
+                          "bundle nor on this system", flush=True)
     return libs
 
 
