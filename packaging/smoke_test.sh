@@ -47,9 +47,11 @@ case $OS in
   windows)
     SETUP=$(ls "$DIST"/Loci-"$VERSION"-windows-*-setup.exe | head -1)
     WAPP=$(cygpath -w "$APP/Loci")
-    "$SETUP" //VERYSILENT //SUPPRESSMSGBOXES //NORESTART //CURRENTUSER "//DIR=$WAPP" "//LOG=$(cygpath -w "$T/setup.log")"
+    "$SETUP" //VERYSILENT //SUPPRESSMSGBOXES //NORESTART "//DIR=$WAPP" "//LOG=$(cygpath -w "$T/setup.log")"
     LOCI="$APP/Loci/loci.exe" GUI="$APP/Loci/loci-gui.exe"
     [ -f "$APP/Loci/unins000.exe" ] && pass "installer wrote an uninstaller" || fail "no uninstaller"
+    MENU="$(cygpath -u "$APPDATA")/Microsoft/Windows/Start Menu/Programs/Loci/Loci.lnk"
+    [ -f "$MENU" ] && pass "Start-menu entry $MENU" || fail "no Start-menu entry at $MENU"
     DATA="" ;;  # %LOCALAPPDATA%\loci: platformdirs asks Windows, not $HOME
   *) echo "unsupported OS $(uname -s)"; exit 2 ;;
 esac
@@ -64,7 +66,7 @@ if [ "$OS" = linux ]; then
 fi
 TRACE=""
 if [ "$OS" = linux ] && command -v strace >/dev/null; then
-  TRACE="strace -f -qq -y -e signal=none -o $T/trace.%s \
+  TRACE="strace -f --seccomp-bpf -qq -y -e signal=none -o $T/trace.%s \
 -e trace=open,openat,openat2,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat,link,linkat,truncate"
 else
   note "strace not available: writes are checked by listing HOME and the bundle, not traced"
@@ -200,6 +202,15 @@ if [ -n "$DEB" ] && [ "$MODE" != skip ]; then
   fi
 elif [ "$OS" = linux ]; then
   note ".deb not checked (SMOKE_DEB=$MODE, deb: ${DEB:-none})"
+fi
+
+# 7. Windows: the uninstaller removes the program and leaves the memories
+if [ "$OS" = windows ]; then
+  WDATA="$(cygpath -u "$LOCALAPPDATA")/loci"
+  "$APP/Loci/unins000.exe" //VERYSILENT //SUPPRESSMSGBOXES //NORESTART
+  for _ in $(seq 30); do [ -e "$APP/Loci/loci.exe" ] || break; sleep 2; done
+  [ ! -e "$APP/Loci/loci.exe" ] && pass "the uninstaller removed Loci" || fail "loci.exe is still there after uninstalling"
+  [ -d "$WDATA" ] && pass "the memories in $WDATA survive uninstalling" || fail "no data folder $WDATA after uninstalling"
 fi
 
 echo
