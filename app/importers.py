@@ -249,16 +249,13 @@ def parse_loci(data: Any, *, name: str = "the file") -> Conversation:
 
 
 def parse_locomo_time(text: str) -> datetime:
-    """'1:56 pm on 8 May, 2023' -> an aware UTC datetime (engine.temporal when present)."""
+    """'1:56 pm on 8 May, 2023' -> an aware UTC datetime."""
+    from engine.temporal import parse_timestamp
+
     try:
-        from engine.temporal import parse_timestamp
-    except ImportError:
-        parse_timestamp = None
-    if parse_timestamp is not None:
-        try:
-            return parse_timestamp(text)
-        except (ValueError, InvalidInputError):
-            pass
+        return parse_timestamp(text)
+    except (ValueError, InvalidInputError):
+        pass
     cleaned = " ".join(text.replace(",", " ").split())
     for pattern in ("%I:%M %p on %d %B %Y", "%I:%M %p on %d %b %Y", "%H:%M on %d %B %Y"):
         try:

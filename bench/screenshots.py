@@ -44,9 +44,6 @@ def take(out: Path) -> None:
     app = QApplication([sys.argv[0]])
     app.setApplicationName("Loci")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from gui_bench import _ensure_temporal
-
-    _ensure_temporal()  # only until engine/temporal.py lands
     from app.gui.application import app_icon, build
     from app.gui.main_window import TAB_ENTITIES, TAB_MEMORIES, TAB_TIMELINE
 

@@ -10,7 +10,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QMainWindow, QMessageBox, QSplitter,
                                QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
-from engine import LociError, MemoryRecord, Scope
+from engine import LociError, MemoryRecord, Scope, export
 
 from ..importers import load_conversation
 from .commands import DeleteMemoriesCommand, EditMemoryCommand
@@ -503,10 +503,52 @@ class MainWindow(QMainWindow):
         if path:
             self.bridge.export_json(path, records)
 
-    def import_export(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Restore memories from an export", "", "JSON (*.json)")
-        if path:
-            self.bridge.import_json(path)
+    def import_export(self, path: str = "") -> None:
+        """Pick an export file, ask merge or replace, then restore it with progress and Cancel."""
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "Restore memories from an export", "", "JSON (*.json)")
+        if not path:
+            return
+        if self.bridge.import_token is not None:
+            self.messages.error("An import is already running; wait for it or cancel it first.")
+            return
+        try:
+            exported = export.read_export(path)
+        except LociError as exc:
+            self.messages.error(exc.user_message)
+            return
+        mode = self.ask_restore_mode(exported, Path(path).name)
+        if mode is None:
+            return
+        self.status.set_import_progress(0, len(exported.memories))
+        self.bridge.import_json(exported, mode)
+
+    def ask_restore_mode(self, exported: export.ExportFile, name: str) -> export.Mode | None:
+        """Merge (keep what is here, add what is missing) or replace (empty the store first)."""
+        memory = self.bridge.memory
+        total = len(exported.memories)
+        here = self.bridge.count()
+        new = export.count_new(memory, exported.memories) if memory is not None else total
+        box = QMessageBox(QMessageBox.Icon.Question, "Restore memories",
+                          f"{name} holds {_memories(total)}; {new:,} of them are not in this store, which "
+                          f"holds {_memories(here)}.", parent=self)
+        box.setInformativeText("Merge adds the missing memories and keeps everything here. Replace "
+                               f"deletes the {_memories(here)} here first (this cannot be undone).")
+        merge = box.addButton("&Merge", QMessageBox.ButtonRole.AcceptRole)
+        replace = box.addButton("&Replace…", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(merge)
+        box.exec()
+        if box.clickedButton() is merge:
+            return "merge"
+        if box.clickedButton() is replace:
+            sure = QMessageBox.warning(
+                self, "Replace all memories",
+                f"Delete all {_memories(here)} in this store, with their history, and restore the "
+                f"{_memories(total)} of {name} instead?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            return "replace" if sure == QMessageBox.StandardButton.Yes else None
+        return None
 
     # -- settings and about --------------------------------------------------------------
     def open_settings(self) -> SettingsDialog:
@@ -519,3 +561,8 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About Loci",
                           "<b>Loci</b><br>A private, local-first memory layer for AI agents.<br>"
                           "Everything stays on this computer.")
+
+
+def _memories(n: int) -> str:
+    """'1 memory', '2 memories'."""
+    return f"{n:,} memor{'y' if n == 1 else 'ies'}"

@@ -5,7 +5,7 @@ import json
 from datetime import datetime, timezone
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.gui.main_window import TAB_ENTITIES, TAB_TIMELINE
 from app.gui.models import EntityTableModel, MemoryTableModel
@@ -248,7 +248,7 @@ def test_settings_bad_model_path_shows_error(qtbot, gui, tmp_path):
     assert gui.bridge.config_path.exists()
 
 
-def test_export_and_restore_round_trip(qtbot, gui, tmp_path):
+def test_export_and_restore_round_trip(qtbot, gui, tmp_path, monkeypatch):
     seed(gui)
     out = tmp_path / "backup.json"
     with qtbot.waitSignal(gui.messages.shown, timeout=5000):
@@ -258,9 +258,62 @@ def test_export_and_restore_round_trip(qtbot, gui, tmp_path):
     gui.bridge.memory.reset()
     gui.refresh()
     assert gui.model.rowCount() == 0
-    with qtbot.waitSignal(gui.table_updated, timeout=10_000):
-        gui.bridge.import_json(out)
-    assert sorted(row_texts(gui)) == sorted(FACTS)
+    monkeypatch.setattr(type(gui), "ask_restore_mode", lambda self, exported, name: "merge")
+    with qtbot.waitSignal(gui.bridge.import_finished, timeout=10_000):
+        gui.import_export(str(out))
+    qtbot.waitUntil(lambda: sorted(row_texts(gui)) == sorted(FACTS), timeout=5000)
+
+
+def _answer_restore_dialog(qtbot, button_text, then=None):
+    """Click a button of the next modal message box (and of the one after it, if given)."""
+    def click():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        button = next(b for b in box.buttons() if b.text().replace("&", "").startswith(button_text))
+        if then:
+            _answer_restore_dialog(qtbot, then)
+        button.click()
+    QTimer.singleShot(20, click)
+
+
+def test_restore_twice_asks_merge_or_replace_and_keeps_the_count(qtbot, gui, tmp_path):
+    seed(gui)
+    out = tmp_path / "backup.json"
+    with qtbot.waitSignal(gui.messages.shown, timeout=5000):
+        gui.bridge.export_json(out)
+    for _ in range(2):
+        _answer_restore_dialog(qtbot, "Merge")
+        with qtbot.waitSignal(gui.bridge.import_finished, timeout=10_000):
+            gui.import_export(str(out))
+        qtbot.waitUntil(lambda: gui.bridge.import_token is None)
+        assert gui.bridge.count() == len(FACTS)
+    assert "skipped" in gui.status.currentMessage() or gui.bridge.count() == len(FACTS)
+    # replace asks again before deleting; No keeps everything
+    _answer_restore_dialog(qtbot, "Replace", then="No")
+    gui.import_export(str(out))
+    assert gui.bridge.import_token is None and gui.bridge.count() == len(FACTS)
+    gui.bridge.memory.add("one more", user_id="maya", infer=False)
+    _answer_restore_dialog(qtbot, "Replace", then="Yes")
+    with qtbot.waitSignal(gui.bridge.import_finished, timeout=10_000):
+        gui.import_export(str(out))
+    assert gui.bridge.count() == len(FACTS)
+
+
+def test_restore_shows_progress_in_the_status_bar(qtbot, gui, tmp_path, monkeypatch):
+    seed(gui)
+    out = tmp_path / "backup.json"
+    with qtbot.waitSignal(gui.messages.shown, timeout=5000):
+        gui.bridge.export_json(out)
+    gui.bridge.memory.reset()
+    monkeypatch.setattr(type(gui), "ask_restore_mode", lambda self, exported, name: "merge")
+    steps = []
+    gui.bridge.import_progressed.connect(lambda d, t: steps.append((d, t)))
+    gui.import_export(str(out))
+    assert gui.status.progress.isVisible() and gui.status.cancel_button.isVisible()
+    qtbot.waitUntil(lambda: gui.bridge.import_token is None, timeout=10_000)
+    assert steps[-1] == (len(FACTS), len(FACTS)) and not gui.status.progress.isVisible()
 
 
 def test_add_note_without_inference(qtbot, gui):
@@ -333,7 +386,7 @@ def test_restoring_a_bad_export_file_shows_a_clear_error(qtbot, gui, tmp_path):
     bad = tmp_path / "notes.json"
     bad.write_text('{"something": 1}')
     with qtbot.waitSignal(gui.messages.shown, timeout=5000) as shown:
-        gui.bridge.import_json(bad)
+        gui.import_export(str(bad))
     assert shown.args == ["error", "notes.json is not a Loci export: it has no 'memories' list."]
     assert gui.banner.isVisible()
 
