@@ -56,6 +56,21 @@ class Conversation:
         return sum(len(s.messages) for s in self.sessions)
 
 
+def without_small_talk(conv: Conversation) -> tuple[Conversation, int]:
+    """The conversation minus messages that are pure small talk, and how many were dropped."""
+    from engine.small_talk import is_small_talk
+
+    dropped = 0
+    sessions = []
+    for session in conv.sessions:
+        kept = tuple(m for m in session.messages if not is_small_talk(str(m.get("content", ""))))
+        dropped += len(session.messages) - len(kept)
+        if kept:
+            sessions.append(Session(kept, session.run_id, session.timestamp))
+    return Conversation(tuple(sessions), conv.title, conv.user_id, conv.agent_id, conv.format,
+                        conv.speakers), dropped
+
+
 def load_conversation(path: str | Path, fmt: str = "auto") -> Conversation:
     """Read and parse a conversation file; fmt is one of FORMATS."""
     p = Path(path)

@@ -21,7 +21,7 @@ from engine.ledger import ScopeCount
 from engine.models import check_gguf
 
 from ..importers import Conversation
-from .messages import Messages
+from .messages import Messages, plural
 from .workers import CancelToken, Worker
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,7 @@ class EngineBridge(QObject):
         def done(result: dict[str, Any]) -> None:
             self._changed()
             added = sum(1 for r in result.get("results", []) if r.get("event") == "ADD")
-            self.messages.info(f"Added {added} memor{'y' if added == 1 else 'ies'}.")
+            self.messages.info(f"Added {plural(added, 'memory')}.")
             if on_done:
                 on_done(result)
         return self.submit(run, on_result=done, pool=self.ingest_pool, name="add note")
@@ -371,7 +371,7 @@ class EngineBridge(QObject):
             self.import_token = None
             self._changed()
             n = summary["added"]
-            what = f"{n} memor{'y' if n == 1 else 'ies'}"
+            what = plural(n, "memory")
             self.messages.info(f"Import cancelled after storing {what}." if summary["cancelled"]
                                else f"Imported {what}.")
             self.import_finished.emit({**summary, "error": None})
@@ -495,5 +495,4 @@ class _Relay(QObject):
 
 
 def _memories(n: int) -> str:
-    """'1 memory', '2 memories'."""
-    return f"{n:,} memor{'y' if n == 1 else 'ies'}"
+    return plural(n, "memory")

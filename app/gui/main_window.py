@@ -12,10 +12,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QMainWindow, QMes
 
 from engine import LociError, MemoryRecord, Scope, export
 
-from ..importers import load_conversation
+from ..importers import load_conversation, without_small_talk
 from .commands import DeleteMemoriesCommand, EditMemoryCommand
 from .engine_bridge import EngineBridge
-from .messages import Messages
+from .messages import Messages, plural
 from .models import MemoryTableModel
 from .models.memory_table import (COL_AGENT, COL_CREATED, COL_ENTITIES, COL_EVENT_DATE, COL_MEMORY,
                                   COL_SCORE, COL_SESSION, COL_TYPE, COL_UPDATED, COL_USER, HEADERS,
@@ -325,9 +325,9 @@ class MainWindow(QMainWindow):
         if generation != self._generation:
             return  # a newer query or scope replaced this one
         keep = self._current_id()
+        if self.mode == "search":
+            self._unsort()  # hits arrive best first; a new search always opens that way
         self.model.set_rows(rows)
-        if self.mode == "search" and self.proxy.sortColumn() not in (-1, COL_SCORE):
-            self._unsort()
         if self.mode == "filter" and len(rows) >= FILTER_LIMIT:
             self.messages.info(f"Showing the first {FILTER_LIMIT:,} matches; narrow the filters to see the rest.")
         self._after_reset(keep)
@@ -342,9 +342,11 @@ class MainWindow(QMainWindow):
         self.table.setColumnHidden(COL_SCORE, self.mode != "search")
         if keep:
             self.select_id(keep, scroll=False)
+        if self.mode == "search":
+            self.table.scrollToTop()  # the best hits, even when the kept selection is further down
         n = self.model.rowCount()
-        what = {"browse": "memories", "search": "results", "filter": "matches"}[self.mode]
-        self.status.showMessage(f"{n:,} {what}", 4000)
+        what = {"browse": "memory", "search": "result", "filter": "match"}[self.mode]
+        self.status.showMessage(plural(n, what), 4000)
         self.table_updated.emit()
 
     def _unsort(self) -> None:
@@ -444,7 +446,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.push(DeleteMemoriesCommand(self.bridge, records, self._deleted))
 
     def _deleted(self, n: int) -> None:
-        self.messages.info(f"{n} memor{'y' if n == 1 else 'ies'} changed. Ctrl+Z undoes, Ctrl+Shift+Z redoes.")
+        self.messages.info(f"{plural(n, 'memory')} changed. Ctrl+Z undoes, Ctrl+Shift+Z redoes.")
 
     # -- search and filters ------------------------------------------------------------
     def clear_search(self) -> None:
@@ -486,7 +488,7 @@ class MainWindow(QMainWindow):
         except LociError as exc:
             self.messages.error(exc.user_message)
             return
-        self.start_import(conv, Scope(conv.user_id, conv.agent_id), infer=False)
+        self.start_import(without_small_talk(conv)[0], Scope(conv.user_id, conv.agent_id), infer=False)
 
     def export_all(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export all memories", "loci-memories.json", "JSON (*.json)")
@@ -498,7 +500,7 @@ class MainWindow(QMainWindow):
         if not records:
             self.messages.info("Select the memories to export first (or use Export All).")
             return
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {len(records)} memories", "loci-selection.json",
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {plural(len(records), 'memory')}", "loci-selection.json",
                                               "JSON (*.json)")
         if path:
             self.bridge.export_json(path, records)
@@ -564,5 +566,4 @@ class MainWindow(QMainWindow):
 
 
 def _memories(n: int) -> str:
-    """'1 memory', '2 memories'."""
-    return f"{n:,} memor{'y' if n == 1 else 'ies'}"
+    return plural(n, "memory")

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.gui.main_window import TAB_ENTITIES, TAB_TIMELINE
 from app.gui.models import EntityTableModel, MemoryTableModel
-from app.gui.models.memory_table import COL_MEMORY, COL_SCORE, RecordRole
+from app.gui.models.memory_table import COL_MEMORY, COL_SCORE, RecordRole, SortRole
 from app.importers import parse_conversation
 from engine import Entity, MemoryRecord, Scope
 
@@ -370,14 +370,18 @@ def test_import_dialog_previews_file_and_suggests_scope(qtbot, tmp_path):
     from app.gui.views.import_dialog import ImportDialog
 
     path = tmp_path / "chat.txt"
-    path.write_text("Maya: I love skiing\nAssistant: Great!\n")
+    path.write_text("Maya: I love skiing\nAssistant: Great!\nMaya: Thanks, good night!\n")
     dialog = ImportDialog(None, path=str(path))
     qtbot.addWidget(dialog)
-    assert "2 messages in 1 session" in dialog.preview.text()
+    assert "3 messages in 1 session" in dialog.preview.text()
+    assert "2 messages are small talk and will be skipped" in dialog.preview.text()
     assert dialog.scope_fields.scope().user_id == "maya"
     dialog.accept()
     conv, scope, infer = dialog.values()
-    assert conv.message_count == 2 and scope.user_id == "maya" and infer is False
+    assert conv.message_count == 1 and scope.user_id == "maya" and infer is False
+    assert conv.sessions[0].messages[0]["content"] == "I love skiing"
+    dialog.skip_small_talk.setChecked(False)
+    assert dialog.values()[0].message_count == 3
     path.write_text("no speaker here")
     assert not dialog._load_preview() and "Name: what they said" in dialog.error.text()
 
@@ -405,3 +409,29 @@ def test_many_void_qt_calls_do_not_abort_the_process(qapp):
     assert sys.getrefcount(None) > 0
     if none_refcount_leaks():
         assert before > 1 << 39  # the ballast is in place
+
+
+def test_search_results_open_at_the_top_best_first_after_scrolling(qtbot, gui):
+    filler = [f"Note {i}: bought {n} at the market" for i, n in
+              enumerate(["apples", "pears", "bread", "cheese", "milk", "eggs", "rice", "beans"] * 8)]
+    seed(gui, [*FACTS, *filler])
+    gui.resize(900, 500)
+    qtbot.waitUntil(lambda: gui.model.rowCount() == len(FACTS) + len(filler))
+    bar = gui.table.verticalScrollBar()
+    last = gui.proxy.rowCount() - 1
+    select_row(qtbot, gui, last)  # a filler row far down: the view scrolls to it
+    gui.table.scrollToBottom()
+    assert bar.value() > 0
+    with qtbot.waitSignal(gui.table_updated, timeout=5000):
+        gui.search_bar.box.setText("where does my sister live")
+        gui.search_bar.query_changed.emit("where does my sister live")
+    assert gui.mode == "search"
+    scores = [gui.proxy.index(r, COL_SCORE).data(SortRole) for r in range(gui.proxy.rowCount())]
+    assert scores == sorted(scores, reverse=True)
+    assert bar.value() == 0 and gui.table.rowAt(0) == 0
+    assert "Ingrid" in row_texts(gui)[0]
+    # sorting by score ascending, then searching again, still opens best first
+    gui.proxy.sort(COL_SCORE, Qt.SortOrder.AscendingOrder)
+    with qtbot.waitSignal(gui.table_updated, timeout=5000):
+        gui.search_bar.query_changed.emit("sister Bergen")
+    assert "Ingrid" in row_texts(gui)[0] and bar.value() == 0

@@ -6,6 +6,8 @@ from typing import Any, Sequence
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
+from ..messages import plural
+
 FilterRole = Qt.ItemDataRole.UserRole + 1
 _GROUPS = (("user_id", "Users"), ("agent_id", "Agents"), ("run_id", "Sessions"))
 
@@ -47,7 +49,7 @@ class ScopeSidebar(QTreeWidget):
             for s in rows:
                 item = QTreeWidgetItem(group, [s.value, f"{s.count:,}"])
                 item.setData(0, FilterRole, {kind: s.value})
-                item.setToolTip(0, f"{title[:-1]} {s.value}: {s.count:,} memories")
+                item.setToolTip(0, f"{title[:-1]} {s.value}: {plural(s.count, 'memory')}")
                 if keep == {kind: s.value}:
                     chosen = item
         for col in (1,):
