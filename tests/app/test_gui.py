@@ -435,3 +435,21 @@ def test_search_results_open_at_the_top_best_first_after_scrolling(qtbot, gui):
     with qtbot.waitSignal(gui.table_updated, timeout=5000):
         gui.search_bar.query_changed.emit("sister Bergen")
     assert "Ingrid" in row_texts(gui)[0] and bar.value() == 0
+
+
+def test_settings_refuses_an_embedding_folder_that_does_not_exist(qtbot, gui, tmp_path):
+    dialog = gui.open_settings()
+    qtbot.addWidget(dialog)
+    saved = []
+    gui.bridge.messages.shown.connect(lambda level, text: saved.append(text))
+    dialog.embedder_path.setText(str(tmp_path / "no-such-model"))
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert dialog.isVisible() and dialog.error.isVisible()
+    assert "no-such-model does not exist" in dialog.error.text()
+    assert gui.bridge.config.embedder.path is None and not saved  # nothing was saved or applied
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    dialog.embedder_path.setText(str(empty))
+    assert not dialog.validate() and "does not hold a sentence-transformers model" in dialog.error.text()
+    dialog.embedder_path.setText("")
+    assert dialog.validate() and not dialog.error.isVisible()
