@@ -14,7 +14,7 @@ import numpy as np
 
 from .config import LociConfig
 from .embeddings import Embedder, SentenceTransformerEmbedder
-from .entities import EntityExtractor, normalise
+from .entities import MAX_MENTIONS, EntityExtractor, is_plausible, normalise
 from .errors import ExtractionError, InvalidInputError, NotFoundError, StoreError
 from .export import ExportedMemory
 from .filters import SCOPE_KEYS, compile_filters, scope_of
@@ -249,7 +249,7 @@ class Memory:
             rows = {m.key: (m.key, m.text, m.label) for m in ms}
             for name in rec.entities:
                 key = normalise(name)
-                if key and key not in rows:
+                if key and key not in rows and is_plausible(name) and len(rows) < MAX_MENTIONS:
                     rows[key] = (key, name, "EXTRACTED")
             mentions[rec.id] = list(rows.values())
             out.append(replace(rec, entities=tuple(t for _, t, _ in rows.values())))

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from .config import SearchConfig
 from .embeddings import Embedder
-from .entities import EntityExtractor, normalise
+from .entities import EntityExtractor, aliases, normalise
 from .filters import Predicate, chroma_where, scope_of
 from .fusion import (Weights, fuse, normalise_keyword, normalise_semantic, spread_to_neighbours,
                      time_score)
@@ -70,13 +70,19 @@ def rank(found: Gathered, weights: Weights) -> list[ScoredMemory]:
 
 
 class EntityIndex:
-    """Which memories mention which entity keys, with each memory's scope."""
+    """Which memories mention which entity keys, with each memory's scope.
+
+    Short person names that stand for one longer name in the same scope ("Mel" for
+    "Melanie", see entities.aliases) are read as that name: counts and lookups merge them.
+    """
 
     def __init__(self) -> None:
         self._by_key: dict[str, set[str]] = {}
         self._by_memory: dict[str, tuple[Scope, set[str]]] = {}
         self.display: dict[str, tuple[str, str]] = {}  # key -> (text, label)
         self._lock = threading.RLock()
+        self._version = 0
+        self._aliases: dict[tuple[tuple[str, str], ...], tuple[int, dict[str, str]]] = {}
 
     def set(self, memory_id: str, scope: Scope, mentions: Sequence[tuple[str, str, str]]) -> None:
         with self._lock:
@@ -87,11 +93,13 @@ class EntityIndex:
                 self._by_key.setdefault(key, set()).add(memory_id)
                 self.display.setdefault(key, (text, label))
             self._by_memory[memory_id] = (scope, keys)
+            self._version += 1
 
     def remove(self, memory_id: str) -> None:
         with self._lock:
             old = self._by_memory.pop(memory_id, None)
             if old:
+                self._version += 1
                 for key in old[1]:
                     ids = self._by_key.get(key)
                     if ids is not None:
@@ -99,22 +107,54 @@ class EntityIndex:
                         if not ids:
                             del self._by_key[key]
 
-    def memories(self, key: str, scope: dict[str, str]) -> set[str]:
+    def _raw(self, key: str, scope: dict[str, str]) -> set[str]:
+        ids = self._by_key.get(key, set())
+        if not scope:
+            return set(ids)
+        return {i for i in ids if _in_scope(self._by_memory[i][0], scope)}
+
+    def aliases(self, scope: dict[str, str]) -> dict[str, str]:
+        """alias key -> the key it stands for, among the entities of a scope (cached per write)."""
         with self._lock:
-            ids = self._by_key.get(key, set())
-            if not scope:
-                return set(ids)
-            return {i for i in ids if _in_scope(self._by_memory[i][0], scope)}
+            tag = tuple(sorted(scope.items()))
+            cached = self._aliases.get(tag)
+            if cached is not None and cached[0] == self._version:
+                return cached[1]
+            keys = self._keys(scope)
+            found = aliases({k: self.display.get(k, (k, ""))[1] for k in keys})
+            if len(self._aliases) > 64:
+                self._aliases.clear()
+            self._aliases[tag] = (self._version, found)
+            return found
+
+    def memories(self, key: str, scope: dict[str, str]) -> set[str]:
+        """Memories that mention the entity (or one of its aliases) within the scope."""
+        with self._lock:
+            if key not in self._by_key:
+                return set()
+            names = self.aliases(scope)
+            canonical = names.get(key, key)
+            ids = self._raw(canonical, scope)
+            for alias, target in names.items():
+                if target == canonical:
+                    ids |= self._raw(alias, scope)
+            return ids
+
+    def _keys(self, scope: dict[str, str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for mid, (mscope, keys) in self._by_memory.items():
+            if _in_scope(mscope, scope):
+                for k in keys:
+                    out.setdefault(k, set()).add(mid)
+        return out
 
     def keys_in(self, scope: dict[str, str]) -> dict[str, int]:
-        """Every entity key in a scope with its memory count."""
+        """Every entity key in a scope with its memory count (aliases merged into their name)."""
         with self._lock:
-            counts: dict[str, int] = {}
-            for _mid, (mscope, keys) in self._by_memory.items():
-                if _in_scope(mscope, scope):
-                    for k in keys:
-                        counts[k] = counts.get(k, 0) + 1
-            return counts
+            per_key = self._keys(scope)
+            for alias, target in self.aliases(scope).items():
+                per_key.setdefault(target, set()).update(per_key.pop(alias, set()))
+            return {k: len(ids) for k, ids in per_key.items()}
 
     def known(self, key: str) -> bool:
         return key in self._by_key

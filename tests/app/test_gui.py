@@ -362,8 +362,9 @@ def test_table_models_pass_qtmodeltester(qtmodeltester):
     qtmodeltester.check(model, force_py=True)
     assert model.has_scores
     entities = EntityTableModel()
-    entities.set_rows([Entity("Ingrid", "PERSON", 3), Entity("Bergen", "GPE", 1)])
+    entities.set_rows([Entity("Ingrid", "PERSON", 3), Entity("Bergen", "GPE", 1), Entity("Nordlys", "ORG", 1)])
     qtmodeltester.check(entities, force_py=True)
+    assert [entities.index(r, 1).data() for r in range(3)] == ["Person", "Place", "Organisation"]
 
 
 def test_import_dialog_previews_file_and_suggests_scope(qtbot, tmp_path):
