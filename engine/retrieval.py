@@ -11,8 +11,8 @@ from .config import SearchConfig
 from .embeddings import Embedder
 from .entities import EntityExtractor, aliases, normalise
 from .filters import Predicate, chroma_where, scope_of
-from .fusion import (Weights, fuse, normalise_keyword, normalise_semantic, spread_to_neighbours,
-                     time_score)
+from .fusion import (Weights, fuse, neighbour_scores, normalise_keyword, normalise_semantic, shares,
+                     time_score, with_context)
 from .bm25 import KeywordIndex, tokenize
 from .ledger import Ledger
 from .records import MemoryRecord, Scope, ScoredMemory
@@ -43,7 +43,11 @@ class Gathered:
 
 
 def rank(found: Gathered, weights: Weights) -> list[ScoredMemory]:
-    """Normalise each signal and fuse them (engine/fusion.py), best first."""
+    """Normalise each signal and fuse them (engine/fusion.py), best first.
+
+    Each hit carries every signal's value in [0, 1] and its share of the score (weights), so
+    that sum(weights[s] * signals[s]) == score.
+    """
     signals: dict[str, dict[str, float]] = {}
     if "semantic" in found.raw:
         signals["semantic"] = normalise_semantic(found.raw["semantic"])
@@ -53,18 +57,21 @@ def rank(found: Gathered, weights: Weights) -> list[ScoredMemory]:
         if name in found.raw:
             signals[name] = found.raw[name]
     fused = fuse(signals, weights)
-    if weights.context <= 0 or not found.neighbours:
-        return [ScoredMemory(found.records[i], score, breakdown) for i, score, breakdown in fused]
+    use_context = weights.context > 0 and bool(found.neighbours)
+    part = shares(signals, weights, use_context)
+    if not use_context:
+        return [ScoredMemory(found.records[i], score, breakdown, part) for i, score, breakdown in fused]
     base = {i: score for i, score, _ in fused}
-    context = spread_to_neighbours(base, found.neighbours, weights.context)
+    context = neighbour_scores(base, found.neighbours)
     parts = {i: breakdown for i, _, breakdown in fused}
     out = []
     for i in set(base) | set(context):
         if i not in found.records:
             continue
-        breakdown = dict(parts.get(i) or {name: 0.0 for name in SIGNAL_NAMES})
+        breakdown = dict(parts.get(i) or {name: 0.0 for name in signals})
         breakdown["context"] = context.get(i, 0.0)
-        out.append(ScoredMemory(found.records[i], base.get(i, 0.0) + breakdown["context"], breakdown))
+        score = with_context(base.get(i, 0.0), breakdown["context"], weights)
+        out.append(ScoredMemory(found.records[i], score, breakdown, part))
     out.sort(key=lambda m: (-m.score, m.record.id))
     return out
 

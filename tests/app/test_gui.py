@@ -60,7 +60,14 @@ def test_search_shows_scores_with_signal_breakdown_and_esc_clears(qtbot, gui):
     assert "Ingrid" in row_texts(gui)[0]
     assert not gui.table.isColumnHidden(COL_SCORE)
     tip = gui.proxy.data(gui.proxy.index(0, COL_SCORE), Qt.ItemDataRole.ToolTipRole)
-    assert tip.startswith("Score") and "semantic" in tip
+    assert tip.startswith("<b>Score") and "semantic" in tip and "weight" in tip
+    assert "context: the best score of the messages said just before and after" in tip
+    scores = [gui.proxy.index(r, COL_SCORE).data(SortRole) for r in range(gui.proxy.rowCount())]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    # the products shown add up to the score shown
+    import re
+    products = [float(x) for x in re.findall(r"= (\d\.\d+)</td>", tip)]
+    assert abs(sum(products) - scores[0]) < 0.005
     with qtbot.waitSignal(gui.table_updated, timeout=3000):
         gui.clear_search_action.trigger()
     assert gui.mode == "browse" and gui.proxy.rowCount() == len(FACTS) and gui.table.isColumnHidden(COL_SCORE)

@@ -36,6 +36,7 @@ class MemoryTableModel(QAbstractTableModel):
         self._total = 0
         self._pages: OrderedDict[int, list[MemoryRecord]] = OrderedDict()
         self._rows: list[tuple[MemoryRecord, float | None, dict[str, float]]] = []
+        self._weights: dict[str, dict[str, float]] = {}  # memory id -> each signal's share
 
     # -- sources -----------------------------------------------------------------------
     def set_source(self, fetch: Fetch, total: int) -> None:
@@ -53,6 +54,7 @@ class MemoryTableModel(QAbstractTableModel):
         self._pages.clear()
         self._rows = [(r.record, r.score, dict(r.signals)) if isinstance(r, ScoredMemory) else (r, None, {})
                       for r in rows]
+        self._weights = {r.record.id: dict(r.weights) for r in rows if isinstance(r, ScoredMemory)}
         self.endResetModel()
 
     def clear(self) -> None:
@@ -140,7 +142,7 @@ class MemoryTableModel(QAbstractTableModel):
             return _sort_value(rec, score, col)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == COL_SCORE and score is not None:
-                return score_tooltip(score, signals)
+                return score_tooltip(score, signals, self._weights.get(rec.id, {}))
             if col == COL_MEMORY:
                 return rec.memory if len(rec.memory) < 600 else rec.memory[:600] + "…"
             return None
@@ -149,13 +151,35 @@ class MemoryTableModel(QAbstractTableModel):
         return None
 
 
-def score_tooltip(score: float, signals: dict[str, float]) -> str:
-    """The fused score and each signal's part, for the score column's tooltip."""
-    lines = [f"Score {score:.3f}"]
-    for name in (*SIGNAL_NAMES, *sorted(set(signals) - set(SIGNAL_NAMES))):
-        if name in signals:
-            lines.append(f"  {name}: {signals[name]:.3f}")
-    return "\n".join(lines)
+_EXPLAIN = {
+    "semantic": "meaning: how close the memory is to the query (embedding cosine)",
+    "keyword": "keywords: BM25 match of the query's words, relative to the best match",
+    "entity": "entities: people, places and things the query names that the memory mentions",
+    "time": "time: whether the memory's date falls in the period the query asks about",
+    "context": "context: the best score of the messages said just before and after this one "
+               "(an answer often sits next to its question)",
+}
+
+
+def score_tooltip(score: float, signals: dict[str, float], weights: dict[str, float] | None = None) -> str:
+    """Each signal's value times its weight; the products add up to the score (all in 0..1)."""
+    weights = weights or {}
+    names = [n for n in (*SIGNAL_NAMES, "context") if n in signals]
+    names += sorted(set(signals) - set(names))
+    rows = []
+    for name in names:
+        value = signals[name]
+        if name in weights:
+            rows.append(f"<tr><td>{name}</td><td align=right>{value:.2f}</td><td>&times; {weights[name]:.2f}</td>"
+                        f"<td align=right>= {value * weights[name]:.3f}</td></tr>")
+        else:
+            rows.append(f"<tr><td>{name}</td><td align=right>{value:.2f}</td><td></td><td></td></tr>")
+    explained = "".join(f"<li>{_EXPLAIN[n]}</li>" for n in names if n in _EXPLAIN)
+    total = (f"<tr><td><b>score</b></td><td></td><td></td><td align=right><b>{score:.3f}</b></td></tr>"
+             if weights else "")
+    return (f"<b>Score {score:.3f}</b> (0 to 1): each signal's value (0 to 1) times its weight"
+            f"<table cellspacing=4><tr><th align=left>signal</th><th>value</th><th>weight</th><th></th></tr>"
+            f"{''.join(rows)}{total}</table><ul style='margin-left:12px'>{explained}</ul>")
 
 
 def _date(value: datetime | None) -> str:
