@@ -7,7 +7,8 @@ inverted postings (term -> document positions and term frequencies as numpy arra
 query touches only the documents that contain its terms, and writes append or tombstone.
 Scoring is Okapi BM25 (k1=1.5, b=0.75 as rank-bm25) with the always-positive idf
 log(1 + (N - df + 0.5) / (df + 0.5)), where N, df and the average length are counted inside
-the scope being searched. bench/locomo_retrieval.py compares it with rank-bm25 itself.
+the scope being searched. tests/engine/test_bm25.py checks that it scores exactly as
+rank-bm25's BM25Okapi given the same idf (rank-bm25 is a test dependency only).
 """
 from __future__ import annotations
 
