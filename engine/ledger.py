@@ -177,6 +177,11 @@ class Ledger:
         with self._lock:
             self._db.close()
 
+    def checkpoint(self) -> None:
+        """Move the write-ahead log into the database file and empty it (as closing does)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     # -- journal: intents recorded before the vector store is touched -------
     def journal_begin(self, memory_ids: Iterable[str]) -> None:
         now = utcnow().isoformat()

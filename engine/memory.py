@@ -386,6 +386,19 @@ class Memory:
             load()
         self._retriever.warm_up()
 
+    def disk_usage(self) -> int:
+        """Bytes the store takes on disk, measured as after a restart (the SQLite log is folded in)."""
+        self._check_open()
+        self._ledger.checkpoint()
+        total = 0
+        for path in self.data_dir.rglob("*"):
+            try:
+                if path.is_file():
+                    total += path.stat().st_size
+            except OSError:
+                continue
+        return total
+
     def source_messages(self, memory_id: str) -> list[Message]:
         """Provenance: the stored messages a memory came from."""
         return self._ledger.messages(list(self.get_record(memory_id).source_message_ids))

@@ -9,7 +9,6 @@ one-thread ingestion pool (one local LLM must not run two jobs at once).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -268,14 +267,7 @@ class EngineBridge(QObject):
         mem = self._memory
 
         def run() -> tuple[int, int]:
-            total = 0
-            for root, _dirs, files in os.walk(mem.data_dir):
-                for f in files:
-                    try:
-                        total += os.path.getsize(os.path.join(root, f))
-                    except OSError:
-                        pass
-            return mem.count(), total
+            return mem.count(), mem.disk_usage()
         self.submit(run, on_result=lambda v: self.store_size_known.emit(*v), on_failed=lambda _t: None,
                     name="store size")
 

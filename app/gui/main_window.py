@@ -1,11 +1,13 @@
 """The main window: scope sidebar, memory table with search and filters, detail pane, menus."""
 from __future__ import annotations
 
+import html
+import importlib.metadata
 import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-from PySide6.QtCore import QModelIndex, QSettings, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QMainWindow, QMessageBox, QSplitter,
                                QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget)
@@ -17,7 +19,7 @@ from .commands import DeleteMemoriesCommand, EditMemoryCommand
 from .engine_bridge import EngineBridge
 from .messages import Messages, plural
 from .models import MemoryTableModel
-from .models.memory_table import (COL_AGENT, COL_CREATED, COL_ENTITIES, COL_EVENT_DATE, COL_MEMORY,
+from .models.memory_table import (MemorySortProxy, COL_AGENT, COL_CREATED, COL_ENTITIES, COL_EVENT_DATE, COL_MEMORY,
                                   COL_SCORE, COL_SESSION, COL_TYPE, COL_UPDATED, COL_USER, HEADERS,
                                   RecordRole, SortRole)
 from .views.add_note_dialog import AddNoteDialog
@@ -72,7 +74,7 @@ class MainWindow(QMainWindow):
         self.sidebar = ScopeSidebar()
         self.search_bar = SearchBar()
         self.model = MemoryTableModel(self)
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = MemorySortProxy(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SortRole)
         self.table = QTableView()
@@ -434,13 +436,17 @@ class MainWindow(QMainWindow):
         if not records:
             self.messages.info("Select the memories to delete first.")
             return
-        if len(records) > 1:
-            answer = QMessageBox.question(
-                self, "Delete memories",
-                f"Delete {len(records)} memories? You can undo this with Ctrl+Z while Loci is open.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-            if answer != QMessageBox.StandardButton.Yes:
-                return
+        if len(records) == 1:
+            preview = " ".join(records[0].memory.split())
+            preview = preview if len(preview) <= 80 else preview[:79] + "…"
+            question = f"Delete this memory?\n\n“{preview}”\n\nYou can undo this with Ctrl+Z while Loci is open."
+        else:
+            question = f"Delete {len(records)} memories? You can undo this with Ctrl+Z while Loci is open."
+        answer = QMessageBox.question(
+            self, "Delete memory" if len(records) == 1 else "Delete memories", question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return
         if self.detail.record is not None and self.detail.record.id in {r.id for r in records}:
             self.detail.show_record(None)
         self.undo_stack.push(DeleteMemoriesCommand(self.bridge, records, self._deleted))
@@ -559,10 +565,18 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def about_text(self) -> str:
+        """Version, data folder and the promise, as rich text for the About box."""
+        try:
+            version = importlib.metadata.version("loci")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown (not installed as a package)"
+        folder = html.escape(str(self.bridge.data_dir or "none open"))
+        return (f"<b>Loci</b> {html.escape(version)}<br>A private, local-first memory layer for AI agents."
+                f"<br>Everything stays on this computer.<br><br>Data folder:<br><tt>{folder}</tt>")
+
     def about(self) -> None:
-        QMessageBox.about(self, "About Loci",
-                          "<b>Loci</b><br>A private, local-first memory layer for AI agents.<br>"
-                          "Everything stays on this computer.")
+        QMessageBox.about(self, "About Loci", self.about_text())
 
 
 def _memories(n: int) -> str:

@@ -101,9 +101,15 @@ def test_select_edit_save_shows_history_and_undo_restores(qtbot, gui):
     assert gui.detail.editor.toPlainText() == rec.memory
 
 
-def test_delete_then_undo_and_redo(qtbot, gui):
+def test_delete_then_undo_and_redo(qtbot, gui, monkeypatch):
     seed(gui)
     rec = select_row(qtbot, gui, 1)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    gui.delete_action.trigger()  # a single delete asks too
+    assert asked and asked[0].startswith("Delete this memory?") and rec.memory in asked[0]
+    assert gui.bridge.count() == len(FACTS)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(gui.table_updated, timeout=5000):
         gui.delete_action.trigger()
     assert gui.bridge.count() == len(FACTS) - 1 and rec.memory not in row_texts(gui)
@@ -111,6 +117,11 @@ def test_delete_then_undo_and_redo(qtbot, gui):
         gui.undo_action.trigger()
     assert gui.bridge.memory.get_record(rec.id).memory == rec.memory
     assert rec.memory in row_texts(gui)
+    # history reads ADD, DELETE, RESTORE: no second identical ADD
+    assert [e.event for e in gui.bridge.history(rec.id)] == ["ADD", "DELETE", "RESTORE"]
+    gui.select_id(rec.id)
+    qtbot.waitUntil(lambda: gui.detail.record is not None and gui.detail.record.id == rec.id)
+    assert gui.detail.history.toPlainText().count("ADD") == 1 and "RESTORE" in gui.detail.history.toPlainText()
     with qtbot.waitSignal(gui.table_updated, timeout=5000):
         gui.redo_action.trigger()
     assert gui.bridge.count() == len(FACTS) - 1
@@ -461,3 +472,37 @@ def test_settings_refuses_an_embedding_folder_that_does_not_exist(qtbot, gui, tm
     assert not dialog.validate() and "does not hold a sentence-transformers model" in dialog.error.text()
     dialog.embedder_path.setText("")
     assert dialog.validate() and not dialog.error.isVisible()
+
+
+def test_sessions_sort_naturally_and_blank_event_dates_sort_last(qtbot, gui):
+    mem = gui.bridge.memory
+    for n in (10, 2, 1):
+        mem.add(f"note of session {n}", user_id="maya", run_id=f"session_{n}", infer=False)
+    mem.add("Ingrid visited on 2024-05-03", user_id="maya", run_id="session_2", infer=False)
+    mem.restore_record(_record(7, "dated later", []))
+    gui.refresh()
+    sessions = gui.sidebar.topLevelItem(gui.sidebar.topLevelItemCount() - 1)
+    assert [sessions.child(i).text(0) for i in range(sessions.childCount())] == \
+        ["session_1", "session_2", "session_10"]
+    from app.gui.models.memory_table import COL_EVENT_DATE, COL_SESSION
+
+    gui._sort_clicked(COL_SESSION)
+    column = [gui.proxy.index(r, COL_SESSION).data() for r in range(gui.proxy.rowCount())]
+    assert column == ["session_1", "session_2", "session_2", "session_10", ""]
+    for _ in range(2):  # ascending, then descending: blanks stay at the bottom
+        gui._sort_clicked(COL_EVENT_DATE)
+        dates = [gui.proxy.index(r, COL_EVENT_DATE).data() for r in range(gui.proxy.rowCount())]
+        assert dates[:2] != ["", ""] and dates[-1] == "" and dates.count("") == 3
+    assert dates[0] > dates[1]
+
+
+def test_counts_say_1_memory_and_about_shows_version_and_data_folder(qtbot, gui):
+    import importlib.metadata
+
+    with qtbot.waitSignal(gui.table_updated, timeout=5000):
+        seed(gui, ["only one"])
+    assert gui.status.currentMessage() == "1 memory"
+    gui.bridge.measure_store()
+    qtbot.waitUntil(lambda: gui.status.store_label.text().startswith("1 memory ·"), timeout=5000)
+    text = gui.about_text()
+    assert importlib.metadata.version("loci") in text and str(gui.bridge.data_dir) in text

@@ -1,11 +1,12 @@
 """The memory table: lazy pages of records from SQLite, or a fixed list of (scored) search hits."""
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
 from engine import MemoryRecord, ScoredMemory
 
@@ -20,6 +21,7 @@ SIGNAL_NAMES = ("semantic", "keyword", "entity", "time")
 
 Fetch = Callable[[int, int], Sequence[MemoryRecord]]
 _Index = QModelIndex | QPersistentModelIndex
+_DIGITS = re.compile(r"\d+")
 
 
 class MemoryTableModel(QAbstractTableModel):
@@ -210,7 +212,17 @@ def _display(rec: MemoryRecord, score: float | None, col: int) -> str:
     return ""
 
 
+def natural_key(text: str) -> str:
+    """A sort key that orders numbers inside text by value: session_2 before session_10."""
+    return _DIGITS.sub(lambda m: m.group().zfill(12), text.casefold())
+
+
 def _sort_value(rec: MemoryRecord, score: float | None, col: int) -> Any:
+    if col == COL_EVENT_DATE:
+        return rec.event_date or None  # blanks sort last (MemorySortProxy)
+    if col in (COL_SESSION, COL_USER, COL_AGENT):
+        value = _display(rec, score, col)
+        return natural_key(value) if value else None
     if col == COL_SCORE:
         return float(score) if score is not None else -1.0
     if col == COL_CREATED:
@@ -220,3 +232,21 @@ def _sort_value(rec: MemoryRecord, score: float | None, col: int) -> Any:
     if col == COL_MEMORY:
         return rec.memory.casefold()
     return _display(rec, score, col).casefold()
+
+
+class MemorySortProxy(QSortFilterProxyModel):
+    """Sorts by SortRole; empty values (no event date, no session) go last in either order."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(SortRole)
+
+    def lessThan(self, left: _Index, right: _Index) -> bool:
+        a, b = left.data(SortRole), right.data(SortRole)
+        if a is None or b is None:
+            if a is None and b is None:
+                return left.row() < right.row()
+            # Qt reverses lessThan for a descending sort; answer so that blanks end up last
+            blank_last = b is None
+            return blank_last if self.sortOrder() == Qt.SortOrder.AscendingOrder else not blank_last
+        return bool(a < b)

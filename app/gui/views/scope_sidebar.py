@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
 from ..messages import plural
+from ..models.memory_table import natural_key
 
 FilterRole = Qt.ItemDataRole.UserRole + 1
 _GROUPS = (("user_id", "Users"), ("agent_id", "Agents"), ("run_id", "Sessions"))
@@ -40,7 +41,7 @@ class ScopeSidebar(QTreeWidget):
         everything.setData(0, FilterRole, {})
         chosen = everything
         for kind, title in _GROUPS:
-            rows = [s for s in scopes if s.kind == kind]
+            rows = sorted((s for s in scopes if s.kind == kind), key=lambda s: natural_key(s.value))
             if not rows:
                 continue
             group = QTreeWidgetItem(self, [title, str(len(rows))])
