@@ -117,7 +117,12 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(self.tabs)
         self.splitter.addWidget(self.detail)
-        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 3)  # the table gains and gives most when the window resizes
+        self.splitter.setStretchFactor(2, 1)
+        self.splitter.setChildrenCollapsible(False)
+        self.sidebar.setMinimumWidth(150)
+        self.detail.setMinimumWidth(230)
         self.splitter.setSizes([190, 800, 330])
         central = QWidget()
         layout = QVBoxLayout(central)

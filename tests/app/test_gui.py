@@ -506,3 +506,60 @@ def test_counts_say_1_memory_and_about_shows_version_and_data_folder(qtbot, gui)
     qtbot.waitUntil(lambda: gui.status.store_label.text().startswith("1 memory ·"), timeout=5000)
     text = gui.about_text()
     assert importlib.metadata.version("loci") in text and str(gui.bridge.data_dir) in text
+
+
+def _fits(label):
+    """A wrapped label shows all its lines and ends inside its window."""
+    right = label.mapTo(label.window(), label.rect().topRight()).x()
+    return label.height() >= label.heightForWidth(label.width()) and right <= label.window().width()
+
+
+def test_at_800x600_scope_names_are_readable_and_details_not_cut_off(qtbot, gui):
+    from app.gui.main_window import SAMPLE_FILE
+    from app.importers import load_conversation
+
+    conv = load_conversation(SAMPLE_FILE)
+    with qtbot.waitSignal(gui.bridge.import_finished, timeout=20_000):
+        gui.start_import(conv, Scope(conv.user_id, conv.agent_id), infer=False)
+    gui.refresh()
+    gui.resize(800, 600)
+    qtbot.waitUntil(lambda: gui.width() == 800 and gui.model.rowCount() > 5)
+    select_row(qtbot, gui, 0)
+    qtbot.wait(50)
+    tree = gui.sidebar
+    metrics = tree.fontMetrics()
+    for i in range(tree.topLevelItemCount()):
+        group = tree.topLevelItem(i)
+        for item in [group, *(group.child(j) for j in range(group.childCount()))]:
+            rect = tree.visualItemRect(item)
+            room = tree.columnWidth(0) - rect.x()
+            assert metrics.horizontalAdvance(item.text(0)) <= room, f"{item.text(0)!r} is cut off"
+    detail = gui.detail
+    for key, label in detail._labels.items():
+        assert _fits(label), f"{key} is cut off"
+    assert _fits(detail.entities)
+    pane_right = detail.mapTo(gui, detail.rect().topRight()).x()
+    assert pane_right <= gui.width()
+    assert detail.id_field.text() == detail.record.id and detail.id_field.toolTip() == detail.record.id
+
+
+def test_a_50000_character_note_keeps_the_details_usable(qtbot, gui):
+    from engine.entities import MAX_MENTIONS
+
+    names = ["Alice", "Bob", "Carol", "David", "Emma", "Frank", "Grace", "Henry", "Ivy", "Jack", "Karen", "Liam",
+             "Nora", "Oscar", "Paula", "Quinn", "Rosa", "Sam", "Tara", "Uma"]
+    cities = ["Paris", "Berlin", "Madrid", "Rome", "Oslo", "Vienna", "Prague", "Lisbon", "Dublin", "Athens"]
+    text = " ".join(f"{n} met {c} friends at the pottery class." for n in names for c in cities)
+    text = (text * 20)[:50_000]
+    with qtbot.waitSignal(gui.table_updated, timeout=30_000):
+        gui.bridge.add_note(text, Scope(user_id="maya"), infer=False)
+    gui.resize(800, 600)
+    rec = select_row(qtbot, gui, 0)
+    assert len(rec.memory) == 50_000
+    assert 10 <= len(rec.entities) <= MAX_MENTIONS
+    assert sum(e.memory_count for e in gui.bridge.memory.entities()) <= MAX_MENTIONS
+    assert f"and {len(rec.entities) - 12} more" in gui.detail.entities.text()
+    qtbot.waitUntil(lambda: _fits(gui.detail.entities), timeout=2000)
+    assert gui.detail.past.height() >= 100
+    assert len(gui.detail.history.toPlainText()) < 3000  # the editor holds the full text
+    assert gui.detail.editor.toPlainText() == text

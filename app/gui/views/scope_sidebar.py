@@ -25,6 +25,7 @@ class ScopeSidebar(QTreeWidget):
         self.setRootIsDecorated(True)
         self.setUniformRowHeights(True)
         self.setAccessibleName("Scopes")
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "chat-…-06-01" keeps both ends
         self._current: dict[str, str] = {}
         self.currentItemChanged.connect(self._picked)
 
