@@ -106,7 +106,8 @@ def _run(mem: Any, args: argparse.Namespace) -> Any:
 
 def load_sample() -> dict[str, Any]:
     """The bundled sample conversation (written for Loci; not from any dataset)."""
-    return json.loads(resources.files("app.data").joinpath(SAMPLE).read_text(encoding="utf-8"))
+    sample: dict[str, Any] = json.loads(resources.files("app.data").joinpath(SAMPLE).read_text(encoding="utf-8"))
+    return sample
 
 
 def _demo(mem: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -36,11 +36,11 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 @lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
-    return _stemmer().stemWord(word)
+    return str(_stemmer().stemWord(word))
 
 
 @lru_cache(maxsize=1)
-def _stemmer():
+def _stemmer() -> Any:
     import snowballstemmer
 
     return snowballstemmer.stemmer("english")
@@ -145,7 +145,7 @@ class KeywordIndex:
             if column_mask is None:
                 return None
             mask &= column_mask
-        return mask
+        return np.asarray(mask, dtype=bool)
 
     def search(self, query: str | Sequence[str], scope: dict[str, str], n: int) -> list[tuple[str, float]]:
         """The n best (id, bm25) pairs in the scope, best first; only documents with a query term."""

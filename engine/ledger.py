@@ -169,7 +169,7 @@ class Ledger:
             self._db.execute("ROLLBACK")
             raise StoreError(f"Could not save to {self.path}: {exc}. Is the disk full?") from exc
 
-    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 

@@ -678,7 +678,7 @@ def _to_messages(messages: Any, scope: Scope, when: datetime) -> list[Message]:
         if name is not None:
             _check_text(name, f"name of message {n + 1}", 200)
         msg_time = _parse_time(item["timestamp"]) if item.get("timestamp") is not None else when
-        out.append(Message(id=str(uuid.uuid4()), role=role, content=content, timestamp=msg_time,
+        out.append(Message(id=str(uuid.uuid4()), role=role, content=str(content), timestamp=msg_time,
                            name=name or None, scope=scope,
                            metadata=_check_metadata(item.get("metadata"))))
     if all(not m.content.strip() for m in out if m.role != "system"):

@@ -13,7 +13,7 @@ from .entities import EntityExtractor, aliases, normalise
 from .filters import Predicate, chroma_where, scope_of
 from .fusion import (Weights, fuse, neighbour_scores, normalise_keyword, normalise_semantic, shares,
                      time_score, with_context)
-from .bm25 import KeywordIndex, tokenize
+from .bm25 import KeywordIndex
 from .ledger import Ledger
 from .records import MemoryRecord, Scope, ScoredMemory
 from .store import VectorStore
@@ -91,7 +91,7 @@ class EntityIndex:
         self._version = 0
         self._aliases: dict[tuple[tuple[str, str], ...], tuple[int, dict[str, str]]] = {}
 
-    def set(self, memory_id: str, scope: Scope, mentions: Sequence[tuple[str, str, str]]) -> None:
+    def put(self, memory_id: str, scope: Scope, mentions: Sequence[tuple[str, str, str]]) -> None:
         with self._lock:
             self.remove(memory_id)
             keys = set()
@@ -200,7 +200,7 @@ class Retriever:
                         grouped.setdefault(mid, []).append((key, text, label))
                     for mid, mentions in grouped.items():
                         if mid in scopes:
-                            entities.set(mid, scopes[mid], mentions)
+                            entities.put(mid, scopes[mid], mentions)
                     self._entities = entities
                     self._keyword = keyword
         return self._keyword, self._entities
@@ -220,7 +220,7 @@ class Retriever:
         self._keyword.add_many((r.id, r.memory, r.scope) for r in records)
         for r in records:
             if r.id in mentions:
-                self._entities.set(r.id, r.scope, mentions[r.id])
+                self._entities.put(r.id, r.scope, mentions[r.id])
 
     def reset(self) -> None:
         self._keyword = None

@@ -14,14 +14,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
-from engine import (Entity, HistoryEvent, LociConfig, LociError, Memory, MemoryRecord, Message, Scope,
+from engine import (CancelToken, Entity, HistoryEvent, LociConfig, LociError, Memory, MemoryRecord, Message, Scope,
                     ScoredMemory, StoreError, export)
 from engine.ledger import ScopeCount
 from engine.models import check_gguf
 
 from ..importers import Conversation
 from .messages import Messages, plural
-from .workers import CancelToken, Worker
+from .workers import Worker
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +305,8 @@ class EngineBridge(QObject):
 
     def add_note(self, text: str, scope: Scope, infer: bool, on_done: Callable | None = None) -> Worker:
         def run() -> dict[str, Any]:
-            return self._need_memory().add([{"role": "user", "content": text}], infer=infer, **scope.as_dict())
+            return self._need_memory().add([{"role": "user", "content": text}], infer=infer, user_id=scope.user_id,
+                                           agent_id=scope.agent_id, run_id=scope.run_id)
 
         def done(result: dict[str, Any]) -> None:
             self._changed()

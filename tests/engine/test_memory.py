@@ -83,7 +83,7 @@ def test_search_kwargs_scope_like_mem0(memory):
 
 def test_every_filter_operator(memory):
     ids = {}
-    for n, (text, meta) in enumerate([
+    for text, meta in ([
         ("Booked a flight to Rome", {"category": "travel", "priority": 1, "tags": ["trip", "italy"]}),
         ("Dentist appointment on Friday", {"category": "health", "priority": 3}),
         ("Buy oat milk", {"category": "shopping", "priority": 2}),

@@ -83,9 +83,9 @@ def test_writes_update_the_indexes_at_once(store):
 
 def test_entity_index_merges_aliases_in_a_scope():
     index = EntityIndex()
-    index.set("a", Scope(user_id="u"), [("melanie", "Melanie", "PERSON")])
-    index.set("b", Scope(user_id="u"), [("mel", "Mel", "PERSON")])
-    index.set("c", Scope(user_id="v"), [("mel", "Mel", "PERSON")])
+    index.put("a", Scope(user_id="u"), [("melanie", "Melanie", "PERSON")])
+    index.put("b", Scope(user_id="u"), [("mel", "Mel", "PERSON")])
+    index.put("c", Scope(user_id="v"), [("mel", "Mel", "PERSON")])
     assert index.keys_in({"user_id": "u"}) == {"melanie": 2}
     assert index.memories("mel", {"user_id": "u"}) == {"a", "b"}
     assert index.keys_in({"user_id": "v"}) == {"mel": 1}  # no Melanie in that scope

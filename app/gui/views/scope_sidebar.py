@@ -65,8 +65,10 @@ class ScopeSidebar(QTreeWidget):
     def select_scope(self, scope: dict[str, str]) -> None:
         for i in range(self.topLevelItemCount()):
             top = self.topLevelItem(i)
+            if top is None:
+                continue
             for item in [top, *(top.child(j) for j in range(top.childCount()))]:
-                if item.data(0, FilterRole) == scope:
+                if item is not None and item.data(0, FilterRole) == scope:
                     self.setCurrentItem(item)
                     return
 

@@ -73,7 +73,8 @@ class TimelineView(QWidget):
                 item.setToolTip(1, rec.memory)
             month.setExpanded(n < 6)
         self.tree.resizeColumnToContents(0)
-        self.note.setText(f"{plural(len(records), 'memory')} in {plural(len(groups), 'month')}" if records else "No memories yet.")
+        self.note.setText(f"{plural(len(records), 'memory')} in {plural(len(groups), 'month')}"
+                          if records else "No memories yet.")
 
     def _picked(self, item: QTreeWidgetItem | None, _prev: Any) -> None:
         rec = item.data(0, RecordDataRole) if item is not None else None
