@@ -114,9 +114,12 @@ def _demo(mem: Any) -> dict[str, Any]:
     sample = load_sample()
     user = sample["user_id"]
     if not mem.count({"user_id": user}):
+        from engine.small_talk import is_small_talk
+
         for session in sample["sessions"]:
-            mem.add(session["messages"], user_id=user, run_id=session["run_id"],
-                    timestamp=session["date"], infer=False)
+            said = [m for m in session["messages"] if not is_small_talk(m["content"])]
+            if said:
+                mem.add(said, user_id=user, run_id=session["run_id"], timestamp=session["date"], infer=False)
     queries = ["Where does Maya's sister live?", "What food should I avoid suggesting?",
                "Where does Maya work?", "When did Maya buy a bike?"]
     return {"stored": mem.count({"user_id": user}), "queries": [

@@ -95,10 +95,13 @@ class EntityExtractor:
 
 
 def _trim(tokens: list[Any]) -> list[Any]:
-    """Drop interjections and calendar words at the edges ("Congrats Mel" -> "Mel")."""
-    while tokens and tokens[0].lower_ in _NOT_NAMES:
+    """Drop interjections, calendar words and punctuation at the edges ("Congrats Mel" -> "Mel")."""
+    def noise(tok: Any) -> bool:
+        return bool(tok.lower_ in _NOT_NAMES or tok.is_punct or tok.is_space)
+
+    while tokens and noise(tokens[0]):
         tokens = tokens[1:]
-    while tokens and tokens[-1].lower_ in _NOT_NAMES:
+    while tokens and noise(tokens[-1]):
         tokens = tokens[:-1]
     return tokens
 

@@ -33,7 +33,10 @@ def test_demo_answers_its_questions(tmp_path, capsys, embedder, monkeypatch):
     monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
     assert main(["--data-dir", str(tmp_path), "--json", "demo"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["stored"] >= 15
+    assert out["stored"] >= 14
+    assert main(["--data-dir", str(tmp_path), "--json", "list", "--user", "maya", "-k", "100"]) == 0
+    stored = {r["memory"] for r in json.loads(capsys.readouterr().out)["results"]}
+    assert "Thanks, good night!" not in stored  # pure small talk is not a memory
     top = {q["query"]: q["results"][0]["memory"] for q in out["queries"]}
     assert "Bergen" in top["Where does Maya's sister live?"]
     assert "Nordlys" in top["Where does Maya work?"]

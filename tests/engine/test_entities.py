@@ -36,6 +36,7 @@ def test_a_date_does_not_stick_to_a_compound_noun(extractor):
 
 def test_an_interjection_is_trimmed_from_a_name(extractor):
     assert set(names(extractor, "Congrats Mel!")) == {"Mel"}
+    assert set(names(extractor, "Glad it helped ya, Melanie!")) == {"Melanie"}
 
 
 def test_a_long_note_links_at_most_max_mentions_named_ones_first(extractor):
