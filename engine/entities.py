@@ -32,6 +32,7 @@ i me my you your we our they them he she him her it its his mr mrs ms dr sir mad
 yep yup nope nah ugh aw aww ooh oops hmm huh whoa wow yay yikes omg lol haha congrats
 congratulations glad understood indeed anyway btw ok okay sure thanks cheers welcome sorry please
 exactly definitely absolutely totally really honestly seriously hopefully luckily anyway
+woohoo woo hooray yippee whoa wahoo phew
 """.split())
 _SPACE = re.compile(r"\s+")
 _EDGE = re.compile(r"^[^\w]+|[^\w]+$")
@@ -148,13 +149,16 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
     return [m for _rank, _pos, m in sorted(best, key=lambda item: item[1])]
 
 
-def aliases(keys: Mapping[str, str]) -> dict[str, str]:
+def aliases(keys: Mapping[str, str], counts: Mapping[str, int] | None = None) -> dict[str, str]:
     """Short names that stand for one longer name of the same person: {"mel": "melanie"}.
 
-    `keys` maps entity keys to their labels. A one-word person-like key of three or more
-    letters is an alias of a longer one-word person-like key that starts with it, when exactly
-    one such key exists (so "Mel" joins "Melanie", but not when "Melissa" is also known).
+    `keys` maps entity keys to their labels, `counts` (optional) to how many memories mention
+    each. A one-word person-like key of three or more letters is an alias of a longer one-word
+    person-like key that starts with it, when that key is the only one, or is mentioned at
+    least three times as often as all the others together (a typo such as "Mell" does not
+    block "Mel" -> "Melanie"; a real "Melissa" of similar weight does).
     """
+    counts = counts or {}
     people = sorted(k for k, label in keys.items() if label in _PERSONISH and " " not in k and k.isalpha())
     out: dict[str, str] = {}
     for short in people:
@@ -167,6 +171,11 @@ def aliases(keys: Mapping[str, str]) -> dict[str, str]:
             i += 1
         if len(longer) == 1:
             out[short] = longer[0]
+        elif longer:
+            top = max(longer, key=lambda k: counts.get(k, 0))
+            rest = sum(counts.get(k, 0) for k in longer if k != top)
+            if counts.get(top, 0) >= 3 * max(rest, 1):
+                out[short] = top
     return out
 
 

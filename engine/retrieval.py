@@ -87,6 +87,7 @@ class EntityIndex:
         self._by_key: dict[str, set[str]] = {}
         self._by_memory: dict[str, tuple[Scope, set[str]]] = {}
         self.display: dict[str, tuple[str, str]] = {}  # key -> (text, label)
+        self._votes: dict[str, dict[str, int]] = {}  # key -> label -> mentions
         self._lock = threading.RLock()
         self._version = 0
         self._aliases: dict[tuple[tuple[str, str], ...], tuple[int, dict[str, str]]] = {}
@@ -98,7 +99,12 @@ class EntityIndex:
             for key, text, label in mentions:
                 keys.add(key)
                 self._by_key.setdefault(key, set()).add(memory_id)
-                self.display.setdefault(key, (text, label))
+                # the kind shown is the one spaCy gave most often ("Caroline" is a PERSON
+                # more often than a bare proper noun)
+                votes = self._votes.setdefault(key, {})
+                votes[label] = votes.get(label, 0) + 1
+                best = max(votes, key=lambda lab: (votes[lab], lab not in ("PROPN", "THING", "EXTRACTED")))
+                self.display[key] = (self.display.get(key, (text, label))[0], best)
             self._by_memory[memory_id] = (scope, keys)
             self._version += 1
 
@@ -128,7 +134,8 @@ class EntityIndex:
             if cached is not None and cached[0] == self._version:
                 return cached[1]
             keys = self._keys(scope)
-            found = aliases({k: self.display.get(k, (k, ""))[1] for k in keys})
+            found = aliases({k: self.display.get(k, (k, ""))[1] for k in keys},
+                            {k: len(ids) for k, ids in keys.items()})
             if len(self._aliases) > 64:
                 self._aliases.clear()
             self._aliases[tag] = (self._version, found)

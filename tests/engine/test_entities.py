@@ -63,6 +63,11 @@ def test_a_short_name_is_an_alias_of_one_longer_name():
     assert aliases({"mel": "PERSON", "melanie": "PERSON", "caroline": "PERSON"}) == {"mel": "melanie"}
     # ambiguous: two longer names start with it
     assert aliases({"mel": "PERSON", "melanie": "PERSON", "melissa": "PROPN"}) == {}
+    # ... unless one of them is far more common (a typo does not block the merge)
+    assert aliases({"mel": "PERSON", "melanie": "PERSON", "mell": "PROPN"},
+                   {"mel": 5, "melanie": 40, "mell": 1}) == {"mel": "melanie"}
+    assert aliases({"mel": "PERSON", "melanie": "PERSON", "melissa": "PROPN"},
+                   {"mel": 5, "melanie": 40, "melissa": 20}) == {}
     # a place is no person's full name; two letters are too few
     assert aliases({"mel": "PERSON", "melbourne": "GPE"}) == {}
     assert aliases({"jo": "PERSON", "joanna": "PERSON"}) == {}
