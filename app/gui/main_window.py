@@ -542,9 +542,11 @@ class MainWindow(QMainWindow):
         total = len(exported.memories)
         here = self.bridge.count()
         new = export.count_new(memory, exported.memories) if memory is not None else total
+        missing = "all of them are already here" if new == 0 and total else \
+            f"{new:,} of them {'is' if new == 1 else 'are'} not in this store yet"
         box = QMessageBox(QMessageBox.Icon.Question, "Restore memories",
-                          f"{name} holds {_memories(total)}; {new:,} of them are not in this store, which "
-                          f"holds {_memories(here)}.", parent=self)
+                          f"{name} holds {_memories(total)}; {missing}. This store holds {_memories(here)}.",
+                          parent=self)
         box.setInformativeText("Merge adds the missing memories and keeps everything here. Replace "
                                f"deletes the {_memories(here)} here first (this cannot be undone).")
         merge = box.addButton("&Merge", QMessageBox.ButtonRole.AcceptRole)
