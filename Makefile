@@ -7,7 +7,7 @@ STAMP := $(VENV)/.loci-installed
 # Portable llama.cpp build (no -march=native) so the same wheel can go into installers.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: run test install system-deps bench demo screenshots clean package
+.PHONY: run test lint install system-deps bench demo screenshots clean package
 
 run: install
 	$(PY) -m app
@@ -15,8 +15,13 @@ run: install
 demo: install
 	$(PY) -m app.cli demo
 
-test: install
+test: install lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# ruff (errors, likely bugs) and mypy (strict on engine/) as in pyproject.toml; `make test` runs both first
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 install: system-deps $(STAMP)
 

@@ -1,4 +1,4 @@
-"""The `loci` command line: add, search, list, get, delete, history and a demo."""
+"""The `loci` command line: add, search, list, get, delete, history, export, import and a demo."""
 from __future__ import annotations
 
 import argparse
@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("history", help="show a memory's history")
     h.add_argument("id")
     sub.add_parser("demo", help="store a sample conversation and search it")
+    e = sub.add_parser("export", help="save every memory (with history and sources) to a JSON file")
+    e.add_argument("file")
+    i = sub.add_parser("import", help="restore memories from an export file")
+    i.add_argument("file")
+    i.add_argument("--replace", action="store_true",
+                   help="delete every memory in the store first (default: merge, skipping ones already here)")
     return p
 
 
@@ -107,21 +113,35 @@ def _run(mem: Any, args: argparse.Namespace) -> Any:
         return mem.delete(args.id)
     if cmd == "history":
         return {"results": mem.history(args.id)}
+    if cmd == "export":
+        from engine import export
+
+        return {"exported": export.export_store(mem, args.file), "file": args.file}
+    if cmd == "import":
+        from engine import export
+
+        summary = export.restore(mem, args.file, mode="replace" if args.replace else "merge")
+        return {"added": summary.added, "skipped": summary.skipped, "removed": summary.removed,
+                "file": args.file}
     return _demo(mem)
 
 
 def load_sample() -> dict[str, Any]:
     """The bundled sample conversation (written for Loci; not from any dataset)."""
-    return json.loads(resources.files("app.data").joinpath(SAMPLE).read_text(encoding="utf-8"))
+    sample: dict[str, Any] = json.loads(resources.files("app.data").joinpath(SAMPLE).read_text(encoding="utf-8"))
+    return sample
 
 
 def _demo(mem: Any) -> dict[str, Any]:
     sample = load_sample()
     user = sample["user_id"]
     if not mem.count({"user_id": user}):
+        from engine.small_talk import is_small_talk
+
         for session in sample["sessions"]:
-            mem.add(session["messages"], user_id=user, run_id=session["run_id"],
-                    timestamp=session["date"], infer=False)
+            said = [m for m in session["messages"] if not is_small_talk(m["content"])]
+            if said:
+                mem.add(said, user_id=user, run_id=session["run_id"], timestamp=session["date"], infer=False)
     queries = ["Where does Maya's sister live?", "What food should I avoid suggesting?",
                "Where does Maya work?", "When did Maya buy a bike?"]
     return {"stored": mem.count({"user_id": user}), "queries": [
@@ -131,7 +151,7 @@ def _demo(mem: Any) -> dict[str, Any]:
 
 def _print_human(command: str, out: Any) -> None:
     if command == "demo":
-        print(f"Stored {out['stored']} memories from the sample conversation.\n")
+        print(f"Stored {_memories(out['stored'])} from the sample conversation.\n")
         for item in out["queries"]:
             print(f"? {item['query']}")
             for r in item["results"]:
@@ -153,11 +173,26 @@ def _print_human(command: str, out: Any) -> None:
         for e in out["results"]:
             print(f"{e['created_at']}  {e['event']:<6}  {e['old_memory'] or ''!s} -> {e['new_memory'] or ''!s}")
         return
+    if command == "export":
+        print(f"Exported {_memories(out['exported'])} to {out['file']}.")
+        return
+    if command == "import":
+        text = f"Restored {_memories(out['added'])} from {out['file']}"
+        if out["skipped"]:
+            text += f"; skipped {out['skipped']:,} already in the store"
+        if out["removed"]:
+            text += f"; removed {_memories(out['removed'])} first"
+        print(text + ".")
+        return
     if command == "get":
         for key, value in out.items():
             print(f"{key:>18}: {value}")
         return
     print(out.get("message", out) if isinstance(out, dict) else out)
+
+
+def _memories(n: int) -> str:
+    return f"{n:,} memor{'y' if n == 1 else 'ies'}"
 
 
 if __name__ == "__main__":

@@ -56,6 +56,21 @@ class Conversation:
         return sum(len(s.messages) for s in self.sessions)
 
 
+def without_small_talk(conv: Conversation) -> tuple[Conversation, int]:
+    """The conversation minus messages that are pure small talk, and how many were dropped."""
+    from engine.small_talk import is_small_talk
+
+    dropped = 0
+    sessions = []
+    for session in conv.sessions:
+        kept = tuple(m for m in session.messages if not is_small_talk(str(m.get("content", ""))))
+        dropped += len(session.messages) - len(kept)
+        if kept:
+            sessions.append(Session(kept, session.run_id, session.timestamp))
+    return Conversation(tuple(sessions), conv.title, conv.user_id, conv.agent_id, conv.format,
+                        conv.speakers), dropped
+
+
 def load_conversation(path: str | Path, fmt: str = "auto") -> Conversation:
     """Read and parse a conversation file; fmt is one of FORMATS."""
     p = Path(path)
@@ -249,16 +264,13 @@ def parse_loci(data: Any, *, name: str = "the file") -> Conversation:
 
 
 def parse_locomo_time(text: str) -> datetime:
-    """'1:56 pm on 8 May, 2023' -> an aware UTC datetime (engine.temporal when present)."""
+    """'1:56 pm on 8 May, 2023' -> an aware UTC datetime."""
+    from engine.temporal import parse_timestamp
+
     try:
-        from engine.temporal import parse_timestamp
-    except ImportError:
-        parse_timestamp = None
-    if parse_timestamp is not None:
-        try:
-            return parse_timestamp(text)
-        except (ValueError, InvalidInputError):
-            pass
+        return parse_timestamp(text)
+    except (ValueError, InvalidInputError):
+        pass
     cleaned = " ".join(text.replace(",", " ").split())
     for pattern in ("%I:%M %p on %d %B %Y", "%I:%M %p on %d %b %Y", "%H:%M on %d %B %Y"):
         try:

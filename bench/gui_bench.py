@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import os
 import random
 import statistics
@@ -51,25 +50,8 @@ class HashEmbedder:
         return out
 
 
-def _ensure_temporal() -> None:
-    """Until engine/temporal.py lands, a stand-in that parses ISO times (no event dates)."""
-    if "engine.temporal" in sys.modules or importlib.util.find_spec("engine.temporal") is not None:
-        return
-    import types
-    from datetime import datetime, timezone
-
-    mod = types.ModuleType("engine.temporal")
-    mod.parse_timestamp = lambda v: v if isinstance(v, datetime) else datetime.fromisoformat(str(v)).replace(
-        tzinfo=timezone.utc)
-    mod.resolve_event_date = lambda text, when: None
-    mod.query_window = lambda q, r: None
-    mod.is_when_question = lambda q: False
-    sys.modules["engine.temporal"] = mod
-
-
 def build_store(path: Path, n: int) -> Path:
     """A store with n memories over 5 users and n/50 sessions (cached: reused when complete)."""
-    _ensure_temporal()
     from datetime import datetime, timedelta, timezone
 
     from engine import Memory

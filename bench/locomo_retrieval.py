@@ -95,7 +95,8 @@ def main() -> None:
     n_q = len(next(iter(hits.values()))[KS[0]].get(1, [])) and sum(
         len(v) for v in hits[methods[0]][KS[0]].values())
     print(f"\n{n_q} questions (categories 1-4) from {', '.join(c for c, _ in convs)}\n")
-    header = f"{'method':<11} {'metric':<9}" + "".join(f"{CATEGORIES[c][:11]:>12}" for c in CATEGORIES) + f"{'overall':>10}"
+    header = (f"{'method':<11} {'metric':<9}" + "".join(f"{CATEGORIES[c][:11]:>12}" for c in CATEGORIES)
+              + f"{'overall':>10}")
     print(header)
     print("-" * len(header))
     for m in methods:

@@ -4,7 +4,8 @@
 
 The sample conversation is imported through the GUI's own import worker (infer off, so no
 LLM is needed); then each main view is shown and grabbed: empty state, the memory table
-with a memory's details, search results with scores, entities, timeline and settings.
+with a memory's details, search results with scores, entities, timeline, settings and the
+window at 800x600.
 """
 from __future__ import annotations
 
@@ -44,9 +45,6 @@ def take(out: Path) -> None:
     app = QApplication([sys.argv[0]])
     app.setApplicationName("Loci")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from gui_bench import _ensure_temporal
-
-    _ensure_temporal()  # only until engine/temporal.py lands
     from app.gui.application import app_icon, build
     from app.gui.main_window import TAB_ENTITIES, TAB_MEMORIES, TAB_TIMELINE
 
@@ -111,6 +109,10 @@ def take(out: Path) -> None:
     settle(app)
     grab("settings", dialog)
     dialog.reject()
+
+    window.resize(800, 600)  # the smallest size the window is laid out for
+    window.table.selectRow(row)
+    grab("small-window")
     bridge.close()
     for p in shots:
         print(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)

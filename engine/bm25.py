@@ -7,14 +7,15 @@ inverted postings (term -> document positions and term frequencies as numpy arra
 query touches only the documents that contain its terms, and writes append or tombstone.
 Scoring is Okapi BM25 (k1=1.5, b=0.75 as rank-bm25) with the always-positive idf
 log(1 + (N - df + 0.5) / (df + 0.5)), where N, df and the average length are counted inside
-the scope being searched. bench/locomo_retrieval.py compares it with rank-bm25 itself.
+the scope being searched. tests/engine/test_bm25.py checks that it scores exactly as
+rank-bm25's BM25Okapi given the same idf (rank-bm25 is a test dependency only).
 """
 from __future__ import annotations
 
 import re
 import threading
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -35,11 +36,11 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 @lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
-    return _stemmer().stemWord(word)
+    return str(_stemmer().stemWord(word))
 
 
 @lru_cache(maxsize=1)
-def _stemmer():
+def _stemmer() -> Any:
     import snowballstemmer
 
     return snowballstemmer.stemmer("english")
@@ -144,7 +145,7 @@ class KeywordIndex:
             if column_mask is None:
                 return None
             mask &= column_mask
-        return mask
+        return np.asarray(mask, dtype=bool)
 
     def search(self, query: str | Sequence[str], scope: dict[str, str], n: int) -> list[tuple[str, float]]:
         """The n best (id, bm25) pairs in the scope, best first; only documents with a query term."""

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (Ubuntu 22.04's python3): the same parser, from PyPI
+    import tomli as tomllib
 
 
 @dataclass(slots=True)
@@ -73,7 +78,8 @@ class LociConfig:
             return cls()
         if not isinstance(data, Mapping):
             raise ConfigError(f"Config must be a mapping of settings, not {type(data).__name__}.")
-        return _build(cls, data, "")
+        config: LociConfig = _build(cls, data, "")
+        return config
 
     @classmethod
     def load(cls, path: str | Path) -> "LociConfig":
@@ -134,7 +140,7 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
                 f" Known settings: {', '.join(prefix + f for f in fields)}.")
             raise ConfigError(f"Unknown setting '{prefix}{key}'.{hint}")
         f = fields[key]
-        sub = f.default_factory if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
+        sub = f.default_factory if f.default_factory is not dataclasses.MISSING else None
         if sub is not None and dataclasses.is_dataclass(sub):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"Setting '{prefix}{key}' must be a section of settings.")
@@ -144,7 +150,7 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
     return cls(**kwargs)
 
 
-def _check_type(f: dataclasses.Field, value: Any, name: str) -> Any:
+def _check_type(f: dataclasses.Field[Any], value: Any, name: str) -> Any:
     expected = str(f.type)
     if value is None:
         if "None" in expected:

@@ -5,7 +5,7 @@ import importlib.util
 import logging
 import threading
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -67,10 +67,10 @@ class SentenceTransformerEmbedder:
         self.dimension = _PACKAGED.get(name, (None, None, 0))[2] or 0
         self._device = device
         self._batch_size = batch_size
-        self._model = None
+        self._model: Any = None
         self._lock = threading.Lock()
 
-    def _load(self):
+    def _load(self) -> Any:
         with self._lock:
             if self._model is not None:
                 return self._model
@@ -111,7 +111,9 @@ class SentenceTransformerEmbedder:
         vectors = model.encode(list(texts), batch_size=self._batch_size,
                                normalize_embeddings=True, convert_to_numpy=True,
                                show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+        out: np.ndarray = np.asarray(vectors, dtype=np.float32)
+        return out
 
     def embed(self, text: str) -> np.ndarray:
-        return self.embed_batch([text])[0]
+        vector: np.ndarray = self.embed_batch([text])[0]
+        return vector

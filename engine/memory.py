@@ -14,8 +14,9 @@ import numpy as np
 
 from .config import LociConfig
 from .embeddings import Embedder, SentenceTransformerEmbedder
-from .entities import EntityExtractor, normalise
+from .entities import MAX_MENTIONS, EntityExtractor, is_plausible, normalise
 from .errors import ExtractionError, InvalidInputError, NotFoundError, StoreError
+from .export import ExportedMemory
 from .filters import SCOPE_KEYS, compile_filters, scope_of
 from .ledger import Ledger, ScopeCount, utcnow
 from .paths import default_data_dir
@@ -220,7 +221,7 @@ class Memory:
                             source_message_ids=sources, entities=entities)
 
     def _commit(self, records: Sequence[MemoryRecord], vectors: np.ndarray,
-                messages: Sequence[Message] = ()) -> None:
+                messages: Sequence[Message] = (), event: str = "ADD", actor: str | None = None) -> None:
         """The one write path for new memories (see the class docstring for the order)."""
         records, mentions = self._with_entities(records)
         ids = [r.id for r in records]
@@ -231,7 +232,10 @@ class Memory:
             for r in records:
                 self._ledger.insert_memory(db, r)
                 self._ledger.set_entity_links(db, r.id, mentions[r.id])
-                self._ledger.add_history(db, r.id, "ADD", None, r.memory, r.actor, r.role, r.created_at)
+                if event == "ADD":
+                    self._ledger.add_history(db, r.id, "ADD", None, r.memory, r.actor, r.role, r.created_at)
+                else:  # RESTORE (undo of a delete): now, by whoever undid it
+                    self._ledger.add_history(db, r.id, event, None, r.memory, actor, None)
             self._ledger.journal_clear(db, ids)
         self._retriever.refresh(records, (), mentions)
 
@@ -245,7 +249,7 @@ class Memory:
             rows = {m.key: (m.key, m.text, m.label) for m in ms}
             for name in rec.entities:
                 key = normalise(name)
-                if key and key not in rows:
+                if key and key not in rows and is_plausible(name) and len(rows) < MAX_MENTIONS:
                     rows[key] = (key, name, "EXTRACTED")
             mentions[rec.id] = list(rows.values())
             out.append(replace(rec, entities=tuple(t for _, t, _ in rows.values())))
@@ -382,6 +386,19 @@ class Memory:
             load()
         self._retriever.warm_up()
 
+    def disk_usage(self) -> int:
+        """Bytes the store takes on disk, measured as after a restart (the SQLite log is folded in)."""
+        self._check_open()
+        self._ledger.checkpoint()
+        total = 0
+        for path in self.data_dir.rglob("*"):
+            try:
+                if path.is_file():
+                    total += path.stat().st_size
+            except OSError:
+                continue
+        return total
+
     def source_messages(self, memory_id: str) -> list[Message]:
         """Provenance: the stored messages a memory came from."""
         return self._ledger.messages(list(self.get_record(memory_id).source_message_ids))
@@ -477,14 +494,64 @@ class Memory:
         return len(ids)
 
     def restore_record(self, record: MemoryRecord, *, actor: str | None = None) -> MemoryRecord:
-        """Put a deleted memory back with its id (undo of delete); recorded as ADD in history."""
+        """Put a deleted memory back with its id (undo of delete); recorded as RESTORE in history."""
         self._check_open()
         with self._write_lock:
             if self._ledger.get(record.id) is not None:
                 return record
             vectors = self.embedder.embed_batch([record.memory])
-            self._commit([record], vectors)
+            event = "RESTORE" if self._ledger.has_history(record.id) else "ADD"
+            self._commit([record], vectors, event=event, actor=actor)
         return record
+
+    def restore_exported(self, items: Sequence[ExportedMemory], *,
+                         actor: str | None = "restored from export") -> int:
+        """Write exported memories back as they were (engine/export.py); returns how many.
+
+        Ids, texts, times, scopes, metadata, entities, history rows and source messages are kept.
+        A memory already present (same id, or the same text in the same scope) is skipped, so a
+        second restore of one file adds nothing. A memory whose id has history here already
+        (it was deleted) gets a RESTORE event after its exported history.
+        """
+        self._check_open()
+        with self._write_lock:
+            fresh: list[ExportedMemory] = []
+            taken: set[tuple[Scope, str]] = set()
+            for item in items:
+                rec = item.record
+                if (rec.scope, rec.hash) in taken or self._ledger.get(rec.id) is not None:
+                    continue
+                same = self._ledger.find_hash(rec.scope.as_dict(), rec.hash)
+                if same is not None and (found := self._ledger.get(same)) is not None \
+                        and found.scope == rec.scope:
+                    continue
+                taken.add((rec.scope, rec.hash))
+                fresh.append(item)
+            if not fresh:
+                return 0
+            records = [item.record for item in fresh]
+            _found, mentions = self._with_entities(records)
+            vectors = self.embedder.embed_batch([r.memory for r in records])
+            ids = [r.id for r in records]
+            known = {i for i in ids if self._ledger.has_history(i)}
+            self._ledger.journal_begin(ids)
+            self._vectors.upsert(ids, vectors, [_vector_meta(r) for r in records])
+            with self._ledger.transaction() as db:
+                self._ledger.restore_messages(db, [m for item in fresh for m in item.messages])
+                for item in fresh:
+                    r = item.record
+                    self._ledger.insert_memory(db, r)
+                    self._ledger.set_entity_links(db, r.id, mentions[r.id])
+                    if item.history:
+                        self._ledger.restore_history(db, item.history)
+                    else:
+                        self._ledger.add_history(db, r.id, "ADD", None, r.memory, r.actor, r.role,
+                                                 r.created_at)
+                    if r.id in known:
+                        self._ledger.add_history(db, r.id, "RESTORE", None, r.memory, actor, None)
+                self._ledger.journal_clear(db, ids)
+            self._retriever.refresh(records, (), mentions)
+        return len(fresh)
 
     def reset(self) -> None:
         """Delete every memory, message and history row in this store."""
@@ -611,7 +678,7 @@ def _to_messages(messages: Any, scope: Scope, when: datetime) -> list[Message]:
         if name is not None:
             _check_text(name, f"name of message {n + 1}", 200)
         msg_time = _parse_time(item["timestamp"]) if item.get("timestamp") is not None else when
-        out.append(Message(id=str(uuid.uuid4()), role=role, content=content, timestamp=msg_time,
+        out.append(Message(id=str(uuid.uuid4()), role=role, content=str(content), timestamp=msg_time,
                            name=name or None, scope=scope,
                            metadata=_check_metadata(item.get("metadata"))))
     if all(not m.content.strip() for m in out if m.role != "system"):

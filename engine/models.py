@@ -95,7 +95,8 @@ def _read(fh: BinaryIO, fmt: str) -> int | float | bool:
     raw = fh.read(size)
     if len(raw) != size:
         raise ValueError("file ends inside the header")
-    return struct.unpack(fmt, raw)[0]
+    value: int | float | bool = struct.unpack(fmt, raw)[0]
+    return value
 
 
 def _read_string(fh: BinaryIO) -> str:

@@ -85,13 +85,16 @@ class ScoredMemory:
 
     record: MemoryRecord
     score: float
-    signals: Mapping[str, float] = field(default_factory=dict)
+    signals: Mapping[str, float] = field(default_factory=dict)  # each signal's value in [0, 1]
+    weights: Mapping[str, float] = field(default_factory=dict)  # each signal's share; sums to 1
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         out = self.record.to_dict()
         out["score"] = self.score
         if explain:
             out["explain"] = dict(self.signals)
+            if self.weights:
+                out["explain_weights"] = dict(self.weights)
         return out
 
 

@@ -9,11 +9,11 @@ from typing import Any, Sequence
 
 from .config import SearchConfig
 from .embeddings import Embedder
-from .entities import EntityExtractor, normalise
+from .entities import EntityExtractor, aliases, normalise
 from .filters import Predicate, chroma_where, scope_of
-from .fusion import (Weights, fuse, normalise_keyword, normalise_semantic, spread_to_neighbours,
-                     time_score)
-from .bm25 import KeywordIndex, tokenize
+from .fusion import (Weights, fuse, neighbour_scores, normalise_keyword, normalise_semantic, shares,
+                     time_score, with_context)
+from .bm25 import KeywordIndex
 from .ledger import Ledger
 from .records import MemoryRecord, Scope, ScoredMemory
 from .store import VectorStore
@@ -43,7 +43,11 @@ class Gathered:
 
 
 def rank(found: Gathered, weights: Weights) -> list[ScoredMemory]:
-    """Normalise each signal and fuse them (engine/fusion.py), best first."""
+    """Normalise each signal and fuse them (engine/fusion.py), best first.
+
+    Each hit carries every signal's value in [0, 1] and its share of the score (weights), so
+    that sum(weights[s] * signals[s]) == score.
+    """
     signals: dict[str, dict[str, float]] = {}
     if "semantic" in found.raw:
         signals["semantic"] = normalise_semantic(found.raw["semantic"])
@@ -53,45 +57,62 @@ def rank(found: Gathered, weights: Weights) -> list[ScoredMemory]:
         if name in found.raw:
             signals[name] = found.raw[name]
     fused = fuse(signals, weights)
-    if weights.context <= 0 or not found.neighbours:
-        return [ScoredMemory(found.records[i], score, breakdown) for i, score, breakdown in fused]
+    use_context = weights.context > 0 and bool(found.neighbours)
+    part = shares(signals, weights, use_context)
+    if not use_context:
+        return [ScoredMemory(found.records[i], score, breakdown, part) for i, score, breakdown in fused]
     base = {i: score for i, score, _ in fused}
-    context = spread_to_neighbours(base, found.neighbours, weights.context)
+    context = neighbour_scores(base, found.neighbours)
     parts = {i: breakdown for i, _, breakdown in fused}
     out = []
     for i in set(base) | set(context):
         if i not in found.records:
             continue
-        breakdown = dict(parts.get(i) or {name: 0.0 for name in SIGNAL_NAMES})
+        breakdown = dict(parts.get(i) or {name: 0.0 for name in signals})
         breakdown["context"] = context.get(i, 0.0)
-        out.append(ScoredMemory(found.records[i], base.get(i, 0.0) + breakdown["context"], breakdown))
+        score = with_context(base.get(i, 0.0), breakdown["context"], weights)
+        out.append(ScoredMemory(found.records[i], score, breakdown, part))
     out.sort(key=lambda m: (-m.score, m.record.id))
     return out
 
 
 class EntityIndex:
-    """Which memories mention which entity keys, with each memory's scope."""
+    """Which memories mention which entity keys, with each memory's scope.
+
+    Short person names that stand for one longer name in the same scope ("Mel" for
+    "Melanie", see entities.aliases) are read as that name: counts and lookups merge them.
+    """
 
     def __init__(self) -> None:
         self._by_key: dict[str, set[str]] = {}
         self._by_memory: dict[str, tuple[Scope, set[str]]] = {}
         self.display: dict[str, tuple[str, str]] = {}  # key -> (text, label)
+        self._votes: dict[str, dict[str, int]] = {}  # key -> label -> mentions
         self._lock = threading.RLock()
+        self._version = 0
+        self._aliases: dict[tuple[tuple[str, str], ...], tuple[int, dict[str, str]]] = {}
 
-    def set(self, memory_id: str, scope: Scope, mentions: Sequence[tuple[str, str, str]]) -> None:
+    def put(self, memory_id: str, scope: Scope, mentions: Sequence[tuple[str, str, str]]) -> None:
         with self._lock:
             self.remove(memory_id)
             keys = set()
             for key, text, label in mentions:
                 keys.add(key)
                 self._by_key.setdefault(key, set()).add(memory_id)
-                self.display.setdefault(key, (text, label))
+                # the kind shown is the one spaCy gave most often ("Caroline" is a PERSON
+                # more often than a bare proper noun)
+                votes = self._votes.setdefault(key, {})
+                votes[label] = votes.get(label, 0) + 1
+                best = max(votes, key=lambda lab: (votes[lab], lab not in ("PROPN", "THING", "EXTRACTED")))
+                self.display[key] = (self.display.get(key, (text, label))[0], best)
             self._by_memory[memory_id] = (scope, keys)
+            self._version += 1
 
     def remove(self, memory_id: str) -> None:
         with self._lock:
             old = self._by_memory.pop(memory_id, None)
             if old:
+                self._version += 1
                 for key in old[1]:
                     ids = self._by_key.get(key)
                     if ids is not None:
@@ -99,22 +120,55 @@ class EntityIndex:
                         if not ids:
                             del self._by_key[key]
 
-    def memories(self, key: str, scope: dict[str, str]) -> set[str]:
+    def _raw(self, key: str, scope: dict[str, str]) -> set[str]:
+        ids = self._by_key.get(key, set())
+        if not scope:
+            return set(ids)
+        return {i for i in ids if _in_scope(self._by_memory[i][0], scope)}
+
+    def aliases(self, scope: dict[str, str]) -> dict[str, str]:
+        """alias key -> the key it stands for, among the entities of a scope (cached per write)."""
         with self._lock:
-            ids = self._by_key.get(key, set())
-            if not scope:
-                return set(ids)
-            return {i for i in ids if _in_scope(self._by_memory[i][0], scope)}
+            tag = tuple(sorted(scope.items()))
+            cached = self._aliases.get(tag)
+            if cached is not None and cached[0] == self._version:
+                return cached[1]
+            keys = self._keys(scope)
+            found = aliases({k: self.display.get(k, (k, ""))[1] for k in keys},
+                            {k: len(ids) for k, ids in keys.items()})
+            if len(self._aliases) > 64:
+                self._aliases.clear()
+            self._aliases[tag] = (self._version, found)
+            return found
+
+    def memories(self, key: str, scope: dict[str, str]) -> set[str]:
+        """Memories that mention the entity (or one of its aliases) within the scope."""
+        with self._lock:
+            if key not in self._by_key:
+                return set()
+            names = self.aliases(scope)
+            canonical = names.get(key, key)
+            ids = self._raw(canonical, scope)
+            for alias, target in names.items():
+                if target == canonical:
+                    ids |= self._raw(alias, scope)
+            return ids
+
+    def _keys(self, scope: dict[str, str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for mid, (mscope, keys) in self._by_memory.items():
+            if _in_scope(mscope, scope):
+                for k in keys:
+                    out.setdefault(k, set()).add(mid)
+        return out
 
     def keys_in(self, scope: dict[str, str]) -> dict[str, int]:
-        """Every entity key in a scope with its memory count."""
+        """Every entity key in a scope with its memory count (aliases merged into their name)."""
         with self._lock:
-            counts: dict[str, int] = {}
-            for _mid, (mscope, keys) in self._by_memory.items():
-                if _in_scope(mscope, scope):
-                    for k in keys:
-                        counts[k] = counts.get(k, 0) + 1
-            return counts
+            per_key = self._keys(scope)
+            for alias, target in self.aliases(scope).items():
+                per_key.setdefault(target, set()).update(per_key.pop(alias, set()))
+            return {k: len(ids) for k, ids in per_key.items()}
 
     def known(self, key: str) -> bool:
         return key in self._by_key
@@ -153,7 +207,7 @@ class Retriever:
                         grouped.setdefault(mid, []).append((key, text, label))
                     for mid, mentions in grouped.items():
                         if mid in scopes:
-                            entities.set(mid, scopes[mid], mentions)
+                            entities.put(mid, scopes[mid], mentions)
                     self._entities = entities
                     self._keyword = keyword
         return self._keyword, self._entities
@@ -173,7 +227,7 @@ class Retriever:
         self._keyword.add_many((r.id, r.memory, r.scope) for r in records)
         for r in records:
             if r.id in mentions:
-                self._entities.set(r.id, r.scope, mentions[r.id])
+                self._entities.put(r.id, r.scope, mentions[r.id])
 
     def reset(self) -> None:
         self._keyword = None

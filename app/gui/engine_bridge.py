@@ -8,30 +8,27 @@ one-thread ingestion pool (one local LLM must not run two jobs at once).
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
-from engine import (Entity, InvalidInputError, LociConfig, LociError, MemoryRecord, ModelError,
-                    Scope, StoreError)
+from engine import (CancelToken, Entity, HistoryEvent, LociConfig, LociError, Memory, MemoryRecord, Message, Scope,
+                    ScoredMemory, StoreError, export)
+from engine.ledger import ScopeCount
+from engine.models import check_gguf
 
 from ..importers import Conversation
-from .messages import Messages
-from .workers import CancelToken, Worker
+from .messages import Messages, plural
+from .workers import Worker
 
 log = logging.getLogger(__name__)
 
 MODEL_NOT_LOADED, MODEL_LOADING, MODEL_READY, MODEL_ERROR = "not loaded", "loading", "ready", "error"
-EXPORT_FORMAT = "loci-export"
 RAW_CHUNK = 25  # messages per add() when storing without the model
 IMPORT_REFRESH_MS = 2000  # how often the table refreshes while an import stores memories
-SCAN_LIMIT = 20_000  # records scanned for entity/timeline views when the engine has no index
+SCAN_LIMIT = 20_000  # records listed for the timeline view
 
 
 class _Job(QObject):
@@ -89,7 +86,7 @@ class EngineBridge(QObject):
     import_finished = Signal(object)  # {"added": int, "cancelled": bool, "error": str | None}
     store_size_known = Signal(int, int)  # memories, bytes on disk
 
-    def __init__(self, messages: Messages, memory: Any = None, *, data_dir: str | Path | None = None,
+    def __init__(self, messages: Messages, memory: Memory | None = None, *, data_dir: str | Path | None = None,
                  config: LociConfig | None = None, config_path: str | Path | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -114,7 +111,7 @@ class EngineBridge(QObject):
 
     # -- lifecycle ---------------------------------------------------------------
     @property
-    def memory(self) -> Any:
+    def memory(self) -> Memory | None:
         return self._memory
 
     @property
@@ -134,14 +131,12 @@ class EngineBridge(QObject):
             self.open_store(self.data_dir)
 
     def open_store(self, data_dir: str | Path | None = None) -> None:
-        from engine import Memory
-
         config = self.config
 
-        def open_it() -> Any:
+        def open_it() -> Memory:
             return Memory(data_dir, config)
 
-        def opened(mem: Any) -> None:
+        def opened(mem: Memory) -> None:
             self._memory, self._owns_memory = mem, True
             self.data_dir = mem.data_dir
             self.store_opened.emit()
@@ -156,10 +151,9 @@ class EngineBridge(QObject):
     def load_model(self) -> None:
         """Load the embedding model (and warm the search indexes) in the background."""
         mem = self._memory
-        load = getattr(mem, "warm_up", None) or getattr(getattr(mem, "embedder", None), "load", None)
-        if load is None:
-            self._set_model_state(MODEL_READY)
+        if mem is None:
             return
+        load = mem.warm_up
         self._set_model_state(MODEL_LOADING)
 
         def failed(text: str) -> None:
@@ -202,7 +196,7 @@ class EngineBridge(QObject):
         job.deleteLater()
         self.jobs_changed.emit(len(self._jobs))
 
-    def _need_memory(self) -> Any:
+    def _need_memory(self) -> Memory:
         if self._memory is None:
             raise StoreError("No memory store is open. Check the message above or pick another "
                              "data folder in Settings.")
@@ -226,22 +220,22 @@ class EngineBridge(QObject):
             return []
         return self._memory.list_records(filters=filters, top_k=limit, offset=offset)
 
-    def scopes(self) -> list[Any]:
+    def scopes(self) -> list[ScopeCount]:
         return self._memory.scopes() if self._memory is not None else []
 
     def get_record(self, memory_id: str) -> MemoryRecord:
         return self._need_memory().get_record(memory_id)
 
-    def history(self, memory_id: str) -> list[Any]:
+    def history(self, memory_id: str) -> list[HistoryEvent]:
         return self._need_memory().history_records(memory_id)
 
-    def sources(self, memory_id: str) -> list[Any]:
+    def sources(self, memory_id: str) -> list[Message]:
         return self._need_memory().source_messages(memory_id)
 
     # -- background reads ----------------------------------------------------------
     def search(self, query: str, filters: Mapping[str, Any] | None, on_result: Callable,
                top_k: int = 100, on_failed: Callable | None = None) -> Worker:
-        def run() -> list[Any]:
+        def run() -> list[ScoredMemory]:
             return self._need_memory().search_records(query, top_k=top_k, filters=dict(filters or {}))
         return self.submit(run, on_result=on_result, on_failed=on_failed, name="search")
 
@@ -251,28 +245,14 @@ class EngineBridge(QObject):
         return self.submit(run, on_result=on_result, name="filter")
 
     def entities(self, filters: Mapping[str, Any] | None, on_result: Callable) -> Worker:
-        """Entities with memory counts: the engine's index when it has one, else counted here."""
+        """Entities with how many memories mention each."""
         def run() -> list[Entity]:
-            mem = self._need_memory()
-            if hasattr(mem, "entities"):
-                return list(mem.entities(filters=dict(filters or {}) or None))
-            counts: Counter[str] = Counter()
-            names: dict[str, str] = {}
-            for rec in mem.list_records(filters=dict(filters or {}), top_k=SCAN_LIMIT):
-                for name in set(rec.entities):
-                    key = name.casefold()
-                    names.setdefault(key, name)
-                    counts[key] += 1
-            return [Entity(names[k], "", n) for k, n in counts.most_common()]
+            return self._need_memory().entities(filters=dict(filters or {}) or None)
         return self.submit(run, on_result=on_result, name="entities")
 
     def entity_memories(self, name: str, filters: Mapping[str, Any] | None, on_result: Callable) -> Worker:
         def run() -> list[MemoryRecord]:
-            mem = self._need_memory()
-            if hasattr(mem, "entity_memories"):
-                return list(mem.entity_memories(name, filters=dict(filters or {}) or None))
-            return [r for r in mem.list_records(filters=dict(filters or {}), top_k=SCAN_LIMIT)
-                    if any(e.casefold() == name.casefold() for e in r.entities)]
+            return self._need_memory().entity_memories(name, filters=dict(filters or {}) or None)
         return self.submit(run, on_result=on_result, name="entity memories")
 
     def timeline(self, filters: Mapping[str, Any] | None, on_result: Callable) -> Worker:
@@ -287,14 +267,7 @@ class EngineBridge(QObject):
         mem = self._memory
 
         def run() -> tuple[int, int]:
-            total = 0
-            for root, _dirs, files in os.walk(mem.data_dir):
-                for f in files:
-                    try:
-                        total += os.path.getsize(os.path.join(root, f))
-                    except OSError:
-                        pass
-            return mem.count(), total
+            return mem.count(), mem.disk_usage()
         self.submit(run, on_result=lambda v: self.store_size_known.emit(*v), on_failed=lambda _t: None,
                     name="store size")
 
@@ -332,12 +305,13 @@ class EngineBridge(QObject):
 
     def add_note(self, text: str, scope: Scope, infer: bool, on_done: Callable | None = None) -> Worker:
         def run() -> dict[str, Any]:
-            return self._need_memory().add([{"role": "user", "content": text}], infer=infer, **scope.as_dict())
+            return self._need_memory().add([{"role": "user", "content": text}], infer=infer, user_id=scope.user_id,
+                                           agent_id=scope.agent_id, run_id=scope.run_id)
 
         def done(result: dict[str, Any]) -> None:
             self._changed()
             added = sum(1 for r in result.get("results", []) if r.get("event") == "ADD")
-            self.messages.info(f"Added {added} memor{'y' if added == 1 else 'ies'}.")
+            self.messages.info(f"Added {plural(added, 'memory')}.")
             if on_done:
                 on_done(result)
         return self.submit(run, on_result=done, pool=self.ingest_pool, name="add note")
@@ -390,7 +364,7 @@ class EngineBridge(QObject):
             self.import_token = None
             self._changed()
             n = summary["added"]
-            what = f"{n} memor{'y' if n == 1 else 'ies'}"
+            what = plural(n, "memory")
             self.messages.info(f"Import cancelled after storing {what}." if summary["cancelled"]
                                else f"Imported {what}.")
             self.import_finished.emit({**summary, "error": None})
@@ -410,51 +384,54 @@ class EngineBridge(QObject):
             self.import_token.cancel()
             self.messages.info("Cancelling the import after the current step…")
 
-    # -- export / import of the store -------------------------------------------------
+    # -- export / restore of the store (the format lives in engine/export.py) ------------------
     def export_json(self, path: str | Path, records: Sequence[MemoryRecord] | None = None,
                     on_done: Callable | None = None) -> Worker:
         """Write the whole store (records=None) or the given records to a JSON file."""
         def run() -> int:
-            mem = self._need_memory()
-            rows = list(records) if records is not None else _all_records(mem)
-            data = {"format": EXPORT_FORMAT, "version": 1,
-                    "exported_at": datetime.now(timezone.utc).isoformat(),
-                    "memories": [r.to_dict() for r in rows]}
-            target = Path(path)
-            tmp = target.with_name(target.name + ".part")
-            try:
-                tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-                tmp.replace(target)
-            except OSError as exc:
-                raise StoreError(f"Cannot write {target}: {exc.strerror or exc}. Is the disk full?") from None
-            return len(rows)
+            return export.export_store(self._need_memory(), path, records)
 
         def done(n: int) -> None:
-            self.messages.info(f"Exported {n} memor{'y' if n == 1 else 'ies'} to {Path(path).name}.")
+            self.messages.info(f"Exported {_memories(n)} to {Path(path).name}.")
             if on_done:
                 on_done(n)
         return self.submit(run, on_result=done, pool=self.read_pool, name="export")
 
-    def import_json(self, path: str | Path, on_done: Callable | None = None) -> Worker:
-        """Put back the memories of an export file (same ids; ones already present are kept)."""
-        def run() -> int:
-            mem = self._need_memory()
-            records = read_export(path)
-            added = 0
-            for rec in records:
-                try:
-                    mem.get_record(rec.id)
-                except LociError:
-                    mem.restore_record(rec)
-                    added += 1
-            return added
+    def import_json(self, source: str | Path | export.ExportFile, mode: export.Mode = "merge",
+                    on_done: Callable | None = None) -> CancelToken:
+        """Restore an export (merge: skip memories already here; replace: empty the store first).
 
-        def done(n: int) -> None:
+        Runs on the ingestion pool with progress and Cancel in the status bar, like an import.
+        """
+        token = CancelToken()
+        self.import_token = token
+        name = Path(source).name if isinstance(source, (str, Path)) else "the export"
+
+        def run(progress: Callable[[int, int], None]) -> export.RestoreSummary:
+            return export.restore(self._need_memory(), source, mode=mode, progress=progress, cancel=token)
+
+        def done(summary: export.RestoreSummary) -> None:
+            self.import_token = None
             self._changed()
-            self.messages.info(f"Restored {n} memor{'y' if n == 1 else 'ies'} from {Path(path).name}.")
+            text = f"Restored {_memories(summary.added)} from {name}"
+            if summary.skipped:
+                text += f"; {summary.skipped:,} already here were skipped"
+            if summary.removed:
+                text += f"; {_memories(summary.removed)} removed first"
+            self.messages.info(text + (" (cancelled)." if summary.cancelled else "."))
+            self.import_finished.emit({"added": summary.added, "cancelled": summary.cancelled, "error": None})
             if on_done:
-                on_done(n)
-        return self.submit(run, on_result=done, pool=self.ingest_pool, name="import backup")
+                on_done(summary)
+
+        def failed(text: str) -> None:
+            self.import_token = None
+            self._changed()
+            self.messages.error(text)
+            self.import_finished.emit({"added": 0, "cancelled": token.is_cancelled, "error": text})
+
+        self.submit(run, on_result=done, on_failed=failed, on_progress=self.import_progressed.emit,
+                    pool=self.ingest_pool, wants_progress=True, name="restore export")
+        return token
 
     # -- settings ------------------------------------------------------------------------
     @staticmethod
@@ -463,20 +440,7 @@ class EngineBridge(QObject):
         if not path:
             return None
         try:
-            from engine.models import check_gguf  # type: ignore[import-not-found]
-        except ImportError:
-            check_gguf = None
-        try:
-            if check_gguf is not None:
-                check_gguf(path)
-                return None
-            p = Path(path).expanduser()
-            if not p.is_file():
-                raise ModelError(f"The model file {p} does not exist. Pick a .gguf file.")
-            with p.open("rb") as fh:
-                if fh.read(4) != b"GGUF":
-                    raise ModelError(f"{p.name} is not a GGUF model file (it does not start with 'GGUF'). "
-                                     "Pick a .gguf file made for llama.cpp.")
+            check_gguf(path)
         except LociError as exc:
             return exc.user_message
         except OSError as exc:
@@ -523,61 +487,5 @@ class _Relay(QObject):
         self.fired.emit()
 
 
-def _all_records(mem: Any, page: int = 1000) -> list[MemoryRecord]:
-    out: list[MemoryRecord] = []
-    while True:
-        rows = mem.list_records(top_k=page, offset=len(out))
-        out.extend(rows)
-        if len(rows) < page:
-            return out
-
-
-def read_export(path: str | Path) -> list[MemoryRecord]:
-    """MemoryRecords from a Loci export file (or a mem0 get_all result)."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInputError(f"The file {p} does not exist.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"{p.name} is not a Loci export (not readable JSON: {exc}).") from None
-    rows = data.get("memories", data.get("results")) if isinstance(data, dict) else data
-    if not isinstance(rows, list):
-        raise InvalidInputError(f"{p.name} is not a Loci export: it has no 'memories' list.")
-    return [_record_from_dict(r, i, p.name) for i, r in enumerate(rows)]
-
-
-def _record_from_dict(d: Any, i: int, name: str) -> MemoryRecord:
-    if not isinstance(d, dict) or not isinstance(d.get("memory"), str) or not d.get("id"):
-        raise InvalidInputError(f"Entry {i + 1} of {name} has no 'id' and 'memory'.")
-    now = datetime.now(timezone.utc)
-
-    def when(key: str, default: datetime) -> datetime:
-        value = d.get(key)
-        if not value:
-            return default
-        try:
-            t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInputError(f"Entry {i + 1} of {name} has an unreadable {key} '{value}'.") from None
-        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-    created = when("created_at", now)
-    scope = Scope(d.get("user_id"), d.get("agent_id"), d.get("run_id"))
-    if scope.is_empty:
-        raise InvalidInputError(f"Entry {i + 1} of {name} belongs to no user, agent or session.")
-    rec = MemoryRecord(id=str(d["id"]), memory=d["memory"], hash=d.get("hash") or content_hash(d["memory"]),
-                       scope=scope, created_at=created, updated_at=when("updated_at", created),
-                       timestamp=when("timestamp", created), metadata=dict(d.get("metadata") or {}),
-                       role=d.get("role"), actor=d.get("actor_id"), memory_type=d.get("memory_type"),
-                       event_date=d.get("event_date"),
-                       source_message_ids=tuple(d.get("source_message_ids") or ()),
-                       entities=tuple(d.get("entities") or ()))
-    return rec
-
-
-def content_hash(text: str) -> str:
-    """The engine's content hash (same formula as engine.memory.content_hash) for old exports."""
-    import hashlib
-
-    return hashlib.md5(" ".join(text.split()).casefold().encode("utf-8")).hexdigest()
+def _memories(n: int) -> str:
+    return plural(n, "memory")

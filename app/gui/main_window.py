@@ -1,23 +1,25 @@
 """The main window: scope sidebar, memory table with search and filters, detail pane, menus."""
 from __future__ import annotations
 
+import html
+import importlib.metadata
 import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-from PySide6.QtCore import QModelIndex, QSettings, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QMainWindow, QMessageBox, QSplitter,
                                QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
-from engine import LociError, MemoryRecord, Scope
+from engine import LociError, MemoryRecord, Scope, export
 
-from ..importers import load_conversation
+from ..importers import load_conversation, without_small_talk
 from .commands import DeleteMemoriesCommand, EditMemoryCommand
 from .engine_bridge import EngineBridge
-from .messages import Messages
+from .messages import Messages, plural
 from .models import MemoryTableModel
-from .models.memory_table import (COL_AGENT, COL_CREATED, COL_ENTITIES, COL_EVENT_DATE, COL_MEMORY,
+from .models.memory_table import (MemorySortProxy, COL_AGENT, COL_CREATED, COL_ENTITIES, COL_EVENT_DATE, COL_MEMORY,
                                   COL_SCORE, COL_SESSION, COL_TYPE, COL_UPDATED, COL_USER, HEADERS,
                                   RecordRole, SortRole)
 from .views.add_note_dialog import AddNoteDialog
@@ -72,7 +74,7 @@ class MainWindow(QMainWindow):
         self.sidebar = ScopeSidebar()
         self.search_bar = SearchBar()
         self.model = MemoryTableModel(self)
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = MemorySortProxy(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SortRole)
         self.table = QTableView()
@@ -115,7 +117,12 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(self.tabs)
         self.splitter.addWidget(self.detail)
-        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 3)  # the table gains and gives most when the window resizes
+        self.splitter.setStretchFactor(2, 1)
+        self.splitter.setChildrenCollapsible(False)
+        self.sidebar.setMinimumWidth(150)
+        self.detail.setMinimumWidth(230)
         self.splitter.setSizes([190, 800, 330])
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -325,9 +332,9 @@ class MainWindow(QMainWindow):
         if generation != self._generation:
             return  # a newer query or scope replaced this one
         keep = self._current_id()
+        if self.mode == "search":
+            self._unsort()  # hits arrive best first; a new search always opens that way
         self.model.set_rows(rows)
-        if self.mode == "search" and self.proxy.sortColumn() not in (-1, COL_SCORE):
-            self._unsort()
         if self.mode == "filter" and len(rows) >= FILTER_LIMIT:
             self.messages.info(f"Showing the first {FILTER_LIMIT:,} matches; narrow the filters to see the rest.")
         self._after_reset(keep)
@@ -342,9 +349,11 @@ class MainWindow(QMainWindow):
         self.table.setColumnHidden(COL_SCORE, self.mode != "search")
         if keep:
             self.select_id(keep, scroll=False)
+        if self.mode == "search":
+            self.table.scrollToTop()  # the best hits, even when the kept selection is further down
         n = self.model.rowCount()
-        what = {"browse": "memories", "search": "results", "filter": "matches"}[self.mode]
-        self.status.showMessage(f"{n:,} {what}", 4000)
+        what = {"browse": "memory", "search": "result", "filter": "match"}[self.mode]
+        self.status.showMessage(plural(n, what), 4000)
         self.table_updated.emit()
 
     def _unsort(self) -> None:
@@ -432,19 +441,23 @@ class MainWindow(QMainWindow):
         if not records:
             self.messages.info("Select the memories to delete first.")
             return
-        if len(records) > 1:
-            answer = QMessageBox.question(
-                self, "Delete memories",
-                f"Delete {len(records)} memories? You can undo this with Ctrl+Z while Loci is open.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-            if answer != QMessageBox.StandardButton.Yes:
-                return
+        if len(records) == 1:
+            preview = " ".join(records[0].memory.split())
+            preview = preview if len(preview) <= 80 else preview[:79] + "…"
+            question = f"Delete this memory?\n\n“{preview}”\n\nYou can undo this with Ctrl+Z while Loci is open."
+        else:
+            question = f"Delete {len(records)} memories? You can undo this with Ctrl+Z while Loci is open."
+        answer = QMessageBox.question(
+            self, "Delete memory" if len(records) == 1 else "Delete memories", question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return
         if self.detail.record is not None and self.detail.record.id in {r.id for r in records}:
             self.detail.show_record(None)
         self.undo_stack.push(DeleteMemoriesCommand(self.bridge, records, self._deleted))
 
     def _deleted(self, n: int) -> None:
-        self.messages.info(f"{n} memor{'y' if n == 1 else 'ies'} changed. Ctrl+Z undoes, Ctrl+Shift+Z redoes.")
+        self.messages.info(f"{plural(n, 'memory')} changed. Ctrl+Z undoes, Ctrl+Shift+Z redoes.")
 
     # -- search and filters ------------------------------------------------------------
     def clear_search(self) -> None:
@@ -486,7 +499,7 @@ class MainWindow(QMainWindow):
         except LociError as exc:
             self.messages.error(exc.user_message)
             return
-        self.start_import(conv, Scope(conv.user_id, conv.agent_id), infer=False)
+        self.start_import(without_small_talk(conv)[0], Scope(conv.user_id, conv.agent_id), infer=False)
 
     def export_all(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export all memories", "loci-memories.json", "JSON (*.json)")
@@ -498,15 +511,59 @@ class MainWindow(QMainWindow):
         if not records:
             self.messages.info("Select the memories to export first (or use Export All).")
             return
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {len(records)} memories", "loci-selection.json",
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {plural(len(records), 'memory')}", "loci-selection.json",
                                               "JSON (*.json)")
         if path:
             self.bridge.export_json(path, records)
 
-    def import_export(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Restore memories from an export", "", "JSON (*.json)")
-        if path:
-            self.bridge.import_json(path)
+    def import_export(self, path: str = "") -> None:
+        """Pick an export file, ask merge or replace, then restore it with progress and Cancel."""
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "Restore memories from an export", "", "JSON (*.json)")
+        if not path:
+            return
+        if self.bridge.import_token is not None:
+            self.messages.error("An import is already running; wait for it or cancel it first.")
+            return
+        try:
+            exported = export.read_export(path)
+        except LociError as exc:
+            self.messages.error(exc.user_message)
+            return
+        mode = self.ask_restore_mode(exported, Path(path).name)
+        if mode is None:
+            return
+        self.status.set_import_progress(0, len(exported.memories))
+        self.bridge.import_json(exported, mode)
+
+    def ask_restore_mode(self, exported: export.ExportFile, name: str) -> export.Mode | None:
+        """Merge (keep what is here, add what is missing) or replace (empty the store first)."""
+        memory = self.bridge.memory
+        total = len(exported.memories)
+        here = self.bridge.count()
+        new = export.count_new(memory, exported.memories) if memory is not None else total
+        missing = "all of them are already here" if new == 0 and total else \
+            f"{new:,} of them {'is' if new == 1 else 'are'} not in this store yet"
+        box = QMessageBox(QMessageBox.Icon.Question, "Restore memories",
+                          f"{name} holds {_memories(total)}; {missing}. This store holds {_memories(here)}.",
+                          parent=self)
+        box.setInformativeText("Merge adds the missing memories and keeps everything here. Replace "
+                               f"deletes the {_memories(here)} here first (this cannot be undone).")
+        merge = box.addButton("&Merge", QMessageBox.ButtonRole.AcceptRole)
+        replace = box.addButton("&Replace…", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(merge)
+        box.exec()
+        if box.clickedButton() is merge:
+            return "merge"
+        if box.clickedButton() is replace:
+            sure = QMessageBox.warning(
+                self, "Replace all memories",
+                f"Delete all {_memories(here)} in this store, with their history, and restore the "
+                f"{_memories(total)} of {name} instead?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            return "replace" if sure == QMessageBox.StandardButton.Yes else None
+        return None
 
     # -- settings and about --------------------------------------------------------------
     def open_settings(self) -> SettingsDialog:
@@ -515,7 +572,19 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def about_text(self) -> str:
+        """Version, data folder and the promise, as rich text for the About box."""
+        try:
+            version = importlib.metadata.version("loci")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown (not installed as a package)"
+        folder = html.escape(str(self.bridge.data_dir or "none open"))
+        return (f"<b>Loci</b> {html.escape(version)}<br>A private, local-first memory layer for AI agents."
+                f"<br>Everything stays on this computer.<br><br>Data folder:<br><tt>{folder}</tt>")
+
     def about(self) -> None:
-        QMessageBox.about(self, "About Loci",
-                          "<b>Loci</b><br>A private, local-first memory layer for AI agents.<br>"
-                          "Everything stays on this computer.")
+        QMessageBox.about(self, "About Loci", self.about_text())
+
+
+def _memories(n: int) -> str:
+    return plural(n, "memory")

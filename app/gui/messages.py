@@ -8,6 +8,13 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 log = logging.getLogger(__name__)
 
+_IRREGULAR = {"memory": "memories", "match": "matches", "entity": "entities"}
+
+
+def plural(n: int, word: str) -> str:
+    """'1 memory', '2 memories', '1,000 results'."""
+    return f"{n:,} {word if n == 1 else _IRREGULAR.get(word, word + 's')}"
+
 
 class Messages(QObject):
     """Routes info, errors and crashes to whatever the window registers; remembers the last."""

@@ -33,7 +33,10 @@ def test_demo_answers_its_questions(tmp_path, capsys, embedder, monkeypatch):
     monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
     assert main(["--data-dir", str(tmp_path), "--json", "demo"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["stored"] >= 15
+    assert out["stored"] >= 14
+    assert main(["--data-dir", str(tmp_path), "--json", "list", "--user", "maya", "-k", "100"]) == 0
+    stored = {r["memory"] for r in json.loads(capsys.readouterr().out)["results"]}
+    assert "Thanks, good night!" not in stored  # pure small talk is not a memory
     top = {q["query"]: q["results"][0]["memory"] for q in out["queries"]}
     assert "Bergen" in top["Where does Maya's sister live?"]
     assert "Nordlys" in top["Where does Maya work?"]
@@ -49,3 +52,25 @@ def test_version_prints_the_installed_version_and_the_data_folder(tmp_path, caps
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert out.splitlines() == [f"loci {importlib.metadata.version('loci')}", f"data folder: {tmp_path}"]
+def test_export_then_import_into_a_new_store_and_again(tmp_path, capsys, embedder, monkeypatch):
+    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    src, dst, file = ["--data-dir", str(tmp_path / "a")], ["--data-dir", str(tmp_path / "b")], tmp_path / "x.json"
+    assert main([*src, "add", "My brother Tom lives in Leeds", "--user", "ana"]) == 0
+    assert main([*src, "add", "I play the cello", "--user", "ana"]) == 0
+    capsys.readouterr()
+    assert main([*src, "export", str(file)]) == 0
+    assert capsys.readouterr().out.strip() == f"Exported 2 memories to {file}."
+    assert main([*dst, "import", str(file)]) == 0
+    assert capsys.readouterr().out.strip() == f"Restored 2 memories from {file}."
+    assert main([*dst, "import", str(file)]) == 0
+    assert "Restored 0 memories" in capsys.readouterr().out
+    assert main([*dst, "--json", "import", "--replace", str(file)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"added": 2, "skipped": 0, "removed": 2, "file": str(file)}
+    assert main([*dst, "--json", "list", "--user", "ana"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["results"]) == 2
+
+
+def test_import_of_a_missing_file_fails_with_a_message(tmp_path, capsys, embedder, monkeypatch):
+    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    assert main(["--data-dir", str(tmp_path), "import", str(tmp_path / "nope.json")]) == 1
+    assert "nope.json does not exist" in capsys.readouterr().err

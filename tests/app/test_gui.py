@@ -5,11 +5,11 @@ import json
 from datetime import datetime, timezone
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.gui.main_window import TAB_ENTITIES, TAB_TIMELINE
 from app.gui.models import EntityTableModel, MemoryTableModel
-from app.gui.models.memory_table import COL_MEMORY, COL_SCORE, RecordRole
+from app.gui.models.memory_table import COL_MEMORY, COL_SCORE, RecordRole, SortRole
 from app.importers import parse_conversation
 from engine import Entity, MemoryRecord, Scope
 
@@ -60,7 +60,14 @@ def test_search_shows_scores_with_signal_breakdown_and_esc_clears(qtbot, gui):
     assert "Ingrid" in row_texts(gui)[0]
     assert not gui.table.isColumnHidden(COL_SCORE)
     tip = gui.proxy.data(gui.proxy.index(0, COL_SCORE), Qt.ItemDataRole.ToolTipRole)
-    assert tip.startswith("Score") and "semantic" in tip
+    assert tip.startswith("<b>Score") and "semantic" in tip and "weight" in tip
+    assert "context: the best score of the messages said just before and after" in tip
+    scores = [gui.proxy.index(r, COL_SCORE).data(SortRole) for r in range(gui.proxy.rowCount())]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    # the products shown add up to the score shown
+    import re
+    products = [float(x) for x in re.findall(r"= (\d\.\d+)</td>", tip)]
+    assert abs(sum(products) - scores[0]) < 0.005
     with qtbot.waitSignal(gui.table_updated, timeout=3000):
         gui.clear_search_action.trigger()
     assert gui.mode == "browse" and gui.proxy.rowCount() == len(FACTS) and gui.table.isColumnHidden(COL_SCORE)
@@ -94,9 +101,15 @@ def test_select_edit_save_shows_history_and_undo_restores(qtbot, gui):
     assert gui.detail.editor.toPlainText() == rec.memory
 
 
-def test_delete_then_undo_and_redo(qtbot, gui):
+def test_delete_then_undo_and_redo(qtbot, gui, monkeypatch):
     seed(gui)
     rec = select_row(qtbot, gui, 1)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    gui.delete_action.trigger()  # a single delete asks too
+    assert asked and asked[0].startswith("Delete this memory?") and rec.memory in asked[0]
+    assert gui.bridge.count() == len(FACTS)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(gui.table_updated, timeout=5000):
         gui.delete_action.trigger()
     assert gui.bridge.count() == len(FACTS) - 1 and rec.memory not in row_texts(gui)
@@ -104,6 +117,11 @@ def test_delete_then_undo_and_redo(qtbot, gui):
         gui.undo_action.trigger()
     assert gui.bridge.memory.get_record(rec.id).memory == rec.memory
     assert rec.memory in row_texts(gui)
+    # history reads ADD, DELETE, RESTORE: no second identical ADD
+    assert [e.event for e in gui.bridge.history(rec.id)] == ["ADD", "DELETE", "RESTORE"]
+    gui.select_id(rec.id)
+    qtbot.waitUntil(lambda: gui.detail.record is not None and gui.detail.record.id == rec.id)
+    assert gui.detail.history.toPlainText().count("ADD") == 1 and "RESTORE" in gui.detail.history.toPlainText()
     with qtbot.waitSignal(gui.table_updated, timeout=5000):
         gui.redo_action.trigger()
     assert gui.bridge.count() == len(FACTS) - 1
@@ -248,7 +266,7 @@ def test_settings_bad_model_path_shows_error(qtbot, gui, tmp_path):
     assert gui.bridge.config_path.exists()
 
 
-def test_export_and_restore_round_trip(qtbot, gui, tmp_path):
+def test_export_and_restore_round_trip(qtbot, gui, tmp_path, monkeypatch):
     seed(gui)
     out = tmp_path / "backup.json"
     with qtbot.waitSignal(gui.messages.shown, timeout=5000):
@@ -258,9 +276,62 @@ def test_export_and_restore_round_trip(qtbot, gui, tmp_path):
     gui.bridge.memory.reset()
     gui.refresh()
     assert gui.model.rowCount() == 0
-    with qtbot.waitSignal(gui.table_updated, timeout=10_000):
-        gui.bridge.import_json(out)
-    assert sorted(row_texts(gui)) == sorted(FACTS)
+    monkeypatch.setattr(type(gui), "ask_restore_mode", lambda self, exported, name: "merge")
+    with qtbot.waitSignal(gui.bridge.import_finished, timeout=10_000):
+        gui.import_export(str(out))
+    qtbot.waitUntil(lambda: sorted(row_texts(gui)) == sorted(FACTS), timeout=5000)
+
+
+def _answer_restore_dialog(qtbot, button_text, then=None):
+    """Click a button of the next modal message box (and of the one after it, if given)."""
+    def click():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        button = next(b for b in box.buttons() if b.text().replace("&", "").startswith(button_text))
+        if then:
+            _answer_restore_dialog(qtbot, then)
+        button.click()
+    QTimer.singleShot(20, click)
+
+
+def test_restore_twice_asks_merge_or_replace_and_keeps_the_count(qtbot, gui, tmp_path):
+    seed(gui)
+    out = tmp_path / "backup.json"
+    with qtbot.waitSignal(gui.messages.shown, timeout=5000):
+        gui.bridge.export_json(out)
+    for _ in range(2):
+        _answer_restore_dialog(qtbot, "Merge")
+        with qtbot.waitSignal(gui.bridge.import_finished, timeout=10_000):
+            gui.import_export(str(out))
+        qtbot.waitUntil(lambda: gui.bridge.import_token is None)
+        assert gui.bridge.count() == len(FACTS)
+    assert "skipped" in gui.status.currentMessage() or gui.bridge.count() == len(FACTS)
+    # replace asks again before deleting; No keeps everything
+    _answer_restore_dialog(qtbot, "Replace", then="No")
+    gui.import_export(str(out))
+    assert gui.bridge.import_token is None and gui.bridge.count() == len(FACTS)
+    gui.bridge.memory.add("one more", user_id="maya", infer=False)
+    _answer_restore_dialog(qtbot, "Replace", then="Yes")
+    with qtbot.waitSignal(gui.bridge.import_finished, timeout=10_000):
+        gui.import_export(str(out))
+    assert gui.bridge.count() == len(FACTS)
+
+
+def test_restore_shows_progress_in_the_status_bar(qtbot, gui, tmp_path, monkeypatch):
+    seed(gui)
+    out = tmp_path / "backup.json"
+    with qtbot.waitSignal(gui.messages.shown, timeout=5000):
+        gui.bridge.export_json(out)
+    gui.bridge.memory.reset()
+    monkeypatch.setattr(type(gui), "ask_restore_mode", lambda self, exported, name: "merge")
+    steps = []
+    gui.bridge.import_progressed.connect(lambda d, t: steps.append((d, t)))
+    gui.import_export(str(out))
+    assert gui.status.progress.isVisible() and gui.status.cancel_button.isVisible()
+    qtbot.waitUntil(lambda: gui.bridge.import_token is None, timeout=10_000)
+    assert steps[-1] == (len(FACTS), len(FACTS)) and not gui.status.progress.isVisible()
 
 
 def test_add_note_without_inference(qtbot, gui):
@@ -309,22 +380,27 @@ def test_table_models_pass_qtmodeltester(qtmodeltester):
     qtmodeltester.check(model, force_py=True)
     assert model.has_scores
     entities = EntityTableModel()
-    entities.set_rows([Entity("Ingrid", "PERSON", 3), Entity("Bergen", "GPE", 1)])
+    entities.set_rows([Entity("Ingrid", "PERSON", 3), Entity("Bergen", "GPE", 1), Entity("Nordlys", "ORG", 1)])
     qtmodeltester.check(entities, force_py=True)
+    assert [entities.index(r, 1).data() for r in range(3)] == ["Person", "Place", "Organisation"]
 
 
 def test_import_dialog_previews_file_and_suggests_scope(qtbot, tmp_path):
     from app.gui.views.import_dialog import ImportDialog
 
     path = tmp_path / "chat.txt"
-    path.write_text("Maya: I love skiing\nAssistant: Great!\n")
+    path.write_text("Maya: I love skiing\nAssistant: Great!\nMaya: Thanks, good night!\n")
     dialog = ImportDialog(None, path=str(path))
     qtbot.addWidget(dialog)
-    assert "2 messages in 1 session" in dialog.preview.text()
+    assert "3 messages in 1 session" in dialog.preview.text()
+    assert "2 messages are small talk and will be skipped" in dialog.preview.text()
     assert dialog.scope_fields.scope().user_id == "maya"
     dialog.accept()
     conv, scope, infer = dialog.values()
-    assert conv.message_count == 2 and scope.user_id == "maya" and infer is False
+    assert conv.message_count == 1 and scope.user_id == "maya" and infer is False
+    assert conv.sessions[0].messages[0]["content"] == "I love skiing"
+    dialog.skip_small_talk.setChecked(False)
+    assert dialog.values()[0].message_count == 3
     path.write_text("no speaker here")
     assert not dialog._load_preview() and "Name: what they said" in dialog.error.text()
 
@@ -333,7 +409,7 @@ def test_restoring_a_bad_export_file_shows_a_clear_error(qtbot, gui, tmp_path):
     bad = tmp_path / "notes.json"
     bad.write_text('{"something": 1}')
     with qtbot.waitSignal(gui.messages.shown, timeout=5000) as shown:
-        gui.bridge.import_json(bad)
+        gui.import_export(str(bad))
     assert shown.args == ["error", "notes.json is not a Loci export: it has no 'memories' list."]
     assert gui.banner.isVisible()
 
@@ -352,3 +428,138 @@ def test_many_void_qt_calls_do_not_abort_the_process(qapp):
     assert sys.getrefcount(None) > 0
     if none_refcount_leaks():
         assert before > 1 << 39  # the ballast is in place
+
+
+def test_search_results_open_at_the_top_best_first_after_scrolling(qtbot, gui):
+    filler = [f"Note {i}: bought {n} at the market" for i, n in
+              enumerate(["apples", "pears", "bread", "cheese", "milk", "eggs", "rice", "beans"] * 8)]
+    seed(gui, [*FACTS, *filler])
+    gui.resize(900, 500)
+    qtbot.waitUntil(lambda: gui.model.rowCount() == len(FACTS) + len(filler))
+    bar = gui.table.verticalScrollBar()
+    last = gui.proxy.rowCount() - 1
+    select_row(qtbot, gui, last)  # a filler row far down: the view scrolls to it
+    gui.table.scrollToBottom()
+    assert bar.value() > 0
+    with qtbot.waitSignal(gui.table_updated, timeout=5000):
+        gui.search_bar.box.setText("where does my sister live")
+        gui.search_bar.query_changed.emit("where does my sister live")
+    assert gui.mode == "search"
+    scores = [gui.proxy.index(r, COL_SCORE).data(SortRole) for r in range(gui.proxy.rowCount())]
+    assert scores == sorted(scores, reverse=True)
+    assert bar.value() == 0 and gui.table.rowAt(0) == 0
+    assert "Ingrid" in row_texts(gui)[0]
+    # sorting by score ascending, then searching again, still opens best first
+    gui.proxy.sort(COL_SCORE, Qt.SortOrder.AscendingOrder)
+    with qtbot.waitSignal(gui.table_updated, timeout=5000):
+        gui.search_bar.query_changed.emit("sister Bergen")
+    assert "Ingrid" in row_texts(gui)[0] and bar.value() == 0
+
+
+def test_settings_refuses_an_embedding_folder_that_does_not_exist(qtbot, gui, tmp_path):
+    dialog = gui.open_settings()
+    qtbot.addWidget(dialog)
+    saved = []
+    gui.bridge.messages.shown.connect(lambda level, text: saved.append(text))
+    dialog.embedder_path.setText(str(tmp_path / "no-such-model"))
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert dialog.isVisible() and dialog.error.isVisible()
+    assert "no-such-model does not exist" in dialog.error.text()
+    assert gui.bridge.config.embedder.path is None and not saved  # nothing was saved or applied
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    dialog.embedder_path.setText(str(empty))
+    assert not dialog.validate() and "does not hold a sentence-transformers model" in dialog.error.text()
+    dialog.embedder_path.setText("")
+    assert dialog.validate() and not dialog.error.isVisible()
+
+
+def test_sessions_sort_naturally_and_blank_event_dates_sort_last(qtbot, gui):
+    mem = gui.bridge.memory
+    for n in (10, 2, 1):
+        mem.add(f"note of session {n}", user_id="maya", run_id=f"session_{n}", infer=False)
+    mem.add("Ingrid visited on 2024-05-03", user_id="maya", run_id="session_2", infer=False)
+    mem.restore_record(_record(7, "dated later", []))
+    gui.refresh()
+    sessions = gui.sidebar.topLevelItem(gui.sidebar.topLevelItemCount() - 1)
+    assert [sessions.child(i).text(0) for i in range(sessions.childCount())] == \
+        ["session_1", "session_2", "session_10"]
+    from app.gui.models.memory_table import COL_EVENT_DATE, COL_SESSION
+
+    gui._sort_clicked(COL_SESSION)
+    column = [gui.proxy.index(r, COL_SESSION).data() for r in range(gui.proxy.rowCount())]
+    assert column == ["session_1", "session_2", "session_2", "session_10", ""]
+    for _ in range(2):  # ascending, then descending: blanks stay at the bottom
+        gui._sort_clicked(COL_EVENT_DATE)
+        dates = [gui.proxy.index(r, COL_EVENT_DATE).data() for r in range(gui.proxy.rowCount())]
+        assert dates[:2] != ["", ""] and dates[-1] == "" and dates.count("") == 3
+    assert dates[0] > dates[1]
+
+
+def test_counts_say_1_memory_and_about_shows_version_and_data_folder(qtbot, gui):
+    import importlib.metadata
+
+    with qtbot.waitSignal(gui.table_updated, timeout=5000):
+        seed(gui, ["only one"])
+    assert gui.status.currentMessage() == "1 memory"
+    gui.bridge.measure_store()
+    qtbot.waitUntil(lambda: gui.status.store_label.text().startswith("1 memory ·"), timeout=5000)
+    text = gui.about_text()
+    assert importlib.metadata.version("loci") in text and str(gui.bridge.data_dir) in text
+
+
+def _fits(label):
+    """A wrapped label shows all its lines and ends inside its window."""
+    right = label.mapTo(label.window(), label.rect().topRight()).x()
+    return label.height() >= label.heightForWidth(label.width()) and right <= label.window().width()
+
+
+def test_at_800x600_scope_names_are_readable_and_details_not_cut_off(qtbot, gui):
+    from app.gui.main_window import SAMPLE_FILE
+    from app.importers import load_conversation
+
+    conv = load_conversation(SAMPLE_FILE)
+    with qtbot.waitSignal(gui.bridge.import_finished, timeout=20_000):
+        gui.start_import(conv, Scope(conv.user_id, conv.agent_id), infer=False)
+    gui.refresh()
+    gui.resize(800, 600)
+    qtbot.waitUntil(lambda: gui.width() == 800 and gui.model.rowCount() > 5)
+    select_row(qtbot, gui, 0)
+    qtbot.wait(50)
+    tree = gui.sidebar
+    metrics = tree.fontMetrics()
+    for i in range(tree.topLevelItemCount()):
+        group = tree.topLevelItem(i)
+        for item in [group, *(group.child(j) for j in range(group.childCount()))]:
+            rect = tree.visualItemRect(item)
+            room = tree.columnWidth(0) - rect.x()
+            assert metrics.horizontalAdvance(item.text(0)) <= room, f"{item.text(0)!r} is cut off"
+    detail = gui.detail
+    for key, label in detail._labels.items():
+        assert _fits(label), f"{key} is cut off"
+    assert _fits(detail.entities)
+    pane_right = detail.mapTo(gui, detail.rect().topRight()).x()
+    assert pane_right <= gui.width()
+    assert detail.id_field.text() == detail.record.id and detail.id_field.toolTip() == detail.record.id
+
+
+def test_a_50000_character_note_keeps_the_details_usable(qtbot, gui):
+    from engine.entities import MAX_MENTIONS
+
+    names = ["Alice", "Bob", "Carol", "David", "Emma", "Frank", "Grace", "Henry", "Ivy", "Jack", "Karen", "Liam",
+             "Nora", "Oscar", "Paula", "Quinn", "Rosa", "Sam", "Tara", "Uma"]
+    cities = ["Paris", "Berlin", "Madrid", "Rome", "Oslo", "Vienna", "Prague", "Lisbon", "Dublin", "Athens"]
+    text = " ".join(f"{n} met {c} friends at the pottery class." for n in names for c in cities)
+    text = (text * 20)[:50_000]
+    with qtbot.waitSignal(gui.table_updated, timeout=30_000):
+        gui.bridge.add_note(text, Scope(user_id="maya"), infer=False)
+    gui.resize(800, 600)
+    rec = select_row(qtbot, gui, 0)
+    assert len(rec.memory) == 50_000
+    assert 10 <= len(rec.entities) <= MAX_MENTIONS
+    assert sum(e.memory_count for e in gui.bridge.memory.entities()) <= MAX_MENTIONS
+    assert f"and {len(rec.entities) - 12} more" in gui.detail.entities.text()
+    qtbot.waitUntil(lambda: _fits(gui.detail.entities), timeout=2000)
+    assert gui.detail.past.height() >= 100
+    assert len(gui.detail.history.toPlainText()) < 3000  # the editor holds the full text
+    assert gui.detail.editor.toPlainText() == text

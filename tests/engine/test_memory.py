@@ -83,7 +83,7 @@ def test_search_kwargs_scope_like_mem0(memory):
 
 def test_every_filter_operator(memory):
     ids = {}
-    for n, (text, meta) in enumerate([
+    for text, meta in ([
         ("Booked a flight to Rome", {"category": "travel", "priority": 1, "tags": ["trip", "italy"]}),
         ("Dentist appointment on Friday", {"category": "health", "priority": 3}),
         ("Buy oat milk", {"category": "shopping", "priority": 2}),
@@ -335,3 +335,17 @@ def test_scopes_lists_counts(memory):
     memory.add("b", user_id="u1", run_id="s1", infer=False)
     got = {(s.kind, s.value, s.count) for s in memory.scopes()}
     assert got == {("user_id", "u1", 2), ("agent_id", "bot", 1), ("run_id", "s1", 1)}
+
+
+def test_disk_usage_is_the_same_before_and_after_reopening(tmp_path, embedder):
+    from engine import Memory
+
+    path = tmp_path / "s"
+    with Memory(path, embedder=embedder) as mem:
+        for i in range(20):
+            mem.add([{"role": "user", "content": f"fact {i} " + "word " * 50} for _ in range(10)],
+                    user_id="u", infer=False)
+        before = mem.disk_usage()
+    with Memory(path, embedder=embedder) as mem:
+        after = mem.disk_usage()
+    assert abs(after - before) <= 0.05 * before

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from engine import Entity
+from engine.entities import kind_name
 
 from .memory_table import RecordRole, SortRole
 
@@ -48,9 +49,11 @@ class EntityTableModel(QAbstractTableModel):
         ent = self._rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (ent.name, ent.label, str(ent.memory_count))[col]
+            return (ent.name, kind_name(ent.label), str(ent.memory_count))[col]
         if role == SortRole:
-            return (ent.name.casefold(), ent.label, ent.memory_count)[col]
+            return (ent.name.casefold(), kind_name(ent.label), ent.memory_count)[col]
+        if role == Qt.ItemDataRole.ToolTipRole and col == COL_LABEL and ent.label:
+            return f"{kind_name(ent.label)} (spaCy label {ent.label})"
         if role == RecordRole:
             return ent
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_COUNT:

@@ -1,11 +1,12 @@
 """The memory table: lazy pages of records from SQLite, or a fixed list of (scored) search hits."""
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
 from engine import MemoryRecord, ScoredMemory
 
@@ -20,6 +21,7 @@ SIGNAL_NAMES = ("semantic", "keyword", "entity", "time")
 
 Fetch = Callable[[int, int], Sequence[MemoryRecord]]
 _Index = QModelIndex | QPersistentModelIndex
+_DIGITS = re.compile(r"\d+")
 
 
 class MemoryTableModel(QAbstractTableModel):
@@ -36,6 +38,7 @@ class MemoryTableModel(QAbstractTableModel):
         self._total = 0
         self._pages: OrderedDict[int, list[MemoryRecord]] = OrderedDict()
         self._rows: list[tuple[MemoryRecord, float | None, dict[str, float]]] = []
+        self._weights: dict[str, dict[str, float]] = {}  # memory id -> each signal's share
 
     # -- sources -----------------------------------------------------------------------
     def set_source(self, fetch: Fetch, total: int) -> None:
@@ -53,6 +56,7 @@ class MemoryTableModel(QAbstractTableModel):
         self._pages.clear()
         self._rows = [(r.record, r.score, dict(r.signals)) if isinstance(r, ScoredMemory) else (r, None, {})
                       for r in rows]
+        self._weights = {r.record.id: dict(r.weights) for r in rows if isinstance(r, ScoredMemory)}
         self.endResetModel()
 
     def clear(self) -> None:
@@ -140,7 +144,7 @@ class MemoryTableModel(QAbstractTableModel):
             return _sort_value(rec, score, col)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == COL_SCORE and score is not None:
-                return score_tooltip(score, signals)
+                return score_tooltip(score, signals, self._weights.get(rec.id, {}))
             if col == COL_MEMORY:
                 return rec.memory if len(rec.memory) < 600 else rec.memory[:600] + "…"
             return None
@@ -149,13 +153,35 @@ class MemoryTableModel(QAbstractTableModel):
         return None
 
 
-def score_tooltip(score: float, signals: dict[str, float]) -> str:
-    """The fused score and each signal's part, for the score column's tooltip."""
-    lines = [f"Score {score:.3f}"]
-    for name in (*SIGNAL_NAMES, *sorted(set(signals) - set(SIGNAL_NAMES))):
-        if name in signals:
-            lines.append(f"  {name}: {signals[name]:.3f}")
-    return "\n".join(lines)
+_EXPLAIN = {
+    "semantic": "meaning: how close the memory is to the query (embedding cosine)",
+    "keyword": "keywords: BM25 match of the query's words, relative to the best match",
+    "entity": "entities: people, places and things the query names that the memory mentions",
+    "time": "time: whether the memory's date falls in the period the query asks about",
+    "context": "context: the best score of the messages said just before and after this one "
+               "(an answer often sits next to its question)",
+}
+
+
+def score_tooltip(score: float, signals: dict[str, float], weights: dict[str, float] | None = None) -> str:
+    """Each signal's value times its weight; the products add up to the score (all in 0..1)."""
+    weights = weights or {}
+    names = [n for n in (*SIGNAL_NAMES, "context") if n in signals]
+    names += sorted(set(signals) - set(names))
+    rows = []
+    for name in names:
+        value = signals[name]
+        if name in weights:
+            rows.append(f"<tr><td>{name}</td><td align=right>{value:.2f}</td><td>&times; {weights[name]:.2f}</td>"
+                        f"<td align=right>= {value * weights[name]:.3f}</td></tr>")
+        else:
+            rows.append(f"<tr><td>{name}</td><td align=right>{value:.2f}</td><td></td><td></td></tr>")
+    explained = "".join(f"<li>{_EXPLAIN[n]}</li>" for n in names if n in _EXPLAIN)
+    total = (f"<tr><td><b>score</b></td><td></td><td></td><td align=right><b>{score:.3f}</b></td></tr>"
+             if weights else "")
+    return (f"<b>Score {score:.3f}</b> (0 to 1): each signal's value (0 to 1) times its weight"
+            f"<table cellspacing=4><tr><th align=left>signal</th><th>value</th><th>weight</th><th></th></tr>"
+            f"{''.join(rows)}{total}</table><ul style='margin-left:12px'>{explained}</ul>")
 
 
 def _date(value: datetime | None) -> str:
@@ -186,7 +212,17 @@ def _display(rec: MemoryRecord, score: float | None, col: int) -> str:
     return ""
 
 
+def natural_key(text: str) -> str:
+    """A sort key that orders numbers inside text by value: session_2 before session_10."""
+    return _DIGITS.sub(lambda m: m.group().zfill(12), text.casefold())
+
+
 def _sort_value(rec: MemoryRecord, score: float | None, col: int) -> Any:
+    if col == COL_EVENT_DATE:
+        return rec.event_date or None  # blanks sort last (MemorySortProxy)
+    if col in (COL_SESSION, COL_USER, COL_AGENT):
+        value = _display(rec, score, col)
+        return natural_key(value) if value else None
     if col == COL_SCORE:
         return float(score) if score is not None else -1.0
     if col == COL_CREATED:
@@ -196,3 +232,21 @@ def _sort_value(rec: MemoryRecord, score: float | None, col: int) -> Any:
     if col == COL_MEMORY:
         return rec.memory.casefold()
     return _display(rec, score, col).casefold()
+
+
+class MemorySortProxy(QSortFilterProxyModel):
+    """Sorts by SortRole; empty values (no event date, no session) go last in either order."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(SortRole)
+
+    def lessThan(self, left: _Index, right: _Index) -> bool:
+        a, b = left.data(SortRole), right.data(SortRole)
+        if a is None or b is None:
+            if a is None and b is None:
+                return left.row() < right.row()
+            # Qt reverses lessThan for a descending sort; answer so that blanks end up last
+            blank_last = b is None
+            return blank_last if self.sortOrder() == Qt.SortOrder.AscendingOrder else not blank_last
+        return bool(a < b)

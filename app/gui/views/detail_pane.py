@@ -6,10 +6,20 @@ import json
 from typing import Any, Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit,
-                               QPushButton, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+                               QPushButton, QSizePolicy, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
 from engine import MemoryRecord
+
+
+SHOWN_CHARS = 2000  # of a long message or history entry; the editor always holds the full text
+SHOWN_ENTITIES = 12
+
+
+def _clip(text: str) -> str:
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}… ({len(text) - SHOWN_CHARS:,} more characters)"
 
 
 def _when(value: Any) -> str:
@@ -31,7 +41,7 @@ class DetailPane(QWidget):
         self.editor.setAccessibleName("Memory text")
         self.editor.setPlaceholderText("Select a memory to see and edit it.")
         self.editor.setTabChangesFocus(True)
-        self.editor.setMaximumHeight(140)
+        self.editor.setMaximumHeight(120)
         self.save_button = QPushButton("Save")
         self.save_button.setToolTip("Save the edited text (Ctrl+S); recorded in the history")
         self.revert_button = QPushButton("Revert")
@@ -43,10 +53,16 @@ class DetailPane(QWidget):
         self.meta = QFormLayout()
         self.meta.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self._labels: dict[str, QLabel] = {}
-        for key in ("Type", "Scope", "Said", "Event date", "Created", "Updated", "Metadata", "Id"):
+        for key in ("Type", "Scope", "Said", "Event date", "Created", "Updated", "Metadata"):
             label = QLabel(textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse, wordWrap=True)
             self._labels[key] = label
             self.meta.addRow(key + ":", label)
+        # an id has no spaces to wrap at: a read-only line scrolls, selects and copies it whole
+        self.id_field = QLineEdit(readOnly=True, frame=False)
+        self.id_field.setAccessibleName("Memory id")
+        self.id_field.setStyleSheet("background: transparent")
+        self.id_field.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.meta.addRow("Id:", self.id_field)
         self.entities = QLabel(wordWrap=True)
         self.entities.setTextFormat(Qt.TextFormat.RichText)
         self.entities.setAccessibleName("Entities")
@@ -63,10 +79,13 @@ class DetailPane(QWidget):
         layout.addWidget(self.editor)
         layout.addLayout(buttons)
         layout.addLayout(self.meta)
-        for title, widget in (("Where it came from", self.provenance), ("History", self.history)):
-            box = QGroupBox(title)
-            QVBoxLayout(box).addWidget(widget)
-            layout.addWidget(box, 1)
+        # one tab per record of the past: both fit a small window without squeezing the fields
+        self.past = QTabWidget()
+        self.past.setDocumentMode(True)
+        self.past.addTab(self.provenance, "Where it came from")
+        self.past.addTab(self.history, "History")
+        self.past.setMinimumHeight(110)
+        layout.addWidget(self.past, 1)
 
         self.save_button.clicked.connect(self.save)
         self.revert_button.clicked.connect(self.revert)
@@ -100,6 +119,7 @@ class DetailPane(QWidget):
         if record is None:
             for label in self._labels.values():
                 label.clear()
+            self.id_field.clear()
             self.entities.clear()
             self.provenance.clear()
             self.history.clear()
@@ -111,12 +131,17 @@ class DetailPane(QWidget):
                   "Said": f"{_when(record.timestamp)}" + (f" by {said_by}" if said_by else ""),
                   "Event date": record.event_date or "—", "Created": _when(record.created_at),
                   "Updated": _when(record.updated_at),
-                  "Metadata": json.dumps(dict(record.metadata), ensure_ascii=False) if record.metadata else "—",
-                  "Id": record.id}
+                  "Metadata": _clip(json.dumps(dict(record.metadata), ensure_ascii=False)) if record.metadata else "—"}
         for key, value in values.items():
             self._labels[key].setText(value)
-        self.entities.setText(", ".join(
-            f'<a href="{html.escape(e, quote=True)}">{html.escape(e)}</a>' for e in record.entities) or "—")
+        self.id_field.setText(record.id)
+        self.id_field.setToolTip(record.id)
+        self.id_field.setCursorPosition(0)
+        shown = record.entities[:SHOWN_ENTITIES]
+        links = ", ".join(f'<a href="{html.escape(e, quote=True)}">{html.escape(e)}</a>' for e in shown)
+        if len(record.entities) > len(shown):
+            links += f" and {len(record.entities) - len(shown)} more"
+        self.entities.setText(links or "—")
         self.entities.setToolTip("Click an entity to list every memory that mentions it")
         self.provenance.setHtml(_sources_html(sources))
         self.history.setHtml(_history_html(history))
@@ -130,7 +155,7 @@ def _sources_html(sources: Sequence[Any]) -> str:
     for m in sources:
         who = html.escape(m.name or m.role)
         parts.append(f"<p><b>{who}</b> <span style='color:gray'>{_when(m.timestamp)}</span><br>"
-                     f"{html.escape(m.content)}</p>")
+                     f"{html.escape(_clip(m.content))}</p>")
     return "".join(parts)
 
 
@@ -144,8 +169,9 @@ def _history_html(events: Sequence[Any]) -> str:
             head += f" by {html.escape(e.actor)}"
         head += "</span>"
         if e.event == "UPDATE":
-            body = (f"<br><s>{html.escape(e.old_memory or '')}</s><br>→ {html.escape(e.new_memory or '')}")
+            body = (f"<br><s>{html.escape(_clip(e.old_memory or ''))}</s><br>→ "
+                    f"{html.escape(_clip(e.new_memory or ''))}")
         else:
-            body = f"<br>{html.escape(e.new_memory or e.old_memory or '')}"
+            body = f"<br>{html.escape(_clip(e.new_memory or e.old_memory or ''))}"
         parts.append(f"<p>{head}{body}</p>")
     return "".join(parts)

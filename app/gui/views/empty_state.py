@@ -29,10 +29,12 @@ class EmptyState(QWidget):
         self.sample_button.clicked.connect(self.sample_requested)
         self.import_button.clicked.connect(self.import_requested)
         self.add_button.clicked.connect(self.add_requested)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
+        column = QVBoxLayout()
         for b in (self.sample_button, self.import_button, self.add_button):
-            buttons.addWidget(b)
+            column.addWidget(b)
+        buttons = QHBoxLayout()  # one centred column: fits a narrow window too
+        buttons.addStretch(1)
+        buttons.addLayout(column)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addStretch(1)

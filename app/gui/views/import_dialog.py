@@ -9,7 +9,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from engine import LociError, Scope
 
-from ...importers import FORMATS, Conversation, load_conversation
+from ...importers import FORMATS, Conversation, load_conversation, without_small_talk
+from ..messages import plural
 from .scope_fields import ScopeFields
 
 
@@ -34,6 +35,12 @@ class ImportDialog(QDialog):
         self.infer = QCheckBox("Extract facts with the local model (slower; needs the LLM)")
         self.infer.setToolTip("Off: every message is stored as a memory. On: the local model "
                               "extracts the facts worth remembering.")
+        self.skip_small_talk = QCheckBox("Skip small talk (greetings, thanks, \u201cgood night\u201d)")
+        self.skip_small_talk.setChecked(True)
+        self.skip_small_talk.setToolTip("Messages made only of greetings, thanks and reactions are not "
+                                        "stored. Applies when the model does not extract facts.")
+        self.skip_small_talk.toggled.connect(lambda _on: self._load_preview())
+        self.infer.toggled.connect(lambda on: self.skip_small_talk.setEnabled(not on))
         self.error = QLabel(wordWrap=True)
         self.error.setStyleSheet("color: #b3261e")
         self.error.hide()
@@ -52,6 +59,7 @@ class ImportDialog(QDialog):
         layout.addWidget(QLabel("Store the memories under:"))
         layout.addWidget(self.scope_fields)
         layout.addWidget(self.infer)
+        layout.addWidget(self.skip_small_talk)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.path.editingFinished.connect(self._load_preview)
@@ -81,8 +89,13 @@ class ImportDialog(QDialog):
         self.error.hide()
         self.conversation = conv
         who = ", ".join(conv.speakers[:4]) or "unnamed speakers"
-        self.preview.setText(f"{conv.message_count} messages in {len(conv.sessions)} session(s) "
-                             f"({FORMATS[conv.format]}), by {who}.")
+        small = conv.message_count - without_small_talk(conv)[0].message_count
+        note = ""
+        if small:
+            note = (f" {plural(small, 'message')} {'is' if small == 1 else 'are'} small talk"
+                    + (" and will be skipped." if self.skip_small_talk.isChecked() else "."))
+        self.preview.setText(f"{plural(conv.message_count, 'message')} in {plural(len(conv.sessions), 'session')} "
+                             f"({FORMATS[conv.format]}), by {who}.{note}")
         current = self.scope_fields.scope()
         if current.is_empty or (current.user_id == "me" and conv.user_id):
             self.scope_fields.set_scope(Scope(conv.user_id or "me", conv.agent_id, None))
@@ -101,5 +114,9 @@ class ImportDialog(QDialog):
         super().accept()
 
     def values(self) -> tuple[Conversation, Scope, bool]:
+        """The conversation to store (without small talk when asked), its scope, and infer."""
         assert self.conversation is not None
-        return self.conversation, self.scope_fields.scope(), self.infer.isChecked()
+        conv, infer = self.conversation, self.infer.isChecked()
+        if self.skip_small_talk.isChecked() and not infer:
+            conv = without_small_talk(conv)[0]
+        return conv, self.scope_fields.scope(), infer

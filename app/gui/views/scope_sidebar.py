@@ -6,6 +6,9 @@ from typing import Any, Sequence
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
+from ..messages import plural
+from ..models.memory_table import natural_key
+
 FilterRole = Qt.ItemDataRole.UserRole + 1
 _GROUPS = (("user_id", "Users"), ("agent_id", "Agents"), ("run_id", "Sessions"))
 
@@ -22,6 +25,7 @@ class ScopeSidebar(QTreeWidget):
         self.setRootIsDecorated(True)
         self.setUniformRowHeights(True)
         self.setAccessibleName("Scopes")
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "chat-…-06-01" keeps both ends
         self._current: dict[str, str] = {}
         self.currentItemChanged.connect(self._picked)
 
@@ -38,7 +42,7 @@ class ScopeSidebar(QTreeWidget):
         everything.setData(0, FilterRole, {})
         chosen = everything
         for kind, title in _GROUPS:
-            rows = [s for s in scopes if s.kind == kind]
+            rows = sorted((s for s in scopes if s.kind == kind), key=lambda s: natural_key(s.value))
             if not rows:
                 continue
             group = QTreeWidgetItem(self, [title, str(len(rows))])
@@ -47,7 +51,7 @@ class ScopeSidebar(QTreeWidget):
             for s in rows:
                 item = QTreeWidgetItem(group, [s.value, f"{s.count:,}"])
                 item.setData(0, FilterRole, {kind: s.value})
-                item.setToolTip(0, f"{title[:-1]} {s.value}: {s.count:,} memories")
+                item.setToolTip(0, f"{title[:-1]} {s.value}: {plural(s.count, 'memory')}")
                 if keep == {kind: s.value}:
                     chosen = item
         for col in (1,):
@@ -61,8 +65,10 @@ class ScopeSidebar(QTreeWidget):
     def select_scope(self, scope: dict[str, str]) -> None:
         for i in range(self.topLevelItemCount()):
             top = self.topLevelItem(i)
+            if top is None:
+                continue
             for item in [top, *(top.child(j) for j in range(top.childCount()))]:
-                if item.data(0, FilterRole) == scope:
+                if item is not None and item.data(0, FilterRole) == scope:
                     self.setCurrentItem(item)
                     return
 

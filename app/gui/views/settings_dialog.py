@@ -32,6 +32,11 @@ class SettingsDialog(QDialog):
         self.threads.setSpecialValueText("All cores")
         self.embedder = QLineEdit(config.embedder.model)
         self.embedder_path = QLineEdit(config.embedder.path or "", placeholderText="Default: the packaged model")
+        browse_embedder = QPushButton("Browse…")
+        browse_embedder.clicked.connect(self._browse_embedder)
+        embedder_row = QHBoxLayout()
+        embedder_row.addWidget(self.embedder_path, 1)
+        embedder_row.addWidget(browse_embedder)
         self.data_dir = QLineEdit(str(data_dir or ""))
         browse_dir = QPushButton("Browse…")
         browse_dir.clicked.connect(self._browse_dir)
@@ -48,7 +53,9 @@ class SettingsDialog(QDialog):
         form.addRow("&GPU layers:", self.gpu_layers)
         form.addRow("&Threads:", self.threads)
         form.addRow("&Embedding model:", self.embedder)
-        form.addRow("Embedding model &folder:", self.embedder_path)
+        embedder_label = QLabel("Embedding model &folder:")
+        embedder_label.setBuddy(self.embedder_path)
+        form.addRow(embedder_label, embedder_row)
         dir_label = QLabel("&Data folder:")
         dir_label.setBuddy(self.data_dir)
         form.addRow(dir_label, dir_row)
@@ -73,6 +80,12 @@ class SettingsDialog(QDialog):
             self.model_path.setText(name)
             self.validate()
 
+    def _browse_embedder(self) -> None:
+        name = QFileDialog.getExistingDirectory(self, "Embedding model folder", self.embedder_path.text())
+        if name:
+            self.embedder_path.setText(name)
+            self.validate()
+
     def _browse_dir(self) -> None:
         name = QFileDialog.getExistingDirectory(self, "Data folder", self.data_dir.text())
         if name:
@@ -82,8 +95,12 @@ class SettingsDialog(QDialog):
         problem = self._check_model(self.model_path.text().strip())
         if problem is None and not self.embedder.text().strip():
             problem = "Give the name of an embedding model."
+        if problem is None:
+            problem = check_embedding_folder(self.embedder_path.text().strip())
         if problem is None and not self.data_dir.text().strip():
             problem = "Pick a data folder."
+        if problem is None and Path(self.data_dir.text().strip()).expanduser().is_file():
+            problem = f"The data folder {self.data_dir.text().strip()} is a file. Pick a folder."
         self.error.setText(problem or "")
         self.error.setVisible(problem is not None)
         return problem is None
@@ -100,3 +117,17 @@ class SettingsDialog(QDialog):
         cfg.embedder.model = self.embedder.text().strip()
         cfg.embedder.path = self.embedder_path.text().strip() or None
         return cfg, Path(self.data_dir.text().strip()).expanduser()
+
+
+def check_embedding_folder(path: str) -> str | None:
+    """None when the folder is empty (packaged model) or holds a sentence-transformers model."""
+    if not path:
+        return None
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        return (f"The embedding model folder {folder} does not exist. Pick the folder of a "
+                "sentence-transformers model, or leave the field empty to use the packaged model.")
+    if not (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
+        return (f"{folder} does not hold a sentence-transformers model (no config.json or "
+                "modules.json in it). Pick the model's folder, or leave the field empty.")
+    return None

@@ -5,6 +5,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
 
+from ..messages import plural
+
 
 def human_bytes(n: int) -> str:
     size = float(n)
@@ -32,7 +34,7 @@ class StatusBar(QStatusBar):
             self.addPermanentWidget(w)
 
     def set_store_size(self, memories: int, size: int) -> None:
-        self.store_label.setText(f"{memories:,} memories · {human_bytes(size)}")
+        self.store_label.setText(f"{plural(memories, 'memory')} · {human_bytes(size)}")
 
     def set_model_state(self, state: str, detail: str = "") -> None:
         self.model_label.setText(f"Model: {state}")

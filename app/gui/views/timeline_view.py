@@ -10,6 +10,8 @@ from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
 
 from engine import MemoryRecord
 
+from ..messages import plural
+
 RecordDataRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -62,7 +64,7 @@ class TimelineView(QWidget):
         self.tree.clear()
         for n, key in enumerate(sorted(groups, reverse=True)):
             rows = sorted(groups[key], key=lambda r: (r.event_date or r.timestamp.date().isoformat()), reverse=True)
-            month = QTreeWidgetItem(self.tree, [_month_title(key), f"{len(rows)} memories"])
+            month = QTreeWidgetItem(self.tree, [_month_title(key), plural(len(rows), "memory")])
             month.setFirstColumnSpanned(False)
             for rec in rows:
                 when = rec.event_date or rec.timestamp.strftime("%Y-%m-%d")
@@ -71,7 +73,8 @@ class TimelineView(QWidget):
                 item.setToolTip(1, rec.memory)
             month.setExpanded(n < 6)
         self.tree.resizeColumnToContents(0)
-        self.note.setText(f"{len(records)} memories in {len(groups)} months" if records else "No memories yet.")
+        self.note.setText(f"{plural(len(records), 'memory')} in {plural(len(groups), 'month')}"
+                          if records else "No memories yet.")
 
     def _picked(self, item: QTreeWidgetItem | None, _prev: Any) -> None:
         rec = item.data(0, RecordDataRole) if item is not None else None
