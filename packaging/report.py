@@ -191,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label}: not measured (needs Xvfb and xdotool)")
             return
         wall, cpu = got[len(got) // 2]
-        verdict = f"  (target <= {TARGETS[target]:.0f} s: {'ok' if wall <= TARGETS[target] else 'OVER'})" if target else ""
+        verdict = ""
+        if target:
+            verdict = f"  (target <= {TARGETS[target]:.0f} s: {'ok' if wall <= TARGETS[target] else 'OVER'})"
         print(f"{label}: {wall:5.1f} s wall, {cpu:5.1f} s CPU{verdict}")
 
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
