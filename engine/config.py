@@ -40,7 +40,6 @@ class ExtractionConfig:
     context_messages: int = 6  # recent messages of the same session shown to the model
     similar_memories: int = 5  # existing memories shown so the model does not repeat them
     duplicate_threshold: float = 0.92  # cosine above which a new memory counts as known
-    keep_raw_when_empty: bool = True  # store the message itself when the model yields nothing
 
 
 @dataclass(slots=True)
@@ -55,6 +54,7 @@ class SearchConfig:
     context_weight: float = 0.5  # share of a neighbouring turn's score a memory inherits
     bm25_scale: float = 4.0  # BM25 score at which keyword evidence counts as ~63% confident
     default_threshold: float | None = None
+    evidence: str = "best"  # one hit per source message: best, episode, fact; "all" keeps both
 
 
 @dataclass(slots=True)

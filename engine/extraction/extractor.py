@@ -113,6 +113,11 @@ class Extractor:
         if self.scaffold.model not in ("off", "type", "select", "extract"):
             raise ValueError(f"unknown scaffold model mode {self.scaffold.model!r}")
 
+    @property
+    def wants_existing(self) -> bool:
+        """Whether extract() reads the `existing` memories (only the model's prompt does)."""
+        return self.llm is not None and self.scaffold.model == "extract"
+
     def extract(self, new: Sequence[Message], *, context: Sequence[Message] = (),
                 existing: Sequence[str] = (), prompt: str | None = None,
                 progress: Callable[[int, int], None] | None = None,
