@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Sequence
 
 from .records import MemoryRecord, ScoredMemory
@@ -16,12 +17,31 @@ class MemoryContext:
     words: int
 
 
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+
+
+def human_date(iso: str) -> str:
+    """"2023-05-08" -> "8 May 2023" (how people, and answers, write dates); other forms unchanged."""
+    try:
+        d = date.fromisoformat(iso[:10]) if len(iso) == 10 else None
+    except ValueError:
+        d = None
+    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}" if d else iso
+
+
 def format_memory(record: MemoryRecord) -> str:
-    """One memory as a prompt line: when it was said (or is about), who said it, what."""
-    when = record.event_date or record.timestamp.date().isoformat()
+    """One memory as a prompt line: when it was said (or is about), who said it, what.
+
+    A message whose text already starts with "Name:" is not given the name twice.
+    """
+    when = human_date(record.event_date or record.timestamp.date().isoformat())
+    text = " ".join(record.memory.split())
     who = record.actor or record.role
+    if who and (text.startswith(f"{who}:") or record.memory_type != "message"):
+        who = None  # facts name their subject in the text ("Caroline went ...")
     prefix = f"[{when}] {who}: " if who else f"[{when}] "
-    return prefix + " ".join(record.memory.split())
+    return prefix + text
 
 
 def build_context(hits: Sequence[ScoredMemory | MemoryRecord], budget_words: int) -> MemoryContext:

@@ -12,11 +12,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .answer import Answer
 from .collapse import collapse
 from .config import LociConfig
 from .embeddings import Embedder, SentenceTransformerEmbedder
 from .entities import EntityExtractor, normalise
-from .errors import ExtractionError, InvalidInputError, NotFoundError, StoreError
+from .errors import ConfigError, ExtractionError, InvalidInputError, NotFoundError, StoreError
 from .filters import SCOPE_KEYS, compile_filters, scope_of
 from .ledger import Ledger, ScopeCount, utcnow
 from .paths import default_data_dir
@@ -319,6 +320,25 @@ class Memory:
                                       threshold=threshold, reference_date=ref, options=options)
         return hits if evidence == "all" else collapse(hits, top_k, prefer=evidence)
 
+    def answer(self, question: str, *, filters: Mapping[str, Any] | None = None,
+               user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+               budget_words: int = 300, reference_date: Any = None, llm: Any = None) -> Answer:
+        """Answer a question from the memories: search, a context of `budget_words` words, the LLM.
+
+        `llm` is anything with `complete(messages, *, max_tokens, stop)`; default: the local model.
+        """
+        from .answer import answer
+        from .llm import LlamaCppLLM
+
+        if not isinstance(budget_words, int) or isinstance(budget_words, bool) or budget_words < 1:
+            raise InvalidInputError(f"budget_words must be a positive whole number, not {budget_words!r}.")
+        if llm is None:
+            llm = self._llm if self._llm is not None and hasattr(self._llm, "complete") else None
+            llm = llm or LlamaCppLLM(self.config.llm)
+            self._llm = self._llm or llm
+        return answer(self, llm, question, filters=_merge_scope(filters, user_id, agent_id, run_id),
+                      budget_words=budget_words, reference_date=reference_date)
+
     def get(self, memory_id: str) -> dict[str, Any]:
         """One memory by id (NotFoundError when there is none)."""
         return self.get_record(memory_id).to_dict()
@@ -523,15 +543,15 @@ class Memory:
     # -- extraction ------------------------------------------------------------------
     def _get_extractor(self) -> Any:
         if self._extractor is None:
-            try:
-                from .extraction import Extractor
-                from .llm import LlamaCppLLM
-            except ImportError as exc:
-                raise ExtractionError("Memory extraction (infer=True) is not available in this "
-                                      f"build ({exc}). Use infer=False to store messages as they are.") from exc
-            llm = self._llm or LlamaCppLLM(self.config.llm)
+            from .extraction import Extractor, Scaffold
+            from .llm import LlamaCppLLM
+
+            mode = self.config.extraction.mode
+            if mode not in ("off", "type", "select", "extract"):
+                raise ConfigError(f"extraction.mode is {mode!r}; use off, type, select or extract.")
+            llm = self._llm or LlamaCppLLM(self.config.llm)  # lazy: loads on its first call
             self._llm = llm
-            self._extractor = Extractor(llm, self.config.extraction)
+            self._extractor = Extractor(llm, self.config.extraction, scaffold=Scaffold(model=mode))
         return self._extractor
 
 
