@@ -108,4 +108,8 @@ def absolute_dates(text: str, said_at: datetime) -> str:
     """"last week" in an answer -> the dates it meant, resolved against when the memory was said."""
     from .extraction.sentences import with_absolute_dates
 
-    return with_absolute_dates(text, text, said_at)[0]
+    out = with_absolute_dates(text, text, said_at)[0]
+    first = text.split(" ", 1)[0].casefold()
+    if first not in ("on", "in") and out.startswith(("on ", "in ")):
+        out = out.split(" ", 1)[1]  # an answer is a phrase: "7 May 2023", not "on 7 May 2023"
+    return out
