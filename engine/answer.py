@@ -18,6 +18,10 @@ EXAMPLE_IN = ("Memories:\n[1] [3 June 2023] Maya: I adopted a cat called Miso la
 EXAMPLE_OUT = "The week before 3 June 2023 [1]"
 ANSWER_TOKENS = 48
 _CITE = re.compile(r"\[(\d{1,3})\]")
+_LEAD = re.compile(r"^\s*(the )?(short )?answer( to (this|the) question)? is:?\s*|^\s*answer:\s*", re.IGNORECASE)
+_MONTH = ("(January|February|March|April|May|June|July|August|September|October|November|December)")
+_DATE = re.compile(rf"\b(\d{{1,2}} {_MONTH} \d{{4}}|{_MONTH} \d{{1,2}},? \d{{4}}|{_MONTH} \d{{4}}|"
+                   rf"\d{{4}}-\d{{2}}-\d{{2}}|(?:19|20)\d{{2}})\b")
 _STOP = frozenset("a an the and or of to in on at for is was were be by with it its that this as "
                   "from did does do what when where who how why which".split())
 
@@ -67,7 +71,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     raw = llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"])
     text, cited = read_reply(raw, shown)
     if is_time_question(question) and cited:
-        text = absolute_dates(text, cited[0].timestamp)
+        text = date_answer(text, cited[0])
     return Answer(text, tuple(r.id for r in cited), context.memory_ids, context.words)
 
 
@@ -80,7 +84,7 @@ def read_reply(raw: str, shown: Sequence[MemoryRecord]) -> tuple[str, list[Memor
     first = raw.strip().split("\n")[0]
     numbers = [int(n) for n in _CITE.findall(first)]
     cited = [shown[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(shown)]
-    text = _CITE.sub("", first)
+    text = _LEAD.sub("", _CITE.sub("", first))
     text = re.sub(r"\s+", " ", text).strip().rstrip(",;:").strip()
     if not cited and text:
         cited = _overlapping(text, shown)
@@ -102,6 +106,23 @@ def is_time_question(question: str) -> bool:
     from .temporal import is_when_question
 
     return is_when_question(question)
+
+
+def date_answer(text: str, source: MemoryRecord) -> str:
+    """A time question's answer as a date: relative words resolved against when `source` was
+    said, then only the date kept ("She went on 7 May 2023." -> "7 May 2023"); with no date in
+    the reply, the date of the memory it cites."""
+    from .context import human_date
+
+    text = absolute_dates(text, source.timestamp)
+    found = _DATE.search(text)
+    if found is None:
+        return human_date(source.event_date or source.timestamp.date().isoformat())
+    value = found.group(0)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return human_date(value)
+    us = re.fullmatch(rf"{_MONTH} (\d{{1,2}}),? (\d{{4}})", value)
+    return f"{us.group(2)} {us.group(1)} {us.group(3)}" if us else value
 
 
 def absolute_dates(text: str, said_at: datetime) -> str:

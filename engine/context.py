@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Sequence
 
 from .records import MemoryRecord, ScoredMemory
@@ -22,12 +22,22 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
 
 
 def human_date(iso: str) -> str:
-    """"2023-05-08" -> "8 May 2023" (how people, and answers, write dates); other forms unchanged."""
+    """ISO dates as people (and answers) write them: "2023-05-08" -> "8 May 2023";
+    a whole month "May 2023", a whole year "2023", another range "1 May 2023 to 7 May 2023"."""
     try:
-        d = date.fromisoformat(iso[:10]) if len(iso) == 10 else None
-    except ValueError:
-        d = None
-    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}" if d else iso
+        if "/" not in iso:
+            if len(iso) == 7:
+                return f"{_MONTHS[int(iso[5:7]) - 1]} {iso[:4]}"
+            d = date.fromisoformat(iso[:10])
+            return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+        a, b = (date.fromisoformat(x[:10]) for x in iso.split("/", 1))
+    except (ValueError, IndexError):
+        return iso
+    if (a.month, a.day, b.month, b.day) == (1, 1, 12, 31) and a.year == b.year:
+        return str(a.year)
+    if a.day == 1 and (b + timedelta(days=1)).day == 1 and (a.year, a.month) == (b.year, b.month):
+        return f"{_MONTHS[a.month - 1]} {a.year}"
+    return f"{human_date(a.isoformat())} to {human_date(b.isoformat())}"
 
 
 def format_memory(record: MemoryRecord) -> str:

@@ -83,3 +83,15 @@ def test_the_real_model_answers_from_the_memories(store):
     result = store.answer("Who did Maria meet at the pottery class?", user_id="u", llm=LlamaCppLLM())
     assert result.text and result.context_ids
     assert set(result.memory_ids) <= set(result.context_ids)
+
+
+def test_a_time_question_is_answered_with_just_the_date():
+    from engine.answer import date_answer
+
+    t = datetime(2023, 5, 8, tzinfo=timezone.utc)
+    rec = MemoryRecord(id="a", memory="I met Jean yesterday", hash="a", scope=Scope(user_id="u"),
+                       created_at=t, updated_at=t, timestamp=t, event_date="2023-05-07")
+    assert date_answer("Maria met Jean on June 26, 2023.", rec) == "26 June 2023"
+    assert date_answer("Maria met Jean yesterday.", rec) == "7 May 2023"
+    assert date_answer("The answer is: 2023-07-16", rec) == "16 July 2023"
+    assert date_answer("at the pottery class", rec) == "7 May 2023"

@@ -17,7 +17,8 @@ def rec(i: str, text: str, **kw) -> MemoryRecord:
 def test_line_carries_date_speaker_and_text():
     assert format_memory(rec("a", "I went to a  support group", actor="Caroline", memory_type="message")) \
         == "[8 May 2023] Caroline: I went to a support group"
-    assert format_memory(rec("b", "Moved to Oslo", event_date="2023-04")) == "[2023-04] Moved to Oslo"
+    assert format_memory(rec("b", "Moved to Oslo", event_date="2023-04")) == "[April 2023] Moved to Oslo"
+    assert format_memory(rec("c", "Trip", event_date="2023-07-01/2023-07-31")) == "[July 2023] Trip"
 
 
 def test_speaker_is_not_repeated_and_facts_name_their_subject():
