@@ -217,7 +217,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--conversations", help="comma-separated conversation ids (default: all dev files)")
     ap.add_argument("--limit", type=int, help="only the first N questions of each conversation")
-    ap.add_argument("--mode", default="select", help="extraction mode for infer=True: off, type, select, extract")
+    ap.add_argument("--mode", default="off", help="extraction mode for infer=True: off, type, select, extract")
     ap.add_argument("--model", help="a GGUF file for extraction instead of the packaged SmolLM2-135M")
     ap.add_argument("--evidence", default="best",
                     help="comma-separated collapse preferences to compare: best, episode, fact, all")

@@ -40,7 +40,7 @@ class ExtractionConfig:
     context_messages: int = 6  # recent messages of the same session shown to the model
     similar_memories: int = 5  # existing memories shown so the model does not repeat them
     duplicate_threshold: float = 0.92  # cosine above which a new memory counts as known
-    mode: str = "select"  # the model's part: off (code only), type, select, extract (see bench/)
+    mode: str = "off"  # the model's part: off (code only), type, select, extract; measured in bench/
 
 
 @dataclass(slots=True)

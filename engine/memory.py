@@ -117,7 +117,13 @@ class Memory:
             timestamp: Any = None, infer: bool = True, memory_type: str | None = None,
             prompt: str | None = None, progress: Progress | None = None,
             cancel: Any = None) -> dict[str, Any]:
-        """Store messages as memories; with infer=True a local model extracts the facts first."""
+        """Store messages as memories.
+
+        Every non-system message is kept as said, as a memory of type "message" (an episode),
+        whatever `infer` is. With infer=True, facts extracted from the messages are added on top,
+        each linked to its episodes through their messages (see linked_records); "results" then
+        lists the new facts only (mem0's shape) and "episodes" the messages stored.
+        """
         self._check_open()
         scope = _scope(user_id, agent_id, run_id)
         meta = _check_metadata(metadata)
@@ -231,7 +237,7 @@ class Memory:
                     event_date: str | None, sources: tuple[str, ...],
                     entities: tuple[str, ...]) -> MemoryRecord:
         now = utcnow()
-        if event_date is None and memory_type != "message":
+        if event_date is None:
             event_date = _event_date(text, when)
         return MemoryRecord(id=str(uuid.uuid4()), memory=text, hash=content_hash(text), scope=scope,
                             created_at=now, updated_at=now, timestamp=when, metadata=dict(meta),

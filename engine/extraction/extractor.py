@@ -61,7 +61,7 @@ class Scaffold:
     rewrite_pronouns: bool = True  # I/me/my -> the speaker's name, verb agreement fixed
     filter_small_talk: bool = True  # greetings, thanks, questions, reactions yield nothing
     absolute_dates: bool = True  # "yesterday" in the text becomes "on 7 May 2023"
-    model: str = "select"  # measured with SmolLM2-135M: ~= "off" in quality, +0.7 s; see bench/
+    model: str = "select"  # Memory uses config extraction.mode (default "off": measured best, see bench/)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|<\|[^|>]{0,40}\|>")
