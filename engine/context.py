@@ -47,6 +47,8 @@ def format_memory(record: MemoryRecord) -> str:
     """
     when = human_date(record.event_date or record.timestamp.date().isoformat())
     text = " ".join(record.memory.split())
+    if when in text:  # a fact that already says its date ("... on 7 May 2023.")
+        when = human_date(record.timestamp.date().isoformat()) if record.event_date else when
     who = record.actor or record.role
     if who and (text.startswith(f"{who}:") or record.memory_type != "message"):
         who = None  # facts name their subject in the text ("Caroline went ...")
@@ -55,10 +57,12 @@ def format_memory(record: MemoryRecord) -> str:
 
 
 def build_context(hits: Sequence[ScoredMemory | MemoryRecord], budget_words: int) -> MemoryContext:
-    """Take memories best first until the next one would pass `budget_words` words.
+    """Take memories best first while they fit in `budget_words` words.
 
-    The first memory is always kept (cut to the budget if it alone is longer), so a non-empty
-    search never yields an empty context. Word counts are whitespace words of the lines given.
+    A memory too long for the words left is skipped and shorter ones after it still get in, so
+    the budget is used; the order stays best first. The first memory is always kept (cut to the
+    budget if it alone is longer), so a non-empty search never yields an empty context. Word
+    counts are whitespace words of the lines given.
     """
     if budget_words < 1:
         raise ValueError("budget_words must be at least 1")
@@ -71,7 +75,9 @@ def build_context(hits: Sequence[ScoredMemory | MemoryRecord], budget_words: int
         n = len(line.split())
         if used + n > budget_words:
             if lines:
-                break
+                if budget_words - used < 8:  # not even a short memory fits any more
+                    break
+                continue
             line = " ".join(line.split()[:budget_words])
             n = budget_words
         lines.append(line)

@@ -26,7 +26,7 @@ def test_speaker_is_not_repeated_and_facts_name_their_subject():
     assert format_memory(said) == "[8 May 2023] Caroline: I went to a support group"
     fact = rec("f", "Caroline went to a support group on 7 May 2023.", actor="Caroline",
                memory_type="event", event_date="2023-05-07")
-    assert format_memory(fact) == "[7 May 2023] Caroline went to a support group on 7 May 2023."
+    assert format_memory(fact) == "[8 May 2023] Caroline went to a support group on 7 May 2023."
 
 
 def test_budget_stops_before_the_memory_that_would_overflow():
@@ -45,3 +45,14 @@ def test_empty_hits_and_bad_budget():
     assert build_context([], 100).text == ""
     with pytest.raises(ValueError):
         build_context([], 0)
+
+
+def test_a_long_memory_that_does_not_fit_lets_shorter_ones_after_it_in():
+    hits = [rec("a", "one two three"), rec("long", "word " * 30), rec("b", "four five six")]
+    ctx = build_context(hits, budget_words=14)
+    assert ctx.memory_ids == ("a", "b") and ctx.words <= 14
+
+
+def test_a_fact_that_says_its_date_is_prefixed_with_when_it_was_said():
+    fact = rec("f", "Caroline went to a support group on 7 May 2023.", event_date="2023-05-07")
+    assert format_memory(fact) == "[8 May 2023] Caroline went to a support group on 7 May 2023."
