@@ -219,7 +219,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="only the first N questions of each conversation")
     ap.add_argument("--mode", default="off", help="extraction mode for infer=True: off, type, select, extract")
     ap.add_argument("--model", help="a GGUF file for extraction instead of the packaged SmolLM2-135M")
-    ap.add_argument("--evidence", default="best",
+    ap.add_argument("--evidence", default="episode,best,fact",
                     help="comma-separated collapse preferences to compare: best, episode, fact, all")
     ap.add_argument("--budgets", default="250,300", help="two context word budgets")
     ap.add_argument("--methods", default="", help="also compare retrieval signals on raw turns: "

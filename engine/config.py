@@ -55,7 +55,7 @@ class SearchConfig:
     context_weight: float = 0.5  # share of a neighbouring turn's score a memory inherits
     bm25_scale: float = 4.0  # BM25 score at which keyword evidence counts as ~63% confident
     default_threshold: float | None = None
-    evidence: str = "best"  # one hit per source message: best, episode, fact; "all" keeps both
+    evidence: str = "episode"  # one hit per source message shown as: episode, fact, best; "all": no collapse
 
 
 @dataclass(slots=True)
