@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .answer import Answer
-from .collapse import collapse
+from .collapse import PREFERENCES, collapse
 from .config import LociConfig
 from .embeddings import Embedder, SentenceTransformerEmbedder
 from .entities import EntityExtractor, normalise
@@ -321,6 +321,8 @@ class Memory:
         if threshold is None:
             threshold = self.config.search.default_threshold
         evidence = self.config.search.evidence
+        if evidence not in ("all", *PREFERENCES):
+            raise ConfigError(f"search.evidence is {evidence!r}; use episode, fact, best or all.")
         hits = self._retriever.search(query, top_k=top_k if evidence == "all" else top_k * 3,
                                       filters=dict(filters or {}), predicate=predicate,
                                       threshold=threshold, reference_date=ref, options=options)

@@ -21,7 +21,7 @@ def test_line_carries_date_speaker_and_text():
     assert format_memory(rec("c", "Trip", event_date="2023-07-01/2023-07-31")) == "[July 2023] Trip"
 
 
-def test_speaker_is_not_repeated_and_facts_name_their_subject():
+def test_speaker_is_not_repeated_and_a_dated_fact_shows_when_it_was_said():
     said = rec("a", "Caroline: I went to a support group", actor="Caroline", memory_type="message")
     assert format_memory(said) == "[8 May 2023] Caroline: I went to a support group"
     fact = rec("f", "Caroline went to a support group on 7 May 2023.", actor="Caroline",
@@ -52,7 +52,3 @@ def test_a_long_memory_that_does_not_fit_lets_shorter_ones_after_it_in():
     ctx = build_context(hits, budget_words=14)
     assert ctx.memory_ids == ("a", "b") and ctx.words <= 14
 
-
-def test_a_fact_that_says_its_date_is_prefixed_with_when_it_was_said():
-    fact = rec("f", "Caroline went to a support group on 7 May 2023.", event_date="2023-05-07")
-    assert format_memory(fact) == "[8 May 2023] Caroline went to a support group on 7 May 2023."

@@ -89,3 +89,15 @@ def test_a_store_made_by_the_previous_version_opens_and_its_raw_memories_become_
         mem.add("I moved to Lisbon.", user_id="u1", infer=False)
         assert mem.count({"user_id": "u1", "memory_type": "message"}) == 3
     shutil.rmtree(tmp_path / "store_v2")
+
+
+def test_evidence_setting_all_keeps_both_and_a_wrong_value_is_a_config_error(store):
+    from engine import ConfigError
+
+    store.add(TURNS, user_id="u", timestamp=WHEN)
+    store.config.search.evidence = "all"
+    hits = store.search_records("Maria met Jean at the pottery class", filters={"user_id": "u"}, top_k=2)
+    assert hits[0].record.source_message_ids == hits[1].record.source_message_ids
+    store.config.search.evidence = "newest"
+    with pytest.raises(ConfigError, match="search.evidence"):
+        store.search_records("Jean", filters={"user_id": "u"})
