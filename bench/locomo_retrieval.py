@@ -1,119 +1,268 @@
-"""LoCoMo retrieval benchmark: hit@k and recall@k for dense, BM25 and Loci hybrid, plus latency.
+"""LoCoMo retrieval benchmark: raw turns (infer=False) against episodes+facts (infer=True).
 
-Reads the conversations from ../shared/data/locomo-dev at run time (never copied into the
-repo). Every dialog turn is stored raw ("Speaker: text", infer=False, one user_id per
-conversation, timestamp = the session's date, metadata dia_id); every question of
-categories 1-4 is asked with search(q, top_k=k, filters={"user_id": conv}).
+Reads the conversations from $LOCI_LOCOMO_DIR (default <repo>/../shared/data/locomo-dev) at
+run time, never copying them into the repo. Every dialog turn is given to add() as
+"Speaker: text" with the speaker's name, one add() per session (timestamp = the session's date,
+metadata dia_id), one user_id per conversation; every question of categories 1-4 is asked
+with search(q, filters={"user_id": conv}).
+
+Paths compared:
+  raw        a store built with infer=False (every turn an episode);
+  facts      the infer=True store searched with filters={"memory_type": {"ne": "message"}};
+  ep+facts   the infer=True store searched whole (a fact and its episode share one slot).
+Metrics: hit@k (an evidence turn among the top k, facts count through their source turn);
+at a word budget (context built by engine/context.py): evidence hit, and the share of the
+gold answer's words found in the context text.
+
+Stores are cached under --cache (default /tmp/loci-locomo) per conversation and extraction
+setting, so ranking can be re-measured without re-extracting (--rebuild to force).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shutil
 import statistics
 import sys
-import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import Memory  # noqa: E402
+from engine.context import build_context  # noqa: E402
+from engine.records import ScoredMemory  # noqa: E402
 from engine.retrieval import SearchOptions  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "locomo-dev"
+DATA = Path(os.environ.get("LOCI_LOCOMO_DIR", ROOT.parent / "shared" / "data" / "locomo-dev"))
+CACHE = Path("/tmp/loci-locomo")
 KS = (5, 10, 20)
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+FACTS_ONLY = {"memory_type": {"ne": "message"}}
 METHODS = {
     "dense": SearchOptions(keyword=False, entity=False, time=False, context=False),
     "bm25": SearchOptions(semantic=False, entity=False, time=False, context=False),
     "dense+bm25": SearchOptions(entity=False, time=False, context=False),
     "hybrid": SearchOptions(),
 }
+_STOP = frozenset("a an the and or of to in on at for is was were be by with her his their she he "
+                  "they it its that this as from".split())
 
 
-def load(paths: list[Path]) -> list[tuple[str, dict]]:
-    return [(p.stem, json.loads(p.read_text(encoding="utf-8"))) for p in paths]
+# -- data ------------------------------------------------------------------------------------
+
+def load(conversations: list[str] | None = None) -> list[tuple[str, dict]]:
+    files = sorted(DATA.glob("*.json"))
+    if conversations:
+        files = [f for f in files if f.stem in conversations]
+    if not files:
+        sys.exit(f"No LoCoMo files found in {DATA} (set LOCI_LOCOMO_DIR)")
+    return [(p.stem, json.loads(p.read_text(encoding="utf-8"))) for p in files]
 
 
-def ingest(mem: Memory, conv_id: str, conv: dict) -> None:
+def sessions(conv: dict) -> Iterator[tuple[str, list[dict]]]:
     c = conv.get("conversation", conv)
     n = 1
     while f"session_{n}" in c:
-        turns = c[f"session_{n}"]
-        when = c[f"session_{n}_date_time"]
-        mem.add([{"role": "user", "name": t["speaker"], "content": f"{t['speaker']}: {t['text']}",
-                  "metadata": {"dia_id": t["dia_id"]}} for t in turns],
-                user_id=conv_id, timestamp=when, infer=False)
+        yield c[f"session_{n}_date_time"], c[f"session_{n}"]
         n += 1
+
+
+def turns_of(conv: dict) -> int:
+    return sum(len(turns) for _, turns in sessions(conv))
 
 
 def last_session_date(conv: dict) -> str:
-    c = conv.get("conversation", conv)
-    n = 1
-    while f"session_{n + 1}" in c:
-        n += 1
-    return c[f"session_{n}_date_time"]
+    return list(sessions(conv))[-1][0]
+
+
+def questions(conv: dict, limit: int | None = None) -> list[dict]:
+    qs = [q for q in conv["qa"] if q.get("category") in CATEGORIES]
+    return qs[:limit] if limit else qs
+
+
+# -- stores ----------------------------------------------------------------------------------
+
+@dataclass
+class Built:
+    path: Path
+    seconds: float  # ingest wall time (0 when read from the cache)
+    turns: int
+    memories: int
+
+
+def store_label(infer: bool, mode: str, model: str | None) -> str:
+    if not infer:
+        return "raw"
+    return f"infer-{mode}-{Path(model).stem if model else 'default'}"
+
+
+def open_memory(path: Path, mode: str = "select", model: str | None = None) -> Memory:
+    config: dict[str, Any] = {"extraction": {"mode": mode}}
+    if model:
+        config["llm"] = {"model_path": model}
+    return Memory(path, config)
+
+
+def build(conv_id: str, conv: dict, *, infer: bool, mode: str, model: str | None, cache: Path,
+          rebuild: bool, progress: bool = True) -> Built:
+    """The store of one conversation, from the cache when it is complete."""
+    path = cache / f"{conv_id}-{store_label(infer, mode, model)}"
+    done = path / "bench-done.json"
+    if done.exists() and not rebuild:
+        info = json.loads(done.read_text())
+        return Built(path, info["seconds"], info["turns"], info["memories"])
+    shutil.rmtree(path, ignore_errors=True)
+    started = time.perf_counter()
+    n_turns = 0
+    with open_memory(path, mode, model) as mem:
+        all_sessions = list(sessions(conv))
+        for s, (when, turns) in enumerate(all_sessions, start=1):
+            mem.add([{"role": "user", "name": t["speaker"], "content": f"{t['speaker']}: {t['text']}",
+                      "metadata": {"dia_id": t["dia_id"]}} for t in turns],
+                    user_id=conv_id, timestamp=when, infer=infer)
+            n_turns += len(turns)
+            if progress:
+                rate = (time.perf_counter() - started) / n_turns
+                print(f"\r  {conv_id} {store_label(infer, mode, model)}: session {s}/{len(all_sessions)}, "
+                      f"{n_turns} turns, {rate:.3f} s/turn", end="", file=sys.stderr, flush=True)
+        memories = mem.count()
+    if progress:
+        print(file=sys.stderr)
+    seconds = time.perf_counter() - started
+    done.write_text(json.dumps({"seconds": seconds, "turns": n_turns, "memories": memories}))
+    return Built(path, seconds, n_turns, memories)
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.casefold())
+
+
+def answer_recall(answer: Any, context: str) -> float:
+    """Share of the gold answer's content words that appear in the context."""
+    gold = [w for w in words(str(answer)) if w not in _STOP] or words(str(answer))
+    have = set(words(context))
+    return sum(1 for w in gold if w in have) / len(gold) if gold else 0.0
+
+
+def dia_ids(mem: Memory, hits: list[ScoredMemory]) -> list[set[str]]:
+    """The dialog turn(s) each hit stands for (facts through their source turn's metadata)."""
+    return [{h.record.metadata.get("dia_id")} - {None} for h in hits]
+
+
+@dataclass
+class Table:
+    """Per-category lists of per-question values, for one path and metric."""
+
+    values: dict[str, dict[int, list[float]]] = field(default_factory=dict)
+
+    def add(self, metric: str, cat: int, value: float) -> None:
+        self.values.setdefault(metric, {}).setdefault(cat, []).append(value)
+
+    def row(self, metric: str) -> tuple[list[float], float]:
+        per = self.values.get(metric, {})
+        cells = [statistics.fmean(per[c]) if per.get(c) else 0.0 for c in CATEGORIES]
+        flat = [v for c in CATEGORIES for v in per.get(c, [])]
+        return cells, statistics.fmean(flat) if flat else 0.0
+
+
+def evaluate(mem: Memory, conv_id: str, conv: dict, table: Table, *, filters: dict[str, Any],
+             budgets: tuple[int, int], limit: int | None, options: SearchOptions = SearchOptions(),
+             latency: list[float] | None = None) -> None:
+    """Score every question of one conversation on one store and path into `table`."""
+    ref = last_session_date(conv)
+    for qa in questions(conv, limit):
+        cat = qa["category"]
+        gold = set(qa.get("evidence", []))
+        started = time.perf_counter()
+        hits = mem.search_records(qa["question"], top_k=60, filters={"user_id": conv_id, **filters},
+                                  reference_date=ref, options=options)
+        if latency is not None:
+            latency.append((time.perf_counter() - started) * 1000)
+        got = dia_ids(mem, hits)
+        for k in KS:
+            top = set().union(*got[:k]) if got[:k] else set()
+            table.add(f"hit@{k}", cat, 1.0 if top & gold else 0.0)
+        for budget in budgets:
+            ctx = build_context(hits, budget) if hits else None
+            shown = set().union(*got[:len(ctx.memory_ids)]) if ctx else set()
+            table.add(f"ev@{budget}w", cat, 1.0 if shown & gold else 0.0)
+            table.add(f"ans@{budget}w", cat, answer_recall(qa.get("answer", ""), ctx.text if ctx else ""))
+            table.add(f"words@{budget}w", cat, float(ctx.words if ctx else 0))
+            table.add(f"items@{budget}w", cat, float(len(ctx.memory_ids) if ctx else 0))
+
+
+def print_tables(tables: dict[str, Table], metrics: list[str]) -> None:
+    header = f"{'path':<22} {'metric':<10}" + "".join(f"{CATEGORIES[c][:11]:>12}" for c in CATEGORIES) + \
+        f"{'overall':>10}"
+    print(header)
+    print("-" * len(header))
+    for metric in metrics:
+        for name, table in tables.items():
+            cells, overall = table.row(metric)
+            fmt = "{:>12.1f}" if metric.startswith(("words", "items")) else "{:>12.3f}"
+            ofmt = "{:>10.1f}" if metric.startswith(("words", "items")) else "{:>10.3f}"
+            print(f"{name:<22} {metric:<10}" + "".join(fmt.format(v) for v in cells) + ofmt.format(overall))
+        print()
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("files", nargs="*", type=Path, help="LoCoMo json files (default: the dev set)")
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--conversations", help="comma-separated conversation ids (default: all dev files)")
+    ap.add_argument("--limit", type=int, help="only the first N questions of each conversation")
+    ap.add_argument("--mode", default="off", help="extraction mode for infer=True: off, type, select, extract")
+    ap.add_argument("--model", help="a GGUF file for extraction instead of the packaged SmolLM2-135M")
+    ap.add_argument("--evidence", default="episode,best,fact",
+                    help="comma-separated collapse preferences to compare: best, episode, fact, all")
+    ap.add_argument("--budgets", default="250,300", help="two context word budgets")
+    ap.add_argument("--methods", default="", help="also compare retrieval signals on raw turns: "
+                    + ",".join(METHODS))
+    ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--rebuild", action="store_true", help="re-ingest even when a cached store exists")
     args = ap.parse_args()
-    files = args.files or sorted(DATA.glob("*.json"))
-    if not files:
-        sys.exit(f"No LoCoMo files found in {DATA}")
-    convs = load(files)
-    methods = args.methods.split(",")
-    hits = {m: {k: {} for k in KS} for m in methods}
-    recall = {m: {k: {} for k in KS} for m in methods}
-    latency: dict[str, list[float]] = {m: [] for m in methods}
-    with tempfile.TemporaryDirectory() as tmp, Memory(Path(tmp) / "store") as mem:
-        t0 = time.perf_counter()
-        for conv_id, conv in convs:
-            ingest(mem, conv_id, conv)
-        print(f"ingested {mem.count()} turns in {time.perf_counter() - t0:.1f} s")
-        mem.warm_up()
-        for conv_id, conv in convs:
-            ref = last_session_date(conv)
-            for qa in conv["qa"]:
-                cat = qa.get("category")
-                if cat not in CATEGORIES:
-                    continue
-                gold = set(qa.get("evidence", []))
-                for m in methods:
-                    t = time.perf_counter()
-                    res = mem.search_records(qa["question"], top_k=max(KS), filters={"user_id": conv_id},
-                                             reference_date=ref, options=METHODS[m])
-                    latency[m].append((time.perf_counter() - t) * 1000)
-                    got = [r.record.metadata.get("dia_id") for r in res]
-                    for k in KS:
-                        top = set(got[:k])
-                        hits[m][k].setdefault(cat, []).append(1.0 if top & gold else 0.0)
-                        recall[m][k].setdefault(cat, []).append(len(top & gold) / len(gold) if gold else 0.0)
-    n_q = len(next(iter(hits.values()))[KS[0]].get(1, [])) and sum(
-        len(v) for v in hits[methods[0]][KS[0]].values())
-    print(f"\n{n_q} questions (categories 1-4) from {', '.join(c for c, _ in convs)}\n")
-    header = (f"{'method':<11} {'metric':<9}" + "".join(f"{CATEGORIES[c][:11]:>12}" for c in CATEGORIES)
-              + f"{'overall':>10}")
-    print(header)
-    print("-" * len(header))
-    for m in methods:
-        for name, table in (("hit", hits), ("recall", recall)):
-            for k in KS:
-                cells = []
-                allv: list[float] = []
-                for c in CATEGORIES:
-                    vals = table[m][k].get(c, [])
-                    allv += vals
-                    cells.append(f"{(sum(vals) / len(vals) if vals else 0):>12.3f}")
-                print(f"{m:<11} {name + '@' + str(k):<9}" + "".join(cells) + f"{sum(allv) / len(allv):>10.3f}")
-    print()
-    for m in methods:
-        lat = latency[m]
-        p95 = statistics.quantiles(lat, n=100)[94] if len(lat) > 1 else lat[0]
-        print(f"latency {m:<11} p50 {statistics.median(lat):6.1f} ms   p95 {p95:6.1f} ms")
+    convs = load(args.conversations.split(",") if args.conversations else None)
+    budgets = tuple(int(b) for b in args.budgets.split(","))
+    assert len(budgets) == 2, "--budgets takes two numbers"
+    tables: dict[str, Table] = {"raw (infer=False)": Table()}
+    for conv_id, conv in convs:
+        raw = build(conv_id, conv, infer=False, mode=args.mode, model=args.model, cache=args.cache,
+                    rebuild=args.rebuild)
+        inf = build(conv_id, conv, infer=True, mode=args.mode, model=args.model, cache=args.cache,
+                    rebuild=args.rebuild)
+        print(f"{conv_id}: {raw.turns} turns; raw store {raw.memories} memories"
+              + (f" ({raw.seconds / raw.turns * 1000:.1f} ms/turn)" if raw.seconds else " (cached)")
+              + f"; infer=True ({args.mode}) {inf.memories} memories"
+              + (f" ({inf.seconds / inf.turns:.3f} s/turn)" if inf.seconds else " (cached)"))
+        with open_memory(raw.path) as mem:
+            evaluate(mem, conv_id, conv, tables["raw (infer=False)"], filters={}, budgets=budgets,
+                     limit=args.limit)
+            for m in [x for x in args.methods.split(",") if x]:
+                evaluate(mem, conv_id, conv, tables.setdefault(f"raw {m}", Table()), filters={},
+                         budgets=budgets, limit=args.limit, options=METHODS[m])
+        with open_memory(inf.path, args.mode, args.model) as mem:
+            n_facts = mem.count(FACTS_ONLY)
+            print(f"    {n_facts} facts ({n_facts / inf.turns:.2f} per turn) + "
+                  f"{inf.memories - n_facts} episodes")
+            evaluate(mem, conv_id, conv, tables.setdefault(f"facts ({args.mode})", Table()),
+                     filters=FACTS_ONLY, budgets=budgets, limit=args.limit)
+            for pref in args.evidence.split(","):
+                mem.config.search.evidence = pref
+                evaluate(mem, conv_id, conv, tables.setdefault(f"ep+facts {pref}", Table()),
+                         filters={}, budgets=budgets, limit=args.limit)
+    n_q = sum(len(questions(c, args.limit)) for _, c in convs)
+    print(f"\n{n_q} questions (categories 1-4) from {', '.join(c for c, _ in convs)}; "
+          f"extraction mode {args.mode}, model {args.model or 'SmolLM2-135M (default)'}\n")
+    metrics = [f"hit@{k}" for k in KS]
+    for b in budgets:
+        metrics += [f"ev@{b}w", f"ans@{b}w", f"words@{b}w", f"items@{b}w"]
+    print_tables(tables, metrics)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ class ExtractionConfig:
     context_messages: int = 6  # recent messages of the same session shown to the model
     similar_memories: int = 5  # existing memories shown so the model does not repeat them
     duplicate_threshold: float = 0.92  # cosine above which a new memory counts as known
-    keep_raw_when_empty: bool = True  # store the message itself when the model yields nothing
+    mode: str = "off"  # the model's part: off (code only), type, select, extract; measured in bench/
 
 
 @dataclass(slots=True)
@@ -60,6 +60,7 @@ class SearchConfig:
     context_weight: float = 0.5  # share of a neighbouring turn's score a memory inherits
     bm25_scale: float = 4.0  # BM25 score at which keyword evidence counts as ~63% confident
     default_threshold: float | None = None
+    evidence: str = "episode"  # one hit per source message shown as: episode, fact, best; "all": no collapse
 
 
 @dataclass(slots=True)

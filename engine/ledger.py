@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from .errors import StoreError
 from .records import HistoryEvent, MemoryRecord, Message, Scope
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -85,8 +85,14 @@ def _migration_2(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_3(db: sqlite3.Connection) -> None:
+    """Messages stored as said (infer=False) become episodes: memory_type "message"."""
+    db.execute("UPDATE memories SET memory_type = 'message' WHERE memory_type IS NULL "
+               "AND source_ids != '[]'")
+
+
 # Numbered migrations: index i upgrades the schema from version i to i + 1.
-MIGRATIONS = [_migration_1, _migration_2]
+MIGRATIONS = [_migration_1, _migration_2, _migration_3]
 
 
 def utcnow() -> datetime:
@@ -284,6 +290,15 @@ class Ledger:
         where, args = _where_scope(scope or {})
         return int(self._query(f"SELECT COUNT(*) FROM memories {where}", args)[0][0])
 
+    def from_messages(self, message_ids: Sequence[str]) -> list[MemoryRecord]:
+        """Every memory made from any of these messages (an episode and the facts drawn from it)."""
+        out: dict[str, MemoryRecord] = {}
+        for mid in dict.fromkeys(message_ids):
+            rows = self._query(f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE source_ids LIKE ? "
+                               "ORDER BY seq", (f'%"{mid}"%',))
+            out.update((r[0], _record(r)) for r in rows)
+        return list(out.values())
+
     def ids(self) -> list[str]:
         return [r[0] for r in self._query("SELECT id FROM memories")]
 
@@ -309,10 +324,16 @@ class Ledger:
                     out.setdefault(mid, []).append(nid)
         return out
 
-    def find_hash(self, scope: dict[str, str], content_hash: str) -> str | None:
+    def find_hash(self, scope: dict[str, str], content_hash: str,
+                  exclude_type: str | None = None) -> str | None:
         where, args = _where_scope(scope)
         clause = f"{where} AND hash = ?" if where else "WHERE hash = ?"
-        rows = self._query(f"SELECT id FROM memories {clause} LIMIT 1", [*args, content_hash])
+        if exclude_type is not None:
+            clause += " AND memory_type IS NOT ?"
+            args = [*args, content_hash, exclude_type]
+        else:
+            args = [*args, content_hash]
+        rows = self._query(f"SELECT id FROM memories {clause} LIMIT 1", args)
         return rows[0][0] if rows else None
 
     def history(self, memory_id: str) -> list[HistoryEvent]:

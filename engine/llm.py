@@ -131,6 +131,25 @@ class LlamaCppLLM:
                                 time.perf_counter() - started)
         return str(out["choices"][0]["message"].get("content") or "")
 
+    def complete(self, messages: list[dict[str, str]], *, max_tokens: int,
+                 stop: list[str] | None = None) -> str:
+        """Plain-text chat completion (answers, chat): the model's reply, without a schema."""
+        model = self._model()
+        chat = messages if model.keeps_system else merge_system(messages)
+        started = time.perf_counter()
+        with model.call_lock:
+            try:
+                out = model.llama.create_chat_completion(
+                    messages=chat, temperature=self.config.temperature, max_tokens=max_tokens,
+                    stop=stop or None)
+            except ValueError as exc:  # e.g. the prompt does not fit n_ctx
+                raise ExtractionError(f"The language model could not process this input: {exc}. "
+                                      "Give it less context, or raise llm.n_ctx.") from exc
+        usage = out.get("usage") or {}
+        self.last_usage = Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
+                                time.perf_counter() - started)
+        return str(out["choices"][0]["message"].get("content") or "")
+
 
 def merge_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     """Fold system messages into the first user message, for chat templates that drop them."""

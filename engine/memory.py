@@ -12,10 +12,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .answer import Answer
+from .collapse import PREFERENCES, collapse
 from .config import LociConfig
 from .embeddings import Embedder, SentenceTransformerEmbedder
 from .entities import MAX_MENTIONS, EntityExtractor, is_plausible, normalise
-from .errors import ExtractionError, InvalidInputError, NotFoundError, StoreError
+from .errors import ConfigError, ExtractionError, InvalidInputError, NotFoundError, StoreError
 from .export import ExportedMemory
 from .filters import SCOPE_KEYS, compile_filters, scope_of
 from .ledger import Ledger, ScopeCount, utcnow
@@ -31,6 +33,7 @@ MAX_QUERY_CHARS = 10_000
 _ROLES = ("user", "assistant", "system", "tool")
 
 Progress = Callable[[int, int], None]
+EPISODE = "message"  # memory_type of a message stored as said (an episode)
 
 
 def content_hash(text: str) -> str:
@@ -115,7 +118,13 @@ class Memory:
             timestamp: Any = None, infer: bool = True, memory_type: str | None = None,
             prompt: str | None = None, progress: Progress | None = None,
             cancel: Any = None) -> dict[str, Any]:
-        """Store messages as memories; with infer=True a local model extracts the facts first."""
+        """Store messages as memories.
+
+        Every non-system message is kept as said, as a memory of type "message" (an episode),
+        whatever `infer` is. With infer=True, facts extracted from the messages are added on top,
+        each linked to its episodes through their messages (see linked_records); "results" then
+        lists the new facts only (mem0's shape) and "episodes" the messages stored.
+        """
         self._check_open()
         scope = _scope(user_id, agent_id, run_id)
         meta = _check_metadata(metadata)
@@ -127,10 +136,13 @@ class Memory:
             return self._add_raw(msgs, scope, meta)
         return self._add_inferred(msgs, scope, meta, memory_type, prompt, progress, cancel)
 
+    def _episodes(self, msgs: list[Message], scope: Scope, meta: dict[str, Any]) -> list[MemoryRecord]:
+        """Every non-system message as a searchable memory of type "message", text as said."""
+        return [self._new_record(m.content, scope, {**meta, **m.metadata}, m.timestamp, m.role, m.name,
+                                 EPISODE, None, (m.id,), ()) for m in msgs if m.role != "system"]
+
     def _add_raw(self, msgs: list[Message], scope: Scope, meta: dict[str, Any]) -> dict[str, Any]:
-        keep = [m for m in msgs if m.role != "system"]
-        records = [self._new_record(m.content, scope, {**meta, **m.metadata}, m.timestamp, m.role,
-                                    m.name, None, None, (m.id,), ()) for m in keep]
+        records = self._episodes(msgs, scope, meta)
         with self._write_lock:
             vectors = self.embedder.embed_batch([r.memory for r in records])
             self._commit(records, vectors, msgs)
@@ -139,6 +151,11 @@ class Memory:
     def _add_inferred(self, msgs: list[Message], scope: Scope, meta: dict[str, Any],
                       memory_type: str | None, prompt: str | None, progress: Progress | None,
                       cancel: Any) -> dict[str, Any]:
+        """Episodes (every message as said) plus the facts extracted from them, linked by message id.
+
+        Returns mem0's shape: "results" holds the new facts only; the episodes stored alongside
+        are listed under "episodes", and each fact names its episodes under "episode_ids".
+        """
         extractor = self._get_extractor()
         new = [m for m in msgs if m.role != "system"]
         last = new[-1] if new else msgs[-1]
@@ -150,31 +167,34 @@ class Memory:
                 self._commit([record], self.embedder.embed_batch([summary]), msgs)
             return {"results": [_event(record, "ADD")]}
         context = self._ledger.recent_messages(scope.as_dict(), self.config.extraction.context_messages)
-        existing = [s.record.memory for s in self.search_records(
-            " ".join(m.content for m in new)[:2000], top_k=self.config.extraction.similar_memories,
-            filters=scope.as_dict())] if new else []
+        existing: list[str] = []
+        if new and extractor.wants_existing:
+            existing = [s.record.memory for s in self.search_records(
+                " ".join(m.content for m in new)[:2000], top_k=self.config.extraction.similar_memories,
+                filters={**scope.as_dict(), "memory_type": {"ne": EPISODE}})]
         result = extractor.extract(new, context=context, existing=existing, prompt=prompt,
                                    progress=progress, cancel=cancel)
-        records: list[MemoryRecord] = []
+        episodes = self._episodes(msgs, scope, meta)
+        facts: list[MemoryRecord] = []
         for cand in result.candidates:
             sources = tuple(new[i] for i in cand.source_indices if 0 <= i < len(new)) or (last,)
             head = sources[0]
-            records.append(self._new_record(cand.text, scope, meta, head.timestamp, head.role, head.name,
-                                            cand.memory_type, cand.event_date,
-                                            tuple(m.id for m in sources), tuple(cand.entities)))
-        if self.config.extraction.keep_raw_when_empty:
-            for i in result.uncovered:
-                if 0 <= i < len(new):
-                    m = new[i]
-                    records.append(self._new_record(m.content, scope, meta, m.timestamp, m.role, m.name,
-                                                    "message", None, (m.id,), ()))
+            facts.append(self._new_record(cand.text, scope, {**meta, **head.metadata}, head.timestamp,
+                                          head.role, head.name, cand.memory_type, cand.event_date,
+                                          tuple(m.id for m in sources), tuple(cand.entities)))
         if cancel is not None and getattr(cancel, "is_cancelled", False):
             raise ExtractionError("The import was cancelled; nothing was stored.")
         with self._write_lock:
-            vectors = self.embedder.embed_batch([r.memory for r in records])
-            keep, events = self._dedupe(records, vectors, scope)
-            self._commit([records[i] for i in keep], vectors[keep] if keep else vectors[:0], msgs)
-        out: dict[str, Any] = {"results": events}
+            vectors = self.embedder.embed_batch([r.memory for r in episodes + facts])
+            fact_vectors = vectors[len(episodes):]
+            keep, events = self._dedupe(facts, fact_vectors, scope)
+            kept = [facts[i] for i in keep]
+            rows = np.concatenate([vectors[:len(episodes)], fact_vectors[keep]]) if keep else vectors[:len(episodes)]
+            self._commit(episodes + kept, rows, msgs)
+        episode_of = {r.source_message_ids[0]: r.id for r in episodes}
+        for fact, event in zip(facts, events):
+            event["episode_ids"] = [episode_of[m] for m in fact.source_message_ids if m in episode_of]
+        out: dict[str, Any] = {"results": events, "episodes": [_event(r, "ADD") for r in episodes]}
         if result.dropped:
             out["dropped"] = list(result.dropped)
         if result.uncovered:
@@ -183,7 +203,11 @@ class Memory:
 
     def _dedupe(self, records: list[MemoryRecord], vectors: np.ndarray,
                 scope: Scope) -> tuple[list[int], list[dict[str, Any]]]:
-        """ADD-only: drop exact or near duplicates of known memories (reported as NONE)."""
+        """ADD-only: drop exact or near duplicates of known facts (reported as NONE).
+
+        Episodes are never duplicates: a fact that repeats its own message still adds the
+        speaker's name and absolute dates, and the search collapses the two (engine/collapse.py).
+        """
         keep: list[int] = []
         events: list[dict[str, Any]] = []
         threshold = self.config.extraction.duplicate_threshold
@@ -191,16 +215,17 @@ class Memory:
         from .filters import chroma_where
 
         for i, rec in enumerate(records):
-            same = self._ledger.find_hash(where, rec.hash)
+            same = self._ledger.find_hash(where, rec.hash, exclude_type=EPISODE)
             if same is None:
                 for j in keep:
                     if float(vectors[i] @ vectors[j]) >= threshold or records[j].hash == rec.hash:
                         same = records[j].id
                         break
             if same is None:
-                hits = self._vectors.query(vectors[i], 1, chroma_where(where))
-                if hits and hits[0][1] >= threshold and self._ledger.get(hits[0][0]) is not None:
-                    same = hits[0][0]
+                hits = [h for h in self._vectors.query(vectors[i], 4, chroma_where(where)) if h[1] >= threshold]
+                known = self._ledger.get_many([h[0] for h in hits]) if hits else {}
+                same = next((h[0] for h in hits if h[0] in known and known[h[0]].memory_type != EPISODE),
+                            None)
             if same is None:
                 keep.append(i)
                 events.append(_event(rec, "ADD"))
@@ -213,7 +238,7 @@ class Memory:
                     event_date: str | None, sources: tuple[str, ...],
                     entities: tuple[str, ...]) -> MemoryRecord:
         now = utcnow()
-        if event_date is None and memory_type != "message":
+        if event_date is None:
             event_date = _event_date(text, when)
         return MemoryRecord(id=str(uuid.uuid4()), memory=text, hash=content_hash(text), scope=scope,
                             created_at=now, updated_at=now, timestamp=when, metadata=dict(meta),
@@ -299,9 +324,32 @@ class Memory:
         ref = _parse_time(reference_date)
         if threshold is None:
             threshold = self.config.search.default_threshold
-        return self._retriever.search(query, top_k=top_k, filters=dict(filters or {}),
-                                      predicate=predicate, threshold=threshold, reference_date=ref,
-                                      options=options)
+        evidence = self.config.search.evidence
+        if evidence not in ("all", *PREFERENCES):
+            raise ConfigError(f"search.evidence is {evidence!r}; use episode, fact, best or all.")
+        hits = self._retriever.search(query, top_k=top_k if evidence == "all" else top_k * 3,
+                                      filters=dict(filters or {}), predicate=predicate,
+                                      threshold=threshold, reference_date=ref, options=options)
+        return hits if evidence == "all" else collapse(hits, top_k, prefer=evidence)
+
+    def answer(self, question: str, *, filters: Mapping[str, Any] | None = None,
+               user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+               budget_words: int = 300, reference_date: Any = None, llm: Any = None) -> Answer:
+        """Answer a question from the memories: search, a context of `budget_words` words, the LLM.
+
+        `llm` is anything with `complete(messages, *, max_tokens, stop)`; default: the local model.
+        """
+        from .answer import answer
+        from .llm import LlamaCppLLM
+
+        if not isinstance(budget_words, int) or isinstance(budget_words, bool) or budget_words < 1:
+            raise InvalidInputError(f"budget_words must be a positive whole number, not {budget_words!r}.")
+        if llm is None:
+            llm = self._llm if self._llm is not None and hasattr(self._llm, "complete") else None
+            llm = llm or LlamaCppLLM(self.config.llm)
+            self._llm = self._llm or llm
+        return answer(self, llm, question, filters=_merge_scope(filters, user_id, agent_id, run_id),
+                      budget_words=budget_words, reference_date=reference_date)
 
     def get(self, memory_id: str) -> dict[str, Any]:
         """One memory by id (NotFoundError when there is none)."""
@@ -402,6 +450,12 @@ class Memory:
     def source_messages(self, memory_id: str) -> list[Message]:
         """Provenance: the stored messages a memory came from."""
         return self._ledger.messages(list(self.get_record(memory_id).source_message_ids))
+
+    def linked_records(self, memory_id: str) -> list[MemoryRecord]:
+        """The episodes a fact came from, or the facts drawn from an episode (shared messages)."""
+        rec = self.get_record(memory_id)
+        return [r for r in self._ledger.from_messages(list(rec.source_message_ids))
+                if r.id != rec.id and (r.memory_type == EPISODE) != (rec.memory_type == EPISODE)]
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
         """The audit log of one memory: ADD, UPDATE and DELETE events, oldest first."""
@@ -564,15 +618,15 @@ class Memory:
     # -- extraction ------------------------------------------------------------------
     def _get_extractor(self) -> Any:
         if self._extractor is None:
-            try:
-                from .extraction import Extractor
-                from .llm import LlamaCppLLM
-            except ImportError as exc:
-                raise ExtractionError("Memory extraction (infer=True) is not available in this "
-                                      f"build ({exc}). Use infer=False to store messages as they are.") from exc
-            llm = self._llm or LlamaCppLLM(self.config.llm)
+            from .extraction import Extractor, Scaffold
+            from .llm import LlamaCppLLM
+
+            mode = self.config.extraction.mode
+            if mode not in ("off", "type", "select", "extract"):
+                raise ConfigError(f"extraction.mode is {mode!r}; use off, type, select or extract.")
+            llm = self._llm or LlamaCppLLM(self.config.llm)  # lazy: loads on its first call
             self._llm = llm
-            self._extractor = Extractor(llm, self.config.extraction)
+            self._extractor = Extractor(llm, self.config.extraction, scaffold=Scaffold(model=mode))
         return self._extractor
 
 

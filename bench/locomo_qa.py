@@ -1,0 +1,139 @@
+"""LoCoMo question answering: retrieve within a word budget, answer with a local GGUF, score token F1.
+
+Every category 1-4 question of the dev conversations ($LOCI_LOCOMO_DIR, default
+<repo>/../shared/data/locomo-dev) goes through Memory.answer() (engine/answer.py) on three paths:
+  raw-only      the infer=False store (every turn an episode);
+  facts-only    the infer=True store, filters={"memory_type": {"ne": "message"}};
+  ep+facts      the infer=True store searched whole (a fact and its episode share one slot).
+Scores per category: token F1 against the gold answer (the LoCoMo paper's metric: lower case,
+no punctuation or articles; multi-hop answers split at commas, each gold part matched to its
+best predicted part; no stemming), "gold in context" (every gold word appears in the context
+given to the model: an upper bound that needs no model) and the context size in words.
+
+The stores come from bench/locomo_retrieval.py's cache (built there or here on first use).
+Scale down with --limit N (first N questions per conversation) and --conversations 26.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import string
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+from locomo_retrieval import (CACHE, CATEGORIES, FACTS_ONLY, build, last_session_date, load,  # noqa: E402
+                              open_memory, questions)
+
+from engine.config import LLMConfig  # noqa: E402
+from engine.context import format_memory  # noqa: E402
+from engine.llm import LlamaCppLLM  # noqa: E402
+
+_ARTICLES = re.compile(r"\b(a|an|the|and)\b")
+
+
+def normalise(text: str) -> str:
+    text = str(text).casefold().replace(",", " ")
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def f1(prediction: str, gold: str) -> float:
+    p, g = normalise(prediction).split(), normalise(gold).split()
+    common = Counter(p) & Counter(g)
+    same = sum(common.values())
+    if not p or not g or same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def score(prediction: str, gold: str, category: int) -> float:
+    """LoCoMo's per-category F1: multi-hop answers are lists; open-domain keeps the first option."""
+    if category == 1:
+        preds = [p for p in str(prediction).split(",") if p.strip()] or [""]
+        golds = [g for g in str(gold).split(",") if g.strip()]
+        return statistics.fmean(max(f1(p, g) for p in preds) for g in golds) if golds else 0.0
+    if category == 3:
+        gold = str(gold).split(";")[0]
+    return f1(prediction, gold)
+
+
+def gold_in_context(gold: str, context: str) -> float:
+    want = normalise(gold).split()
+    have = set(normalise(context).split())
+    return 1.0 if want and all(w in have for w in want) else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--conversations", help="comma-separated conversation ids (default: all dev files)")
+    ap.add_argument("--limit", type=int, help="only the first N questions of each conversation")
+    ap.add_argument("--mode", default="off", help="the extraction mode of the infer=True store")
+    ap.add_argument("--extract-model", help="GGUF used for extraction (the store's cache key)")
+    ap.add_argument("--model", help="GGUF that answers (default: the packaged SmolLM2-135M)")
+    ap.add_argument("--budget", type=int, default=300, help="context words given to the model")
+    ap.add_argument("--paths", default="raw-only,facts-only,ep+facts")
+    ap.add_argument("--cache", type=Path, default=CACHE)
+    args = ap.parse_args()
+    convs = load(args.conversations.split(",") if args.conversations else None)
+    llm = LlamaCppLLM(LLMConfig(model_path=args.model))
+    llm.load()
+    paths = args.paths.split(",")
+    results: dict[str, dict[str, dict[int, list[float]]]] = {
+        p: {"f1": {}, "gold in ctx": {}, "words": {}} for p in paths}
+    seconds: list[float] = []
+    for conv_id, conv in convs:
+        stores = {
+            "raw-only": (build(conv_id, conv, infer=False, mode=args.mode, model=args.extract_model,
+                               cache=args.cache, rebuild=False).path, {}),
+            "facts-only": (build(conv_id, conv, infer=True, mode=args.mode, model=args.extract_model,
+                                 cache=args.cache, rebuild=False).path, FACTS_ONLY),
+        }
+        stores["ep+facts"] = (stores["facts-only"][0], {})
+        ref = last_session_date(conv)
+        for path in paths:
+            store, filters = stores[path]
+            with open_memory(store, args.mode, args.extract_model) as mem:
+                for qa in questions(conv, args.limit):
+                    cat = qa["category"]
+                    gold = str(qa.get("answer", ""))
+                    started = time.perf_counter()
+                    ans = mem.answer(qa["question"], filters={"user_id": conv_id, **filters},
+                                     budget_words=args.budget, reference_date=ref, llm=llm)
+                    seconds.append(time.perf_counter() - started)
+                    dated = "\n".join(format_memory(mem.get_record(i)) for i in ans.context_ids)
+                    r = results[path]
+                    r["f1"].setdefault(cat, []).append(score(ans.text, gold, cat))
+                    r["gold in ctx"].setdefault(cat, []).append(gold_in_context(gold, dated))
+                    r["words"].setdefault(cat, []).append(float(ans.context_words))
+                    if args.limit and args.limit <= 5:
+                        print(f"  [{path}] {qa['question']} -> {ans.text!r} (gold {gold!r})")
+            print(f"  {conv_id} {path}: done", file=sys.stderr)
+    n_q = sum(len(questions(c, args.limit)) for _, c in convs)
+    print(f"\n{n_q} questions (categories 1-4) from {', '.join(c for c, _ in convs)}; answers by "
+          f"{llm.name}; context budget {args.budget} words; infer=True store: extraction mode {args.mode}")
+    print(f"answer time: median {statistics.median(seconds):.2f} s per question\n")
+    header = f"{'path':<12} {'metric':<12}" + "".join(f"{CATEGORIES[c][:11]:>12}" for c in CATEGORIES) + \
+        f"{'overall':>10}"
+    print(header)
+    print("-" * len(header))
+    for metric in ("f1", "gold in ctx", "words"):
+        for path in paths:
+            per = results[path][metric]
+            cells = [statistics.fmean(per[c]) if per.get(c) else 0.0 for c in CATEGORIES]
+            flat = [v for c in CATEGORIES for v in per.get(c, [])]
+            fmt = "{:>12.1f}" if metric == "words" else "{:>12.3f}"
+            print(f"{path:<12} {metric:<12}" + "".join(fmt.format(v) for v in cells)
+                  + (f"{statistics.fmean(flat):>10.1f}" if metric == "words" else f"{statistics.fmean(flat):>10.3f}"))
+        print()
+
+
+if __name__ == "__main__":
+    main()
