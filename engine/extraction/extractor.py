@@ -15,8 +15,8 @@ from .cancel import CancelToken, check_cancel
 from .prompts import (EXTRACT_EXAMPLE_IN, EXTRACT_EXAMPLE_OUT, EXTRACT_INSTRUCTIONS, MAX_ITEMS,
                       MAX_RAW_CHARS, MEMORY_TYPES, PROCEDURE_INSTRUCTIONS, SELECT_EXAMPLE_IN,
                       SELECT_EXAMPLE_OUT, SELECT_INSTRUCTIONS, extract_schema, iter_items, select_schema)
-from .sentences import (Statement, finish, guess_type, is_small_talk, speaker_of, statements,
-                        with_absolute_dates)
+from ..small_talk import is_small_talk
+from .sentences import Statement, finish, guess_type, speaker_of, statements, with_absolute_dates
 
 log = logging.getLogger(__name__)
 

@@ -205,7 +205,7 @@ def statements(messages: Sequence[Message], *, split: bool = True, rewrite: bool
         docs = list(nlp.pipe(texts, batch_size=32))
     for index, (msg, doc) in enumerate(zip(messages, docs)):
         check_cancel(cancel)
-        speaker = msg.name.strip() if (msg.name or "").strip() else f"the {msg.role}"
+        speaker = (msg.name or "").strip() or f"the {msg.role}"
         if filter_small_talk and (is_small_talk(msg.content or "") or _is_agent(msg)):
             continue
         sentences = list(doc.sents) if split else [doc[:]]
