@@ -297,7 +297,7 @@ def _statements(messages: Sequence[Message], scaffold: Scaffold,
     for index, (msg, doc) in enumerate(zip(messages, nlp.pipe(texts, batch_size=32))):
         if cancel is not None and cancel.is_cancelled:
             raise Cancelled("The extraction was cancelled; nothing was stored.")
-        speaker = (msg.name or "").strip() or f"the {msg.role}"
+        speaker = msg.name.strip() if (msg.name or "").strip() else f"the {msg.role}"
         if scaffold.filter_small_talk and (_is_small_talk(msg.content or "") or _is_agent(msg)):
             continue
         sentences = list(doc.sents) if scaffold.split_sentences else [doc[:]]
