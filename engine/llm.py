@@ -24,7 +24,7 @@ class LLM(Protocol):
 
     name: str
 
-    def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int) -> str:
+    def complete_json(self, messages: list[dict[str, str]], schema: dict, *, max_tokens: int) -> str:
         """Return the raw text the model produced for the chat, constrained to the schema."""
         ...
 
@@ -114,7 +114,7 @@ class LlamaCppLLM:
                      path.name, time.perf_counter() - started, loaded.keeps_system)
             return loaded
 
-    def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int) -> str:
+    def complete_json(self, messages: list[dict[str, str]], schema: dict, *, max_tokens: int) -> str:
         model = self._model()
         chat = messages if model.keeps_system else merge_system(messages)
         started = time.perf_counter()

@@ -129,7 +129,7 @@ class DetailPane(QWidget):
         said_by = record.actor or record.role or ""
         values = {"Type": record.memory_type or "—", "Scope": scope or "—",
                   "Said": f"{_when(record.timestamp)}" + (f" by {said_by}" if said_by else ""),
-                  "Event date": record.event_date or "—", "Created": _when(record.created_at),
+                  "Event date": (record.event_date or "—").replace("/", " to "), "Created": _when(record.created_at),
                   "Updated": _when(record.updated_at),
                   "Metadata": _clip(json.dumps(dict(record.metadata), ensure_ascii=False)) if record.metadata else "—"}
         for key, value in values.items():
