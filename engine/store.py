@@ -221,12 +221,12 @@ class VectorStore:
     """
 
     def __init__(self, data_dir: Path, collection: str = "memories", *,
-                 min_free_bytes: int = MIN_FREE_BYTES, write_timeout: float = WRITE_TIMEOUT_S) -> None:
+                 min_free_bytes: int | None = None, write_timeout: float | None = None) -> None:
         enforce_offline()
         self.data_dir = data_dir
         self.path = data_dir / CHROMA_DIR
-        self.min_free_bytes = min_free_bytes
-        self.write_timeout = write_timeout
+        self.min_free_bytes = MIN_FREE_BYTES if min_free_bytes is None else min_free_bytes
+        self.write_timeout = WRITE_TIMEOUT_S if write_timeout is None else write_timeout
         self._broken: str | None = None
         self._client: Any = None
         self._collection: Any = None
@@ -241,7 +241,9 @@ class VectorStore:
                 name=collection, embedding_function=_RefuseToEmbed(),  # type: ignore[arg-type]
                 metadata={"hnsw:space": "cosine"})
 
-        self._run("open the vector database", open_collection, write=True, opening=True)
+        # Opening an existing folder writes little: it must work on a full disk, for reading.
+        self._run("open the vector database", open_collection, write=True, opening=True,
+                  check_space=not self.path.exists())
 
     def close(self) -> None:
         """Let go of Chroma's files (a store that hung is left alone: its thread still holds them)."""
@@ -260,10 +262,10 @@ class VectorStore:
         return self._broken is not None
 
     def _run(self, what: str, fn: Callable[[], T], *, write: bool = False, items: int = 0,
-             opening: bool = False) -> T:
+             opening: bool = False, check_space: bool = True) -> T:
         if self._broken is not None:
             raise StoreError(self._broken)
-        if write:
+        if write and check_space:
             self._check_space(what, items)
         if not write:
             try:
@@ -307,11 +309,15 @@ class VectorStore:
 
     def _error(self, what: str, exc: BaseException, opening: bool) -> StoreError:
         text = str(exc) or type(exc).__name__
-        full = isinstance(exc, OSError) and exc.errno == 28 or "disk is full" in text or \
-            "No space left" in text
+        try:  # Chroma's messages on a full disk rarely say so ("Failed to apply logs ...")
+            nearly_full = free_bytes(self.path) < 4 * 1024 * 1024
+        except OSError:
+            nearly_full = False
+        full = nearly_full or isinstance(exc, OSError) and exc.errno == 28 or \
+            "disk is full" in text or "No space left" in text
         if full:
-            return StoreError(f"Could not {what}: the disk holding {self.data_dir} is full. Free some "
-                              "space and try again.")
+            return StoreError(f"Could not {what}: the disk holding {self.data_dir} is full ({text}). "
+                              "Free some space and try again.")
         hint = damaged_hint(self.data_dir) if opening or not isinstance(exc, OSError) else \
             "Check that the data folder is writable."
         return StoreError(f"Could not {what} in {self.path}: {text}. {hint}")
