@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 LEDGER_FILE = "loci.sqlite3"
 REBUILD_BATCH = 256
+SAMPLE = 100  # memories whose vectors a full check re-embeds and searches for
 
 Progress = Callable[[int, int], None]
 
@@ -33,6 +34,7 @@ class IntegrityReport:
     problems: tuple[str, ...] = ()
     repairs: tuple[str, ...] = ()
     unrepaired: tuple[str, ...] = field(default=())
+    index_broken: bool = False  # searching for a memory's own vector does not find it
 
     @property
     def is_sound(self) -> bool:
@@ -86,8 +88,40 @@ def reconcile(ledger: Ledger, vectors: VectorStore, embedder: Embedder, *, full:
         log.warning("integrity: rebuilding %d missing vectors from SQLite", len(missing))
         rebuild_vectors(ledger, vectors, embedder, missing, progress=progress)
         repairs.append(f"rebuilt {len(missing)} vectors from the database")
+    index_broken = False
+    if full and row_ids:
+        wrong, unfound = _sample_vectors(ledger, vectors, embedder, sorted(row_ids))
+        if wrong:
+            problems.append(f"{len(wrong)} sampled vectors did not match their memory's text")
+            rebuild_vectors(ledger, vectors, embedder, wrong)
+            repairs.append(f"re-embedded {len(wrong)} memories whose vectors were wrong")
+        if unfound:
+            problems.append(f"searching for {unfound} sampled memories by their own vector did not "
+                            "find them: the vector index is damaged")
+            index_broken = True
     return IntegrityReport(len(row_ids), vectors.count(), len(missing), len(orphans),
-                           tuple(problems), tuple(repairs))
+                           tuple(problems), tuple(repairs), index_broken=index_broken)
+
+
+def _sample_vectors(ledger: Ledger, vectors: VectorStore, embedder: Embedder,
+                    ids: list[str]) -> tuple[list[str], int]:
+    """Re-embed a spread sample: ids whose stored vector differs, and how many self-searches miss."""
+    step = max(1, len(ids) // SAMPLE)
+    sample = ids[::step][:SAMPLE]
+    records = ledger.get_many(sample)
+    texts = [records[i].memory for i in sample if i in records]
+    fresh = embedder.embed_batch(texts)
+    stored = vectors.vectors(sample)
+    wrong: list[str] = []
+    unfound = 0
+    for mid, vec in zip([i for i in sample if i in records], fresh):
+        have = stored.get(mid)
+        if have is None or float(have @ vec) < 0.99:
+            wrong.append(mid)
+            continue
+        if mid not in {hit for hit, _ in vectors.query(vec, 5)}:
+            unfound += 1
+    return wrong, unfound
 
 
 def rebuild_vectors(ledger: Ledger, vectors: VectorStore, embedder: Embedder, ids: list[str], *,
@@ -177,6 +211,18 @@ def doctor(data_dir: Path, *, config: Any = None, embedder: Embedder | None = No
     with Memory(data_dir, config, embedder=embedder, progress=progress) as mem:
         opened = mem.open_report
         full = mem.check_integrity(full=True, progress=progress)
+    if full.index_broken:  # rebuild the vector database from scratch
+        aside = backups_dir(data_dir) / f"damaged-{stamp}" / CHROMA_DIR
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(data_dir / CHROMA_DIR), str(aside))
+        with Memory(data_dir, config, embedder=embedder, progress=progress) as mem:
+            rebuilt = mem.open_report
+            after = mem.check_integrity(full=True)
+        repairs.append(f"rebuilt the damaged vector index from the database (old one in {aside})")
+        if after.index_broken:
+            unrepaired.append("the vector index is still damaged after a rebuild")
+        full = IntegrityReport(after.rows, after.vectors, rebuilt.rebuilt, 0, full.problems,
+                               full.repairs + rebuilt.repairs)
     return IntegrityReport(full.rows, full.vectors, opened.rebuilt + full.rebuilt,
                            opened.removed + full.removed,
                            tuple(problems) + opened.problems + full.problems,
@@ -184,20 +230,15 @@ def doctor(data_dir: Path, *, config: Any = None, embedder: Embedder | None = No
 
 
 def _salvage(path: Path, aside: Path) -> bool:
-    """Rewrite a damaged SQLite file through VACUUM INTO; keeps the damaged copy in aside."""
+    """Copy what SQLite can still read into a fresh database; keeps the damaged copy in aside.
+
+    First VACUUM INTO (exact when the damage is only in free pages or indexes); failing that,
+    every table is read row by row by rowid, so a damaged page loses only the rows it held.
+    """
     fresh = path.with_suffix(".salvaged")
     fresh.unlink(missing_ok=True)
-    try:
-        db = sqlite3.connect(str(path))
-        try:
-            db.execute("VACUUM INTO ?", (str(fresh),))
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as exc:
-        log.warning("doctor: salvage of %s failed: %s", path, exc)
-        fresh.unlink(missing_ok=True)
-        return False
-    if sqlite_problems(fresh):
+    salvaged = _vacuum_into(path, fresh) or _copy_rows(path, fresh)
+    if not salvaged or sqlite_problems(fresh):
         fresh.unlink(missing_ok=True)
         return False
     aside.mkdir(parents=True, exist_ok=True)
@@ -207,3 +248,56 @@ def _salvage(path: Path, aside: Path) -> bool:
             shutil.move(str(old), str(aside / old.name))
     fresh.replace(path)
     return True
+
+
+def _vacuum_into(path: Path, fresh: Path) -> bool:
+    try:
+        db = sqlite3.connect(str(path))
+        try:
+            db.execute("VACUUM INTO ?", (str(fresh),))
+        finally:
+            db.close()
+        return True
+    except sqlite3.DatabaseError as exc:
+        log.warning("doctor: VACUUM INTO of %s failed (%s); copying row by row", path, exc)
+        fresh.unlink(missing_ok=True)
+        return False
+
+
+def _copy_rows(path: Path, fresh: Path) -> bool:
+    """Rebuild the schema in fresh (the ledger's migrations) and copy every readable row."""
+    try:
+        Ledger(fresh).close()
+        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        dst = sqlite3.connect(str(fresh))
+    except (sqlite3.DatabaseError, StoreError) as exc:
+        log.warning("doctor: cannot salvage %s: %s", path, exc)
+        return False
+    copied = lost = 0
+    try:
+        tables = [r[0] for r in dst.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+        for table in tables:
+            try:
+                top = src.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
+            except sqlite3.DatabaseError:
+                top = src.execute("PRAGMA page_count").fetchone()[0] * 200
+            for rowid in range(1, top + 1):
+                try:
+                    row = src.execute(f"SELECT * FROM {table} WHERE rowid = ?", (rowid,)).fetchone()
+                except sqlite3.DatabaseError:
+                    lost += 1
+                    continue
+                if row is not None:
+                    marks = ",".join("?" * len(row))
+                    dst.execute(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", row)
+                    copied += 1
+        dst.commit()
+    except sqlite3.DatabaseError as exc:
+        log.warning("doctor: salvage of %s stopped: %s", path, exc)
+        return False
+    finally:
+        src.close()
+        dst.close()
+    log.warning("doctor: salvaged %d rows from %s (%d unreadable)", copied, path, lost)
+    return copied > 0

@@ -194,6 +194,17 @@ else:
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+class _DamagedChroma(OSError):
+    """Chroma could not open its folder (seen as the OSError of a damaged file)."""
+
+
+def _forget_chroma_system(path: Path) -> None:
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+
+
 def vector_meta(rec: MemoryRecord) -> dict[str, Any]:
     """What Chroma keeps beside a memory's vector: its scope keys and message time."""
     meta: dict[str, Any] = dict(rec.scope.as_dict())
@@ -235,11 +246,18 @@ class VectorStore:
             import chromadb
             from chromadb.config import Settings
 
-            self._client = chromadb.PersistentClient(
-                path=str(self.path), settings=Settings(anonymized_telemetry=False, allow_reset=True))
-            self._collection = self._client.get_or_create_collection(
-                name=collection, embedding_function=_RefuseToEmbed(),  # type: ignore[arg-type]
-                metadata={"hnsw:space": "cosine"})
+            try:
+                self._client = chromadb.PersistentClient(
+                    path=str(self.path), settings=Settings(anonymized_telemetry=False, allow_reset=True))
+                self._collection = self._client.get_or_create_collection(
+                    name=collection, embedding_function=_RefuseToEmbed(),  # type: ignore[arg-type]
+                    metadata={"hnsw:space": "cosine"})
+            except (ValueError, AttributeError) as exc:
+                # Chroma 1.x reports a damaged chroma.sqlite3 as "Could not connect to tenant"
+                # (ValueError), and its clean-up after that fails with an AttributeError; both
+                # leave a dead system in its per-path cache, which must go.
+                _forget_chroma_system(self.path)
+                raise _DamagedChroma(str(exc)) from exc
 
         # Opening an existing folder writes little: it must work on a full disk, for reading.
         self._run("open the vector database", open_collection, write=True, opening=True,
