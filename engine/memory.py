@@ -439,7 +439,7 @@ class Memory:
         self._check_open()
         _check_count(top_k, "top_k", 0, MAX_PAGE)
         _check_count(offset, "offset", 0, MAX_PAGE)
-        filters = dict(filters or {})
+        filters = _filter_dict(filters)
         scope = scope_of(filters)
         if set(filters) <= set(scope):  # only literal scope keys: let SQLite page
             return self._ledger.page(scope, offset, top_k)
@@ -459,7 +459,7 @@ class Memory:
     def count(self, filters: Mapping[str, Any] | None = None) -> int:
         """How many memories match the filters."""
         self._check_open()
-        filters = dict(filters or {})
+        filters = _filter_dict(filters)
         scope = scope_of(filters)
         if set(filters) <= set(scope):
             return self._ledger.count(scope)
@@ -474,7 +474,7 @@ class Memory:
     def entities(self, filters: Mapping[str, Any] | None = None) -> list[Entity]:
         """The people, places and things memories mention, with how many memories mention each."""
         self._check_open()
-        scope = scope_of(dict(filters or {}))
+        scope = scope_of(_filter_dict(filters))
         return [Entity(name=text, label=label, memory_count=n)
                 for _key, text, label, n in self._retriever.entity_counts(scope)]
 
@@ -482,7 +482,7 @@ class Memory:
         """Memories linked to an entity (matched by its normalised name), newest first."""
         self._check_open()
         _check_text(name, "entity name", MAX_QUERY_CHARS)
-        filters = dict(filters or {})
+        filters = _filter_dict(filters)
         predicate = compile_filters(filters)
         ids = self._retriever.entity_memory_ids(name, scope_of(filters))
         rows = self._ledger.get_many(list(ids))
@@ -654,6 +654,14 @@ def _check_id(memory_id: Any) -> None:
     if not isinstance(memory_id, str) or not memory_id.strip():
         raise InvalidInputError(f"A memory id must be a non-empty string, not {memory_id!r}.")
     _check_text(memory_id, "memory id", MAX_ID_CHARS)
+
+
+def _filter_dict(filters: Any) -> dict[str, Any]:
+    """A copy of a filter dict, checked (InvalidInputError when it cannot be used)."""
+    if filters is not None and not isinstance(filters, Mapping):
+        raise InvalidInputError(f"filters must be a dict, not {type(filters).__name__}.")
+    compile_filters(filters)
+    return dict(filters or {})
 
 
 def _check_flag(value: Any, name: str) -> None:
