@@ -83,8 +83,6 @@ class Memory:
             raise StoreError(f"Cannot create the data folder {self.data_dir}: {exc}") from exc
         self._lock = WriterLock(self.data_dir)
         self._lock.acquire()
-        self._vectors: VectorStore | None = None  # type: ignore[assignment]
-        self._ledger: Ledger | None = None  # type: ignore[assignment]
         try:
             self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
                 self.config.embedder.model, self.config.embedder.path,
@@ -144,11 +142,13 @@ class Memory:
         self._release_files()
 
     def _release_files(self) -> None:
+        vectors = getattr(self, "_vectors", None)  # None while __init__ has not opened it yet
+        ledger = getattr(self, "_ledger", None)
         try:
-            if self._vectors is not None:
-                self._vectors.close()
-            if self._ledger is not None:
-                self._ledger.close()
+            if vectors is not None:
+                vectors.close()
+            if ledger is not None:
+                ledger.close()
         finally:
             self._lock.release()
 
@@ -165,8 +165,10 @@ class Memory:
     def backup(self, reason: str = "manual", *, keep: int | None = None) -> Snapshot:
         """A consistent snapshot of this store under <data_dir>/backups, keeping the newest N."""
         self._check_open()
-        if not isinstance(reason, str) or not reason.isidentifier():
+        if not isinstance(reason, str) or not reason.isidentifier() or not reason.isascii():
             raise InvalidInputError(f"A backup reason is one word, not {reason!r}.")
+        if keep is not None:
+            _check_count(keep, "keep", 1, 10_000)
         with self._write_lock:
             return create_snapshot(self.data_dir, reason=reason,
                                    **({"keep": keep} if keep is not None else {}))
@@ -176,6 +178,9 @@ class Memory:
         from datetime import timedelta
 
         self._check_open()
+        if isinstance(max_age_hours, bool) or not isinstance(max_age_hours, (int, float)) or \
+                not 0 <= max_age_hours <= 24 * 365 * 100:
+            raise InvalidInputError(f"max_age_hours must be a number of hours, not {max_age_hours!r}.")
         if is_due(self.data_dir, timedelta(hours=max_age_hours)):
             return self.backup("daily")
         return None

@@ -308,10 +308,10 @@ class VectorStore:
             log.error("chroma call to %s abandoned after %.0f s", what, self.write_timeout)
             raise StoreError(self._broken)
         if "error" in box:
-            exc = box["error"]
-            if isinstance(exc, chroma_errors()):
-                raise self._error(what, exc, opening) from exc
-            raise exc
+            failure: BaseException = box["error"]
+            if isinstance(failure, chroma_errors()):
+                raise self._error(what, failure, opening) from failure
+            raise failure
         return box["value"]  # type: ignore[no-any-return]
 
     def _check_space(self, what: str, items: int) -> None:
@@ -347,16 +347,16 @@ class VectorStore:
         clean = [{k: v for k, v in m.items() if v is not None} or {"_": 0} for m in metadatas]
         array = np.asarray(vectors, dtype=np.float32)
         for start in range(0, len(ids), 1000):
-            end = start + 1000
-            self._run("save memory vectors", lambda: self._collection.upsert(
-                ids=list(ids[start:end]), embeddings=array[start:end],
-                metadatas=clean[start:end]), write=True, items=len(ids[start:end]))
+            part = slice(start, start + 1000)
+            self._run("save memory vectors", lambda part=part: self._collection.upsert(  # type: ignore[misc]
+                ids=list(ids[part]), embeddings=array[part], metadatas=clean[part]),
+                write=True, items=len(ids[part]))
 
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), 1000):
             chunk = list(ids[start:start + 1000])
-            self._run("delete memory vectors", lambda: self._collection.delete(ids=chunk),
-                      write=True, items=len(chunk))
+            self._run("delete memory vectors", lambda chunk=chunk: self._collection.delete(  # type: ignore[misc]
+                ids=chunk), write=True, items=len(chunk))
 
     def wipe(self) -> None:
         self.delete(self.ids())
@@ -385,7 +385,7 @@ class VectorStore:
         out: list[str] = []
         offset = 0
         while True:
-            chunk = self._run("list memory vectors", lambda: self._collection.get(
+            chunk = self._run("list memory vectors", lambda offset=offset: self._collection.get(  # type: ignore[misc]
                 include=[], limit=5000, offset=offset)["ids"])
             out.extend(chunk)
             if len(chunk) < 5000:

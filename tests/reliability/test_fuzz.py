@@ -78,7 +78,8 @@ def _calls(draw):  # noqa: ANN001, ANN202
     name = draw(st.sampled_from([
         "add", "add", "add", "search", "search", "get", "get_all", "update", "delete", "delete_all",
         "history", "count", "entities", "entity_memories", "list_records", "search_records",
-        "scopes", "source_messages", "delete_records", "check_integrity"]))
+        "scopes", "source_messages", "delete_records", "check_integrity", "backup",
+        "backup_if_due", "get_record", "history_records", "update_record"]))
     kw: dict = {}
     if name == "add":
         args = (draw(MESSAGES),)
@@ -100,11 +101,16 @@ def _calls(draw):  # noqa: ANN001, ANN202
             "offset": st.one_of(st.integers(-5, 2**64), ANY),
             **({"user_id": SCOPE, "agent_id": SCOPE, "limit": ANY, "all_scopes": ANY}
                if name == "get_all" else {})}))
-    elif name == "update":
+    elif name == "backup":
+        args = (draw(st.one_of(st.just("manual"), ANY)),)
+        kw = draw(st.fixed_dictionaries({}, optional={"keep": st.one_of(st.integers(-3, 3), ANY)}))
+    elif name == "backup_if_due":
+        args = (draw(st.one_of(st.floats(), ANY)),)
+    elif name in ("update", "update_record"):
         args = (draw(some_id),)
         kw = draw(st.fixed_dictionaries({}, optional={"text": MAYBE(TEXT), "metadata": st.one_of(ANY, DEEP),
                                                       "actor": ANY}))
-    elif name in ("get", "delete", "history", "source_messages"):
+    elif name in ("get", "delete", "history", "source_messages", "get_record", "history_records"):
         args = (draw(some_id),)
     elif name == "delete_records":
         args = (draw(st.one_of(st.lists(some_id, max_size=3), ANY)),)
