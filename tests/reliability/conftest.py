@@ -35,11 +35,22 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"{name:>48}: {FIGURES.get(name, 0)}")
 
 
-def spawn(mode: str, data_dir: Path, log: Path, seed: int = 0, *extra: str) -> subprocess.Popen:
+def spawn(mode: str, data_dir: Path, log: Path, seed: int = 0, *extra: str,
+          max_file_bytes: int | None = None) -> subprocess.Popen:
+    """Run the worker; max_file_bytes caps how large any file it writes may grow (RLIMIT_FSIZE)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", ORT_DISABLE_TELEMETRY="1", PYTHONPATH=str(ROOT))
+
+    def limit_files() -> None:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the cap fail with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
     return subprocess.Popen([sys.executable, str(WORKER), mode, str(data_dir), str(log), str(seed),
                              *extra], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=limit_files if max_file_bytes is not None else None)
 
 
 def read_log(log: Path) -> list[list[Any]]:
