@@ -7,7 +7,7 @@ STAMP := $(VENV)/.loci-installed
 # Portable llama.cpp build (no -march=native) so the same wheel can go into installers.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: run test lint install system-deps bench demo screenshots clean package
+.PHONY: run test lint test-reliability install system-deps bench demo screenshots clean package
 
 run: install
 	$(PY) -m app
@@ -22,6 +22,9 @@ test: install lint
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+# Fault injection (SIGKILLs, a full tmpfs, damaged files, fuzzing); prints its figures at the end.
+test-reliability: install
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m reliability tests/reliability
 
 install: system-deps $(STAMP)
 

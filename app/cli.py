@@ -1,4 +1,4 @@
-"""The `loci` command line: add, search, list, get, delete, history, export, import and a demo."""
+"""The `loci` command line: add, search, list, get, delete, history, export, import, a demo, and store care."""
 from __future__ import annotations
 
 import argparse
@@ -71,7 +71,45 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("file")
     i.add_argument("--replace", action="store_true",
                    help="delete every memory in the store first (default: merge, skipping ones already here)")
+    sub.add_parser("doctor", help="check the store fully and repair what can be repaired")
+    b = sub.add_parser("backup", help="take a backup now (or list them with --list)")
+    b.add_argument("--list", action="store_true", help="list the backups, newest first")
+    r = sub.add_parser("restore", help="replace the store with a backup (the newest by default)")
+    r.add_argument("name", nargs="?", help="backup folder name, as `loci backup --list` shows")
     return p
+
+
+_CARE = ("doctor", "backup", "restore")
+
+
+def _care(args: argparse.Namespace) -> Any:
+    """Commands that look after the store itself; doctor and restore work on a closed store."""
+    from pathlib import Path
+
+    from engine import Memory
+    from engine.backup import list_snapshots, restore_snapshot
+    from engine.integrity import doctor
+    from engine.paths import default_data_dir
+
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    if args.command == "doctor":
+        def progress(done: int, total: int) -> None:
+            print(f"  rebuilding vectors: {done}/{total}", file=sys.stderr)
+        report = doctor(data_dir, progress=progress)
+        return {"memories": report.rows, "vectors": report.vectors, "problems": list(report.problems),
+                "repairs": list(report.repairs), "unrepaired": list(report.unrepaired)}
+    if args.command == "restore":
+        snap = restore_snapshot(data_dir, args.name)
+        with Memory(data_dir) as mem:  # opening checks the restored store and rebuilds vectors
+            count = mem.count()
+        return {"message": f"Restored {snap.name} ({count} memories). The store as it was before, "
+                           "when readable, is kept as a pre-restore backup."}
+    if args.list:
+        return {"backups": [{"name": s.name, "created_at": s.created_at.isoformat(), "reason": s.reason,
+                             "memories": s.memories, "path": str(s.path)} for s in list_snapshots(data_dir)]}
+    with Memory(data_dir) as mem:
+        snap = mem.backup()
+    return {"message": f"Backed up {snap.memories} memories to {snap.path}"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,8 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine import LociError, Memory
 
     try:
-        with Memory(args.data_dir) as mem:
-            out = _run(mem, args)
+        if args.command in _CARE:
+            out = _care(args)
+        else:
+            with Memory(args.data_dir) as mem:
+                out = _run(mem, args)
     except LociError as exc:
         print(f"loci: {exc}", file=sys.stderr)
         return 1
@@ -88,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(out, indent=2, ensure_ascii=False, default=str))
     else:
         _print_human(args.command, out)
-    return 0
+    return 1 if args.command == "doctor" and out["unrepaired"] else 0
 
 
 def _scope(args: argparse.Namespace) -> dict[str, str]:
@@ -104,9 +145,11 @@ def _run(mem: Any, args: argparse.Namespace) -> Any:
         scope = _scope(args) or {"user_id": "default"}
         return mem.add([msg], **scope, infer=args.infer, timestamp=args.timestamp)
     if cmd == "search":
-        return mem.search(args.query, top_k=args.top_k, filters=_scope(args), explain=args.explain)
+        return mem.search(args.query, top_k=args.top_k, filters=_scope(args), explain=args.explain,
+                          all_scopes=not _scope(args))
     if cmd == "list":
-        return mem.get_all(filters=_scope(args), top_k=args.top_k, offset=args.offset)
+        return mem.get_all(filters=_scope(args), top_k=args.top_k, offset=args.offset,
+                           all_scopes=not _scope(args))
     if cmd == "get":
         return mem.get(args.id)
     if cmd == "delete":
@@ -150,6 +193,22 @@ def _demo(mem: Any) -> dict[str, Any]:
 
 
 def _print_human(command: str, out: Any) -> None:
+    if command == "doctor":
+        for line in out["problems"]:
+            print(f"found:    {line}")
+        for line in out["repairs"]:
+            print(f"repaired: {line}")
+        for line in out["unrepaired"]:
+            print(f"NOT repaired: {line}")
+        verdict = "needs attention" if out["unrepaired"] else "healthy"
+        print(f"The store is {verdict}: {out['memories']} memories, {out['vectors']} vectors.")
+        return
+    if command == "backup" and "backups" in out:
+        if not out["backups"]:
+            print("(no backups)")
+        for b in out["backups"]:
+            print(f"{b['name']}  {b['memories']:>6} memories  ({b['reason']})")
+        return
     if command == "demo":
         print(f"Stored {_memories(out['stored'])} from the sample conversation.\n")
         for item in out["queries"]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,15 @@ class LociConfig:
         if not isinstance(data, Mapping):
             raise ConfigError(f"Config must be a mapping of settings, not {type(data).__name__}.")
         config: LociConfig = _build(cls, data, "")
+        config.validate()
         return config
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first setting whose value is out of range."""
+        for section in ("embedder", "llm", "extraction", "search"):
+            values = getattr(self, section)
+            for f in dataclasses.fields(values):
+                _check_value(f"{section}.{f.name}", getattr(values, f.name))
 
     @classmethod
     def load(cls, path: str | Path) -> "LociConfig":
@@ -118,6 +127,49 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
+
+
+# Allowed ranges (inclusive) of numeric settings; every float must also be finite.
+_RANGES: dict[str, tuple[float, float]] = {
+    "embedder.batch_size": (1, 65_536),
+    "llm.n_ctx": (128, 1 << 20),
+    "llm.n_threads": (1, 1024),
+    "llm.n_gpu_layers": (-1, 100_000),
+    "llm.temperature": (0.0, 5.0),
+    "llm.max_tokens": (1, 1 << 20),
+    "extraction.context_messages": (0, 1000),
+    "extraction.similar_memories": (0, 1000),
+    "extraction.duplicate_threshold": (0.0, 1.0),
+    "search.oversample": (1, 1000),
+    "search.semantic_weight": (0.0, 1000.0),
+    "search.keyword_weight": (0.0, 1000.0),
+    "search.entity_weight": (0.0, 1000.0),
+    "search.time_weight": (0.0, 1000.0),
+    "search.context_weight": (0.0, 1000.0),
+    "search.bm25_scale": (1e-6, 1e6),
+    "search.default_threshold": (-1e6, 1e6),
+}
+_DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _check_value(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"Setting '{name}' is {value}; give a finite number.")
+    if name in _RANGES and isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = _RANGES[name]
+        if not low <= value <= high:
+            raise ConfigError(f"Setting '{name}' is {value}; it must be between {low:g} and {high:g}.")
+    if name == "embedder.device" and not (value in _DEVICES or str(value).startswith("cuda:")):
+        raise ConfigError(f"Setting 'embedder.device' is {value!r}; use one of {', '.join(_DEVICES)}.")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(f"Setting '{name}' contains characters that are not valid Unicode.") from None
+        if "\x00" in value:
+            raise ConfigError(f"Setting '{name}' contains a NUL character.")
 
 
 _IGNORED_MEM0_KEYS = {"provider", "version", "vector_store", "history_db_path", "graph_store",

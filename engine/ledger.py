@@ -138,10 +138,20 @@ class Ledger:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"Cannot open the database {path}: {exc}. The file may be damaged; "
-                             "restore it from a backup or move it away to start fresh.") from exc
+            raise StoreError(f"Cannot open the database {path}: {exc}. The file may be damaged: run "
+                             "`loci doctor` to check it, or `loci restore` to go back to a backup."
+                             ) from exc
         self._lock = threading.RLock()
-        self._migrate()
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if not is_environment_error(exc):
+                raise
+            raise self._store_error(exc, "open") from exc
+        except BaseException:
+            self._db.close()
+            raise
 
     # -- plumbing ---------------------------------------------------------
     def _migrate(self) -> None:
@@ -159,11 +169,19 @@ class Ledger:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit of writes; rolled back when the block raises."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise self._store_error(exc, "save to") from exc
             try:
                 yield self._db
+            except sqlite3.DatabaseError as exc:
+                self._rollback()
+                if not is_environment_error(exc):
+                    raise
+                raise self._store_error(exc, "save to") from exc
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             else:
                 self.commit()
@@ -171,13 +189,36 @@ class Ledger:
     def commit(self) -> None:
         try:
             self._db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            self._db.execute("ROLLBACK")
-            raise StoreError(f"Could not save to {self.path}: {exc}. Is the disk full?") from exc
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
+            raise self._store_error(exc, "save to") from exc
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass
+
+    def _store_error(self, exc: sqlite3.DatabaseError, doing: str) -> StoreError:
+        text = str(exc)
+        if "full" in text or "I/O" in text:
+            return StoreError(f"Could not {doing} {self.path}: {text}. Is the disk full? Free some "
+                              "space and try again; nothing was changed.")
+        if "locked" in text or "busy" in text:
+            return StoreError(f"Could not {doing} {self.path}: another program holds the database "
+                              "({text}). Close it and try again.")
+        return StoreError(f"The database {self.path} is damaged ({text}). Run `loci doctor` to check "
+                          "and repair it, or `loci restore` to go back to a backup.")
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                if not is_environment_error(exc):
+                    raise
+                raise self._store_error(exc, "read") from exc
 
     def close(self) -> None:
         with self._lock:
@@ -397,6 +438,12 @@ class Ledger:
         with self.transaction() as db:
             for table in ("memories", "history", "messages", "journal", "entity_links"):
                 db.execute(f"DELETE FROM {table}")
+
+
+def is_environment_error(exc: sqlite3.DatabaseError) -> bool:
+    """A fault of the disk or the file (full, I/O, damaged, locked), not a mistake in our SQL."""
+    return isinstance(exc, (sqlite3.OperationalError, sqlite3.DataError, sqlite3.InternalError)) \
+        or type(exc) is sqlite3.DatabaseError
 
 
 def _message(r: Sequence[Any]) -> Message:

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import math
+import os
 import threading
+import unicodedata
 import uuid
 from dataclasses import replace
 from datetime import datetime
@@ -13,23 +17,31 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .answer import Answer
+from .backup import Snapshot, create_snapshot, is_due, schema_version
 from .collapse import PREFERENCES, collapse
 from .config import LociConfig
 from .embeddings import Embedder, SentenceTransformerEmbedder
 from .entities import MAX_MENTIONS, EntityExtractor, is_plausible, normalise
 from .errors import ConfigError, ExtractionError, InvalidInputError, NotFoundError, StoreError
 from .export import ExportedMemory
-from .filters import SCOPE_KEYS, compile_filters, scope_of
+from .filters import SCOPE_KEYS, compile_filters, names_scope, scope_of
+from .integrity import (IntegrityReport, ledger_is_missing, missing_ledger_error, reconcile)
+from .ledger import SCHEMA_VERSION as LEDGER_SCHEMA
 from .ledger import Ledger, ScopeCount, utcnow
 from .paths import default_data_dir
 from .records import Entity, HistoryEvent, MemoryRecord, Message, Scope, ScoredMemory
 from .retrieval import Retriever, SearchOptions
-from .store import Manifest, VectorStore, WriterLock
+from .store import Manifest, VectorStore, WriterLock, vector_meta
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 100_000
 MAX_QUERY_CHARS = 10_000
+MAX_ID_CHARS = 1_000
+MAX_TOP_K = 10_000  # results of one search
+MAX_PAGE = 1_000_000_000  # rows or offset of one listing
+MAX_NESTING = 16  # depth of metadata lists and dicts
+LEDGER_FILE = "loci.sqlite3"
 _ROLES = ("user", "assistant", "system", "tool")
 
 Progress = Callable[[int, int], None]
@@ -50,16 +62,28 @@ class Memory:
     ONE SQLite transaction. SQLite is the source of truth: a memory exists when its row exists,
     and its row never exists without its history row. A crash after (1) or (2) leaves only
     journal entries and stray vectors, which `_recover` repairs the next time the store opens.
+    Updates and deletes follow the same order (journal, vectors, one SQLite transaction), and
+    a write that fails after step (1) is repaired at once from the journal, so a caller told
+    "failed" never finds the change committed.
+
+    Opening checks the store (`engine/integrity.py`): missing vectors are rebuilt from SQLite
+    (`open_report` says what was repaired; `progress` sees the rebuild), a lost SQLite file
+    beside surviving vectors is refused, and a schema migration is preceded by a backup.
     """
 
     def __init__(self, data_dir: str | Path | None = None,
                  config: LociConfig | Mapping[str, Any] | None = None, *,
-                 embedder: Embedder | None = None, llm: Any = None) -> None:
+                 embedder: Embedder | None = None, llm: Any = None,
+                 progress: Progress | None = None) -> None:
+        if data_dir is not None and (not isinstance(data_dir, (str, os.PathLike))
+                                     or not str(data_dir).strip()):
+            raise InvalidInputError(f"data_dir must be a folder path, not {data_dir!r}.")
         self.config = config if isinstance(config, LociConfig) else LociConfig.from_dict(config)
+        self.config.validate()
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise StoreError(f"Cannot create the data folder {self.data_dir}: {exc}") from exc
         self._lock = WriterLock(self.data_dir)
         self._lock.acquire()
@@ -72,10 +96,15 @@ class Memory:
                 if load:
                     load()
             Manifest(self.data_dir).check_or_write(self.embedder.name, self.embedder.dimension)
-            self._ledger = Ledger(self.data_dir / "loci.sqlite3")
             self._vectors = VectorStore(self.data_dir)
+            ledger_path = self.data_dir / LEDGER_FILE
+            if ledger_is_missing(ledger_path) and self._vectors.count() > 0:
+                raise missing_ledger_error(self.data_dir)
+            if 0 < schema_version(ledger_path) < LEDGER_SCHEMA:
+                create_snapshot(self.data_dir, reason="pre-migration")
+            self._ledger = Ledger(ledger_path)
         except BaseException:
-            self._lock.release()
+            self._release_files()
             raise
         self._write_lock = threading.RLock()
         self._llm = llm
@@ -84,7 +113,16 @@ class Memory:
         self._retriever = Retriever(self._ledger, self._vectors, self.embedder, self.config.search,
                                     self._entity_extractor)
         self._closed = False
-        self._recover()
+        try:
+            self._recover()
+            self.open_report: IntegrityReport = reconcile(self._ledger, self._vectors, self.embedder,
+                                                          progress=progress)
+        except BaseException:
+            self._release_files()
+            raise
+        if self.open_report.repairs:
+            log.warning("store %s repaired on open: %s", self.data_dir,
+                        "; ".join(self.open_report.repairs))
 
     @classmethod
     def from_config(cls, config_dict: Mapping[str, Any] | None = None, **kwargs: Any) -> "Memory":
@@ -105,8 +143,51 @@ class Memory:
         if self._closed:
             return
         self._closed = True
-        self._ledger.close()
-        self._lock.release()
+        self._release_files()
+
+    def _release_files(self) -> None:
+        vectors = getattr(self, "_vectors", None)  # None while __init__ has not opened it yet
+        ledger = getattr(self, "_ledger", None)
+        try:
+            if vectors is not None:
+                vectors.close()
+            if ledger is not None:
+                ledger.close()
+        finally:
+            self._lock.release()
+
+    def check_integrity(self, *, full: bool = True, progress: Progress | None = None) -> IntegrityReport:
+        """Compare the memories with their vectors (every id when full) and repair the vectors."""
+        self._check_open()
+        with self._write_lock:
+            report = reconcile(self._ledger, self._vectors, self.embedder, full=full,
+                               progress=progress)
+            if report.repairs:
+                self._retriever.reset()
+        return report
+
+    def backup(self, reason: str = "manual", *, keep: int | None = None) -> Snapshot:
+        """A consistent snapshot of this store under <data_dir>/backups, keeping the newest N."""
+        self._check_open()
+        if not isinstance(reason, str) or not reason.isidentifier() or not reason.isascii():
+            raise InvalidInputError(f"A backup reason is one word, not {reason!r}.")
+        if keep is not None:
+            _check_count(keep, "keep", 1, 10_000)
+        with self._write_lock:
+            return create_snapshot(self.data_dir, reason=reason,
+                                   **({"keep": keep} if keep is not None else {}))
+
+    def backup_if_due(self, max_age_hours: float = 24.0) -> Snapshot | None:
+        """The daily backup: a snapshot when the newest is older than max_age_hours (GUI timer)."""
+        from datetime import timedelta
+
+        self._check_open()
+        if isinstance(max_age_hours, bool) or not isinstance(max_age_hours, (int, float)) or \
+                not 0 <= max_age_hours <= 24 * 365 * 100:
+            raise InvalidInputError(f"max_age_hours must be a number of hours, not {max_age_hours!r}.")
+        if is_due(self.data_dir, timedelta(hours=max_age_hours)):
+            return self.backup("daily")
+        return None
 
     def _check_open(self) -> None:
         if self._closed:
@@ -127,6 +208,9 @@ class Memory:
         """
         self._check_open()
         scope = _scope(user_id, agent_id, run_id)
+        _check_flag(infer, "infer")
+        if prompt is not None:
+            _check_text(prompt, "prompt", MAX_MESSAGE_CHARS)
         meta = _check_metadata(metadata)
         when = _parse_time(timestamp)
         msgs = _to_messages(messages, scope, when)
@@ -251,18 +335,34 @@ class Memory:
         records, mentions = self._with_entities(records)
         ids = [r.id for r in records]
         self._ledger.journal_begin(ids)
-        self._vectors.upsert(ids, vectors, [_vector_meta(r) for r in records])
-        with self._ledger.transaction() as db:
-            self._ledger.insert_messages(db, messages)
-            for r in records:
-                self._ledger.insert_memory(db, r)
-                self._ledger.set_entity_links(db, r.id, mentions[r.id])
-                if event == "ADD":
-                    self._ledger.add_history(db, r.id, "ADD", None, r.memory, r.actor, r.role, r.created_at)
-                else:  # RESTORE (undo of a delete): now, by whoever undid it
-                    self._ledger.add_history(db, r.id, event, None, r.memory, actor, None)
-            self._ledger.journal_clear(db, ids)
+        try:
+            self._vectors.upsert(ids, vectors, [_vector_meta(r) for r in records])
+            with self._ledger.transaction() as db:
+                self._ledger.insert_messages(db, messages)
+                for r in records:
+                    self._ledger.insert_memory(db, r)
+                    self._ledger.set_entity_links(db, r.id, mentions[r.id])
+                    if event == "ADD":
+                        self._ledger.add_history(db, r.id, "ADD", None, r.memory, r.actor, r.role,
+                                                 r.created_at)
+                    else:  # RESTORE (undo of a delete): now, by whoever undid it
+                        self._ledger.add_history(db, r.id, event, None, r.memory, actor, None)
+                self._ledger.journal_clear(db, ids)
+        except StoreError:
+            self._repair_after_failure()
+            raise
         self._retriever.refresh(records, (), mentions)
+
+    def _repair_after_failure(self) -> None:
+        """Undo a write that failed after its journal entry: the vectors follow SQLite again.
+
+        When that fails too (disk still full, vector store hung), the journal keeps the ids
+        and the next open finishes the repair.
+        """
+        try:
+            self._recover()
+        except StoreError as exc:
+            log.warning("repair after a failed write postponed to the next open: %s", exc)
 
     def _with_entities(self, records: Sequence[MemoryRecord]
                        ) -> tuple[list[MemoryRecord], dict[str, list[tuple[str, str, str]]]]:
@@ -299,15 +399,25 @@ class Memory:
     def search(self, query: str, *, top_k: int = 20, filters: Mapping[str, Any] | None = None,
                threshold: float | None = None, rerank: bool = False, explain: bool = False,
                reference_date: Any = None, user_id: str | None = None, agent_id: str | None = None,
-               run_id: str | None = None, limit: int | None = None) -> dict[str, Any]:
+               run_id: str | None = None, limit: int | None = None,
+               all_scopes: bool = False) -> dict[str, Any]:
         """Memories that best match the query, best first, within the filters.
 
         Ranking fuses semantic similarity, BM25 keywords, entity matches and time (see
         engine/fusion.py); explain=True adds every signal's score to each result. rerank is
         accepted for mem0 compatibility and does nothing: no local cross-encoder ships on PyPI.
+        Like mem0, a search names whose memories it looks in (user_id, agent_id or run_id, as
+        keywords or in filters); all_scopes=True searches every user's memories instead.
         """
-        hits = self.search_records(query, top_k=limit or top_k, filters=_merge_scope(
-            filters, user_id, agent_id, run_id), threshold=threshold, reference_date=reference_date)
+        self._check_open()
+        top_k = top_k if limit is None else limit
+        _check_count(top_k, "top_k (or limit)", 1, MAX_TOP_K)
+        merged = _merge_scope(filters, user_id, agent_id, run_id)
+        _require_scope(merged, all_scopes, "search")
+        _check_flag(explain, "explain")
+        _check_flag(rerank, "rerank")
+        hits = self.search_records(query, top_k=top_k, filters=merged,
+                                   threshold=threshold, reference_date=reference_date)
         return {"results": [h.to_dict(explain=explain) for h in hits]}
 
     def search_records(self, query: str, *, top_k: int = 20, filters: Mapping[str, Any] | None = None,
@@ -318,12 +428,15 @@ class Memory:
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("The search query is empty; type what you are looking for.")
         _check_text(query, "query", MAX_QUERY_CHARS)
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-            raise InvalidInputError(f"top_k must be a positive whole number, not {top_k!r}.")
+        _check_count(top_k, "top_k (or limit)", 1, MAX_TOP_K)
         predicate = compile_filters(filters)
         ref = _parse_time(reference_date)
         if threshold is None:
             threshold = self.config.search.default_threshold
+        elif isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
+                not math.isfinite(threshold):
+            raise InvalidInputError(f"threshold must be a number (a minimum score such as 0.3), "
+                                    f"not {threshold!r}.")
         evidence = self.config.search.evidence
         if evidence not in ("all", *PREFERENCES):
             raise ConfigError(f"search.evidence is {evidence!r}; use episode, fact, best or all.")
@@ -365,19 +478,25 @@ class Memory:
 
     def get_all(self, *, filters: Mapping[str, Any] | None = None, top_k: int = 100, offset: int = 0,
                 user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                limit: int | None = None) -> dict[str, Any]:
-        """Memories matching the filters, newest first; page with offset."""
-        records = self.list_records(filters=_merge_scope(filters, user_id, agent_id, run_id),
-                                    top_k=limit or top_k, offset=offset)
+                limit: int | None = None, all_scopes: bool = False) -> dict[str, Any]:
+        """Memories matching the filters, newest first; page with offset.
+
+        Like search(), it needs a scope (user_id, agent_id or run_id) unless all_scopes=True.
+        """
+        self._check_open()
+        top_k = top_k if limit is None else limit
+        _check_count(top_k, "top_k (or limit)", 1, MAX_PAGE)
+        merged = _merge_scope(filters, user_id, agent_id, run_id)
+        _require_scope(merged, all_scopes, "list")
+        records = self.list_records(filters=merged, top_k=top_k, offset=offset)
         return {"results": [r.to_dict() for r in records]}
 
     def list_records(self, *, filters: Mapping[str, Any] | None = None, top_k: int = 100,
                      offset: int = 0) -> list[MemoryRecord]:
         self._check_open()
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 0 or \
-                not isinstance(offset, int) or offset < 0:
-            raise InvalidInputError("top_k and offset must be whole numbers of 0 or more.")
-        filters = dict(filters or {})
+        _check_count(top_k, "top_k", 0, MAX_PAGE)
+        _check_count(offset, "offset", 0, MAX_PAGE)
+        filters = _filter_dict(filters)
         scope = scope_of(filters)
         if set(filters) <= set(scope):  # only literal scope keys: let SQLite page
             return self._ledger.page(scope, offset, top_k)
@@ -397,7 +516,7 @@ class Memory:
     def count(self, filters: Mapping[str, Any] | None = None) -> int:
         """How many memories match the filters."""
         self._check_open()
-        filters = dict(filters or {})
+        filters = _filter_dict(filters)
         scope = scope_of(filters)
         if set(filters) <= set(scope):
             return self._ledger.count(scope)
@@ -412,14 +531,15 @@ class Memory:
     def entities(self, filters: Mapping[str, Any] | None = None) -> list[Entity]:
         """The people, places and things memories mention, with how many memories mention each."""
         self._check_open()
-        scope = scope_of(dict(filters or {}))
+        scope = scope_of(_filter_dict(filters))
         return [Entity(name=text, label=label, memory_count=n)
                 for _key, text, label, n in self._retriever.entity_counts(scope)]
 
     def entity_memories(self, name: str, filters: Mapping[str, Any] | None = None) -> list[MemoryRecord]:
         """Memories linked to an entity (matched by its normalised name), newest first."""
         self._check_open()
-        filters = dict(filters or {})
+        _check_text(name, "entity name", MAX_QUERY_CHARS)
+        filters = _filter_dict(filters)
         predicate = compile_filters(filters)
         ids = self._retriever.entity_memory_ids(name, scope_of(filters))
         rows = self._ledger.get_many(list(ids))
@@ -483,9 +603,10 @@ class Memory:
         self._check_open()
         if text is None and metadata is None:
             raise InvalidInputError("Nothing to update: give new text, new metadata or both.")
+        _check_actor(actor)
         if text is not None:
             _check_text(text, "memory text", MAX_MESSAGE_CHARS)
-            if not text.strip():
+            if _is_blank(text):
                 raise InvalidInputError("A memory's text cannot be empty; delete the memory instead.")
         meta = _check_metadata(metadata) if metadata is not None else None
         with self._write_lock:
@@ -498,16 +619,22 @@ class Memory:
             mentions: dict[str, list[tuple[str, str, str]]] = {}
             if reembed:
                 (new,), mentions = self._with_entities([replace(new, entities=())])
+                vector = self.embedder.embed_batch([new_text])
                 self._ledger.journal_begin([memory_id])
-                self._vectors.upsert([memory_id], self.embedder.embed_batch([new_text]),
-                                     [_vector_meta(new)])
-            with self._ledger.transaction() as db:
-                self._ledger.replace_memory(db, new)
+            try:
                 if reembed:
-                    self._ledger.set_entity_links(db, memory_id, mentions[memory_id])
-                self._ledger.add_history(db, memory_id, "UPDATE", old.memory, new.memory, actor,
-                                         None, new.updated_at)
-                self._ledger.journal_clear(db, [memory_id])
+                    self._vectors.upsert([memory_id], vector, [_vector_meta(new)])
+                with self._ledger.transaction() as db:
+                    self._ledger.replace_memory(db, new)
+                    if reembed:
+                        self._ledger.set_entity_links(db, memory_id, mentions[memory_id])
+                    self._ledger.add_history(db, memory_id, "UPDATE", old.memory, new.memory, actor,
+                                             None, new.updated_at)
+                    self._ledger.journal_clear(db, [memory_id])
+            except StoreError:
+                if reembed:
+                    self._repair_after_failure()
+                raise
             if reembed:
                 self._retriever.refresh([new], [memory_id], mentions)
         return new
@@ -529,27 +656,39 @@ class Memory:
     def delete_records(self, memory_ids: Sequence[str], *, actor: str | None = None) -> int:
         """Delete several memories at once; returns how many were removed."""
         self._check_open()
+        _check_actor(actor)
+        if isinstance(memory_ids, (str, bytes)) or not isinstance(memory_ids, Sequence):
+            raise InvalidInputError("memory_ids must be a list of memory ids.")
+        for memory_id in memory_ids:
+            _check_id(memory_id)
         with self._write_lock:
             rows = self._ledger.get_many(list(memory_ids))
             ids = [i for i in memory_ids if i in rows]
             if not ids:
                 return 0
+            # Same order as add: journal, vectors, then rows + history + journal in one
+            # transaction. A failure or crash before that commit leaves the memories in place
+            # and their vectors are re-embedded from the journal (now, or when the store opens).
             self._ledger.journal_begin(ids)
-            with self._ledger.transaction() as db:
-                for i in ids:
-                    self._ledger.delete_memory(db, i)
-                    self._ledger.drop_entity_links(db, i)
-                    self._ledger.add_history(db, i, "DELETE", rows[i].memory, None, actor, None)
-            # After the commit: a crash here leaves stray vectors, which _recover removes.
-            self._vectors.delete(ids)
-            with self._ledger.transaction() as db:
-                self._ledger.journal_clear(db, ids)
+            try:
+                self._vectors.delete(ids)
+                with self._ledger.transaction() as db:
+                    for i in ids:
+                        self._ledger.delete_memory(db, i)
+                        self._ledger.drop_entity_links(db, i)
+                        self._ledger.add_history(db, i, "DELETE", rows[i].memory, None, actor, None)
+                    self._ledger.journal_clear(db, ids)
+            except StoreError:
+                self._repair_after_failure()
+                raise
             self._retriever.refresh((), ids, {})
         return len(ids)
 
     def restore_record(self, record: MemoryRecord, *, actor: str | None = None) -> MemoryRecord:
         """Put a deleted memory back with its id (undo of delete); recorded as RESTORE in history."""
         self._check_open()
+        if not isinstance(record, MemoryRecord):
+            raise InvalidInputError(f"restore_record takes a MemoryRecord, not {type(record).__name__}.")
         with self._write_lock:
             if self._ledger.get(record.id) is not None:
                 return record
@@ -611,9 +750,15 @@ class Memory:
         """Delete every memory, message and history row in this store."""
         self._check_open()
         with self._write_lock:
-            self._ledger.wipe()
-            self._vectors.wipe()
-            self._retriever.reset()
+            self._ledger.journal_begin(self._ledger.ids())
+            try:
+                self._vectors.wipe()
+                self._ledger.wipe()  # clears the journal in the same transaction
+            except StoreError:
+                self._repair_after_failure()
+                raise
+            finally:
+                self._retriever.reset()
 
     # -- extraction ------------------------------------------------------------------
     def _get_extractor(self) -> Any:
@@ -634,6 +779,44 @@ class Memory:
 def _check_id(memory_id: Any) -> None:
     if not isinstance(memory_id, str) or not memory_id.strip():
         raise InvalidInputError(f"A memory id must be a non-empty string, not {memory_id!r}.")
+    _check_text(memory_id, "memory id", MAX_ID_CHARS)
+
+
+def _filter_dict(filters: Any) -> dict[str, Any]:
+    """A copy of a filter dict, checked (InvalidInputError when it cannot be used)."""
+    if filters is not None and not isinstance(filters, Mapping):
+        raise InvalidInputError(f"filters must be a dict, not {type(filters).__name__}.")
+    compile_filters(filters)
+    return dict(filters or {})
+
+
+def _check_flag(value: Any, name: str) -> None:
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{name} must be True or False, not {value!r}.")
+
+
+def _check_count(value: Any, name: str, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidInputError(f"{name} must be a whole number from {low} to {high:,}, not {value!r}.")
+
+
+def _check_actor(actor: Any) -> None:
+    if actor is not None:
+        _check_text(actor, "actor", 200)
+
+
+def _is_blank(text: str) -> bool:
+    """Nothing a person could read: only spaces, control characters or format marks."""
+    return all(unicodedata.category(ch)[0] in "CZ" for ch in text)
+
+
+def _require_scope(filters: Mapping[str, Any], all_scopes: Any, doing: str) -> None:
+    _check_flag(all_scopes, "all_scopes")
+    compile_filters(filters)  # a malformed filter is the more useful message
+    if not all_scopes and not names_scope(filters):
+        raise InvalidInputError(
+            f"Say whose memories to {doing}: give user_id, agent_id or run_id (or the same keys in "
+            f"filters). To {doing} every user's memories on purpose, pass all_scopes=True.")
 
 
 def _check_text(text: Any, what: str, limit: int) -> None:
@@ -647,6 +830,8 @@ def _check_text(text: Any, what: str, limit: int) -> None:
     except UnicodeEncodeError as exc:
         raise InvalidInputError(f"The {what} contains characters that are not valid Unicode "
                                 f"(position {exc.start}); fix the encoding and try again.") from exc
+    if "\x00" in text:
+        raise InvalidInputError(f"The {what} contains a NUL character (\\x00); remove it and try again.")
 
 
 def _scope(user_id: Any, agent_id: Any, run_id: Any) -> Scope:
@@ -669,6 +854,9 @@ def _merge_scope(filters: Mapping[str, Any] | None, user_id: str | None, agent_i
     merged = dict(filters or {})
     for key, value in zip(SCOPE_KEYS, (user_id, agent_id, run_id)):
         if value is not None:
+            if key in merged and scope_of({key: merged[key]}).get(key) != value:
+                raise InvalidInputError(f"{key}={value!r} conflicts with {key} {merged[key]!r} in "
+                                        "filters; give the scope once.")
             merged[key] = value
     return merged
 
@@ -678,17 +866,40 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidInputError(f"metadata must be a dict, not {type(metadata).__name__}.")
-    import json
-
-    for key in metadata:
-        if not isinstance(key, str):
-            raise InvalidInputError(f"metadata keys must be strings, not {key!r}.")
-    try:
-        text = json.dumps(dict(metadata))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"metadata must hold only text, numbers, booleans and lists: {exc}") from exc
-    _check_text(text, "metadata", MAX_MESSAGE_CHARS)
+    _check_json_value(metadata, "metadata", 0)
+    text = json.dumps(dict(metadata), allow_nan=False)
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InvalidInputError(f"metadata is {len(text):,} characters long as JSON; the limit is "
+                                f"{MAX_MESSAGE_CHARS:,}.")
     return dict(metadata)
+
+
+def _check_json_value(value: Any, where: str, depth: int) -> None:
+    """Text (valid Unicode), finite numbers, booleans, None, and lists or dicts of them."""
+    if depth > MAX_NESTING:
+        raise InvalidInputError(f"metadata is nested more than {MAX_NESTING} levels deep at {where}.")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        _check_text(value, f"value of {where}", MAX_MESSAGE_CHARS)
+    elif isinstance(value, int):
+        if abs(value) >= 2**63:
+            raise InvalidInputError(f"The number at {where} is too large to store.")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"The number at {where} is {value}; use a finite number.")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(f"metadata keys must be strings, not {key!r} (in {where}).")
+            _check_text(key, f"key in {where}", 200)
+            _check_json_value(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for n, item in enumerate(value):
+            _check_json_value(item, f"{where}[{n}]", depth + 1)
+    else:
+        raise InvalidInputError(f"metadata must hold only text, numbers, booleans, lists and dicts; "
+                                f"{where} is a {type(value).__name__}.")
 
 
 def _parse_time(value: Any) -> datetime:
@@ -735,15 +946,12 @@ def _to_messages(messages: Any, scope: Scope, when: datetime) -> list[Message]:
         out.append(Message(id=str(uuid.uuid4()), role=role, content=str(content), timestamp=msg_time,
                            name=name or None, scope=scope,
                            metadata=_check_metadata(item.get("metadata"))))
-    if all(not m.content.strip() for m in out if m.role != "system"):
+    if all(_is_blank(m.content) for m in out if m.role != "system"):
         raise InvalidInputError("There is nothing to remember: every message is empty.")
-    return [m for m in out if m.content.strip()]
+    return [m for m in out if not _is_blank(m.content)]
 
 
-def _vector_meta(rec: MemoryRecord) -> dict[str, Any]:
-    meta: dict[str, Any] = dict(rec.scope.as_dict())
-    meta["ts"] = int(rec.timestamp.timestamp())
-    return meta
+_vector_meta = vector_meta
 
 
 def _event(rec: MemoryRecord, event: str) -> dict[str, Any]:

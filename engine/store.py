@@ -4,22 +4,47 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
+import sqlite3
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
 from ._offline import enforce_offline
 from .errors import StoreError
+from .records import MemoryRecord
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 LOCK_FILE = "loci.lock"
+CHROMA_DIR = "chroma"
+
+# A write to Chroma starts only with this much free space on its disk: Chroma can hang for
+# ever inside a write that runs out of space, so Loci refuses well before that point.
+MIN_FREE_BYTES = 32 * 1024 * 1024
+# A Chroma call that has not returned after this long (plus a little per vector) is abandoned.
+WRITE_TIMEOUT_S = 60.0
+
+T = TypeVar("T")
+
+
+def chroma_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions Chroma raises for faults of its files or disk (anything else is a bug)."""
+    from chromadb.errors import ChromaError
+
+    return (ChromaError, OSError, sqlite3.Error)
+
+
+def damaged_hint(data_dir: Path) -> str:
+    return (f"Run `loci doctor` to check and repair the store at {data_dir}, or `loci restore` to "
+            "go back to a backup.")
 
 
 class _RefuseToEmbed:
@@ -61,18 +86,32 @@ class Manifest:
 
     def check_or_write(self, embedder: str, dimension: int) -> None:
         if not self.path.exists():
-            self.path.write_text(json.dumps({
-                "schema_version": SCHEMA_VERSION, "embedder": embedder, "dimension": dimension,
-                "created_at": datetime.now(timezone.utc).isoformat()}, indent=2), encoding="utf-8")
+            text = json.dumps({"schema_version": SCHEMA_VERSION, "embedder": embedder,
+                               "dimension": dimension,
+                               "created_at": datetime.now(timezone.utc).isoformat()}, indent=2)
+            tmp = self.path.with_suffix(".tmp")
+            try:  # written whole or not at all
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, self.path)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise StoreError(f"Cannot write the store manifest {self.path}: {exc}. "
+                                 "Is the disk full?") from exc
             return
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise StoreError(f"The store manifest {self.path} is unreadable ({exc}). "
                              "Restore it from a backup.") from exc
+        if not isinstance(data, dict):
+            raise StoreError(f"The store manifest {self.path} is damaged. " + damaged_hint(self.path.parent))
         if data.get("schema_version", 0) > SCHEMA_VERSION:
             raise StoreError(f"The store at {self.path.parent} was made by a newer Loci; update Loci.")
-        if data.get("embedder") != embedder or int(data.get("dimension", 0)) != dimension:
+        try:
+            built_dimension = int(data.get("dimension", 0))
+        except (TypeError, ValueError):
+            built_dimension = -1
+        if data.get("embedder") != embedder or built_dimension != dimension:
             raise StoreError(
                 f"The store at {self.path.parent} was built with the embedding model "
                 f"'{data.get('embedder')}' ({data.get('dimension')} dims), but Loci is set to use "
@@ -88,7 +127,11 @@ class WriterLock:
         self._fh: Any = None
 
     def acquire(self) -> None:
-        fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            fh = open(self.path, "a+", encoding="utf-8")
+        except OSError as exc:
+            raise StoreError(f"Cannot open the lock file {self.path}: {exc}. Check that the data "
+                             "folder is writable and the disk is not full.") from exc
         try:
             _lock_file(fh)
         except OSError:
@@ -104,13 +147,16 @@ class WriterLock:
             raise StoreError(f"The memory store at {self.path.parent} is already open for writing by "
                              f"{holder}. Close that program first, or use another data folder "
                              "(set LOCI_HOME).") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                             "program": Path(sys.argv[0]).name or "python",
-                             "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
-        fh.flush()
         self._fh = fh
+        try:  # who holds the lock is only a courtesy for the next opener: a full disk may refuse it
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "program": Path(sys.argv[0]).name or "python",
+                                 "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+            fh.flush()
+        except OSError as exc:
+            log.warning("could not record the lock holder in %s: %s", self.path, exc)
 
     def release(self) -> None:
         if self._fh is not None:
@@ -118,8 +164,13 @@ class WriterLock:
                 self._fh.seek(0)
                 self._fh.truncate()
                 _unlock_file(self._fh)
+            except OSError as exc:  # closing the file below releases the lock anyway
+                log.warning("could not unlock %s cleanly: %s", self.path, exc)
             finally:
-                self._fh.close()
+                try:
+                    self._fh.close()
+                except OSError:
+                    pass
                 self._fh = None
 
 
@@ -143,44 +194,182 @@ else:
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-class VectorStore:
-    """One Chroma collection of memory vectors (cosine), with scope keys as metadata."""
+class _DamagedChroma(OSError):
+    """Chroma could not open its folder (seen as the OSError of a damaged file)."""
 
-    def __init__(self, data_dir: Path, collection: str = "memories") -> None:
+
+def _forget_chroma_system(path: Path) -> None:
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+
+
+def vector_meta(rec: MemoryRecord) -> dict[str, Any]:
+    """What Chroma keeps beside a memory's vector: its scope keys and message time."""
+    meta: dict[str, Any] = dict(rec.scope.as_dict())
+    meta["ts"] = int(rec.timestamp.timestamp())
+    return meta
+
+
+def free_bytes(path: Path) -> int:
+    """Free space on the disk holding path (its nearest existing parent)."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+class VectorStore:
+    """One Chroma collection of memory vectors (cosine), with scope keys as metadata.
+
+    Every call that writes runs in a worker thread bounded by a timeout, after a free-space
+    check: on a full disk Chroma can block for ever inside a write, holding its own locks.
+    A call that times out is abandoned and the store is marked unusable, so later calls fail
+    at once with a StoreError instead of queueing behind it; SQLite stays the source of truth
+    and the next open repairs the vectors. Only Chroma's, the OS's and SQLite's errors become
+    StoreErrors; anything else is a bug and propagates.
+    """
+
+    def __init__(self, data_dir: Path, collection: str = "memories", *,
+                 min_free_bytes: int | None = None, write_timeout: float | None = None) -> None:
         enforce_offline()
-        try:
+        self.data_dir = data_dir
+        self.path = data_dir / CHROMA_DIR
+        self.min_free_bytes = MIN_FREE_BYTES if min_free_bytes is None else min_free_bytes
+        self.write_timeout = WRITE_TIMEOUT_S if write_timeout is None else write_timeout
+        self._broken: str | None = None
+        self._client: Any = None
+        self._collection: Any = None
+
+        def open_collection() -> None:
             import chromadb
             from chromadb.config import Settings
 
-            self._client = chromadb.PersistentClient(
-                path=str(data_dir / "chroma"),
-                settings=Settings(anonymized_telemetry=False, allow_reset=True))
-            self._collection = self._client.get_or_create_collection(
-                name=collection, embedding_function=_RefuseToEmbed(),  # type: ignore[arg-type]
-                metadata={"hnsw:space": "cosine"})
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise StoreError(f"Cannot open the vector database in {data_dir / 'chroma'}: {exc}") from exc
+            try:
+                self._client = chromadb.PersistentClient(
+                    path=str(self.path), settings=Settings(anonymized_telemetry=False, allow_reset=True))
+                self._collection = self._client.get_or_create_collection(
+                    name=collection, embedding_function=_RefuseToEmbed(),  # type: ignore[arg-type]
+                    metadata={"hnsw:space": "cosine"})
+            except (ValueError, AttributeError) as exc:
+                # Chroma 1.x reports a damaged chroma.sqlite3 as "Could not connect to tenant"
+                # (ValueError), and its clean-up after that fails with an AttributeError; both
+                # leave a dead system in its per-path cache, which must go.
+                _forget_chroma_system(self.path)
+                raise _DamagedChroma(str(exc)) from exc
 
+        # Opening an existing folder writes little: it must work on a full disk, for reading.
+        self._run("open the vector database", open_collection, write=True, opening=True,
+                  check_space=not self.path.exists())
+
+    def close(self) -> None:
+        """Let go of Chroma's files (a store that hung is left alone: its thread still holds them)."""
+        if self._client is not None and self._broken is None:
+            try:
+                self._client.close()
+            except chroma_errors() as exc:
+                log.warning("closing the vector database: %s", exc)
+        self._client = None
+        self._collection = None
+        self._broken = self._broken or "The vector database has been closed."
+
+    # -- bounded calls ----------------------------------------------------------------
+    @property
+    def is_broken(self) -> bool:
+        return self._broken is not None
+
+    def _run(self, what: str, fn: Callable[[], T], *, write: bool = False, items: int = 0,
+             opening: bool = False, check_space: bool = True) -> T:
+        if self._broken is not None:
+            raise StoreError(self._broken)
+        if write and check_space:
+            self._check_space(what, items)
+        if not write:
+            try:
+                return fn()
+            except chroma_errors() as exc:
+                raise self._error(what, exc, opening) from exc
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # handed to the caller's thread below
+                box["error"] = exc
+
+        worker = threading.Thread(target=work, name="loci-chroma-write", daemon=True)
+        worker.start()
+        worker.join(self.write_timeout + 0.01 * items)
+        if worker.is_alive():
+            self._broken = (f"The vector database in {self.path} stopped responding while trying to "
+                            f"{what} (is the disk full or failing?). Nothing more was saved; free "
+                            "some space and restart Loci: the store repairs itself when it opens.")
+            log.error("chroma call to %s abandoned after %.0f s", what, self.write_timeout)
+            raise StoreError(self._broken)
+        if "error" in box:
+            failure: BaseException = box["error"]
+            if isinstance(failure, chroma_errors()):
+                raise self._error(what, failure, opening) from failure
+            raise failure
+        return box["value"]  # type: ignore[no-any-return]
+
+    def _check_space(self, what: str, items: int) -> None:
+        try:
+            free = free_bytes(self.path)
+        except OSError as exc:
+            raise StoreError(f"Cannot reach the data folder {self.data_dir}: {exc}") from exc
+        needed = self.min_free_bytes + items * 16 * 1024
+        if free < needed:
+            raise StoreError(f"Not enough free disk space to {what}: {free // 2**20} MB free in "
+                             f"{self.data_dir}, Loci needs at least {needed // 2**20 + 1} MB. Free some "
+                             "space and try again; nothing was changed.")
+
+    def _error(self, what: str, exc: BaseException, opening: bool) -> StoreError:
+        text = str(exc) or type(exc).__name__
+        try:  # Chroma's messages on a full disk rarely say so ("Failed to apply logs ...")
+            nearly_full = free_bytes(self.path) < 4 * 1024 * 1024
+        except OSError:
+            nearly_full = False
+        full = nearly_full or isinstance(exc, OSError) and exc.errno == 28 or \
+            "disk is full" in text or "No space left" in text
+        if full:
+            return StoreError(f"Could not {what}: the disk holding {self.data_dir} is full ({text}). "
+                              "Free some space and try again.")
+        hint = damaged_hint(self.data_dir) if opening or not isinstance(exc, OSError) else \
+            "Check that the data folder is writable."
+        return StoreError(f"Could not {what} in {self.path}: {text}. {hint}")
+
+    # -- writes ------------------------------------------------------------------------
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
         if not ids:
             return
         clean = [{k: v for k, v in m.items() if v is not None} or {"_": 0} for m in metadatas]
-        self._collection.upsert(ids=list(ids), embeddings=np.asarray(vectors, dtype=np.float32),
-                                metadatas=clean)  # type: ignore[arg-type]
+        array = np.asarray(vectors, dtype=np.float32)
+        for start in range(0, len(ids), 1000):
+            part = slice(start, start + 1000)
+            self._run("save memory vectors", lambda part=part: self._collection.upsert(  # type: ignore[misc]
+                ids=list(ids[part]), embeddings=array[part], metadatas=clean[part]),
+                write=True, items=len(ids[part]))
 
     def delete(self, ids: Sequence[str]) -> None:
-        if ids:
-            self._collection.delete(ids=list(ids))
+        for start in range(0, len(ids), 1000):
+            chunk = list(ids[start:start + 1000])
+            self._run("delete memory vectors", lambda chunk=chunk: self._collection.delete(  # type: ignore[misc]
+                ids=chunk), write=True, items=len(chunk))
 
+    def wipe(self) -> None:
+        self.delete(self.ids())
+
+    # -- reads -------------------------------------------------------------------------
     def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
         """Nearest ids with cosine similarity (1 - distance), best first."""
         total = self.count()
         if total == 0 or n <= 0:
             return []
-        res = self._collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32)],
-                                     n_results=min(n, total), where=where, include=["distances"])
+        res = self._run("search the memory vectors", lambda: self._collection.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=min(n, total),
+            where=where, include=["distances"]))
         ids = res["ids"][0]
         dists = res["distances"][0] if res.get("distances") else [1.0] * len(ids)
         return [(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
@@ -188,23 +377,29 @@ class VectorStore:
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        res = self._collection.get(ids=list(ids), include=["embeddings"])
+        res = self._run("read memory vectors",
+                        lambda: self._collection.get(ids=list(ids), include=["embeddings"]))
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(res["ids"], res["embeddings"])}
 
     def ids(self) -> list[str]:
         out: list[str] = []
         offset = 0
         while True:
-            chunk = self._collection.get(include=[], limit=5000, offset=offset)["ids"]
+            chunk = self._run("list memory vectors", lambda offset=offset: self._collection.get(  # type: ignore[misc]
+                include=[], limit=5000, offset=offset)["ids"])
             out.extend(chunk)
             if len(chunk) < 5000:
                 return out
             offset += len(chunk)
 
     def count(self) -> int:
-        return int(self._collection.count())
+        return int(self._run("count memory vectors", lambda: self._collection.count()))
 
-    def wipe(self) -> None:
-        ids = self.ids()
-        for start in range(0, len(ids), 5000):
-            self._collection.delete(ids=ids[start:start + 5000])
+    def probe(self) -> None:
+        """Read one vector back and search with it, so a damaged index shows itself now."""
+        if self.count() == 0:
+            return
+        first = self._run("read memory vectors", lambda: self._collection.get(
+            include=["embeddings"], limit=1))
+        if first["ids"]:
+            self.query(np.asarray(first["embeddings"][0], dtype=np.float32), 1)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 MODEL_NOT_LOADED, MODEL_LOADING, MODEL_READY, MODEL_ERROR = "not loaded", "loading", "ready", "error"
 RAW_CHUNK = 25  # messages per add() when storing without the model
 IMPORT_REFRESH_MS = 2000  # how often the table refreshes while an import stores memories
+BACKUP_CHECK_MS = 3_600_000  # hourly check whether the daily backup is due
 SCAN_LIMIT = 20_000  # records listed for the timeline view
 
 
@@ -108,6 +109,8 @@ class EngineBridge(QObject):
         self.import_token: CancelToken | None = None
         self._changed_timer = QTimer(self, singleShot=True, interval=150)
         self._changed_timer.timeout.connect(self.store_changed)
+        self._backup_timer = QTimer(self, interval=BACKUP_CHECK_MS)  # the daily backup
+        self._backup_timer.timeout.connect(self.backup_if_due)
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -140,6 +143,11 @@ class EngineBridge(QObject):
             self._memory, self._owns_memory = mem, True
             self.data_dir = mem.data_dir
             self.store_opened.emit()
+            if mem.open_report.repairs:
+                self.messages.info("The store was checked and repaired when it opened: "
+                                   + "; ".join(mem.open_report.repairs) + ".")
+            self.backup_if_due()
+            self._backup_timer.start()
             self.load_model()
 
         def failed(text: str) -> None:
@@ -147,6 +155,12 @@ class EngineBridge(QObject):
             self.store_failed.emit(text)
 
         self.submit(open_it, on_result=opened, on_failed=failed, name="open store")
+
+    def backup_if_due(self) -> None:
+        """Take the daily snapshot in the background when the last one is a day old."""
+        if self._memory is not None and self._owns_memory:
+            self.submit(self._memory.backup_if_due, on_failed=self.messages.error,
+                        pool=self.write_pool, name="daily backup")
 
     def load_model(self) -> None:
         """Load the embedding model (and warm the search indexes) in the background."""
@@ -170,6 +184,7 @@ class EngineBridge(QObject):
 
     def close(self, timeout_ms: int = 10_000) -> None:
         """Cancel imports, wait for running jobs, release the store."""
+        self._backup_timer.stop()
         if self.import_token is not None:
             self.import_token.cancel()
         for pool in (self.ingest_pool, self.write_pool, self.read_pool):

@@ -52,6 +52,8 @@ def test_version_prints_the_installed_version_and_the_data_folder(tmp_path, caps
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert out.splitlines() == [f"loci {importlib.metadata.version('loci')}", f"data folder: {tmp_path}"]
+
+
 def test_export_then_import_into_a_new_store_and_again(tmp_path, capsys, embedder, monkeypatch):
     monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
     src, dst, file = ["--data-dir", str(tmp_path / "a")], ["--data-dir", str(tmp_path / "b")], tmp_path / "x.json"
@@ -74,3 +76,35 @@ def test_import_of_a_missing_file_fails_with_a_message(tmp_path, capsys, embedde
     monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
     assert main(["--data-dir", str(tmp_path), "import", str(tmp_path / "nope.json")]) == 1
     assert "nope.json does not exist" in capsys.readouterr().err
+
+
+def test_list_without_a_scope_shows_every_user(tmp_path, capsys, embedder, monkeypatch):
+    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    d = ["--data-dir", str(tmp_path)]
+    assert main([*d, "add", "Ana likes tea", "--user", "ana"]) == 0
+    assert main([*d, "add", "Bo likes coffee", "--user", "bo"]) == 0
+    capsys.readouterr()
+    assert main([*d, "list"]) == 0
+    out = capsys.readouterr().out
+    assert "Ana likes tea" in out and "Bo likes coffee" in out
+    assert main([*d, "search", "likes"]) == 0 and "Bo likes coffee" in capsys.readouterr().out
+
+
+def test_backup_doctor_restore(tmp_path, capsys, embedder, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    d = ["--data-dir", str(tmp_path)]
+    assert main([*d, "add", "Ana likes tea", "--user", "ana"]) == 0
+    assert main([*d, "backup"]) == 0 and "Backed up 1 memories" in capsys.readouterr().out
+    assert main([*d, "--json", "backup", "--list"]) == 0
+    name = json.loads(capsys.readouterr().out)["backups"][0]["name"]
+    shutil.rmtree(tmp_path / "chroma")
+    assert main([*d, "doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "rebuilt 1 vectors" in out and "healthy: 1 memories, 1 vectors" in out
+    (tmp_path / "loci.sqlite3").unlink()
+    assert main([*d, "list"]) == 1 and f"loci restore {name}" in capsys.readouterr().err
+    assert main([*d, "doctor"]) == 1
+    assert main([*d, "restore", name]) == 0 and "Restored" in capsys.readouterr().out
+    assert main([*d, "list"]) == 0 and "Ana likes tea" in capsys.readouterr().out

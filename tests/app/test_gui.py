@@ -564,3 +564,26 @@ def test_a_50000_character_note_keeps_the_details_usable(qtbot, gui):
     assert gui.detail.past.height() >= 100
     assert len(gui.detail.history.toPlainText()) < 3000  # the editor holds the full text
     assert gui.detail.editor.toPlainText() == text
+def test_a_store_repaired_on_open_says_so_and_gets_its_daily_backup(qtbot, tmp_path, embedder, monkeypatch):
+    import shutil
+
+    from app.gui.application import build
+    from engine import Memory
+    from engine.backup import list_snapshots
+
+    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    with Memory(tmp_path / "s", embedder=embedder) as mem:
+        mem.add("My sister lives in Oslo", user_id="maya", infer=False)
+    shutil.rmtree(tmp_path / "s" / "chroma")
+    window, bridge, messages = build(data_dir=tmp_path / "s")
+    messages.crash_dialogs_enabled = False
+    qtbot.addWidget(window)
+    window.show()
+    shown: list[tuple[str, str]] = []
+    messages.shown.connect(lambda level, text: shown.append((level, text)))
+    with qtbot.waitSignal(bridge.store_opened, timeout=20_000):
+        bridge.start()
+    assert any("repaired when it opened: rebuilt 1 vectors" in text for _, text in shown)
+    qtbot.waitUntil(lambda: bool(list_snapshots(tmp_path / "s")), timeout=10_000)
+    assert list_snapshots(tmp_path / "s")[0].reason == "daily"
+    bridge.close()

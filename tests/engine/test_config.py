@@ -39,3 +39,19 @@ def test_toml_round_trip(tmp_path):
     (tmp_path / "bad.toml").write_text("[llm\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         LociConfig.load(tmp_path / "bad.toml")
+
+
+@pytest.mark.parametrize("data, name", [
+    ({"search": {"oversample": -5}}, "search.oversample"),
+    ({"search": {"oversample": 0}}, "search.oversample"),
+    ({"search": {"keyword_weight": float("inf")}}, "search.keyword_weight"),
+    ({"search": {"default_threshold": float("nan")}}, "search.default_threshold"),
+    ({"extraction": {"duplicate_threshold": 1.5}}, "extraction.duplicate_threshold"),
+    ({"llm": {"n_ctx": 0}}, "llm.n_ctx"),
+    ({"embedder": {"batch_size": -1}}, "embedder.batch_size"),
+    ({"embedder": {"device": "toaster"}}, "embedder.device"),
+    ({"embedder": {"model": "bad \ud800"}}, "embedder.model"),
+])
+def test_out_of_range_values_are_named(data, name):
+    with pytest.raises(ConfigError, match=name.replace(".", r"\.")):
+        LociConfig.from_dict(data)
