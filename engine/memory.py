@@ -74,7 +74,10 @@ class Memory:
             self._lock.release()
             raise
         self._write_lock = threading.RLock()
-        self._llm = llm
+        self._llm_given = llm  # a caller's model is kept; else one is built from config.llm
+        self._llm: Any = None
+        self._llm_config: Any = None
+        self._llm_lock = threading.Lock()
         self._extractor: Any = None
         self._entity_extractor = EntityExtractor()
         self._retriever = Retriever(self._ledger, self._vectors, self.embedder, self.config.search,
@@ -375,6 +378,11 @@ class Memory:
         out.sort(key=lambda r: r.created_at, reverse=True)
         return out
 
+    def messages(self, filters: Mapping[str, Any] | None = None, *, limit: int = 200) -> list[Message]:
+        """The last stored conversation messages of a user, agent or session, oldest first."""
+        self._check_open()
+        return self._ledger.recent_messages(scope_of(dict(filters or {})), limit)
+
     def warm_up(self) -> None:
         """Load the embedding model and build the search indexes now (front ends call this)."""
         load = getattr(self.embedder, "load", None)
@@ -495,18 +503,33 @@ class Memory:
             self._retriever.reset()
 
     # -- extraction ------------------------------------------------------------------
+    def language_model(self) -> Any:
+        """The local LLM that extraction and chat use, built from the current `config.llm`.
+
+        Changing `config.llm` (model file, threads, GPU layers...) takes effect on the next call:
+        a new adapter is made, and llama.cpp reloads because its cache is keyed by those
+        settings. A model passed to the constructor is always used as given.
+        """
+        from .llm import LlamaCppLLM
+
+        if self._llm_given is not None:
+            return self._llm_given
+        with self._llm_lock:
+            if self._llm is None or self._llm_config != self.config.llm:
+                self._llm_config = replace(self.config.llm)
+                self._llm = LlamaCppLLM(self._llm_config)
+                self._extractor = None
+            return self._llm
+
     def _get_extractor(self) -> Any:
-        if self._extractor is None:
-            try:
-                from .extraction import Extractor
-                from .llm import LlamaCppLLM
-            except ImportError as exc:
-                raise ExtractionError("Memory extraction (infer=True) is not available in this "
-                                      f"build ({exc}). Use infer=False to store messages as they are.") from exc
-            llm = self._llm or LlamaCppLLM(self.config.llm)
-            self._llm = llm
-            self._extractor = Extractor(llm, self.config.extraction)
-        return self._extractor
+        from .extraction import Extractor
+
+        llm = self.language_model()
+        with self._llm_lock:
+            if self._extractor is None or self._extractor.llm is not llm \
+                    or self._extractor.config != self.config.extraction:
+                self._extractor = Extractor(llm, self.config.extraction)
+            return self._extractor
 
 
 # -- input checking --------------------------------------------------------------------
