@@ -1,4 +1,4 @@
-"""The `loci` command line: add, search, list, get, delete, history and a demo."""
+"""The `loci` command line: add, search, list, get, delete, history, a demo, chat and models."""
 from __future__ import annotations
 
 import argparse
@@ -43,11 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("history", help="show a memory's history")
     h.add_argument("id")
     sub.add_parser("demo", help="store a sample conversation and search it")
+    from .chat_cli import add_arguments
+
+    add_arguments(sub.add_parser("chat", help="chat with the assistant that remembers (streamed)"),
+                  sub.add_parser("models", help="list the GGUF chat models found on this computer"))
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("chat", "models"):
+        from .chat_cli import list_models, run_chat
+
+        return run_chat(args) if args.command == "chat" else list_models(args)
     from engine import LociError, Memory
 
     try:

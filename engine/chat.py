@@ -15,10 +15,9 @@ from .records import MemoryRecord
 log = logging.getLogger(__name__)
 
 CHAT_PREFIX = "chat-"  # run_id of every conversation held with the assistant
-SYSTEM_PROMPT = (
-    "You are Loci, a private assistant that runs on this computer and remembers earlier "
-    "conversations with the user. Answer briefly and helpfully. When the notes you remember "
-    "help, use them; never invent a memory; if the notes do not say, say that you do not know.")
+# Kept short on purpose: SmolLM2-135M follows a short prompt better than a long list of rules.
+SYSTEM_PROMPT = ("You are Loci, a helpful assistant that remembers what the user told you in earlier "
+                 "chats. Answer briefly.")
 MESSAGE_OVERHEAD = 8  # tokens a chat template adds around each message (role markers)
 SAFETY_TOKENS = 16
 
@@ -44,7 +43,7 @@ class ChatConfig:
     memory_top_k: int = 12  # memories fetched per message before the budget cuts them
     memory_share: float = 0.4  # at most this share of the prompt budget goes to memories
     max_memory_words: int = 400
-    reply_tokens: int = 384  # room kept for the reply
+    reply_tokens: int = 256  # room kept for the reply (small models ramble: keep it short)
     short_message_words: int = 6  # shorter messages are searched together with the previous one
 
 
@@ -273,6 +272,11 @@ class Assistant:
         turns = [ChatTurn(m.role, m.content, m.timestamp) for m in messages if m.role in ("user", "assistant")]
         return Conversation(user_id=user_id, remember=True, id=run_id, turns=turns)
 
+    @property
+    def is_busy(self) -> bool:
+        """True while an exchange is still being stored in the background."""
+        return any(not f.done() for f in self._pending)
+
     def wait(self, timeout: float | None = None) -> None:
         """Block until every exchange handed to the background has been stored."""
         for future in list(self._pending):
@@ -288,4 +292,4 @@ class Assistant:
 
 
 def _memory_block(text: str) -> str:
-    return ("What you remember (date, who said it, what):\n" + text) if text else ""
+    return ("Things you remember from earlier chats (date, who said it, what):\n" + text) if text else ""

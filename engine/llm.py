@@ -18,6 +18,8 @@ from .models import check_gguf, default_llm_path
 log = logging.getLogger(__name__)
 
 _PROBE = "loci-system-probe-7f3a"
+# Free-text replies (complete, stream) repeat less with a mild penalty; small models otherwise loop.
+REPEAT_PENALTY = 1.1
 
 
 class LLM(Protocol):
@@ -234,7 +236,7 @@ class LlamaCppLLM:
             try:
                 chunks = model.llama.create_chat_completion(
                     messages=chat, temperature=self.config.temperature, max_tokens=max_tokens,
-                    stop=stop, stream=True)
+                    stop=stop, stream=True, repeat_penalty=REPEAT_PENALTY)
                 for chunk in chunks:
                     if cancel is not None and cancel.is_cancelled:
                         break
