@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .context import MemoryContext, build_context
+from .llm import LoadedModel
 from .records import MemoryRecord
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,11 @@ class ChatModel(Protocol):
 
     @property
     def context_length(self) -> int: ...
+
+    @property
+    def info(self) -> LoadedModel:
+        """Which model this is and where it runs (CPU or GPU)."""
+        ...
 
     def count_tokens(self, text: str) -> int: ...
 
