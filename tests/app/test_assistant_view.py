@@ -180,3 +180,35 @@ def test_real_model_loads_once_and_replies(qtbot, gui) -> None:
     assert reply.text.strip() and reply.text != "[no reply]"
     assert "Ingrid" in reply.memories_label.text()
     view.close_chat()
+
+
+def test_settings_pick_a_found_model_and_threads_apply_to_the_next_reply(qtbot, gui, tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    import shutil
+
+    from engine.llm import loaded_model
+    from engine.models import default_llm_path
+
+    folder = tmp_path / "home" / ".lmstudio" / "models" / "me" / "smol"
+    folder.mkdir(parents=True)
+    shutil.copy(default_llm_path(), folder / "my-smol-Q4_1.gguf")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # discovery looks in ~/.lmstudio/models
+    dialog = gui.open_settings()
+    qtbot.waitUntil(lambda: dialog.found_models.isEnabled(), timeout=10_000)
+    labels = [dialog.found_models.itemText(i) for i in range(dialog.found_models.count())]
+    assert any(t.startswith("my-smol-Q4_1 · ") and t.endswith("(LM Studio)") for t in labels)
+    assert "CPU only" in dialog.gpu_note.text() or "GPU" in dialog.gpu_note.text()
+    index = next(i for i, t in enumerate(labels) if t.startswith("my-smol-Q4_1"))
+    dialog.found_models.setCurrentIndex(index)
+    dialog.found_models.activated.emit(index)
+    assert dialog.model_path.text() == str(folder / "my-smol-Q4_1.gguf")
+    dialog.threads.setValue(1)
+    dialog.accept()
+    view = gui.assistant_view
+    with qtbot.waitSignal(view.reply_shown, timeout=60_000):
+        type_and_send(qtbot, view, "Hello!")
+    model = loaded_model()
+    assert model is not None and model.key.path == (folder / "my-smol-Q4_1.gguf").resolve()
+    assert model.key.n_threads == 1  # no restart needed
+    qtbot.waitUntil(lambda: "my-smol-Q4_1" in view.model_label.text(), timeout=5000)
+    view.close_chat()
