@@ -15,7 +15,7 @@ from .records import MemoryRecord
 
 log = logging.getLogger(__name__)
 
-CHAT_PREFIX = "chat-"  # run_id of every conversation held with the assistant
+CHAT_PREFIX = "assistant-"  # run_id of every conversation held with the assistant
 # Kept short on purpose: SmolLM2-135M follows a short prompt better than a long list of rules.
 SYSTEM_PROMPT = ("You are Loci, a helpful assistant that remembers what the user told you in earlier "
                  "chats. Answer briefly.")

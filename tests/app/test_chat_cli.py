@@ -58,7 +58,7 @@ def test_chat_streams_remembers_lists_and_forgets(tmp_path: Path, cli_embedder) 
         texts = [r.memory for r in mem.list_records(filters={"user_id": "maya"})]
         assert forgot not in texts and texts  # forgotten, while the rest was kept
         runs = {r.scope.run_id for r in mem.list_records(filters={"user_id": "maya"})}
-        assert len(runs) == 2 and all(r.startswith("chat-") for r in runs)  # /new began a new session
+        assert len(runs) == 2 and all(r.startswith("assistant-") for r in runs)  # /new began a new session
 
 
 def test_no_remember_stores_nothing(tmp_path: Path, cli_embedder) -> None:

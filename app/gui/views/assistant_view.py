@@ -17,7 +17,8 @@ from ..assistant_controller import LLM_ERROR, LLM_LOADING, LLM_READY, AssistantC
 from ..engine_bridge import EngineBridge
 
 FLUSH_MS = 40  # streamed pieces are shown at most this often (keeps the event loop free)
-STRIP_CHARS = 60
+STRIP_CHARS = 48
+STRIP_SHOWN = 4  # memories listed under a reply before "N more"
 HINT = ("Ask anything. Loci answers with the local model on this computer and shows which of your "
         "memories each reply used. What you say here is remembered for later chats, unless you "
         "switch on \u201cDon't remember this chat\u201d.")
@@ -57,7 +58,7 @@ class MessageBubble(QFrame):
         self.memories_label.setObjectName("memoriesStrip")
         self.memories_label.setWordWrap(True)
         self.memories_label.setTextFormat(Qt.TextFormat.RichText)
-        self.memories_label.linkActivated.connect(self.memory_clicked)
+        self.memories_label.linkActivated.connect(self._strip_link)
         self.memories_label.hide()
         self.remembered_label = QLabel()
         self.remembered_label.setObjectName("rememberedNote")
@@ -85,15 +86,27 @@ class MessageBubble(QFrame):
         self.reply = reply
         self.set_text(reply.text + ("  [stopped]" if reply.cancelled else "") if reply.text else
                       "[stopped before the first word]" if reply.cancelled else "[no reply]")
-        if not reply.memories:
-            self.memories_label.setText("<span style='color:gray'>No memories were used for this reply.</span>")
-        else:
-            links = " · ".join(
-                f"<a href='{html.escape(r.id)}'>{html.escape(_short(format_memory(r)))}</a>" for r in reply.memories)
-            self.memories_label.setText(f"<span style='color:gray'>Memories used ({len(reply.memories)}):</span> "
-                                        + links)
-            self.memories_label.setToolTip("\n".join(format_memory(r) for r in reply.memories))
+        self._show_strip(expanded=False)
         self.memories_label.show()
+
+    def _show_strip(self, expanded: bool) -> None:
+        memories = self.reply.memories if self.reply is not None else ()
+        if not memories:
+            self.memories_label.setText("<span style='color:gray'>No memories were used for this reply.</span>")
+            return
+        shown = memories if expanded else memories[:STRIP_SHOWN]
+        links = " · ".join(f"<a href='{html.escape(r.id)}'>{html.escape(_short(format_memory(r)))}</a>"
+                           for r in shown)
+        if len(shown) < len(memories):
+            links += f" · <a href='more:'>{len(memories) - len(shown)} more…</a>"
+        self.memories_label.setText(f"<span style='color:gray'>Memories used ({len(memories)}):</span> {links}")
+        self.memories_label.setToolTip("\n".join(format_memory(r) for r in memories))
+
+    def _strip_link(self, link: str) -> None:
+        if link == "more:":
+            self._show_strip(expanded=True)
+        else:
+            self.memory_clicked.emit(link)
 
     def show_remembered(self, got: Remembered) -> None:
         self.remembered_ids = got.memory_ids
