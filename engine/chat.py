@@ -46,9 +46,9 @@ class ChatConfig:
     """How a chat turn uses memory and the model's context."""
 
     use_memory: bool = True  # retrieve memories for each message (off: a plain chat)
-    memory_top_k: int = 12  # memories fetched per message before the budget cuts them
+    memory_top_k: int = 8  # memories fetched per message before the budget cuts them
     memory_share: float = 0.4  # at most this share of the prompt budget goes to memories
-    max_memory_words: int = 400
+    max_memory_words: int = 160  # ~220 tokens: prompt evaluation is most of the wait on a small CPU
     reply_tokens: int = 256  # room kept for the reply (small models ramble: keep it short)
     short_message_words: int = 6  # shorter messages are searched together with the previous one
 
@@ -156,6 +156,7 @@ class Assistant:
 
             raise InvalidInputError(f"This message is too long for the model's context ({used} of "
                                     f"{budget} tokens). Shorten it, or pick a model with a longer context.")
+        block = ""
         context: MemoryContext | None = None
         memories: tuple[MemoryRecord, ...] = ()
         memory_tokens = 0
@@ -173,7 +174,7 @@ class Assistant:
             if context is not None:
                 by_id = {h.record.id: h.record for h in hits}
                 memories = tuple(by_id[i] for i in context.memory_ids)
-                system += "\n\n" + _memory_block(context.text)
+                block = _memory_block(context.text) + "\n\n"
                 used += memory_tokens
             else:
                 memory_tokens = 0
@@ -188,7 +189,9 @@ class Assistant:
         if kept and kept[0]["role"] == "assistant":  # templates expect a user turn first
             used -= llm.count_tokens(kept[0]["content"]) + MESSAGE_OVERHEAD
             kept = kept[1:]
-        messages = [{"role": "system", "content": system}, *kept, {"role": "user", "content": text}]
+        # The memories go into the last user message, not the system message: the system text and
+        # the earlier turns then stay a fixed prefix that llama.cpp keeps evaluated between turns.
+        messages = [{"role": "system", "content": system}, *kept, {"role": "user", "content": block + text}]
         return Prompt(messages, memories, context, used, memory_tokens, budget, len(kept))
 
     def chat(self, conversation: Conversation, text: str, *, on_token: Callable[[str], None] | None = None,
@@ -298,4 +301,4 @@ class Assistant:
 
 
 def _memory_block(text: str) -> str:
-    return ("Things you remember from earlier chats (date, who said it, what):\n" + text) if text else ""
+    return ("Notes from earlier chats (date, who said it, what):\n" + text) if text else ""

@@ -63,7 +63,8 @@ def mem(tmp_path: Path, embedder: Any, llm: ReplayedLLM) -> Iterator[Memory]:
 
 
 def _system(prompt: list[dict[str, str]]) -> str:
-    return prompt[0]["content"]
+    """Everything the model was told besides the conversation turns: system text and the notes."""
+    return prompt[0]["content"] + "\n" + prompt[-1]["content"]
 
 
 def test_reply_streams_and_cites_the_memories_it_was_given(mem: Memory, llm: ReplayedLLM) -> None:
