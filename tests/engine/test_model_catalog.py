@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ModelError
 from engine.config import LLMConfig
+from engine.errors import ModelError
 from engine.llm import LlamaCppLLM
 from engine.model_catalog import discover_models, model_folders, ollama_name, resolve_model
 from engine.models import default_llm_path, gguf_metadata
@@ -139,7 +139,7 @@ def test_macos_and_windows_locations(tmp_path: Path) -> None:
     found = discover_models(system="Windows", home=win, env={"APPDATA": str(roaming)}, include_default=False)
     assert {(m.name, m.source) for m in found} == {("orca-mini-3b", "GPT4All"), ("model", "Jan"),
                                                    ("c", "LM Studio")}
-    folders = dict((str(p), s) for s, p in model_folders(system="Windows", home=win, env={}))
+    folders = {str(p): s for s, p in model_folders(system="Windows", home=win, env={})}
     assert folders[str(win / "AppData" / "Local" / "nomic.ai" / "GPT4All")] == "GPT4All"
 
 
