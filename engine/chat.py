@@ -50,7 +50,7 @@ class ChatConfig:
     memory_share: float = 0.4  # at most this share of the prompt budget goes to memories
     max_memory_words: int = 160  # ~220 tokens: prompt evaluation is most of the wait on a small CPU
     reply_tokens: int = 256  # room kept for the reply (small models ramble: keep it short)
-    short_message_words: int = 6  # shorter messages are searched together with the previous one
+    short_message_words: int = 3  # shorter messages ("and why?") are searched with the previous one
 
 
 @dataclass(frozen=True, slots=True)
