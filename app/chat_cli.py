@@ -55,7 +55,7 @@ class _State:
 
     used: list[Any] = field(default_factory=list)  # MemoryRecords given to the last reply
     remembered: list[tuple[str, str]] = field(default_factory=list)  # (id, text) stored from it
-    pending: "Future[Any] | None" = None
+    pending: "list[Future[Any]]" = field(default_factory=list)  # background adds not shown yet
 
     def items(self) -> list[tuple[str, str]]:
         return [(r.id, r.memory) for r in self.used] + self.remembered
@@ -126,7 +126,8 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO 
             finally:
                 signal.signal(signal.SIGINT, previous)
             say(" [stopped]" if reply.cancelled else "")
-            state = _State(used=list(reply.memories), pending=reply.remembered)
+            waiting = state.pending + ([reply.remembered] if reply.remembered is not None else [])
+            state = _State(used=list(reply.memories), pending=waiting)
             if reply.memories:
                 say(f"      (used {len(reply.memories)} memor{'y' if len(reply.memories) == 1 else 'ies'}: /memories)")
     finally:
@@ -154,21 +155,20 @@ def _model_line(mem: Any) -> str:
 
 
 def _show_remembered(state: _State, say: Callable[[str], None]) -> None:
-    future = state.pending
-    if future is None or not future.done():
-        return
-    state.pending = None
-    try:
-        got = future.result()
-    except Exception as exc:  # noqa: BLE001 - the add's error is shown, the chat goes on
-        say(f"      (could not remember this exchange: {exc})")
-        return
-    state.remembered = list(zip(got.memory_ids, got.texts))
-    if state.remembered:
-        first = len(state.used) + 1
-        numbers = ", ".join(str(first + i) for i in range(len(state.remembered)))
-        say(f"      (remembered {len(state.remembered)}: "
-            + "; ".join(t for _, t in state.remembered)[:160] + f" — /forget {numbers} to undo)")
+    """Announce what the background adds that have finished stored (numbered for /forget)."""
+    for future in [f for f in state.pending if f.done()]:
+        state.pending.remove(future)
+        try:
+            got = future.result()
+        except Exception as exc:  # noqa: BLE001 - the add's error is shown, the chat goes on
+            say(f"      (could not remember an exchange: {exc})")
+            continue
+        if not got.memory_ids:
+            continue
+        first = len(state.items()) + 1
+        state.remembered += list(zip(got.memory_ids, got.texts))
+        numbers = ", ".join(str(first + i) for i in range(len(got.memory_ids)))
+        say(f"      (remembered: " + "; ".join(got.texts)[:160] + f" — /forget {numbers} to undo)")
 
 
 def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], None]) -> str | None:
@@ -185,9 +185,9 @@ def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], 
     elif cmd == "/new":
         say("New chat.")
     elif cmd == "/memories":
-        if state.pending is not None and not state.pending.done():
-            state.pending.result(timeout=120)
-            _show_remembered(state, say)
+        for future in state.pending:
+            future.exception(timeout=300)  # wait for what is still being remembered
+        _show_remembered(state, say)
         items = state.items()
         if not items:
             say("The last reply was given no memories, and nothing was remembered from it.")
@@ -195,7 +195,7 @@ def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], 
             if n == 1 and state.used:
                 say("Given to the last reply:")
             if n == len(state.used) + 1:
-                say("Remembered from the last exchange:")
+                say("Remembered from this chat since then:" if state.used else "Remembered:")
             say(f"  [{n}] {memory}")
     elif cmd == "/forget":
         items = state.items()

@@ -47,7 +47,7 @@ def test_chat_streams_remembers_lists_and_forgets(tmp_path: Path, cli_embedder) 
                            "/new", "My sister Ingrid lives in Bergen.", "/help", "/quit"])
     assert text.startswith("Loci chat as 'maya' with SmolLM2-135M-Instruct.Q4_1.gguf on CPU.")
     assert text.count("loci> ") == 3  # three replies streamed
-    remembered = text.split("Remembered from the last exchange:")[1].split("you>")[0]
+    remembered = text.split("\nRemembered")[1].split("you>")[0]
     assert "Rex" in remembered
     forgot = text.split("Forgot: ")[1].split("\n")[0]
     assert "No model file or known model named 'nowhere-model'" in text
