@@ -92,7 +92,7 @@ def chat_figures(mem: Memory, turns: int) -> None:
                                 "prompt": reply.prompt_tokens, "memory": reply.memory_tokens,
                                 "n_mem": len(reply.memory_ids)})
         t = time.perf_counter()
-        mem.search_records(q, top_k=12, filters={"user_id": USER})
+        mem.search_records(q, top_k=on.config.memory_top_k, filters={"user_id": USER})
         search_ms.append((time.perf_counter() - t) * 1000)
     print(f"\n{turns} turns each, interleaved; first token measured from the call (retrieval included)")
     print(f"{'':<11} {'first token p50':>16} {'max':>7} {'tokens/s':>9} {'prompt tok':>11} {'memory tok':>11} {'memories':>9}")
@@ -102,8 +102,15 @@ def chat_figures(mem: Memory, turns: int) -> None:
               f"{statistics.median([x['tps'] for x in r]):>9.1f} {statistics.median([x['prompt'] for x in r]):>11.0f} "
               f"{statistics.median([x['memory'] for x in r]):>11.0f} {statistics.median([x['n_mem'] for x in r]):>9.0f}")
     share = statistics.median([x["memory"] / x["prompt"] for x in rows["memory on"] if x["prompt"]])
-    print(f"memory block: {share:.0%} of the prompt; search alone p50 {statistics.median(search_ms):.0f} ms "
-          f"at {mem.count():,} memories")
+    search = statistics.median(search_ms) / 1000
+    rate = statistics.median([x["prompt"] / max(1e-3, x["first"] - search) for x in rows["memory on"]])
+    print(f"memory block: {share:.0%} of the prompt; search alone p50 {search * 1000:.0f} ms at "
+          f"{mem.count():,} memories; prompt evaluation ~{rate:.0f} tokens/s, so first token ~= "
+          f"search + prompt tokens / that rate")
+    try:
+        print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    except OSError:
+        pass
     on.close()
     off.close()
 
