@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .context import MemoryContext, build_context
+from .errors import InvalidInputError
 from .llm import LoadedModel
 from .records import MemoryRecord
 
@@ -152,8 +153,6 @@ class Assistant:
         system = f"{self.system_prompt}\nToday is {now:%A, %d %B %Y}."
         used = llm.count_tokens(system) + llm.count_tokens(text) + 2 * MESSAGE_OVERHEAD
         if used > budget:
-            from .errors import InvalidInputError
-
             raise InvalidInputError(f"This message is too long for the model's context ({used} of "
                                     f"{budget} tokens). Shorten it, or pick a model with a longer context.")
         block = ""
@@ -200,8 +199,6 @@ class Assistant:
         started = time.perf_counter()
         text = text.strip()
         if not text:
-            from .errors import InvalidInputError
-
             raise InvalidInputError("Type a message first.")
         now = now or datetime.now(timezone.utc)
         prompt = self.prepare(conversation, text, now=now)
