@@ -62,6 +62,9 @@ def synthetic(n: int, seed: int = 7) -> list[str]:
 
 def build_store(path: Path, n: int, config: LociConfig) -> Memory:
     mem = Memory(path, config)
+    if mem.count({"user_id": USER}) >= n:
+        print(f"store: reusing {mem.count():,} memories in {path}")
+        return mem
     t0 = time.perf_counter()
     texts = synthetic(max(0, n - len(FACTS)))
     for start in range(0, len(texts), 500):
@@ -85,20 +88,25 @@ def chat_figures(mem: Memory, turns: int) -> None:
     for i in range(turns):
         q = QUESTIONS[i % len(QUESTIONS)]
         for label, bot in (("memory on", on), ("memory off", off)):
-            reply = bot.chat(Conversation(user_id=USER, remember=False), q)
+            cpu_first: list[float] = []
+            cpu0 = _cpu()
+            reply = bot.chat(Conversation(user_id=USER, remember=False), q,
+                             on_token=lambda _p, c=cpu_first: c or c.append(_cpu() - cpu0))
             gen = reply.seconds - (reply.first_token_s or reply.seconds)
             rows[label].append({"first": reply.first_token_s or float("nan"), "tps": (reply.completion_pieces - 1) / gen
                                 if gen > 0 and reply.completion_pieces > 1 else float("nan"),
                                 "prompt": reply.prompt_tokens, "memory": reply.memory_tokens,
-                                "n_mem": len(reply.memory_ids)})
+                                "n_mem": len(reply.memory_ids), "cpu": cpu_first[0] if cpu_first else float("nan")})
         t = time.perf_counter()
         mem.search_records(q, top_k=on.config.memory_top_k, filters={"user_id": USER})
         search_ms.append((time.perf_counter() - t) * 1000)
     print(f"\n{turns} turns each, interleaved; first token measured from the call (retrieval included)")
-    print(f"{'':<11} {'first token p50':>16} {'max':>7} {'tokens/s':>9} {'prompt tok':>11} {'memory tok':>11} {'memories':>9}")
+    print(f"{'':<11} {'first token p50':>16} {'max':>7} {'CPU s to 1st':>12} {'tokens/s':>9} {'prompt tok':>11} "
+          f"{'memory tok':>11} {'memories':>9}")
     for label, r in rows.items():
         firsts = [x["first"] for x in r]
         print(f"{label:<11} {statistics.median(firsts):>14.2f} s {max(firsts):>6.2f}s "
+              f"{statistics.median([x['cpu'] for x in r]):>12.2f} "
               f"{statistics.median([x['tps'] for x in r]):>9.1f} {statistics.median([x['prompt'] for x in r]):>11.0f} "
               f"{statistics.median([x['memory'] for x in r]):>11.0f} {statistics.median([x['n_mem'] for x in r]):>9.0f}")
     share = statistics.median([x["memory"] / x["prompt"] for x in rows["memory on"] if x["prompt"]])
@@ -113,6 +121,15 @@ def chat_figures(mem: Memory, turns: int) -> None:
         pass
     on.close()
     off.close()
+
+
+def _cpu() -> float:
+    """CPU seconds this process has used (all threads): the wait on an idle machine, roughly,
+    when the model runs on one thread (more threads add spin-waiting to this figure)."""
+    import resource
+
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
 
 
 def gui_figures(mem: Memory) -> None:
@@ -218,6 +235,7 @@ def main() -> None:
     ap.add_argument("--locomo-reply-tokens", type=int, default=64)
     ap.add_argument("--model", help="a GGUF file (default: the packaged SmolLM2-135M)")
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--store", type=Path, help="keep the N-memory store here and reuse it next time")
     ap.add_argument("--skip-gui", action="store_true")
     ap.add_argument("--skip-locomo", action="store_true")
     args = ap.parse_args()
@@ -228,7 +246,7 @@ def main() -> None:
     print(f"model: {args.model or 'SmolLM2-135M-Instruct Q4_1 (packaged default)'}; "
           f"{os.cpu_count()} cores; n_ctx {config.llm.n_ctx}")
     with tempfile.TemporaryDirectory() as tmp:
-        mem = build_store(Path(tmp) / "store", args.memories, config)
+        mem = build_store(args.store or Path(tmp) / "store", args.memories, config)
         try:
             chat_figures(mem, args.turns)
             if not args.skip_gui:
