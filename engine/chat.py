@@ -47,9 +47,9 @@ class ChatConfig:
     """How a chat turn uses memory and the model's context."""
 
     use_memory: bool = True  # retrieve memories for each message (off: a plain chat)
-    memory_top_k: int = 8  # memories fetched per message before the budget cuts them
+    memory_top_k: int = 6  # memories fetched per message before the budget cuts them
     memory_share: float = 0.4  # at most this share of the prompt budget goes to memories
-    max_memory_words: int = 160  # ~220 tokens: prompt evaluation is most of the wait on a small CPU
+    max_memory_words: int = 100  # ~140 tokens: prompt evaluation is most of the wait on a small CPU
     reply_tokens: int = 256  # room kept for the reply (small models ramble: keep it short)
     short_message_words: int = 3  # shorter messages ("and why?") are searched with the previous one
 
