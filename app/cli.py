@@ -1,4 +1,4 @@
-"""The `loci` command line: add, search, list, get, delete, history, export, import, a demo, and store care."""
+"""The `loci` command line: memories, export/import, a demo, store care (doctor, backup), chat and models."""
 from __future__ import annotations
 
 import argparse
@@ -76,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--list", action="store_true", help="list the backups, newest first")
     r = sub.add_parser("restore", help="replace the store with a backup (the newest by default)")
     r.add_argument("name", nargs="?", help="backup folder name, as `loci backup --list` shows")
+    from .chat_cli import add_arguments
+
+    add_arguments(sub.add_parser("chat", help="chat with the assistant that remembers (streamed)"),
+                  sub.add_parser("models", help="list the GGUF chat models found on this computer"))
     return p
 
 
@@ -114,6 +118,10 @@ def _care(args: argparse.Namespace) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("chat", "models"):
+        from .chat_cli import list_models, run_chat
+
+        return run_chat(args) if args.command == "chat" else list_models(args)
     from engine import LociError, Memory
 
     try:

@@ -107,7 +107,10 @@ class Memory:
             self._release_files()
             raise
         self._write_lock = threading.RLock()
-        self._llm = llm
+        self._llm_given = llm  # a caller's model is kept; else one is built from config.llm
+        self._llm: Any = None
+        self._llm_config: Any = None
+        self._llm_lock = threading.Lock()
         self._extractor: Any = None
         self._entity_extractor = EntityExtractor()
         self._retriever = Retriever(self._ledger, self._vectors, self.embedder, self.config.search,
@@ -458,9 +461,9 @@ class Memory:
         if not isinstance(budget_words, int) or isinstance(budget_words, bool) or budget_words < 1:
             raise InvalidInputError(f"budget_words must be a positive whole number, not {budget_words!r}.")
         if llm is None:
-            llm = self._llm if self._llm is not None and hasattr(self._llm, "complete") else None
-            llm = llm or LlamaCppLLM(self.config.llm)
-            self._llm = self._llm or llm
+            llm = self.language_model()
+            if not hasattr(llm, "complete"):  # a given extraction-only model cannot answer
+                llm = LlamaCppLLM(self.config.llm)
         return answer(self, llm, question, filters=_merge_scope(filters, user_id, agent_id, run_id),
                       budget_words=budget_words, reference_date=reference_date)
 
@@ -546,6 +549,11 @@ class Memory:
         out = [r for r in rows.values() if predicate(r)]
         out.sort(key=lambda r: r.created_at, reverse=True)
         return out
+
+    def messages(self, filters: Mapping[str, Any] | None = None, *, limit: int = 200) -> list[Message]:
+        """The last stored conversation messages of a user, agent or session, oldest first."""
+        self._check_open()
+        return self._ledger.recent_messages(scope_of(dict(filters or {})), limit)
 
     def warm_up(self) -> None:
         """Load the embedding model and build the search indexes now (front ends call this)."""
@@ -761,18 +769,37 @@ class Memory:
                 self._retriever.reset()
 
     # -- extraction ------------------------------------------------------------------
-    def _get_extractor(self) -> Any:
-        if self._extractor is None:
-            from .extraction import Extractor, Scaffold
-            from .llm import LlamaCppLLM
+    def language_model(self) -> Any:
+        """The local LLM that extraction and chat use, built from the current `config.llm`.
 
-            mode = self.config.extraction.mode
-            if mode not in ("off", "type", "select", "extract"):
-                raise ConfigError(f"extraction.mode is {mode!r}; use off, type, select or extract.")
-            llm = self._llm or LlamaCppLLM(self.config.llm)  # lazy: loads on its first call
-            self._llm = llm
-            self._extractor = Extractor(llm, self.config.extraction, scaffold=Scaffold(model=mode))
-        return self._extractor
+        Changing `config.llm` (model file, threads, GPU layers...) takes effect on the next call:
+        a new adapter is made, and llama.cpp reloads because its cache is keyed by those
+        settings. A model passed to the constructor is always used as given.
+        """
+        from .llm import LlamaCppLLM
+
+        if self._llm_given is not None:
+            return self._llm_given
+        with self._llm_lock:
+            if self._llm is None or self._llm_config != self.config.llm:
+                self._llm_config = replace(self.config.llm)
+                self._llm = LlamaCppLLM(self._llm_config)
+                self._extractor = None
+            return self._llm
+
+    def _get_extractor(self) -> Any:
+        from .extraction import Extractor, Scaffold
+
+        mode = self.config.extraction.mode
+        if mode not in ("off", "type", "select", "extract"):
+            raise ConfigError(f"extraction.mode is {mode!r}; use off, type, select or extract.")
+        llm = self.language_model()  # lazy: a model file loads on its first call only
+        with self._llm_lock:
+            if self._extractor is None or self._extractor.llm is not llm \
+                    or self._extractor.config != self.config.extraction \
+                    or self._extractor.scaffold.model != mode:
+                self._extractor = Extractor(llm, self.config.extraction, scaffold=Scaffold(model=mode))
+            return self._extractor
 
 
 # -- input checking --------------------------------------------------------------------

@@ -154,3 +154,55 @@ def _gguf_data_end(fh: BinaryIO) -> int:
     header_end = fh.tell()
     data_start = (header_end + alignment - 1) // alignment * alignment
     return data_start + last_offset + (1 if n_tensors else 0)
+
+
+def gguf_metadata(path: str | Path) -> dict[str, int | float | bool | str]:
+    """The scalar and text metadata of a GGUF header (arrays such as the vocabulary are skipped).
+
+    Reads only the header, so it is fast on multi-GB files. ModelError when the file is not a
+    readable GGUF.
+    """
+    p = Path(path).expanduser()
+    out: dict[str, int | float | bool | str] = {}
+    try:
+        with p.open("rb") as fh:
+            if fh.read(4) != GGUF_MAGIC:
+                raise ModelError(f"{p} is not a GGUF model file (it does not start with 'GGUF').")
+            version = int(_read(fh, "<I"))
+            if version not in (2, 3):
+                raise ValueError(f"unsupported GGUF version {version}")
+            _read(fh, "<Q")  # tensor count
+            n_kv = int(_read(fh, "<Q"))
+            if n_kv > _MAX_COUNT:
+                raise ValueError("implausible metadata count")
+            for _ in range(n_kv):
+                key = _read_string(fh)
+                vtype = int(_read(fh, "<I"))
+                if vtype == _ARRAY:
+                    _skip_array(fh)
+                    continue
+                value = _skip_value(fh, vtype)
+                if value is not None:
+                    out[key] = value
+    except OSError as exc:
+        raise ModelError(f"The model file {p} cannot be read: {exc}.") from exc
+    except (struct.error, UnicodeDecodeError, ValueError, MemoryError) as exc:
+        raise ModelError(f"The model file {p} has a damaged or truncated GGUF header ({exc}).") from exc
+    return out
+
+
+def _skip_array(fh: BinaryIO) -> None:
+    item_type = int(_read(fh, "<I"))
+    count = int(_read(fh, "<Q"))
+    if count > 1 << 28:
+        raise ValueError("implausible array length")
+    if item_type in _SCALARS:
+        fh.seek(struct.calcsize(_SCALARS[item_type]) * count, 1)
+    elif item_type == _STRING:
+        for _ in range(count):  # seek past each string without decoding it (vocabularies are big)
+            fh.seek(int(_read(fh, "<Q")), 1)
+    elif item_type == _ARRAY:
+        for _ in range(count):
+            _skip_array(fh)
+    else:
+        raise ValueError(f"unknown metadata type {item_type}")

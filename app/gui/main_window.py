@@ -23,6 +23,7 @@ from .models.memory_table import (MemorySortProxy, COL_AGENT, COL_CREATED, COL_E
                                   COL_SCORE, COL_SESSION, COL_TYPE, COL_UPDATED, COL_USER, HEADERS,
                                   RecordRole, SortRole)
 from .views.add_note_dialog import AddNoteDialog
+from .views.assistant_view import AssistantView
 from .views.detail_pane import DetailPane
 from .views.empty_state import EmptyState
 from .views.entities_view import EntitiesView
@@ -112,6 +113,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(memories_page, "&Memories")
         self.tabs.addTab(self.entities_view, "&Entities")
         self.tabs.addTab(self.timeline_view, "&Timeline")
+        self.assistant_view = AssistantView(self.bridge)
+        self.tabs.addTab(self.assistant_view, "&Assistant")
         self.detail = DetailPane()
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.sidebar)
@@ -229,6 +232,8 @@ class MainWindow(QMainWindow):
         self.empty_state.sample_requested.connect(self.import_sample)
         self.empty_state.import_requested.connect(self.import_conversation)
         self.empty_state.add_requested.connect(self.add_note)
+        self.assistant_view.memory_activated.connect(self.open_memory)
+        self.sidebar.scope_selected.connect(self._chat_as_scope_user)
 
     # -- settings persistence ----------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -252,6 +257,7 @@ class MainWindow(QMainWindow):
             self.settings.setValue("table/hidden_columns", [str(c) for c in hidden])
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.assistant_view.close_chat()  # finish storing the last exchange before the store closes
         if self.settings is not None:
             self.settings.setValue("window/geometry", self.saveGeometry())
             self.settings.sync()
@@ -403,6 +409,21 @@ class MainWindow(QMainWindow):
         rec = self.proxy.data(current, RecordRole) if current.isValid() else None
         if rec is not None:
             self.show_detail(rec)
+
+    def _chat_as_scope_user(self, scope: dict[str, str]) -> None:
+        if scope.get("user_id"):
+            self.assistant_view.set_user(scope["user_id"])
+
+    def open_memory(self, memory_id: str) -> None:
+        """Show one memory in the browser (from the assistant's "memories used" strip)."""
+        try:
+            record = self.bridge.get_record(memory_id)
+        except LociError as exc:
+            self.messages.error(f"{exc.user_message} It may have been forgotten since.")
+            return
+        self.tabs.setCurrentIndex(TAB_MEMORIES)
+        self.select_id(memory_id)
+        self.show_detail(record)
 
     # -- detail ------------------------------------------------------------------------
     def show_detail(self, record: MemoryRecord | None, force: bool = False) -> None:
@@ -569,6 +590,9 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.bridge.config, self.bridge.data_dir, self.bridge.check_model_file, self)
         dialog.accepted.connect(lambda: self.bridge.apply_settings(*dialog.values()))
+        from engine.model_catalog import discover_models
+
+        self.bridge.submit(discover_models, on_result=dialog.set_models, name="find models")
         dialog.open()
         return dialog
 

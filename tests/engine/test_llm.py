@@ -10,7 +10,9 @@ import pytest
 from engine.config import LLMConfig
 from engine.errors import ModelError
 from engine.extraction import MEMORY_TYPES, select_schema
-from engine.llm import LlamaCppLLM, _template_keeps_system, merge_system
+from engine.extraction import CancelToken
+from engine.llm import (LlamaCppLLM, ModelKey, _template_keeps_system, gpu_backend, loaded_model,
+                        merge_system)
 from engine.models import check_gguf, default_llm_path, find_gguf_models
 
 
@@ -106,3 +108,60 @@ def test_system_messages_merged_for_templates_that_drop_them() -> None:
     assert _template_keeps_system(Fake(gemma_like)) is False
     assert _template_keeps_system(Fake(raising)) is False
     assert _template_keeps_system(Fake(chatml)) is True
+
+
+def test_stream_yields_pieces_and_stops_when_cancelled(llm: LlamaCppLLM) -> None:
+    chat = [{"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Write three sentences about the sea."}]
+    pieces = list(llm.stream(chat, max_tokens=24))
+    assert len(pieces) > 3 and "".join(pieces).strip()
+    assert llm.last_usage is not None and llm.last_usage.completion_tokens == len(pieces)
+    token = CancelToken()
+    got: list[str] = []
+    for piece in llm.stream(chat, max_tokens=200, cancel=token):
+        got.append(piece)
+        if len(got) == 2:
+            token.cancel()
+    assert len(got) <= 3  # stops at once, and the model is free again:
+    assert llm.complete(chat, max_tokens=8).strip()
+
+
+def test_complete_honours_stop_strings(llm: LlamaCppLLM) -> None:
+    out = llm.complete([{"role": "user", "content": "Count from 1 to 10 separated by commas."}],
+                       max_tokens=40, stop=["5"])
+    assert "5" not in out and "6" not in out
+
+
+def test_context_length_and_token_count(llm: LlamaCppLLM) -> None:
+    assert llm.context_length == LLMConfig().n_ctx
+    assert 2 <= llm.count_tokens("Hello there, Maya!") <= 8
+
+
+def test_changed_settings_reload_the_model(tmp_path: Path, llm: LlamaCppLLM) -> None:
+    first = loaded_model()
+    assert first is not None and first.key.n_threads == llm.key.n_threads and first.device == "CPU"
+    copy = tmp_path / "other.gguf"
+    shutil.copy(default_llm_path(), copy)
+    other = LlamaCppLLM(LLMConfig(model_path=str(copy), n_ctx=1024, n_threads=1))
+    assert not other.is_loaded
+    assert other.complete([{"role": "user", "content": "Say hi."}], max_tokens=4) is not None
+    now = loaded_model()
+    assert now is not None and now.key == ModelKey(copy.resolve(), 1024, 1, 0)
+    assert other.context_length == 1024
+    assert not llm.is_loaded  # one model per process: the old one was replaced...
+    llm.load()  # ...and comes back when asked for
+    assert loaded_model().key == llm.key  # type: ignore[union-attr]
+
+
+def test_gpu_offload_is_reported_honestly() -> None:
+    import llama_cpp
+
+    backend = gpu_backend()
+    assert (backend is None) == (not llama_cpp.llama_supports_gpu_offload())
+    model = LlamaCppLLM(LLMConfig(n_gpu_layers=-1))
+    info = model.info
+    if backend is None:
+        assert info.offloaded_layers == 0 and info.device.startswith("CPU (this llama.cpp build has no GPU")
+    else:
+        assert info.offloaded_layers > 0 and backend in info.device
+    assert info.layers == 30  # SmolLM2-135M has 30 blocks

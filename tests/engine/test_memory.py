@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from datetime import datetime, timezone
 
 import pytest
@@ -349,3 +350,29 @@ def test_disk_usage_is_the_same_before_and_after_reopening(tmp_path, embedder):
     with Memory(path, embedder=embedder) as mem:
         after = mem.disk_usage()
     assert abs(after - before) <= 0.05 * before
+
+
+def test_changed_llm_settings_are_used_by_the_next_extraction(tmp_path: Path, embedder) -> None:
+    import shutil
+
+    from engine.config import LLMConfig
+    from engine.llm import ModelKey, loaded_model
+    from engine.models import default_llm_path
+
+    mem = Memory(tmp_path / "s", embedder=embedder)
+    mem.config.extraction.mode = "select"  # a mode in which the model takes part
+    talk = [{"role": "user", "content": "My sister Ingrid moved to Bergen in March.", "name": "Maya"}]
+    mem.add(talk, user_id="maya", infer=True)
+    first = mem.language_model()
+    assert loaded_model().key.path == default_llm_path().resolve()
+    copy = tmp_path / "picked-in-settings.gguf"
+    shutil.copy(default_llm_path(), copy)
+    mem.config.llm = LLMConfig(model_path=str(copy), n_threads=1, n_ctx=2048)  # what Settings does
+    mem.add(talk, user_id="maya", infer=True)
+    used = mem.language_model()
+    assert used is not first and used.last_usage is not None  # the new adapter ran the extraction
+    assert loaded_model().key == ModelKey(copy.resolve(), 2048, 1, 0)
+    mem.config.llm.n_threads = 2  # changed in place: still noticed
+    mem.add(talk, user_id="maya", infer=True)
+    assert loaded_model().key.n_threads == 2
+    mem.close()

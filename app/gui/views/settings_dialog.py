@@ -5,7 +5,8 @@ import copy
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
 
 from engine import LociConfig
@@ -26,6 +27,11 @@ class SettingsDialog(QDialog):
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_path, 1)
         model_row.addWidget(browse)
+        self.found_models = QComboBox()
+        self.found_models.setAccessibleName("Models found on this computer")
+        self.found_models.addItem("Looking for models in LM Studio, Ollama, GPT4All, Jan…", None)
+        self.found_models.setEnabled(False)
+        self.found_models.activated.connect(self._found_model_picked)
         self.gpu_layers = QSpinBox(minimum=-1, maximum=999, value=config.llm.n_gpu_layers)
         self.gpu_layers.setToolTip("Layers to offload to the GPU: 0 = CPU only, -1 = all")
         self.threads = QSpinBox(minimum=0, maximum=256, value=config.llm.n_threads or 0)
@@ -49,8 +55,12 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         model_label = QLabel("LLM &model file:")
         model_label.setBuddy(self.model_path)
+        form.addRow("Found on this &computer:", self.found_models)
         form.addRow(model_label, model_row)
         form.addRow("&GPU layers:", self.gpu_layers)
+        self.gpu_note = QLabel(_gpu_note(), wordWrap=True)
+        self.gpu_note.setStyleSheet("color: gray")
+        form.addRow("", self.gpu_note)
         form.addRow("&Threads:", self.threads)
         form.addRow("&Embedding model:", self.embedder)
         embedder_label = QLabel("Embedding model &folder:")
@@ -59,7 +69,7 @@ class SettingsDialog(QDialog):
         dir_label = QLabel("&Data folder:")
         dir_label.setBuddy(self.data_dir)
         form.addRow(dir_label, dir_row)
-        note = QLabel("The LLM settings apply to the next extraction. A new data folder or embedding "
+        note = QLabel("The LLM settings apply to the next reply and extraction. A new data folder or embedding "
                       "model reopens the store (a store only opens with the model that built it).",
                       wordWrap=True)
         note.setStyleSheet("color: gray")
@@ -72,6 +82,27 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.resize(560, 320)
+
+    def set_models(self, models: list[Any]) -> None:
+        """Fill the picker with engine.model_catalog.FoundModel entries (found in the background)."""
+        self.found_models.clear()
+        if not models:
+            self.found_models.addItem("No GGUF models found in LM Studio, Ollama, GPT4All or Jan", None)
+            return
+        self.found_models.addItem(f"{len(models)} models found: pick one…", None)
+        current = self.model_path.text().strip()
+        for m in models:
+            self.found_models.addItem(m.label, str(m.path))
+            self.found_models.setItemData(self.found_models.count() - 1, str(m.path), Qt.ItemDataRole.ToolTipRole)
+            if current and str(m.path) == current:
+                self.found_models.setCurrentIndex(self.found_models.count() - 1)
+        self.found_models.setEnabled(True)
+
+    def _found_model_picked(self, index: int) -> None:
+        path = self.found_models.itemData(index)
+        if path:
+            self.model_path.setText(path)
+            self.validate()
 
     def _browse_model(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "GGUF model file", self.model_path.text(),
@@ -131,3 +162,13 @@ def check_embedding_folder(path: str) -> str | None:
         return (f"{folder} does not hold a sentence-transformers model (no config.json or "
                 "modules.json in it). Pick the model's folder, or leave the field empty.")
     return None
+
+
+def _gpu_note() -> str:
+    from engine.llm import gpu_backend
+
+    backend = gpu_backend()
+    if backend is None:
+        return ("This llama.cpp build runs on the CPU only, so GPU layers are ignored. "
+                "See the README to build it with CUDA, Metal or Vulkan.")
+    return f"This llama.cpp build can offload to the GPU ({backend}): -1 puts every layer there."

@@ -1,0 +1,194 @@
+"""The Assistant view in the real main window: send, stream, stop, "forget that", incognito."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from engine import Memory
+from engine.llm import LoadedModel, ModelKey
+
+TAB_ASSISTANT = 3
+
+
+class SlowReplayedLLM:
+    """Plays a fixed reply back one word every `delay` seconds; extraction keeps nothing extra."""
+
+    def __init__(self, reply: str, delay: float = 0.02) -> None:
+        self.reply, self.delay = reply, delay
+        self.context_length = 2048
+        self.prompts: list[list[dict[str, str]]] = []
+        self.info = LoadedModel(ModelKey(Path("/models/replayed-chat.gguf"), 2048, 2, 0), "replayed", "CPU",
+                                None, 30, 0)
+        self.streaming = threading.Event()
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, messages: list[dict[str, str]], *, max_tokens: int, cancel: Any = None) -> Iterator[str]:
+        self.prompts.append(messages)
+        for i, word in enumerate(self.reply.split()[:max_tokens]):
+            if cancel is not None and cancel.is_cancelled:
+                return
+            self.streaming.set()
+            time.sleep(self.delay)
+            yield word if i == 0 else " " + word
+
+    def complete_json(self, messages: list[dict[str, str]], schema: dict, *, max_tokens: int) -> str:
+        return '{"keep": []}'
+
+
+@pytest.fixture
+def llm() -> SlowReplayedLLM:
+    return SlowReplayedLLM("Your sister Ingrid lives in Bergen, and you told me so in April.")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, embedder: Any, llm: SlowReplayedLLM):
+    from app.gui.application import build
+
+    mem = Memory(tmp_path / "s", embedder=embedder, llm=llm)
+    mem.add([{"role": "user", "content": "My sister Ingrid lives in Bergen", "name": "Maya"},
+             {"role": "user", "content": "I am allergic to peanuts", "name": "Maya"}],
+            user_id="maya", run_id="import-1", timestamp="2024-04-01T10:00:00Z", infer=False)
+    win, bridge, messages = build(mem)
+    messages.crash_dialogs_enabled = False
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.table_updated, timeout=30_000):
+        bridge.start()
+    win.tabs.setCurrentIndex(TAB_ASSISTANT)
+    view = win.assistant_view
+    qtbot.waitUntil(lambda: view.model_label.text() == "Language model: replayed-chat · CPU", timeout=30_000)
+    view.set_user("maya")
+    yield win
+    view.close_chat()
+    bridge.close()
+    mem.close()
+
+
+def type_and_send(qtbot, view, text: str) -> None:
+    view.input.setFocus()
+    qtbot.keyClicks(view.input, text)
+    qtbot.keyClick(view.input, Qt.Key.Key_Return)
+
+
+def bubbles(view) -> list:
+    from app.gui.views.assistant_view import MessageBubble
+
+    return [view.transcript_layout.itemAt(i).widget() for i in range(view.transcript_layout.count())
+            if isinstance(view.transcript_layout.itemAt(i).widget(), MessageBubble)]
+
+
+def test_send_streams_the_reply_and_shows_the_memories_used(qtbot, window, llm) -> None:
+    view = window.assistant_view
+    type_and_send(qtbot, view, "Where does my sister live?")
+    assert view.input.toPlainText() == "" and view.stop_button.isEnabled() and not view.send_button.isEnabled()
+    qtbot.waitUntil(lambda: len(bubbles(view)) == 2 and "Ingrid" in bubbles(view)[1].text, timeout=30_000)
+    assert view.controller.is_streaming  # words show up while the reply is still being written
+    with qtbot.waitSignal(view.reply_shown, timeout=30_000):
+        pass
+    user, reply = bubbles(view)
+    assert user.text == "Where does my sister live?" and reply.text == llm.reply
+    strip = reply.memories_label.text()
+    assert "Memories used (2)" in strip and "Maya: My sister Ingrid lives in" in strip  # dated, attributed
+    assert "[2024-04-01] Maya: My sister Ingrid lives in Bergen" in reply.memories_label.toolTip()
+    assert not view.stop_button.isEnabled() and view.send_button.isEnabled()
+    assert view.chat_list.count() == 1 and view.chat_list.item(0).text() == "Where does my sister live?"
+    # clicking a memory shows it in the browser
+    memory_id = reply.reply.memory_ids[0]
+    with qtbot.waitSignal(window.detail_updated, timeout=30_000):
+        reply.memories_label.linkActivated.emit(memory_id)
+    assert window.tabs.currentIndex() == 0 and window.detail.record.id == memory_id
+
+
+def test_stop_ends_the_reply_early_and_keeps_what_was_written(qtbot, window, llm) -> None:
+    llm.reply = " ".join(f"word{i}" for i in range(200))
+    view = window.assistant_view
+    type_and_send(qtbot, view, "Tell me a long story")
+    qtbot.waitUntil(lambda: "word3" in bubbles(view)[-1].text, timeout=30_000)
+    with qtbot.waitSignal(view.reply_shown, timeout=30_000):
+        qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
+    reply = bubbles(view)[-1]
+    assert reply.reply.cancelled and reply.text.endswith("[stopped]")
+    assert "word199" not in reply.text
+    assert view.send_button.isEnabled()
+
+
+def test_remembered_note_and_forget_that(qtbot, window, llm) -> None:
+    view = window.assistant_view
+    with qtbot.waitSignal(view.remembered_shown, timeout=30_000):
+        type_and_send(qtbot, view, "I adopted a cat called Pixel last week")
+    reply = bubbles(view)[-1]
+    note = reply.remembered_label
+    assert note.isVisible() and "Remembered:" in note.text() and "Pixel" in note.text()
+    ids = reply.remembered_ids
+    mem = window.bridge.memory
+    assert ids and all(mem.get_record(i) for i in ids)
+    note.linkActivated.emit("forget")
+    qtbot.waitUntil(lambda: "Forgotten" in note.text(), timeout=30_000)
+    assert mem.list_records(filters={"run_id": view.conversation.id}) == []
+
+
+def test_incognito_chat_stores_nothing(qtbot, window, llm) -> None:
+    view = window.assistant_view
+    mem = window.bridge.memory
+    before = mem.count()
+    qtbot.mouseClick(view.incognito, Qt.MouseButton.LeftButton, pos=QPoint(8, view.incognito.height() // 2))
+    assert view.incognito.isChecked() and not view.conversation.remember
+    with qtbot.waitSignal(view.reply_shown, timeout=30_000):
+        type_and_send(qtbot, view, "My bank PIN is 4711")
+    view.controller.close()  # wait for anything pending in the background
+    assert mem.count() == before and mem.messages({"run_id": view.conversation.id}) == []
+    assert not bubbles(view)[-1].remembered_label.isVisible()
+    assert view.chat_list.item(0).text().endswith("(not remembered)")
+    assert not view.incognito.isEnabled() or view.incognito.isChecked()  # cannot be turned back on mid-chat
+
+
+def test_real_model_loads_once_and_replies(qtbot, gui) -> None:
+    view = gui.assistant_view
+    gui.bridge.memory.add("My sister Ingrid lives in Bergen", user_id="default", infer=False)
+    qtbot.waitUntil(lambda: view.controller.model_state == "ready", timeout=60_000)
+    assert view.model_label.text() == "Language model: SmolLM2-135M-Instruct.Q4_1 · CPU"
+    with qtbot.waitSignal(view.reply_shown, timeout=60_000):
+        type_and_send(qtbot, view, "Where does my sister live?")
+    reply = bubbles(view)[-1]
+    assert reply.text.strip() and reply.text != "[no reply]"
+    assert "Ingrid" in reply.memories_label.text()
+    view.close_chat()
+
+
+def test_settings_pick_a_found_model_and_threads_apply_to_the_next_reply(qtbot, gui, tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    import shutil
+
+    from engine.llm import loaded_model
+    from engine.models import default_llm_path
+
+    folder = tmp_path / "home" / ".lmstudio" / "models" / "me" / "smol"
+    folder.mkdir(parents=True)
+    shutil.copy(default_llm_path(), folder / "my-smol-Q4_1.gguf")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # discovery looks in ~/.lmstudio/models
+    dialog = gui.open_settings()
+    qtbot.waitUntil(lambda: dialog.found_models.isEnabled(), timeout=30_000)
+    labels = [dialog.found_models.itemText(i) for i in range(dialog.found_models.count())]
+    assert any(t.startswith("my-smol-Q4_1 · ") and t.endswith("(LM Studio)") for t in labels)
+    assert "CPU only" in dialog.gpu_note.text() or "GPU" in dialog.gpu_note.text()
+    index = next(i for i, t in enumerate(labels) if t.startswith("my-smol-Q4_1"))
+    dialog.found_models.setCurrentIndex(index)
+    dialog.found_models.activated.emit(index)
+    assert dialog.model_path.text() == str(folder / "my-smol-Q4_1.gguf")
+    dialog.threads.setValue(1)
+    dialog.accept()
+    view = gui.assistant_view
+    with qtbot.waitSignal(view.reply_shown, timeout=60_000):
+        type_and_send(qtbot, view, "Hello!")
+    model = loaded_model()
+    assert model is not None and model.key.path == (folder / "my-smol-Q4_1.gguf").resolve()
+    assert model.key.n_threads == 1  # no restart needed
+    qtbot.waitUntil(lambda: "my-smol-Q4_1" in view.model_label.text(), timeout=30_000)
+    view.close_chat()
