@@ -34,6 +34,12 @@ FALLBACK_DEPENDS = ["libc6", "libegl1", "libgl1", "libfontconfig1", "libfreetype
                     "libxcb-shape0", "libxcb-xkb1", "libx11-xcb1"]
 
 
+# Libraries the bundle can use but a desktop may lack (Qt's Wayland platform plugin; Qt falls
+# back to xcb without them): Recommends, by the Debian package that ships them.
+OPTIONAL_LIBS = {"libwayland-cursor.so.0": "libwayland-cursor0", "libwayland-egl.so.1": "libwayland-egl1",
+                 "libwayland-client.so.0": "libwayland-client0"}
+
+
 def version() -> str:
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 
@@ -144,10 +150,12 @@ def elf_files(folder: Path) -> list[Path]:
     return found
 
 
-def system_libraries(folder: Path) -> set[str]:
-    """Paths of the shared libraries outside the folder that its executables and libraries load."""
+def system_libraries(folder: Path, missing: set[str] | None = None) -> set[str]:
+    """Paths of the shared libraries outside the folder that its executables and libraries load;
+    names found nowhere go into `missing`."""
     inside = {p.name for p in folder.rglob("*")}
     libs: set[str] = set()
+    missing = set() if missing is None else missing
     for elf in elf_files(folder):
         out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True,
                              env={"LD_LIBRARY_PATH": str(elf.parent), "PATH": "/usr/bin:/bin"}).stdout
@@ -158,17 +166,22 @@ def system_libraries(folder: Path) -> set[str]:
                 if target.startswith("/"):
                     libs.add(target)
                 elif target == "not":
-                    print(f"  warning: {elf.relative_to(folder)} needs {parts[0]}, found neither in the "
-                          "bundle nor on this system", flush=True)
+                    missing.add(parts[0])
+                    if parts[0] not in OPTIONAL_LIBS:
+                        print(f"  warning: {elf.relative_to(folder)} needs {parts[0]}, found neither "
+                              "in the bundle nor on this system", flush=True)
     return libs
 
 
-def debian_depends(folder: Path) -> list[str]:
-    """The Debian packages owning the system libraries the bundle loads (dpkg -S), else a fixed list."""
+def debian_depends(folder: Path) -> tuple[list[str], list[str]]:
+    """(Depends, Recommends): the Debian packages owning the system libraries the bundle loads
+    (ldd + dpkg -S), else a fixed list; optional libraries absent here are recommended."""
+    recommends = sorted(set(OPTIONAL_LIBS.values()))
     if not shutil.which("dpkg") or not shutil.which("ldd"):
-        return FALLBACK_DEPENDS
+        return FALLBACK_DEPENDS, recommends
     packages: set[str] = set()
-    for lib in sorted(system_libraries(folder)):
+    missing: set[str] = set()
+    for lib in sorted(system_libraries(folder, missing)):
         real = os.path.realpath(lib)
         for candidate in (lib, real, real.replace("/usr/lib/", "/lib/", 1), real.replace("/lib/", "/usr/lib/", 1)):
             res = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
@@ -177,7 +190,7 @@ def debian_depends(folder: Path) -> list[str]:
                 break
         else:
             print(f"  (no Debian package owns {lib}; not declared)", flush=True)
-    return sorted(packages) or FALLBACK_DEPENDS
+    return sorted(packages) or FALLBACK_DEPENDS, sorted(set(recommends) - packages)
 
 
 def linux_deb(folder: Path, out_dir: Path, work: Path, ver: str) -> Path:
@@ -197,7 +210,7 @@ def linux_deb(folder: Path, out_dir: Path, work: Path, ver: str) -> Path:
         dest = root / "usr" / "share" / "icons" / "hicolor" / f"{size}x{size}" / "apps"
         dest.mkdir(parents=True)
         shutil.copy(ICONS / f"loci-{size}.png", dest / "loci.png")
-    depends = debian_depends(folder)
+    depends, recommends = debian_depends(folder)
     installed_kb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink()) // 1024
     control = root / "DEBIAN"
     control.mkdir()
@@ -205,7 +218,7 @@ def linux_deb(folder: Path, out_dir: Path, work: Path, ver: str) -> Path:
         f"Package: loci\nVersion: {ver}\nArchitecture: {deb_arch}\n"
         "Maintainer: Loci developers <loci@users.noreply.github.com>\n"
         f"Installed-Size: {installed_kb}\nSection: utils\nPriority: optional\n"
-        f"Depends: {', '.join(depends)}\n"
+        f"Depends: {', '.join(depends)}\nRecommends: {', '.join(recommends)}\n"
         "Homepage: https://github.com/loci-memory/loci\n"
         "Description: private, local-first memory for AI agents\n"
         " Loci turns conversations into memories and finds them again with hybrid\n"
