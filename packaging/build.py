@@ -235,7 +235,7 @@ def linux_deb(folder: Path, out_dir: Path, work: Path, ver: str) -> Path:
         path.chmod(0o755)
     out = out_dir / f"loci_{ver}_{deb_arch}.deb"
     # gzip: every dpkg reads it, and it packs a gigabyte in a minute on two cores
-    run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(out)])
+    run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-z6", "--build", str(root), str(out)])
     shutil.rmtree(root)
     print(f"Depends: {', '.join(depends)}")
     return out
