@@ -190,7 +190,11 @@ def debian_depends(folder: Path) -> tuple[list[str], list[str]]:
                 break
         else:
             print(f"  (no Debian package owns {lib}; not declared)", flush=True)
-    return sorted(packages) or FALLBACK_DEPENDS, sorted(set(recommends) - packages)
+    if not packages:
+        return FALLBACK_DEPENDS, recommends
+    # Qt draws text with the system's fonts through its fontconfig configuration
+    depends = sorted(packages) + ["fontconfig-config", "fonts-dejavu-core | fonts-liberation2 | fonts-freefont-ttf"]
+    return depends, sorted(set(recommends) - packages)
 
 
 def linux_deb(folder: Path, out_dir: Path, work: Path, ver: str) -> Path:
