@@ -17,8 +17,9 @@ import subprocess
 import sys
 import tarfile
 import time
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGING = ROOT / "packaging"
@@ -98,7 +99,7 @@ def strip_bundle(folder: Path) -> int:
             continue  # loci, loci-gui: bootloader + appended archive
         tmp = elf.with_name(elf.name + ".stripped")
         if subprocess.run(["strip", "--strip-unneeded", "-o", str(tmp), str(elf)],
-                          capture_output=True).returncode != 0:
+                          capture_output=True, check=False).returncode != 0:
             tmp.unlink(missing_ok=True)
             continue
         with tmp.open("rb") as fh:
@@ -157,7 +158,7 @@ def system_libraries(folder: Path, missing: set[str] | None = None) -> set[str]:
     libs: set[str] = set()
     missing = set() if missing is None else missing
     for elf in elf_files(folder):
-        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True,
+        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, check=False,
                              env={"LD_LIBRARY_PATH": str(elf.parent), "PATH": "/usr/bin:/bin"}).stdout
         for line in out.splitlines():
             parts = line.split()
@@ -184,7 +185,7 @@ def debian_depends(folder: Path) -> tuple[list[str], list[str]]:
     for lib in sorted(system_libraries(folder, missing)):
         real = os.path.realpath(lib)
         for candidate in (lib, real, real.replace("/usr/lib/", "/lib/", 1), real.replace("/lib/", "/usr/lib/", 1)):
-            res = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+            res = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True, check=False)
             if res.returncode == 0:
                 packages.update(line.split(":")[0] for line in res.stdout.splitlines() if ":" in line)
                 break
@@ -228,12 +229,12 @@ def linux_deb(folder: Path, out_dir: Path, work: Path, ver: str) -> Path:
         " Loci turns conversations into memories and finds them again with hybrid\n"
         " search. The desktop memory browser (loci-gui) and the loci command line\n"
         " run entirely offline; the models ship inside the package.\n", encoding="utf-8")
-    for script, body in (("postinst", "command -v update-desktop-database >/dev/null && "
-                          "update-desktop-database -q /usr/share/applications || true\n"
-                          "command -v gtk-update-icon-cache >/dev/null && "
-                          "gtk-update-icon-cache -q -t /usr/share/icons/hicolor || true\n"),
-                         ("postrm", "command -v update-desktop-database >/dev/null && "
-                          "update-desktop-database -q /usr/share/applications || true\n")):
+    for script, body in (("postinst", ("command -v update-desktop-database >/dev/null && "
+                                       "update-desktop-database -q /usr/share/applications || true\n"
+                                       "command -v gtk-update-icon-cache >/dev/null && "
+                                       "gtk-update-icon-cache -q -t /usr/share/icons/hicolor || true\n")),
+                         ("postrm", ("command -v update-desktop-database >/dev/null && "
+                                     "update-desktop-database -q /usr/share/applications || true\n"))):
         path = control / script
         path.write_text("#!/bin/sh\nset -e\n" + body, encoding="utf-8")
         path.chmod(0o755)
