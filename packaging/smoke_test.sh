@@ -39,6 +39,7 @@ case $OS in
     DATA="$HOMEDIR/.local/share/loci" ;;
   macos)
     DMG=$(ls "$DIST"/Loci-"$VERSION"-macos-*.dmg | head -1)
+    mkdir -p "$T/mnt"
     hdiutil attach -nobrowse -readonly -mountpoint "$T/mnt" "$DMG" >/dev/null
     ditto "$T/mnt/Loci.app" "$APP/Loci.app"
     hdiutil detach "$T/mnt" >/dev/null
