@@ -17,8 +17,9 @@ import subprocess
 import sys
 import tarfile
 import time
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGING = ROOT / "packaging"
@@ -32,6 +33,12 @@ FALLBACK_DEPENDS = ["libc6", "libegl1", "libgl1", "libfontconfig1", "libfreetype
                     "libglib2.0-0", "libxkbcommon0", "libxkbcommon-x11-0", "libxcb-cursor0",
                     "libxcb-icccm4", "libxcb-image0", "libxcb-keysyms1", "libxcb-render-util0",
                     "libxcb-shape0", "libxcb-xkb1", "libx11-xcb1"]
+
+
+# Libraries the bundle can use but a desktop may lack (Qt's Wayland platform plugin; Qt falls
+# back to xcb without them): Recommends, by the Debian package that ships them.
+OPTIONAL_LIBS = {"libwayland-cursor.so.0": "libwayland-cursor0", "libwayland-egl.so.1": "libwayland-egl1",
+                 "libwayland-client.so.0": "libwayland-client0"}
 
 
 def version() -> str:
@@ -92,7 +99,7 @@ def strip_bundle(folder: Path) -> int:
             continue  # loci, loci-gui: bootloader + appended archive
         tmp = elf.with_name(elf.name + ".stripped")
         if subprocess.run(["strip", "--strip-unneeded", "-o", str(tmp), str(elf)],
-                          capture_output=True).returncode != 0:
+                          capture_output=True, check=False).returncode != 0:
             tmp.unlink(missing_ok=True)
             continue
         with tmp.open("rb") as fh:
@@ -144,12 +151,14 @@ def elf_files(folder: Path) -> list[Path]:
     return found
 
 
-def system_libraries(folder: Path) -> set[str]:
-    """Paths of the shared libraries outside the folder that its executables and libraries load."""
+def system_libraries(folder: Path, missing: set[str] | None = None) -> set[str]:
+    """Paths of the shared libraries outside the folder that its executables and libraries load;
+    names found nowhere go into `missing`."""
     inside = {p.name for p in folder.rglob("*")}
     libs: set[str] = set()
+    missing = set() if missing is None else missing
     for elf in elf_files(folder):
-        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True,
+        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, check=False,
                              env={"LD_LIBRARY_PATH": str(elf.parent), "PATH": "/usr/bin:/bin"}).stdout
         for line in out.splitlines():
             parts = line.split()
@@ -158,26 +167,35 @@ def system_libraries(folder: Path) -> set[str]:
                 if target.startswith("/"):
                     libs.add(target)
                 elif target == "not":
-                    print(f"  warning: {elf.relative_to(folder)} needs {parts[0]}, found neither in the "
-                          "bundle nor on this system", flush=True)
+                    missing.add(parts[0])
+                    if parts[0] not in OPTIONAL_LIBS:
+                        print(f"  warning: {elf.relative_to(folder)} needs {parts[0]}, found neither "
+                              "in the bundle nor on this system", flush=True)
     return libs
 
 
-def debian_depends(folder: Path) -> list[str]:
-    """The Debian packages owning the system libraries the bundle loads (dpkg -S), else a fixed list."""
+def debian_depends(folder: Path) -> tuple[list[str], list[str]]:
+    """(Depends, Recommends): the Debian packages owning the system libraries the bundle loads
+    (ldd + dpkg -S), else a fixed list; optional libraries absent here are recommended."""
+    recommends = sorted(set(OPTIONAL_LIBS.values()))
     if not shutil.which("dpkg") or not shutil.which("ldd"):
-        return FALLBACK_DEPENDS
+        return FALLBACK_DEPENDS, recommends
     packages: set[str] = set()
-    for lib in sorted(system_libraries(folder)):
+    missing: set[str] = set()
+    for lib in sorted(system_libraries(folder, missing)):
         real = os.path.realpath(lib)
         for candidate in (lib, real, real.replace("/usr/lib/", "/lib/", 1), real.replace("/lib/", "/usr/lib/", 1)):
-            res = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+            res = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True, check=False)
             if res.returncode == 0:
                 packages.update(line.split(":")[0] for line in res.stdout.splitlines() if ":" in line)
                 break
         else:
             print(f"  (no Debian package owns {lib}; not declared)", flush=True)
-    return sorted(packages) or FALLBACK_DEPENDS
+    if not packages:
+        return FALLBACK_DEPENDS, recommends
+    # Qt draws text with the system's fonts through its fontconfig configuration
+    depends = sorted(packages) + ["fontconfig-config", "fonts-dejavu-core | fonts-liberation2 | fonts-freefont-ttf"]
+    return depends, sorted(set(recommends) - packages)
 
 
 def linux_deb(folder: Path, out_dir: Path, work: Path, ver: str) -> Path:
@@ -197,7 +215,7 @@ def linux_deb(folder: Path, out_dir: Path, work: Path, ver: str) -> Path:
         dest = root / "usr" / "share" / "icons" / "hicolor" / f"{size}x{size}" / "apps"
         dest.mkdir(parents=True)
         shutil.copy(ICONS / f"loci-{size}.png", dest / "loci.png")
-    depends = debian_depends(folder)
+    depends, recommends = debian_depends(folder)
     installed_kb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink()) // 1024
     control = root / "DEBIAN"
     control.mkdir()
@@ -205,24 +223,24 @@ def linux_deb(folder: Path, out_dir: Path, work: Path, ver: str) -> Path:
         f"Package: loci\nVersion: {ver}\nArchitecture: {deb_arch}\n"
         "Maintainer: Loci developers <loci@users.noreply.github.com>\n"
         f"Installed-Size: {installed_kb}\nSection: utils\nPriority: optional\n"
-        f"Depends: {', '.join(depends)}\n"
+        f"Depends: {', '.join(depends)}\nRecommends: {', '.join(recommends)}\n"
         "Homepage: https://github.com/loci-memory/loci\n"
         "Description: private, local-first memory for AI agents\n"
         " Loci turns conversations into memories and finds them again with hybrid\n"
         " search. The desktop memory browser (loci-gui) and the loci command line\n"
         " run entirely offline; the models ship inside the package.\n", encoding="utf-8")
-    for script, body in (("postinst", "command -v update-desktop-database >/dev/null && "
-                          "update-desktop-database -q /usr/share/applications || true\n"
-                          "command -v gtk-update-icon-cache >/dev/null && "
-                          "gtk-update-icon-cache -q -t /usr/share/icons/hicolor || true\n"),
-                         ("postrm", "command -v update-desktop-database >/dev/null && "
-                          "update-desktop-database -q /usr/share/applications || true\n")):
+    for script, body in (("postinst", ("command -v update-desktop-database >/dev/null && "
+                                       "update-desktop-database -q /usr/share/applications || true\n"
+                                       "command -v gtk-update-icon-cache >/dev/null && "
+                                       "gtk-update-icon-cache -q -t /usr/share/icons/hicolor || true\n")),
+                         ("postrm", ("command -v update-desktop-database >/dev/null && "
+                                     "update-desktop-database -q /usr/share/applications || true\n"))):
         path = control / script
         path.write_text("#!/bin/sh\nset -e\n" + body, encoding="utf-8")
         path.chmod(0o755)
     out = out_dir / f"loci_{ver}_{deb_arch}.deb"
     # gzip: every dpkg reads it, and it packs a gigabyte in a minute on two cores
-    run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(out)])
+    run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-z6", "--build", str(root), str(out)])
     shutil.rmtree(root)
     print(f"Depends: {', '.join(depends)}")
     return out

@@ -25,7 +25,7 @@ pass() { printf 'PASS  %s\n' "$*"; }
 fail() { printf 'FAIL  %s\n' "$*"; FAILS=$((FAILS + 1)); }
 note() { printf 'NOTE  %s\n' "$*"; }
 cleanup() {
-  if [ -n "${DEB_INSTALLED:-}" ]; then apt-get remove -y -qq loci >/dev/null 2>&1 || true; fi
+  if [ -n "${DEB_INSTALLED:-}" ]; then apt-get purge -y -qq loci >/dev/null 2>&1 || true; fi
   [ -n "${SMOKE_KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
@@ -39,6 +39,7 @@ case $OS in
     DATA="$HOMEDIR/.local/share/loci" ;;
   macos)
     DMG=$(ls "$DIST"/Loci-"$VERSION"-macos-*.dmg | head -1)
+    mkdir -p "$T/mnt"
     hdiutil attach -nobrowse -readonly -mountpoint "$T/mnt" "$DMG" >/dev/null
     ditto "$T/mnt/Loci.app" "$APP/Loci.app"
     hdiutil detach "$T/mnt" >/dev/null
@@ -197,8 +198,8 @@ if [ -n "$DEB" ] && [ "$MODE" != skip ]; then
   iso timeout -s TERM 8 "$(resolve /usr/bin/loci-gui)" && rc=0 || rc=$?
   [ "$rc" = 124 ] && pass "/usr/bin/loci-gui stayed up 8 s" || { fail "/usr/bin/loci-gui exited with $rc"; out | tail -20; }
   if [ "$MODE" = apt ]; then
-    apt-get remove -y -qq loci >/dev/null 2>&1 && DEB_INSTALLED="" && [ ! -e /opt/loci/loci ] && [ -d "$DATA" ] \
-      && pass "apt-get remove leaves the user's memories in place" || fail "removing the .deb"
+    apt-get purge -y -qq loci >/dev/null 2>&1 && DEB_INSTALLED="" && [ ! -e /opt/loci/loci ] && [ -d "$DATA" ] \
+      && pass "apt-get purge leaves the user's memories in place" || fail "removing the .deb"
   fi
 elif [ "$OS" = linux ]; then
   note ".deb not checked (SMOKE_DEB=$MODE, deb: ${DEB:-none})"

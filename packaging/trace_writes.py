@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
-from typing import Iterable, Iterator
 
 # pid, call name, arguments, result
 _CALL = re.compile(r"^(?:\d+\s+)?(?P<call>[a-z0-9_]+)\((?P<args>.*)\)\s+=\s+(?P<result>-?\d+)")

@@ -5,9 +5,9 @@ import struct
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packaging"))
+from packaging_scripts import load
 
-from build import desktop_entry, load_segments_aligned  # noqa: E402
+desktop_entry, load_segments_aligned = load("build").desktop_entry, load("build").load_segments_aligned
 
 
 def _elf(segments: list[tuple[int, int, int]]) -> bytes:

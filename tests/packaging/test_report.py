@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packaging"))
+from packaging_scripts import load
 
-from report import biggest, bundle_files, contributor  # noqa: E402
+biggest, bundle_files, contributor = load("report").biggest, load("report").bundle_files, load("report").contributor
 
 
 def test_files_are_charged_to_their_package_folder():

@@ -1,12 +1,9 @@
 """What the bundle leaves out: torch test libraries and headers go, what the app loads stays."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from packaging_scripts import load
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packaging"))
-
-from strip_rules import drop_binary, drop_data  # noqa: E402
+drop_binary, drop_data = load("strip_rules").drop_binary, load("strip_rules").drop_data
 
 
 def test_torch_test_libraries_are_dropped_and_the_runtime_kept():

@@ -1,12 +1,10 @@
 """The smoke test's write audit: which paths a traced process wrote, from real strace -y lines."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from packaging_scripts import load
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packaging"))
+written_paths = load("trace_writes").written_paths
 
-from trace_writes import written_paths  # noqa: E402
 
 TRACE = """\
 17006 openat(AT_FDCWD</tmp/i14>, "/usr/lib/libc.so.6", O_RDONLY|O_CLOEXEC) = 3</usr/lib/libc.so.6>
