@@ -75,6 +75,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--conversations", help="comma-separated conversation ids (default: all dev files)")
     ap.add_argument("--limit", type=int, help="only the first N questions of each conversation")
+    ap.add_argument("--per-category", type=int, help="only the first N questions of each category")
     ap.add_argument("--mode", default="off", help="the extraction mode of the infer=True store")
     ap.add_argument("--extract-model", help="GGUF used for extraction (the store's cache key)")
     ap.add_argument("--model", help="GGUF that answers (default: the packaged SmolLM2-135M)")
@@ -102,7 +103,7 @@ def main() -> None:
         for path in paths:
             store, filters = stores[path]
             with open_memory(store, args.mode, args.extract_model) as mem:
-                for qa in questions(conv, args.limit):
+                for qa in questions(conv, args.limit, args.per_category):
                     cat = qa["category"]
                     gold = str(qa.get("answer", ""))
                     started = time.perf_counter()
@@ -125,7 +126,7 @@ def main() -> None:
 def print_table(results: dict[str, dict[str, dict[int, list[float]]]], paths: list[str],
                 convs: list[tuple[str, dict]], args: argparse.Namespace, model: str,
                 seconds: list[float]) -> None:
-    n_q = sum(len(questions(c, args.limit)) for _, c in convs)
+    n_q = sum(len(questions(c, args.limit, args.per_category)) for _, c in convs)
     print(f"\n{n_q} questions (categories 1-4) from {', '.join(c for c, _ in convs)}; answers by "
           f"{model}; context budget {args.budget} words; infer=True store: extraction mode {args.mode}")
     print(f"answer time: median {statistics.median(seconds):.2f} s per question\n")
