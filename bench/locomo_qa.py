@@ -75,12 +75,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--conversations", help="comma-separated conversation ids (default: all dev files)")
     ap.add_argument("--limit", type=int, help="only the first N questions of each conversation")
+    ap.add_argument("--per-category", type=int, help="only the first N questions of each category")
     ap.add_argument("--mode", default="off", help="the extraction mode of the infer=True store")
     ap.add_argument("--extract-model", help="GGUF used for extraction (the store's cache key)")
     ap.add_argument("--model", help="GGUF that answers (default: the packaged SmolLM2-135M)")
     ap.add_argument("--budget", type=int, default=300, help="context words given to the model")
     ap.add_argument("--paths", default="raw-only,facts-only,ep+facts")
     ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--verbose", action="store_true", help="print the table after every path")
     args = ap.parse_args()
     convs = load(args.conversations.split(",") if args.conversations else None)
     llm = LlamaCppLLM(LLMConfig(model_path=args.model))
@@ -101,7 +103,7 @@ def main() -> None:
         for path in paths:
             store, filters = stores[path]
             with open_memory(store, args.mode, args.extract_model) as mem:
-                for qa in questions(conv, args.limit):
+                for qa in questions(conv, args.limit, args.per_category):
                     cat = qa["category"]
                     gold = str(qa.get("answer", ""))
                     started = time.perf_counter()
@@ -116,9 +118,17 @@ def main() -> None:
                     if args.limit and args.limit <= 5:
                         print(f"  [{path}] {qa['question']} -> {ans.text!r} (gold {gold!r})")
             print(f"  {conv_id} {path}: done", file=sys.stderr)
-    n_q = sum(len(questions(c, args.limit)) for _, c in convs)
+            if args.verbose:
+                print_table(results, paths, convs, args, llm.name, seconds)
+    print_table(results, paths, convs, args, llm.name, seconds)
+
+
+def print_table(results: dict[str, dict[str, dict[int, list[float]]]], paths: list[str],
+                convs: list[tuple[str, dict]], args: argparse.Namespace, model: str,
+                seconds: list[float]) -> None:
+    n_q = sum(len(questions(c, args.limit, args.per_category)) for _, c in convs)
     print(f"\n{n_q} questions (categories 1-4) from {', '.join(c for c, _ in convs)}; answers by "
-          f"{llm.name}; context budget {args.budget} words; infer=True store: extraction mode {args.mode}")
+          f"{model}; context budget {args.budget} words; infer=True store: extraction mode {args.mode}")
     print(f"answer time: median {statistics.median(seconds):.2f} s per question\n")
     header = f"{'path':<12} {'metric':<12}" + "".join(f"{CATEGORIES[c][:11]:>12}" for c in CATEGORIES) + \
         f"{'overall':>10}"
@@ -130,8 +140,9 @@ def main() -> None:
             cells = [statistics.fmean(per[c]) if per.get(c) else 0.0 for c in CATEGORIES]
             flat = [v for c in CATEGORIES for v in per.get(c, [])]
             fmt = "{:>12.1f}" if metric == "words" else "{:>12.3f}"
+            overall = statistics.fmean(flat) if flat else 0.0
             print(f"{path:<12} {metric:<12}" + "".join(fmt.format(v) for v in cells)
-                  + (f"{statistics.fmean(flat):>10.1f}" if metric == "words" else f"{statistics.fmean(flat):>10.3f}"))
+                  + (f"{overall:>10.1f}" if metric == "words" else f"{overall:>10.3f}"))
         print()
 
 

@@ -81,8 +81,11 @@ def last_session_date(conv: dict) -> str:
     return list(sessions(conv))[-1][0]
 
 
-def questions(conv: dict, limit: int | None = None) -> list[dict]:
+def questions(conv: dict, limit: int | None = None, per_category: int | None = None) -> list[dict]:
+    """Category 1-4 questions: all, the first `limit`, or the first `per_category` of each category."""
     qs = [q for q in conv["qa"] if q.get("category") in CATEGORIES]
+    if per_category:
+        qs = [q for c in CATEGORIES for q in [x for x in qs if x["category"] == c][:per_category]]
     return qs[:limit] if limit else qs
 
 
