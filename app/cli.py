@@ -43,15 +43,39 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("history", help="show a memory's history")
     h.add_argument("id")
     sub.add_parser("demo", help="store a sample conversation and search it")
+    sv = sub.add_parser("serve", help="run the mem0-compatible REST API (127.0.0.1 by default)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    sv.add_argument("--allow-remote", action="store_true",
+                    help="allow listening on a non-loopback address (reachable from other machines)")
+    sv.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    mc = sub.add_parser("mcp", help="run the MCP server over stdio (for Claude Desktop, Cursor, ...)")
+    mc.add_argument("--user-id", default=None, help="default user_id for tools (default: 'default')")
+    sub.add_parser("api-key", help="print the API key of the store (created on first use)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from engine import LociError, Memory
+    from engine import LociError
+    from engine.service import load_or_create_api_key, open_memory
 
     try:
-        with Memory(args.data_dir) as mem:
+        if args.command == "serve":
+            from .api import serve
+
+            return serve(args.data_dir, args.host, args.port, allow_remote=args.allow_remote,
+                         parent_pid=args.parent_pid)
+        if args.command == "mcp":
+            from .mcp_server import run
+
+            return run(args.data_dir, default_user=args.user_id)
+        if args.command == "api-key":
+            from engine.paths import default_data_dir
+
+            print(load_or_create_api_key(args.data_dir or default_data_dir()))
+            return 0
+        with open_memory(args.data_dir) as mem:  # the owner's store, or a client of whoever owns it
             out = _run(mem, args)
     except LociError as exc:
         print(f"loci: {exc}", file=sys.stderr)

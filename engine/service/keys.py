@@ -30,6 +30,7 @@ def load_or_create_api_key(data_dir: str | Path) -> str:
     key = PREFIX + secrets.token_urlsafe(32)
     tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(key + "\n")
