@@ -1,0 +1,117 @@
+"""Add and search latency through the REST API (`loci serve`) vs in-process engine.Memory.
+
+Builds a store of N memories (infer=False, batched adds), then measures p50/p95 of search and
+of a one-message add, in-process and through the mem0-compatible REST API (a `loci serve`
+child process that owns the same kind of store), with 1 and 8 concurrent clients.
+
+    python bench/service_bench.py            # 10,000 memories
+    python bench/service_bench.py --n 2000   # smaller, for a busy machine
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "app"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MEM0_TELEMETRY", "False")
+
+QUERIES = ["where does the user live", "favourite food", "what sport", "who is the sister", "when is the trip",
+           "what instrument", "which city", "allergies", "job", "pets"]
+WORDS = ("Oslo Bergen tea coffee cello violin football tennis sister brother dentist Friday trip Rome "
+         "peanuts cats dogs garden bees teacher nurse engineer Monday March winter summer").split()
+
+
+def facts(n: int) -> list[str]:
+    out = []
+    for i in range(n):
+        a, b, c = WORDS[i % len(WORDS)], WORDS[(i * 7) % len(WORDS)], WORDS[(i * 13) % len(WORDS)]
+        out.append(f"Fact {i}: the user mentioned {a} and {b} while talking about {c}.")
+    return out
+
+
+def build(mem, n: int, batch: int = 250) -> None:
+    texts = facts(n)
+    for start in range(0, n, batch):
+        mem.add([{"role": "user", "content": t} for t in texts[start:start + batch]], user_id="bench", infer=False)
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def measure(fn, calls: int, clients: int) -> list[float]:
+    def one(i: int) -> float:
+        t = time.perf_counter()
+        fn(i)
+        return (time.perf_counter() - t) * 1000
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(one, range(calls)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="memories in the store (default 10000)")
+    parser.add_argument("--calls", type=int, default=80, help="calls per measurement (default 80)")
+    args = parser.parse_args()
+
+    from engine import Memory
+    from mem0 import MemoryClient
+    from service_helpers import Served
+
+    tmp = Path(tempfile.mkdtemp(prefix="loci-service-bench-"))
+    t = time.perf_counter()
+    with Memory(tmp / "inproc") as mem:
+        build(mem, args.n)
+    with Memory(tmp / "rest") as mem:  # the served store: same contents, built the same way
+        build(mem, args.n)
+    print(f"built two stores of {args.n:,} memories in {time.perf_counter() - t:.0f} s")
+
+    rows = []
+    with Memory(tmp / "inproc") as mem:
+        mem.warm_up()
+        mem.search("warm", user_id="bench")
+        for clients in (1, 8):
+            s = measure(lambda i: mem.search(QUERIES[i % 10], filters={"user_id": "bench"}, top_k=10),
+                        args.calls, clients)
+            a = measure(lambda i: mem.add(f"in-process note {clients} {i}", user_id="bench", infer=False),
+                        args.calls, clients)
+            rows.append(("in-process", clients, s, a))
+    served = Served(tmp / "rest").wait_ready()
+    try:
+        client = MemoryClient(host=served.url, api_key=served.key)
+        client.search("warm", filters={"user_id": "bench"})
+        for clients in (1, 8):
+            s = measure(lambda i: client.search(QUERIES[i % 10], filters={"user_id": "bench"}, top_k=10),
+                        args.calls, clients)
+            a = measure(lambda i: client.add(f"rest note {clients} {i}", user_id="bench", infer=False),
+                        args.calls, clients)
+            rows.append(("REST (MemoryClient)", clients, s, a))
+    finally:
+        served.stop()
+
+    print(f"\nlatency in ms at {args.n:,} memories, {args.calls} calls each "
+          f"(search top_k=10; add = one message, infer=False)")
+    print(f"{'path':<22}{'clients':>8}{'search p50':>12}{'search p95':>12}{'add p50':>10}{'add p95':>10}")
+    for path, clients, s, a in rows:
+        print(f"{path:<22}{clients:>8}{statistics.median(s):>12.1f}{pct(s, .95):>12.1f}"
+              f"{statistics.median(a):>10.1f}{pct(a, .95):>10.1f}")
+    base = {c: statistics.median(s) for p, c, s, _ in rows if p == "in-process"}
+    for p, c, s, _ in rows:
+        if p != "in-process":
+            print(f"API overhead on search p50, {c} client(s): {statistics.median(s) - base[c]:+.1f} ms "
+                  "(target <= 5 ms with 1 client)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
