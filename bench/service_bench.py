@@ -83,7 +83,7 @@ def main() -> int:
         for clients in (1, 8):
             s = measure(lambda i: mem.search(QUERIES[i % 10], filters={"user_id": "bench"}, top_k=10),
                         args.calls, clients)
-            a = measure(lambda i: mem.add(f"in-process note {clients} {i}", user_id="bench", infer=False),
+            a = measure(lambda i, c=clients: mem.add(f"in-process note {c} {i}", user_id="bench", infer=False),
                         args.calls, clients)
             rows.append(("in-process", clients, s, a))
     served = Served(tmp / "rest").wait_ready()
@@ -93,7 +93,7 @@ def main() -> int:
         for clients in (1, 8):
             s = measure(lambda i: client.search(QUERIES[i % 10], filters={"user_id": "bench"}, top_k=10),
                         args.calls, clients)
-            a = measure(lambda i: client.add(f"rest note {clients} {i}", user_id="bench", infer=False),
+            a = measure(lambda i, c=clients: client.add(f"rest note {c} {i}", user_id="bench", infer=False),
                         args.calls, clients)
             rows.append(("REST (MemoryClient)", clients, s, a))
     finally:

@@ -68,7 +68,8 @@ def test_memory_client_round_trip_matches_engine_memory(client, reference):
     assert client.get(oslo)["memory"] == "I moved to Oslo last month"
     assert client.update(oslo, text="I moved to Oslo in March")["memory"] == "I moved to Oslo in March"
     assert [(h["event"], h["old_memory"], h["new_memory"]) for h in client.history(oslo)] == [
-        ("ADD", None, "I moved to Oslo last month"), ("UPDATE", "I moved to Oslo last month", "I moved to Oslo in March")]
+        ("ADD", None, "I moved to Oslo last month"),
+        ("UPDATE", "I moved to Oslo last month", "I moved to Oslo in March")]
 
     users = {(e["type"], e["name"]): e["total_memories"] for e in client.users()["results"]}
     assert users == {("user", "maya"): 3, ("user", "tom"): 1}

@@ -6,7 +6,6 @@ import sys
 
 import anyio
 import httpx
-import pytest
 
 from service_helpers import REPO, Served, child_env
 
