@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -72,32 +73,37 @@ def main() -> int:
     t = time.perf_counter()
     with Memory(tmp / "inproc") as mem:
         build(mem, args.n)
-    with Memory(tmp / "rest") as mem:  # the served store: same contents, built the same way
-        build(mem, args.n)
-    print(f"built two stores of {args.n:,} memories in {time.perf_counter() - t:.0f} s")
+    shutil.copytree(tmp / "inproc", tmp / "rest")  # the served store: the same contents
+    print(f"built a store of {args.n:,} memories in {time.perf_counter() - t:.0f} s", flush=True)
 
-    rows = []
-    with Memory(tmp / "inproc") as mem:
-        mem.warm_up()
-        mem.search("warm", user_id="bench")
-        for clients in (1, 8):
-            s = measure(lambda i: mem.search(QUERIES[i % 10], filters={"user_id": "bench"}, top_k=10),
-                        args.calls, clients)
-            a = measure(lambda i, c=clients: mem.add(f"in-process note {c} {i}", user_id="bench", infer=False),
-                        args.calls, clients)
-            rows.append(("in-process", clients, s, a))
+    # Both paths are measured in the same rounds, interleaved, so machine load hits both alike.
+    results: dict[tuple[str, int, str], list[float]] = {}
     served = Served(tmp / "rest").wait_ready()
     try:
         client = MemoryClient(host=served.url, api_key=served.key)
-        client.search("warm", filters={"user_id": "bench"})
-        for clients in (1, 8):
-            s = measure(lambda i: client.search(QUERIES[i % 10], filters={"user_id": "bench"}, top_k=10),
-                        args.calls, clients)
-            a = measure(lambda i, c=clients: client.add(f"rest note {c} {i}", user_id="bench", infer=False),
-                        args.calls, clients)
-            rows.append(("REST (MemoryClient)", clients, s, a))
+        with Memory(tmp / "inproc") as mem:
+            mem.warm_up()
+            paths = {
+                "in-process": (lambda i: mem.search(QUERIES[i % 10], filters={"user_id": "bench"}, top_k=10),
+                               lambda i: mem.add(f"note {i}", user_id="bench", infer=False)),
+                "REST (MemoryClient)": (
+                    lambda i: client.search(QUERIES[i % 10], filters={"user_id": "bench"}, top_k=10),
+                    lambda i: client.add(f"note {i}", user_id="bench", infer=False)),
+            }
+            for search, _add in paths.values():
+                search(0)  # warm both
+            rounds = 4
+            for clients in (1, 8):
+                for _ in range(rounds):
+                    for name, (search, add) in paths.items():
+                        results.setdefault((name, clients, "search"), []).extend(
+                            measure(search, args.calls // rounds, clients))
+                        results.setdefault((name, clients, "add"), []).extend(
+                            measure(add, args.calls // rounds, clients))
     finally:
         served.stop()
+    rows = [(name, clients, results[(name, clients, "search")], results[(name, clients, "add")])
+            for clients in (1, 8) for name in ("in-process", "REST (MemoryClient)")]
 
     print(f"\nlatency in ms at {args.n:,} memories, {args.calls} calls each "
           f"(search top_k=10; add = one message, infer=False)")
