@@ -211,17 +211,20 @@ def _handler_for(service: _Service) -> type[BaseHTTPRequestHandler]:
                 method, args, kwargs = call["method"], decode(call.get("args", [])), decode(call.get("kwargs", {}))
                 if method not in REMOTE_METHODS:
                     raise InvalidInputError(f"'{method}' is not a method of the memory store.")
-                for key in _LOCAL_ONLY_KWARGS:
-                    kwargs.pop(key, None)
+                if not isinstance(args, list) or not isinstance(kwargs, dict):
+                    raise InvalidInputError("args must be a list and kwargs an object.")
+            except (ValueError, KeyError, TypeError) as exc:  # InvalidInputError is a ValueError too
+                self._reply(400, {"error": {"type": "InvalidInputError", "message": f"Bad call: {exc}"}})
+                return
+            for key in _LOCAL_ONLY_KWARGS:
+                kwargs.pop(key, None)
+            try:
                 result = getattr(service.memory, method)(*args, **kwargs)
             except LociError as exc:
                 self._reply(400 if isinstance(exc, InvalidInputError) else 409, {"error": encode_error(exc)})
                 return
-            except (ValueError, KeyError, TypeError) as exc:
-                self._reply(400, {"error": {"type": "InvalidInputError", "message": f"Bad call: {exc}"}})
-                return
-            except Exception as exc:  # a bug in the engine: log it here, report it to the caller
-                log.exception("remote call %s failed", call.get("method") if isinstance(call, dict) else "?")
+            except Exception as exc:  # a bug (or a client calling with wrong arguments): log it, report it
+                log.exception("remote call %s failed", method)
                 self._reply(500, {"error": {"type": "Bug", "message": f"{type(exc).__name__}: {exc}"}})
                 return
             self._reply(200, {"result": encode(result)})
