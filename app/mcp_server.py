@@ -173,6 +173,9 @@ def run(data_dir: str | None = None, default_user: str | None = None) -> int:
     """Serve MCP over stdin/stdout until the client closes the pipe; logs go to stderr."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .api import quiet_idle_threads
+
+    quiet_idle_threads()  # the MCP server also answers other programs when it owns the store
     store = _Store(data_dir)
     try:
         build_server(store, default_user or os.environ.get("LOCI_MCP_USER_ID") or DEFAULT_USER).run("stdio")

@@ -160,3 +160,11 @@ def test_non_loopback_bind_needs_the_explicit_flag(tmp_path):
     from app.api import serve
 
     assert serve(str(tmp_path), host="0.0.0.0", port=1) == 2
+
+
+def test_responses_report_engine_time(served):
+    r = httpx.post(f"{served.url}/v3/memories/search/", headers={"Authorization": f"Token {served.key}"},
+                   json={"query": "anything", "filters": {"user_id": "nobody"}})
+    assert r.status_code == 200
+    engine_ms = float(r.headers["server-timing"].split("dur=")[1])
+    assert 0 < engine_ms < r.elapsed.total_seconds() * 1000
