@@ -12,7 +12,8 @@ from .records import Entity, HistoryEvent, MemoryRecord, Message, Scope, ScoredM
 from .service import open_memory  # noqa: E402
 
 __all__ = [
-    "Memory", "open_memory", "CancelToken", "LociConfig", "EmbedderConfig", "LLMConfig", "ExtractionConfig", "SearchConfig",
+    "Memory", "CancelToken", "LociConfig", "EmbedderConfig", "LLMConfig", "ExtractionConfig", "SearchConfig",
     "LociError", "ConfigError", "ModelError", "ExtractionError", "StoreError", "NotFoundError",
     "InvalidInputError", "MemoryRecord", "Message", "Scope", "ScoredMemory", "HistoryEvent", "Entity",
+    "open_memory",
 ]

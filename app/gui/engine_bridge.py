@@ -109,6 +109,7 @@ class EngineBridge(QObject):
         self.ingest_pool = QThreadPool(self)
         self.ingest_pool.setMaxThreadCount(1)
         self.import_token: CancelToken | None = None
+        self._unsubscribe: Callable[[], None] | None = None  # stops following other programs' changes
         self._changed_timer = QTimer(self, singleShot=True, interval=150)
         self._changed_timer.timeout.connect(self.store_changed)
 
@@ -198,7 +199,7 @@ class EngineBridge(QObject):
             self._unsubscribe = subscribe(lambda _event: relay.emit())
 
     def _stop_following(self) -> None:
-        unsubscribe, self._unsubscribe = getattr(self, "_unsubscribe", None), None
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
         if unsubscribe is not None:
             unsubscribe()
 
