@@ -76,3 +76,22 @@ def test_app_shows_api_adds_live_and_hands_over_on_close(qtbot, tmp_path, embedd
     finally:
         served.stop()
         bridge.close()
+
+
+def test_app_opened_second_is_a_client_and_follows_changes(qtbot, tmp_path, embedder):
+    from app.gui.application import build
+    from engine.service import RemoteMemory, ServedMemory
+
+    folder = tmp_path / "store"
+    with ServedMemory(folder, embedder=embedder) as owner:  # e.g. `loci mcp` opened the store first
+        owner.add("Written before the app opened", user_id="maya", infer=False)
+        window, bridge, messages = build(data_dir=folder)
+        messages.crash_dialogs_enabled = False
+        qtbot.addWidget(window)
+        window.show()
+        bridge.start()
+        qtbot.waitUntil(lambda: "Written before the app opened" in _shown(window), timeout=30_000)
+        assert isinstance(bridge.memory, RemoteMemory)  # no "store is locked": the app joined the owner
+        owner.add("Written while the app is open", user_id="maya", infer=False)
+        qtbot.waitUntil(lambda: "Written while the app is open" in _shown(window), timeout=2000)
+        bridge.close()
