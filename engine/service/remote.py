@@ -111,6 +111,8 @@ class RemoteMemory:
     def _owner_lost(self, old: announce.Announcement, gone: OwnerGone, retry_safe: bool) -> None:
         """Find the next owner (or become it); raise when the failed call must not be repeated."""
         with self._switch:
+            if self._closed:  # a closed client never takes a store over
+                raise StoreError("This memory store has been closed; open it again to use it.")
             if self._ann is old and self._local is None:
                 log.info("the store owner (process %s) went away: %s", old.pid, gone)
                 if self._reconnect is None:
@@ -194,9 +196,10 @@ class RemoteMemory:
 
     def close(self) -> None:
         """Stop using the store (and release it, if this client had taken it over)."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._switch:  # waits for a takeover in progress, so its store is closed below
+            if self._closed:
+                return
+            self._closed = True
         for unsub in self._local_unsubs:
             unsub()
         if self._local is not None:
