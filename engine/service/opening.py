@@ -19,7 +19,8 @@ from .remote import RemoteMemory
 
 log = logging.getLogger(__name__)
 
-WAIT_FOR_OWNER_S = 120.0  # an owner that is still loading its models announces itself late
+# An owner announces itself once its database is open (about a second; the models load lazily).
+WAIT_FOR_OWNER_S = 8.0
 
 
 def open_memory(data_dir: str | Path | None = None, config: LociConfig | Mapping[str, Any] | None = None,
@@ -61,8 +62,8 @@ def _owner_or_lock(folder: Path, cfg: LociConfig, embedder: Any, llm: Any, wait:
             return ann
         if time.monotonic() > deadline:
             raise StoreError(
-                f"The memory store at {folder} is open in another program that does not share it "
-                f"({_holder(folder)}). Close that program, or update it to a Loci that shares its store.")
+                f"The memory store at {folder} is already open in {_holder(folder)}, which does not share "
+                "it. Close that program (or update it to a Loci that shares its store), then try again.")
         time.sleep(0.1)
 
 

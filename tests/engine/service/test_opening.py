@@ -41,3 +41,13 @@ def test_a_client_takes_over_when_the_owner_closes(tmp_path, embedder):
     assert isinstance(third, RemoteMemory) and third.count() == 2
     third.close()
     client.close()
+
+
+def test_a_holder_that_does_not_share_is_named(tmp_path, embedder):
+    import pytest
+
+    from engine import Memory, StoreError
+
+    with Memory(tmp_path / "s", embedder=embedder):  # an older Loci: holds the lock, serves nobody
+        with pytest.raises(StoreError, match="already open in .*process .*which does not share it"):
+            open_memory(tmp_path / "s", wait=0.5)
