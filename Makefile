@@ -7,7 +7,7 @@ STAMP := $(VENV)/.loci-installed
 # Portable llama.cpp build (no -march=native) so the same wheel can go into installers.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: run test lint test-reliability install system-deps bench demo screenshots clean package
+.PHONY: run test lint test-reliability install system-deps bench service-bench demo screenshots clean package
 
 run: install
 	$(PY) -m app
@@ -41,6 +41,9 @@ $(STAMP): pyproject.toml
 
 bench: install
 	$(PY) bench/core_bench.py
+
+service-bench: install
+	$(PY) bench/service_bench.py
 
 screenshots: install
 	$(PY) bench/screenshots.py

@@ -80,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
 
     add_arguments(sub.add_parser("chat", help="chat with the assistant that remembers (streamed)"),
                   sub.add_parser("models", help="list the GGUF chat models found on this computer"))
+    sv = sub.add_parser("serve", help="run the mem0-compatible REST API (127.0.0.1 by default)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    sv.add_argument("--allow-remote", action="store_true",
+                    help="allow listening on a non-loopback address (reachable from other machines)")
+    sv.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    mc = sub.add_parser("mcp", help="run the MCP server over stdio (for Claude Desktop, Cursor, ...)")
+    mc.add_argument("--user-id", default=None, help="default user_id for tools (default: 'default')")
+    sub.add_parser("api-key", help="print the API key of the store (created on first use)")
     return p
 
 
@@ -111,7 +120,9 @@ def _care(args: argparse.Namespace) -> Any:
     if args.list:
         return {"backups": [{"name": s.name, "created_at": s.created_at.isoformat(), "reason": s.reason,
                              "memories": s.memories, "path": str(s.path)} for s in list_snapshots(data_dir)]}
-    with Memory(data_dir) as mem:
+    from engine.service import open_memory
+
+    with open_memory(data_dir) as mem:  # a running app or server takes the backup itself
         snap = mem.backup()
     return {"message": f"Backed up {snap.memories} memories to {snap.path}"}
 
@@ -122,13 +133,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .chat_cli import list_models, run_chat
 
         return run_chat(args) if args.command == "chat" else list_models(args)
-    from engine import LociError, Memory
+    from engine import LociError
+    from engine.service import load_or_create_api_key, open_memory
 
     try:
+        if args.command == "serve":
+            from .api import serve
+
+            return serve(args.data_dir, args.host, args.port, allow_remote=args.allow_remote,
+                         parent_pid=args.parent_pid)
+        if args.command == "mcp":
+            from .mcp_server import run
+
+            return run(args.data_dir, default_user=args.user_id)
+        if args.command == "api-key":
+            from engine.paths import default_data_dir
+
+            print(load_or_create_api_key(args.data_dir or default_data_dir()))
+            return 0
         if args.command in _CARE:
             out = _care(args)
         else:
-            with Memory(args.data_dir) as mem:
+            with open_memory(args.data_dir) as mem:  # the owner's store, or a client of whoever owns it
                 out = _run(mem, args)
     except LociError as exc:
         print(f"loci: {exc}", file=sys.stderr)

@@ -9,9 +9,11 @@ from .errors import (ConfigError, ExtractionError, InvalidInputError, LociError,
 from .extraction import CancelToken  # noqa: E402
 from .memory import Memory  # noqa: E402
 from .records import Entity, HistoryEvent, MemoryRecord, Message, Scope, ScoredMemory  # noqa: E402
+from .service import open_memory  # noqa: E402
 
 __all__ = [
     "Memory", "CancelToken", "LociConfig", "EmbedderConfig", "LLMConfig", "ExtractionConfig", "SearchConfig",
     "LociError", "ConfigError", "ModelError", "ExtractionError", "StoreError", "NotFoundError",
     "InvalidInputError", "MemoryRecord", "Message", "Scope", "ScoredMemory", "HistoryEvent", "Entity",
+    "open_memory",
 ]

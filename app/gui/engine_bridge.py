@@ -107,6 +107,7 @@ class EngineBridge(QObject):
         self.ingest_pool = QThreadPool(self)
         self.ingest_pool.setMaxThreadCount(1)
         self.import_token: CancelToken | None = None
+        self._unsubscribe: Callable[[], None] | None = None  # stops following other programs' changes
         self._changed_timer = QTimer(self, singleShot=True, interval=150)
         self._changed_timer.timeout.connect(self.store_changed)
         self._backup_timer = QTimer(self, interval=BACKUP_CHECK_MS)  # the daily backup
@@ -128,19 +129,23 @@ class EngineBridge(QObject):
     def start(self) -> None:
         """Open the store (in a worker unless one was given), then load the model."""
         if self._memory is not None:
+            self._follow_changes(self._memory)
             self.store_opened.emit()
             self.load_model()
         else:
             self.open_store(self.data_dir)
 
     def open_store(self, data_dir: str | Path | None = None) -> None:
+        from engine.service import open_memory
+
         config = self.config
 
         def open_it() -> Memory:
-            return Memory(data_dir, config)
+            return open_memory(data_dir, config)  # the owner, or a client of the program that owns it
 
         def opened(mem: Memory) -> None:
             self._memory, self._owns_memory = mem, True
+            self._follow_changes(mem)
             self.data_dir = mem.data_dir
             self.store_opened.emit()
             if mem.open_report.repairs:
@@ -190,9 +195,24 @@ class EngineBridge(QObject):
         for pool in (self.ingest_pool, self.write_pool, self.read_pool):
             pool.clear()
             pool.waitForDone(timeout_ms)
+        self._stop_following()
         if self._memory is not None and self._owns_memory:
             self._memory.close()
         self._memory = None
+
+    def _follow_changes(self, mem: Any) -> None:
+        """Refresh when other programs (REST API, MCP, CLI) change the store: live, no restart."""
+        self._stop_following()
+        subscribe = getattr(mem, "subscribe", None)  # a plain engine.Memory has no other writers
+        if subscribe is not None:
+            relay = _Relay(self)
+            relay.fired.connect(self._changed)
+            self._unsubscribe = subscribe(lambda _event: relay.emit())
+
+    def _stop_following(self) -> None:
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
 
     # -- job plumbing --------------------------------------------------------------
     def submit(self, fn: Callable[..., Any], *args: Any, on_result: Callable | None = None,
@@ -482,6 +502,7 @@ class EngineBridge(QObject):
             self.messages.info(f"Opening the store in {new_dir}…")
             for pool in (self.ingest_pool, self.write_pool, self.read_pool):
                 pool.waitForDone(10_000)
+            self._stop_following()
             if mem is not None:
                 mem.close()
             self._memory = None

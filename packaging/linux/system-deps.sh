@@ -4,7 +4,7 @@
 set -eu
 PKGS="xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 \
 libxcb-xkb1 libxcb-cursor0 libxkbcommon-x11-0 libxkbcommon0 libegl1 libgl1 libfontconfig1 libdbus-1-3 \
-fonts-dejavu-core"
+fonts-dejavu-core iproute2"
 command -v dpkg-query >/dev/null 2>&1 || { echo "system-deps: not a Debian-like system; see README for your platform"; exit 0; }
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,184 @@
+"""`loci mcp`: an MCP server over stdio with mem0's tool names, for Claude Desktop, Cursor and others.
+
+The store is opened with open_memory, so the server works whether or not the desktop app (or
+`loci serve`) already has it open: the first of them owns the store, the others use it through
+the owner. Tools answer with JSON text, as mem0's MCP server does.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from typing import Annotated, Any, Optional
+
+from pydantic import Field
+
+from engine import LociError
+from engine.service import mem0_compat as compat
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER = "default"
+
+
+class _Store:
+    """Opens the store in the background at start-up; the first tool call waits for it."""
+
+    def __init__(self, data_dir: str | None) -> None:
+        self._data_dir = data_dir
+        self._memory: Any = None
+        self._error: LociError | None = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._open, name="loci-mcp-open", daemon=True).start()
+
+    def _open(self) -> None:
+        from engine.service import open_memory
+
+        try:
+            self._memory = open_memory(self._data_dir)
+        except LociError as exc:
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def get(self) -> Any:
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        return self._memory
+
+    def close(self) -> None:
+        if self._ready.wait(timeout=60) and self._memory is not None:
+            self._memory.close()
+
+
+def _scoped_filters(filters: Optional[dict[str, Any]], default_user: str) -> dict[str, Any]:
+    """mem0's rule: a search or listing with no user/agent/run in its filters gets the default user."""
+    flat = compat.flatten_filters(filters)
+    if not any(k in json.dumps(filters or {}) for k in ('"user_id"', '"agent_id"', '"run_id"')):
+        flat["user_id"] = default_user
+    return flat
+
+
+def build_server(store: Any, default_user: str = DEFAULT_USER) -> Any:
+    """The MCPServer with mem0's seven memory tools (plus update_memory and list_entities)."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    server = MCPServer("loci", instructions="Loci: private, local long-term memory. Store facts with "
+                       "add_memory, find them with search_memories.")
+
+    def call(fn: Any, *args: Any, **kwargs: Any) -> str:
+        try:
+            return json.dumps(fn(*args, **kwargs), ensure_ascii=False, default=str)
+        except LociError as exc:
+            raise ToolError(exc.user_message) from None
+
+    @server.tool(description="Store a new preference, fact, or conversation snippet. Uses the default user "
+                             "unless user_id, agent_id or run_id is given.")
+    def add_memory(
+        text: Annotated[str, Field(description="Plain sentence summarizing what to store.")],
+        messages: Annotated[Optional[list[dict[str, str]]], Field(
+            description="Conversation turns with role/content; when given, facts are extracted from them.")] = None,
+        user_id: Annotated[Optional[str], Field(description="User scope for this write.")] = None,
+        agent_id: Annotated[Optional[str], Field(description="Agent scope.")] = None,
+        app_id: Annotated[Optional[str], Field(description="Not supported by Loci.")] = None,
+        run_id: Annotated[Optional[str], Field(description="Run (session) scope.")] = None,
+        metadata: Annotated[Optional[dict[str, Any]], Field(description="Extra JSON kept with the memory.")] = None,
+        enable_graph: Annotated[Optional[bool], Field(description="Ignored (Loci links entities always).")] = None,
+        infer: Annotated[Optional[bool], Field(description="Extract facts with the local model. Default: "
+                                               "only when messages are given; text is stored as written.")] = None,
+    ) -> str:
+        scope = compat.scope_from(None, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id)
+        if not scope:
+            scope = {"user_id": default_user}
+        conversation: Any = messages or [{"role": "user", "content": text}]
+        return call(lambda: store.get().add(conversation, **scope, metadata=metadata,
+                                            infer=bool(messages) if infer is None else infer))
+
+    @server.tool(description="Run a search over existing memories (semantic, keyword, entities and time). "
+                             'Filters like {"AND": [{"user_id": "john"}]}; the default user is added when '
+                             "no user_id/agent_id/run_id is given.")
+    def search_memories(
+        query: Annotated[str, Field(description="Natural language description of what to find.")],
+        filters: Annotated[Optional[dict[str, Any]], Field(description="Filter clauses.")] = None,
+        limit: Annotated[Optional[int], Field(description="Maximum number of results (default 10).")] = None,
+        enable_graph: Annotated[Optional[bool], Field(description="Ignored.")] = None,
+    ) -> str:
+        return call(lambda: store.get().search(query, top_k=limit or 10,
+                                               filters=_scoped_filters(filters, default_user)))
+
+    @server.tool(description="Page through memories using filters instead of search (newest first).")
+    def get_memories(
+        filters: Annotated[Optional[dict[str, Any]], Field(description="Filter clauses.")] = None,
+        page: Annotated[Optional[int], Field(description="1-indexed page number.")] = None,
+        page_size: Annotated[Optional[int], Field(description="Memories per page (default 10).")] = None,
+        enable_graph: Annotated[Optional[bool], Field(description="Ignored.")] = None,
+    ) -> str:
+        return call(lambda: compat.page_of(store.get(), _scoped_filters(filters, default_user), page or 1,
+                                           page_size or 10))
+
+    @server.tool(description="Fetch a single memory once you know its memory_id.")
+    def get_memory(memory_id: Annotated[str, Field(description="Exact memory_id to fetch.")]) -> str:
+        return call(lambda: store.get().get(memory_id))
+
+    @server.tool(description="Overwrite an existing memory's text.")
+    def update_memory(memory_id: Annotated[str, Field(description="Exact memory_id to overwrite.")],
+                      text: Annotated[str, Field(description="Replacement text.")]) -> str:
+        return call(lambda: store.get().update(memory_id, text, actor="mcp"))
+
+    @server.tool(description="Delete one memory after the user confirms its memory_id.")
+    def delete_memory(memory_id: Annotated[str, Field(description="Exact memory_id to delete.")]) -> str:
+        return call(lambda: store.get().delete(memory_id, actor="mcp"))
+
+    @server.tool(description="Delete every memory in the given user/agent/run (default: the default user).")
+    def delete_all_memories(
+        user_id: Annotated[Optional[str], Field(description="User scope to delete.")] = None,
+        agent_id: Annotated[Optional[str], Field(description="Agent scope to delete.")] = None,
+        app_id: Annotated[Optional[str], Field(description="Not supported by Loci.")] = None,
+        run_id: Annotated[Optional[str], Field(description="Run scope to delete.")] = None,
+    ) -> str:
+        scope = compat.scope_from(None, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id)
+        return call(lambda: store.get().delete_all(**(scope or {"user_id": default_user})))
+
+    @server.tool(description="List which users/agents/runs currently hold memories.")
+    def list_entities() -> str:
+        return call(lambda: {"results": compat.list_entities(store.get())})
+
+    @server.tool(description="Remove a user/agent/run entirely (and delete its memories).")
+    def delete_entities(
+        user_id: Annotated[Optional[str], Field(description="Delete this user and its memories.")] = None,
+        agent_id: Annotated[Optional[str], Field(description="Delete this agent and its memories.")] = None,
+        app_id: Annotated[Optional[str], Field(description="Not supported by Loci.")] = None,
+        run_id: Annotated[Optional[str], Field(description="Delete this run and its memories.")] = None,
+    ) -> str:
+        if app_id:
+            raise ToolError("Loci has no app_id scope: use user_id, agent_id or run_id.")
+        targets = [(kind, name) for kind, name in (("user", user_id), ("agent", agent_id), ("run", run_id)) if name]
+        if not targets:
+            raise ToolError("Provide user_id, agent_id or run_id before calling delete_entities.")
+
+        def run() -> dict[str, str]:
+            for kind, name in targets:
+                compat.delete_entity(store.get(), kind, name)
+            return {"message": "Entity deleted successfully."}
+        return call(run)
+
+    return server
+
+
+def run(data_dir: str | None = None, default_user: str | None = None) -> int:
+    """Serve MCP over stdin/stdout until the client closes the pipe; logs go to stderr."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .api import quiet_idle_threads
+
+    quiet_idle_threads()  # the MCP server also answers other programs when it owns the store
+    store = _Store(data_dir)
+    try:
+        build_server(store, default_user or os.environ.get("LOCI_MCP_USER_ID") or DEFAULT_USER).run("stdio")
+    finally:
+        store.close()
+    return 0
