@@ -119,7 +119,7 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO 
             out.write("loci> ")
             out.flush()
             try:
-                reply = bot.chat(conv, text, on_token=lambda p: (out.write(p), out.flush()), cancel=token)
+                reply = bot.chat(conv, text, on_token=_printer(out), cancel=token)
             except LociError as exc:
                 say(f"\nloci: {exc}")
                 continue
@@ -222,3 +222,11 @@ def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], 
     else:
         say(f"Unknown command {cmd}. /help lists the commands.")
     return None
+
+
+def _printer(out: Any) -> Callable[[str], None]:
+    """Write each streamed piece at once."""
+    def show(piece: str) -> None:
+        out.write(piece)
+        out.flush()
+    return show

@@ -122,8 +122,8 @@ def _care(args: argparse.Namespace) -> Any:
                              "memories": s.memories, "path": str(s.path)} for s in list_snapshots(data_dir)]}
     from engine.service import open_memory
 
-    with open_memory(data_dir) as mem:  # a running app or server takes the backup itself
-        snap = mem.backup()
+    with open_memory(data_dir) as store:  # a running app or server takes the backup itself
+        snap = store.backup()
     return {"message": f"Backed up {snap.memories} memories to {snap.path}"}
 
 

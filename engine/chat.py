@@ -235,8 +235,9 @@ class Assistant:
         if len(text.split()) < self.config.short_message_words:
             previous = next((t.content for t in reversed(conversation.turns) if t.role == "user"), "")
             query = f"{previous} {text}".strip()
-        return self.memory.search_records(query[:2000], top_k=self.config.memory_top_k,
-                                          filters={"user_id": conversation.user_id})
+        hits: list[Any] = self.memory.search_records(query[:2000], top_k=self.config.memory_top_k,
+                                                     filters={"user_id": conversation.user_id})
+        return hits
 
     def _remember(self, conversation: Conversation, text: str, reply: str,
                   when: datetime) -> "Future[Remembered] | None":

@@ -104,7 +104,10 @@ class AssistantController(QObject):
             self._token = None
             self._loaded(info)
             if reply.remembered is not None:
-                reply.remembered.add_done_callback(lambda f, r=reply: self._relay.remembered.emit(r, f))
+                def relay(done: Any, r: Any = reply) -> None:
+                    self._relay.remembered.emit(r, done)
+
+                reply.remembered.add_done_callback(relay)
             self.reply_finished.emit(conversation, reply)
 
         def failed(text_: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, cast
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
@@ -141,7 +141,8 @@ class EngineBridge(QObject):
         config = self.config
 
         def open_it() -> Memory:
-            return open_memory(data_dir, config)  # the owner, or a client of the program that owns it
+            # the owner, or a client of the program that owns it (RemoteMemory has Memory's methods)
+            return cast(Memory, open_memory(data_dir, config))
 
         def opened(mem: Memory) -> None:
             self._memory, self._owns_memory = mem, True

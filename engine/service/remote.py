@@ -53,6 +53,8 @@ class RemoteMemory:
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._local_unsubs: list[Callable[[], None]] = []
         self._poller: threading.Thread | None = None
+        self._llm: Any = None  # the chat model of this process (language_model)
+        self._llm_config: Any = None
 
     # -- plumbing ----------------------------------------------------------------------
     @property
@@ -276,7 +278,7 @@ class RemoteMemory:
         self._call("reset")
 
     def messages(self, filters: Mapping[str, Any] | None = None, **kwargs: Any) -> list[Any]:
-        return self._call("messages", filters, **kwargs)  # type: ignore[no-any-return]
+        return self._call("messages", filters, **kwargs)
 
     def disk_usage(self) -> int:
         return int(self._call("disk_usage"))
@@ -316,7 +318,7 @@ class RemoteMemory:
         from ..llm import LlamaCppLLM
 
         with self._switch:
-            if getattr(self, "_llm", None) is None or self._llm_config != self.config.llm:
+            if self._llm is None or self._llm_config != self.config.llm:
                 self._llm_config = replace(self.config.llm)
                 self._llm = LlamaCppLLM(self._llm_config)
             return self._llm
