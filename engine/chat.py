@@ -97,8 +97,14 @@ class Prompt:
 class Remembered:
     """The memories stored from one exchange (empty when nothing new was worth keeping)."""
 
-    memory_ids: tuple[str, ...]
-    texts: tuple[str, ...]
+    memory_ids: tuple[str, ...]  # the facts drawn from the exchange
+    texts: tuple[str, ...]  # their texts, in the same order
+    episode_ids: tuple[str, ...] = ()  # the exchange's own messages, kept as said (memory_type "message")
+
+    @property
+    def all_ids(self) -> tuple[str, ...]:
+        """Everything stored from the exchange: what "forget that" removes."""
+        return self.memory_ids + self.episode_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +257,8 @@ class Assistant:
         def add() -> Remembered:
             result = self.memory.add(messages, user_id=user_id, run_id=run_id, timestamp=when, infer=True)
             added = [e for e in result.get("results", []) if e.get("event") == "ADD"]
-            return Remembered(tuple(e["id"] for e in added), tuple(e["memory"] for e in added))
+            episodes = tuple(e["id"] for e in result.get("episodes", []))
+            return Remembered(tuple(e["id"] for e in added), tuple(e["memory"] for e in added), episodes)
 
         future = self._executor.submit(add)
         self._pending = [f for f in self._pending if not f.done()] + [future]

@@ -90,6 +90,13 @@ class ServedMemory(Memory):
         self.changes.publish("add", [record.id])
         return rec
 
+    def restore_exported(self, items: Any, **kwargs: Any) -> int:
+        items = list(items)
+        n = super().restore_exported(items, **kwargs)
+        if n:
+            self.changes.publish("add", [item.record.id for item in items])
+        return n
+
     def reset(self) -> None:
         super().reset()
         self.changes.publish("reset", [])

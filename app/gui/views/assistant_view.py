@@ -109,7 +109,7 @@ class MessageBubble(QFrame):
             self.memory_clicked.emit(link)
 
     def show_remembered(self, got: Remembered) -> None:
-        self.remembered_ids = got.memory_ids
+        self.remembered_ids = got.all_ids
         if not got.memory_ids:
             return
         said = "; ".join(f"\u201c{html.escape(_short(t))}\u201d" for t in got.texts)
@@ -166,6 +166,8 @@ class AssistantView(QWidget):
         self.user_box.addItem("default")
         self.model_label = QLabel("Language model: not loaded")
         self.model_label.setObjectName("llmState")
+        self.model_label.setWordWrap(True)  # wraps rather than widen the window past 800 px
+        self.model_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         header = QHBoxLayout()
         header.addWidget(QLabel("Chat as"))
         header.addWidget(self.user_box)

@@ -51,7 +51,7 @@ def test_a_long_extraction_does_not_hold_up_other_clients(tmp_path, embedder):
     from engine.service import open_memory
 
     llm = SlowLLM()
-    with ServedMemory(tmp_path / "s", embedder=embedder, llm=llm) as owner:
+    with ServedMemory(tmp_path / "s", {"extraction": {"mode": "extract"}}, embedder=embedder, llm=llm) as owner:
         owner.add("Tea is my favourite drink", user_id="maya", infer=False)
         writer, reader = open_memory(tmp_path / "s"), open_memory(tmp_path / "s")
         result = {}
@@ -67,6 +67,6 @@ def test_a_long_extraction_does_not_hold_up_other_clients(tmp_path, embedder):
         adding.join(60)
         assert hits[0]["memory"] == "Tea is my favourite drink" and len(listed) == 1
         assert still_extracting, f"reads took {took:.1f}s: they waited for the extraction"
-        assert result["results"] and result["results"][0]["event"] == "ADD"  # the add itself completed
+        assert result["episodes"] and result["episodes"][0]["event"] == "ADD"  # the add itself completed
         writer.close()
         reader.close()
