@@ -3,6 +3,7 @@ from ._offline import enforce_offline
 
 enforce_offline()
 
+from .answer import Answer  # noqa: E402
 from .config import EmbedderConfig, ExtractionConfig, LLMConfig, LociConfig, SearchConfig  # noqa: E402
 from .errors import (ConfigError, ExtractionError, InvalidInputError, LociError,  # noqa: E402
                      ModelError, NotFoundError, StoreError)
@@ -12,7 +13,7 @@ from .records import Entity, HistoryEvent, MemoryRecord, Message, Scope, ScoredM
 from .service import open_memory  # noqa: E402
 
 __all__ = [
-    "Memory", "CancelToken", "LociConfig", "EmbedderConfig", "LLMConfig", "ExtractionConfig", "SearchConfig",
+    "Memory", "Answer", "CancelToken", "LociConfig", "EmbedderConfig", "LLMConfig", "ExtractionConfig", "SearchConfig",
     "LociError", "ConfigError", "ModelError", "ExtractionError", "StoreError", "NotFoundError",
     "InvalidInputError", "MemoryRecord", "Message", "Scope", "ScoredMemory", "HistoryEvent", "Entity",
     "open_memory",
