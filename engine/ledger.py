@@ -251,9 +251,17 @@ class Ledger:
         rows = self._query(f"SELECT {_MEMORY_COLUMNS} FROM memories {where} ORDER BY seq {order}", args)
         return (_record(r) for r in rows)
 
-    def page(self, scope: dict[str, str], offset: int, limit: int) -> list[MemoryRecord]:
+    def page(self, scope: dict[str, str], offset: int, limit: int, *, oldest_first: bool = False,
+             unexpired_on: Any = None) -> list[MemoryRecord]:
+        """One page of a scope's memories in insertion order; unexpired_on (a date) hides expired ones."""
         where, args = _where_scope(scope)
-        rows = self._query(f"SELECT {_MEMORY_COLUMNS} FROM memories {where} ORDER BY seq DESC "
+        if unexpired_on is not None:
+            clause = ("(json_extract(metadata, '$.expiration_date') IS NULL OR "
+                      "json_extract(metadata, '$.expiration_date') >= ?)")
+            where = f"{where} AND {clause}" if where else f"WHERE {clause}"
+            args = [*args, unexpired_on.isoformat()]
+        order = "ASC" if oldest_first else "DESC"
+        rows = self._query(f"SELECT {_MEMORY_COLUMNS} FROM memories {where} ORDER BY seq {order} "
                            "LIMIT ? OFFSET ?", [*args, limit, offset])
         return [_record(r) for r in rows]
 

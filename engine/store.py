@@ -146,22 +146,27 @@ else:
 class VectorStore:
     """One Chroma collection of memory vectors (cosine), with scope keys as metadata."""
 
-    def __init__(self, data_dir: Path, collection: str = "memories") -> None:
+    def __init__(self, data_dir: Path, collection: str = "memories", *, host: str | None = None,
+                 port: int = 8000, ssl: bool = False) -> None:
         enforce_offline()
+        where = f"the Chroma server at {host}:{port}" if host else f"{data_dir / 'chroma'}"
+        self.is_remote = host is not None
         try:
             import chromadb
             from chromadb.config import Settings
 
-            self._client = chromadb.PersistentClient(
-                path=str(data_dir / "chroma"),
-                settings=Settings(anonymized_telemetry=False, allow_reset=True))
+            settings = Settings(anonymized_telemetry=False, allow_reset=True)
+            if host:
+                self._client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+            else:
+                self._client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
             self._collection = self._client.get_or_create_collection(
                 name=collection, embedding_function=_RefuseToEmbed(),  # type: ignore[arg-type]
                 metadata={"hnsw:space": "cosine"})
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"Cannot open the vector database in {data_dir / 'chroma'}: {exc}") from exc
+            raise StoreError(f"Cannot open the vector database in {where}: {exc}") from exc
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
         if not ids:
