@@ -269,6 +269,20 @@ class Ledger:
         where, args = _where_scope(scope or {})
         return int(self._query(f"SELECT COUNT(*) FROM memories {where}", args)[0][0])
 
+    def index_rows(self) -> list[tuple[str, str | None, str | None, str | None]]:
+        """(id, user_id, agent_id, run_id) of every memory in insertion order (index builds)."""
+        return self._query("SELECT id, user_id, agent_id, run_id FROM memories ORDER BY seq")
+
+    def texts(self, memory_ids: Sequence[str]) -> dict[str, str]:
+        """id -> text for the given memories (index builds)."""
+        out: dict[str, str] = {}
+        ids = list(memory_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self._query(f"SELECT id, text FROM memories WHERE id IN ({marks})", chunk))
+        return out
+
     def ids(self) -> list[str]:
         return [r[0] for r in self._query("SELECT id FROM memories")]
 

@@ -111,6 +111,8 @@ class Memory:
         if self._closed:
             return
         self._closed = True
+        with self._write_lock:
+            self._retriever.save()
         self._ledger.close()
         self._lock.release()
 

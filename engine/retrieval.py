@@ -10,7 +10,7 @@ from typing import Any, Sequence
 from .config import SearchConfig
 from .embeddings import Embedder
 from .entities import EntityExtractor, normalise
-from .filters import Predicate, chroma_where, scope_of
+from .filters import Predicate, scope_of
 from .fusion import (Weights, fuse, normalise_keyword, normalise_semantic, spread_to_neighbours,
                      time_score)
 from .bm25 import KeywordIndex, tokenize
@@ -120,6 +120,17 @@ class EntityIndex:
         return key in self._by_key
 
 
+def _apply(keyword: KeywordIndex, entities: EntityIndex, records: Sequence[MemoryRecord],
+           removed: Sequence[str], mentions: dict[str, list[tuple[str, str, str]]]) -> None:
+    for mid in removed:
+        keyword.remove(mid)
+        entities.remove(mid)
+    keyword.add_many((r.id, r.memory, r.scope) for r in records)
+    for r in records:
+        if r.id in mentions:
+            entities.set(r.id, r.scope, mentions[r.id])
+
+
 def _in_scope(scope: Scope, wanted: dict[str, str]) -> bool:
     return all(getattr(scope, k) == v for k, v in wanted.items())
 
@@ -137,26 +148,57 @@ class Retriever:
         self._keyword: KeywordIndex | None = None
         self._entities: EntityIndex | None = None
         self._build_lock = threading.Lock()
+        # Writes that land while the indexes are being built are logged here and replayed
+        # onto them before they are published (None when no build is running).
+        self._log_lock = threading.Lock()
+        self._log: list[tuple[list[MemoryRecord], list[str], dict[str, list[tuple[str, str, str]]]]] | None = None
 
     # -- derived indexes -------------------------------------------------------------
     def _indexes(self) -> tuple[KeywordIndex, EntityIndex]:
-        if self._keyword is None or self._entities is None:
-            with self._build_lock:
-                if self._keyword is None or self._entities is None:
-                    keyword = KeywordIndex()
-                    records = list(self._ledger.iter_scope({}, newest_first=False))
-                    keyword.add_many((r.id, r.memory, r.scope) for r in records)
-                    entities = EntityIndex()
-                    scopes = {r.id: r.scope for r in records}
-                    grouped: dict[str, list[tuple[str, str, str]]] = {}
-                    for mid, key, text, label in self._ledger.entity_links():
-                        grouped.setdefault(mid, []).append((key, text, label))
-                    for mid, mentions in grouped.items():
-                        if mid in scopes:
-                            entities.set(mid, scopes[mid], mentions)
-                    self._entities = entities
-                    self._keyword = keyword
+        keyword, entities = self._keyword, self._entities
+        if keyword is not None and entities is not None:
+            return keyword, entities
+        with self._build_lock:
+            if self._keyword is None or self._entities is None:
+                self._build()
+        assert self._keyword is not None and self._entities is not None
         return self._keyword, self._entities
+
+    def _build(self) -> None:
+        """Open the vector mirror and the keyword and entity indexes (from snapshots when the
+        store was closed cleanly, else from the ledger), replaying writes made meanwhile."""
+        with self._log_lock:
+            self._log = []
+        try:
+            clean = self._vectors.state.is_clean()
+            self._vectors.open_index(self._embedder.dimension)
+            rows = self._ledger.index_rows()
+            scopes = {mid: Scope(u, a, r) for mid, u, a, r in rows}
+            keyword = KeywordIndex.load(self._vectors.state.folder, scopes) if clean else None
+            if keyword is None:
+                keyword = KeywordIndex()
+            missing = [mid for mid, *_ in rows if mid not in keyword]
+            for start in range(0, len(missing), 2000):
+                chunk = missing[start:start + 2000]
+                texts = self._ledger.texts(chunk)
+                keyword.add_many((mid, texts[mid], scopes[mid]) for mid in chunk if mid in texts)
+            entities = EntityIndex()
+            grouped: dict[str, list[tuple[str, str, str]]] = {}
+            for mid, key, text, label in self._ledger.entity_links():
+                grouped.setdefault(mid, []).append((key, text, label))
+            for mid, mentions in grouped.items():
+                if mid in scopes:
+                    entities.set(mid, scopes[mid], mentions)
+        except BaseException:
+            with self._log_lock:
+                self._log = None
+            raise
+        with self._log_lock:
+            for records, removed, mentions in self._log or []:
+                _apply(keyword, entities, records, removed, mentions)
+            self._log = None
+            self._entities = entities
+            self._keyword = keyword
 
     def warm_up(self) -> None:
         """Build the keyword and entity indexes now rather than on the first search."""
@@ -164,20 +206,26 @@ class Retriever:
 
     def refresh(self, records: Sequence[MemoryRecord], removed: Sequence[str],
                 mentions: dict[str, list[tuple[str, str, str]]]) -> None:
-        """Apply a committed write to the in-memory indexes (no-op before they are built)."""
-        if self._keyword is None or self._entities is None:
-            return
-        for mid in removed:
-            self._keyword.remove(mid)
-            self._entities.remove(mid)
-        self._keyword.add_many((r.id, r.memory, r.scope) for r in records)
-        for r in records:
-            if r.id in mentions:
-                self._entities.set(r.id, r.scope, mentions[r.id])
+        """Apply a committed write to the in-memory indexes (logged while they are built)."""
+        with self._log_lock:
+            if self._log is not None:
+                self._log.append((list(records), list(removed), dict(mentions)))
+            elif self._keyword is not None and self._entities is not None:
+                _apply(self._keyword, self._entities, records, removed, mentions)
+
+    def save(self) -> None:
+        """Snapshot the indexes so the next open skips rebuilding them (called on close)."""
+        with self._build_lock, self._log_lock:
+            if self._keyword is None or self._vectors.index is None:
+                return
+            self._keyword.save(self._vectors.state.folder)
+            self._vectors.save_index()
+            self._vectors.state.mark_clean()
 
     def reset(self) -> None:
-        self._keyword = None
-        self._entities = None
+        with self._log_lock:
+            self._keyword = None
+            self._entities = None
 
     # -- entities API ----------------------------------------------------------------
     def entity_counts(self, scope: dict[str, str]) -> list[tuple[str, str, str, int]]:
@@ -211,9 +259,10 @@ class Retriever:
         scope = scope_of(filters)
         in_scope = self._ledger.count(scope) if len(scope) == len(filters or {}) else None
         n = max(top_k * self._config.oversample, 50)
+        prepared = self.prepare(query, scope, options)  # embed and parse the query once
         while True:
             found = self.gather(query, n=n, filters=filters, predicate=predicate,
-                                reference_date=reference_date, options=options)
+                                reference_date=reference_date, options=options, prepared=prepared)
             out = rank(found, weights)
             if threshold is not None:
                 out = [m for m in out if m.score >= threshold]
@@ -222,19 +271,31 @@ class Retriever:
                 return out[:top_k]
             n *= 4
 
+    def prepare(self, query: str, scope: dict[str, str],
+                options: SearchOptions = SearchOptions()) -> dict[str, Any]:
+        """What a query needs once per search: its vector and the entities it names."""
+        _, entity_index = self._indexes()
+        out: dict[str, Any] = {}
+        if options.semantic:
+            out["vector"] = self._embedder.embed_batch([query])[0]
+        if options.entity:
+            out["entities"] = self._query_entities(query, scope, entity_index)
+        return out
+
     def gather(self, query: str, *, n: int, filters: dict[str, Any] | None, predicate: Predicate,
-               reference_date: datetime, options: SearchOptions = SearchOptions()) -> "Gathered":
+               reference_date: datetime, options: SearchOptions = SearchOptions(),
+               prepared: dict[str, Any] | None = None) -> "Gathered":
         """Each signal's raw scores for its n best candidates, and the records passing the filter."""
         keyword_index, entity_index = self._indexes()
         scope = scope_of(filters)
+        prepared = prepared if prepared is not None else self.prepare(query, scope, options)
         raw: dict[str, dict[str, float]] = {}
         if options.semantic:
-            vector = self._embedder.embed_batch([query])[0]
-            raw["semantic"] = dict(self._vectors.query(vector, n, chroma_where(filters)))
+            raw["semantic"] = dict(self._vectors.search(prepared["vector"], n, scope))
         if options.keyword:
             raw["keyword"] = dict(keyword_index.search(query, scope, n))
         if options.entity:
-            query_entities = self._query_entities(query, scope, entity_index)
+            query_entities = prepared["entities"]
             if query_entities:
                 raw["entity"] = _entity_scores(query_entities, entity_index, scope, n)
         candidates = set().union(*[set(v) for v in raw.values()]) if raw else set()

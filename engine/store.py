@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -14,6 +15,7 @@ import numpy as np
 
 from ._offline import enforce_offline
 from .errors import StoreError
+from .vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +153,11 @@ class VectorStore:
         enforce_offline()
         where = f"the Chroma server at {host}:{port}" if host else f"{data_dir / 'chroma'}"
         self.is_remote = host is not None
+        # The in-memory mirror used for search (engine/vector_index.py); None until opened,
+        # and never for a server other clients write to.
+        self.index: VectorIndex | None = None
+        self._index_lock = threading.RLock()
+        self.state = IndexState(data_dir / "index")
         try:
             import chromadb
             from chromadb.config import Settings
@@ -172,12 +179,65 @@ class VectorStore:
         if not ids:
             return
         clean = [{k: v for k, v in m.items() if v is not None} or {"_": 0} for m in metadatas]
-        self._collection.upsert(ids=list(ids), embeddings=np.asarray(vectors, dtype=np.float32),
-                                metadatas=clean)  # type: ignore[arg-type]
+        with self._index_lock:
+            self.state.mark_dirty()
+            self._collection.upsert(ids=list(ids), embeddings=np.asarray(vectors, dtype=np.float32),
+                                    metadatas=clean)  # type: ignore[arg-type]
+            if self.index is not None:
+                self.index.add(ids, vectors, clean)
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
-            self._collection.delete(ids=list(ids))
+            with self._index_lock:
+                self.state.mark_dirty()
+                self._collection.delete(ids=list(ids))
+                if self.index is not None:
+                    self.index.remove(ids)
+
+    # -- the in-memory index -------------------------------------------------------------
+    def open_index(self, dimension: int) -> VectorIndex | None:
+        """Load (or build from Chroma) the in-memory mirror; writers wait meanwhile, so no
+        write can fall between the snapshot and the mirror. None for a Chroma server."""
+        if self.is_remote:
+            return None
+        with self._index_lock:
+            if self.index is not None:
+                return self.index
+            index = VectorIndex(dimension)
+            loaded = VectorIndex.load(self.state.folder, dimension) if self.state.is_clean() else None
+            if loaded is not None and len(loaded) == self.count():
+                index = loaded
+            else:
+                for ids, vectors, metas in self._pages(include=["embeddings", "metadatas"]):
+                    index.add(ids, vectors, metas)
+            self.index = index
+            return index
+
+    def save_index(self) -> None:
+        """Write the mirror's snapshot (called on close, after the keyword index is saved)."""
+        with self._index_lock:
+            if self.index is not None:
+                self.index.save(self.state.folder)
+
+    def search(self, vector: np.ndarray, n: int, scope: dict[str, str]) -> list[tuple[str, float]]:
+        """Nearest ids inside a scope with cosine similarity, from the mirror when open."""
+        index = self.index
+        if index is not None:
+            return index.search(vector, scope, n)
+        clauses = [{k: {"$eq": v}} for k, v in scope.items()]
+        where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        return self.query(vector, n, where)
+
+    def _pages(self, include: list[str], size: int = 5000) -> Any:
+        offset = 0
+        while True:
+            res = self._collection.get(include=include, limit=size, offset=offset)  # type: ignore[arg-type]
+            if not res["ids"]:
+                return
+            yield res["ids"], np.asarray(res["embeddings"], dtype=np.float32), res["metadatas"]
+            if len(res["ids"]) < size:
+                return
+            offset += len(res["ids"])
 
     def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
         """Nearest ids with cosine similarity (1 - distance), best first."""
@@ -212,4 +272,27 @@ class VectorStore:
     def wipe(self) -> None:
         ids = self.ids()
         for start in range(0, len(ids), 5000):
-            self._collection.delete(ids=ids[start:start + 5000])
+            self.delete(ids[start:start + 5000])
+
+
+class IndexState:
+    """Whether the index snapshots in a folder match the store: a `clean` file written after a
+    save and removed before the first write that follows, so a crash leaves it absent."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._marker = folder / "clean"
+        self._dirty = False
+
+    def is_clean(self) -> bool:
+        return not self._dirty and self._marker.is_file()
+
+    def mark_dirty(self) -> None:
+        if not self._dirty:
+            self._marker.unlink(missing_ok=True)
+            self._dirty = True
+
+    def mark_clean(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._marker.write_text("snapshots match the store\n", encoding="utf-8")
+        self._dirty = False
