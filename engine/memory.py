@@ -52,7 +52,8 @@ class Memory:
 
     def __init__(self, data_dir: str | Path | None = None,
                  config: LociConfig | Mapping[str, Any] | None = None, *,
-                 embedder: Embedder | None = None, llm: Any = None) -> None:
+                 embedder: Embedder | None = None, llm: Any = None, preload: bool = True,
+                 load_progress: Callable[[str, int, int], None] | None = None) -> None:
         self.config = config if isinstance(config, LociConfig) else LociConfig.from_dict(config)
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         try:
@@ -87,6 +88,35 @@ class Memory:
                                     self._entity_extractor)
         self._closed = False
         self._recover()
+        self._models_ready = threading.Event()
+        self._load_error: BaseException | None = None
+        if preload:  # models load while the caller does other things (no stall on the first write)
+            threading.Thread(target=self._load_models, args=(load_progress,), daemon=True,
+                             name="loci-model-loader").start()
+        else:
+            self._models_ready.set()
+
+    def _load_models(self, progress: Callable[[str, int, int], None] | None) -> None:
+        """Load the embedding model and the spaCy pipeline in the background, reporting each step."""
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            ("embedding model", getattr(self.embedder, "load", None) or (lambda: None)),
+            ("entity model", self._entity_extractor.load)]
+        try:
+            for n, (name, load) in enumerate(steps):
+                if progress is not None:
+                    progress(name, n, len(steps))
+                load()
+            if progress is not None:
+                progress("ready", len(steps), len(steps))
+        except Exception as exc:  # noqa: BLE001 - raised again when the model is first used
+            self._load_error = exc
+            log.warning("background model load failed: %s", exc)
+        finally:
+            self._models_ready.set()
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Block until the background model load is done (True) or the timeout passes (False)."""
+        return self._models_ready.wait(timeout)
 
     @classmethod
     def from_config(cls, config_dict: Mapping[str, Any] | None = None, **kwargs: Any) -> "Memory":

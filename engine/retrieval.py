@@ -1,6 +1,7 @@
 """Hybrid retrieval: oversample each signal (semantic, keyword, entity, time), fuse, filter, hydrate."""
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from .records import MemoryRecord, Scope, ScoredMemory
 from .store import VectorStore
 
 SIGNAL_NAMES = ("semantic", "keyword", "entity", "time")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,8 @@ class Retriever:
             self._vectors.open_index(self._embedder.dimension)
             rows = self._ledger.index_rows()
             scopes = {mid: Scope(u, a, r) for mid, u, a, r in rows}
+            if not clean:
+                self._restore_lost_vectors(rows)
             keyword = KeywordIndex.load(self._vectors.state.folder, scopes) if clean else None
             if keyword is None:
                 keyword = KeywordIndex()
@@ -200,6 +204,23 @@ class Retriever:
             self._entities = entities
             self._keyword = keyword
 
+    def _restore_lost_vectors(self, rows: Sequence[tuple[str, str | None, str | None, str | None]]) -> None:
+        """After an unclean close: re-embed memories whose buffered vector never reached Chroma."""
+        index = self._vectors.index
+        if index is None:
+            return
+        lost = [row for row in rows if row[0] not in index]
+        for start in range(0, len(lost), 256):
+            chunk = lost[start:start + 256]
+            texts = self._ledger.texts([row[0] for row in chunk])
+            chunk = [row for row in chunk if row[0] in texts]
+            if chunk:
+                vectors = self._embedder.embed_batch([texts[row[0]] for row in chunk])
+                self._vectors.upsert([row[0] for row in chunk], vectors,
+                                     [Scope(*row[1:]).as_dict() for row in chunk])
+        if lost:
+            log.warning("re-embedded %d memories whose vectors were lost in an unclean close", len(lost))
+
     def warm_up(self) -> None:
         """Build the keyword and entity indexes now rather than on the first search."""
         self._indexes()
@@ -215,6 +236,7 @@ class Retriever:
 
     def save(self) -> None:
         """Snapshot the indexes so the next open skips rebuilding them (called on close)."""
+        self._vectors.close()
         with self._build_lock, self._log_lock:
             if self._keyword is None or self._vectors.index is None:
                 return

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -152,12 +153,23 @@ class VectorStore:
                  port: int = 8000, ssl: bool = False) -> None:
         enforce_offline()
         where = f"the Chroma server at {host}:{port}" if host else f"{data_dir / 'chroma'}"
+        self._where = where
         self.is_remote = host is not None
         # The in-memory mirror used for search (engine/vector_index.py); None until opened,
         # and never for a server other clients write to.
         self.index: VectorIndex | None = None
         self._index_lock = threading.RLock()
         self.state = IndexState(data_dir / "index")
+        # Write-behind: Chroma's upsert costs tens of ms per call whatever its size, so
+        # writes to an embedded store are applied to the in-memory mirror at once and sent to
+        # Chroma in batches by a background thread (the ledger stays the source of truth;
+        # an unclean close is reconciled on the next open, see Retriever._build).
+        self._pending: dict[str, tuple[np.ndarray, dict[str, Any]] | None] = {}
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = False
+        self._flusher: threading.Thread | None = None
+        self.write_error: Exception | None = None
         try:
             import chromadb
             from chromadb.config import Settings
@@ -179,20 +191,83 @@ class VectorStore:
         if not ids:
             return
         clean = [{k: v for k, v in m.items() if v is not None} or {"_": 0} for m in metadatas]
+        vectors = np.asarray(vectors, dtype=np.float32)
         with self._index_lock:
             self.state.mark_dirty()
-            self._collection.upsert(ids=list(ids), embeddings=np.asarray(vectors, dtype=np.float32),
-                                    metadatas=clean)  # type: ignore[arg-type]
+            if self.is_remote:
+                self._collection.upsert(ids=list(ids), embeddings=vectors, metadatas=clean)  # type: ignore[arg-type]
+                return
+            for memory_id, vector, meta in zip(ids, vectors, clean):
+                self._pending[memory_id] = (vector, meta)
             if self.index is not None:
                 self.index.add(ids, vectors, clean)
+        self._kick()
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             with self._index_lock:
                 self.state.mark_dirty()
-                self._collection.delete(ids=list(ids))
+                if self.is_remote:
+                    self._collection.delete(ids=list(ids))
+                    return
+                for memory_id in ids:
+                    self._pending[memory_id] = None
                 if self.index is not None:
                     self.index.remove(ids)
+            self._kick()
+
+    # -- write-behind --------------------------------------------------------------------
+    def flush(self) -> None:
+        """Send every buffered write to Chroma now (reads from Chroma and close call this)."""
+        with self._flush_lock:
+            with self._index_lock:
+                ops, self._pending = self._pending, {}
+            if not ops:
+                return
+            try:
+                dead = [i for i, op in ops.items() if op is None]
+                live = {i: op for i, op in ops.items() if op is not None}
+                if dead:
+                    self._collection.delete(ids=dead)
+                ids = list(live)
+                for start in range(0, len(ids), 5000):
+                    chunk = ids[start:start + 5000]
+                    self._collection.upsert(ids=chunk, embeddings=np.stack([live[i][0] for i in chunk]),
+                                            metadatas=[live[i][1] for i in chunk])  # type: ignore[arg-type]
+                self.write_error = None
+            except Exception as exc:  # Chroma failed (disk full, ...): keep the writes for a retry
+                with self._index_lock:
+                    self._pending = {**ops, **self._pending}
+                self.write_error = exc
+                raise StoreError(f"Could not save vectors to {self._where}: {exc}. Is the disk full?") from exc
+
+    def close(self) -> None:
+        """Flush buffered writes and stop the background writer."""
+        self._stopped = True
+        self._wake.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        self.flush()
+
+    def _kick(self) -> None:
+        if self._flusher is None and not self._stopped:
+            self._flusher = threading.Thread(target=self._flush_loop, name="loci-vector-writer", daemon=True)
+            self._flusher.start()
+        self._wake.set()
+
+    def _flush_loop(self) -> None:
+        while not self._stopped:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopped:
+                return
+            time.sleep(0.05)  # let a burst of writes gather into one Chroma call
+            try:
+                self.flush()
+            except StoreError as exc:
+                log.error("vector write failed, will retry: %s", exc)
+                time.sleep(1.0)
+                self._wake.set()
 
     # -- the in-memory index -------------------------------------------------------------
     def open_index(self, dimension: int) -> VectorIndex | None:
@@ -205,11 +280,18 @@ class VectorStore:
                 return self.index
             index = VectorIndex(dimension)
             loaded = VectorIndex.load(self.state.folder, dimension) if self.state.is_clean() else None
-            if loaded is not None and len(loaded) == self.count():
+            if loaded is not None and not self._pending and len(loaded) == self._collection.count():
                 index = loaded
             else:
-                for ids, vectors, metas in self._pages(include=["embeddings", "metadatas"]):
+                # Chroma's rows plus the writes still buffered (not flushed: the writer thread
+                # takes this lock to swap its buffer, so flushing here could deadlock).
+                for ids, vectors, metas in self._raw_pages(include=["embeddings", "metadatas"]):
                     index.add(ids, vectors, metas)
+                index.remove([i for i, op in self._pending.items() if op is None])
+                live = [(i, op) for i, op in self._pending.items() if op is not None]
+                if live:
+                    index.add([i for i, _ in live], np.stack([op[0] for _, op in live]),
+                              [op[1] for _, op in live])
             self.index = index
             return index
 
@@ -228,7 +310,7 @@ class VectorStore:
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         return self.query(vector, n, where)
 
-    def _pages(self, include: list[str], size: int = 5000) -> Any:
+    def _raw_pages(self, include: list[str], size: int = 5000) -> Any:
         offset = 0
         while True:
             res = self._collection.get(include=include, limit=size, offset=offset)  # type: ignore[arg-type]
@@ -240,7 +322,7 @@ class VectorStore:
             offset += len(res["ids"])
 
     def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
-        """Nearest ids with cosine similarity (1 - distance), best first."""
+        """Nearest ids with cosine similarity (1 - distance), best first (asks Chroma itself)."""
         total = self.count()
         if total == 0 or n <= 0:
             return []
@@ -253,10 +335,12 @@ class VectorStore:
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
+        self.flush()
         res = self._collection.get(ids=list(ids), include=["embeddings"])
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(res["ids"], res["embeddings"])}
 
     def ids(self) -> list[str]:
+        self.flush()
         out: list[str] = []
         offset = 0
         while True:
@@ -267,6 +351,7 @@ class VectorStore:
             offset += len(chunk)
 
     def count(self) -> int:
+        self.flush()
         return int(self._collection.count())
 
     def wipe(self) -> None:
