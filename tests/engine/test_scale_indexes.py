@@ -133,3 +133,65 @@ def test_models_load_in_the_background_with_progress(tmp_path):
         assert mem.wait_until_ready(120)
         assert steps[-1] == ("ready", 2, 2) and steps[0][0] == "embedding model"
         assert mem.add("ready to write", user_id="u", infer=False)["results"][0]["event"] == "ADD"
+
+
+@pytest.fixture
+def chroma_server(tmp_path):
+    """`chroma run` (from the chromadb package) on a free loopback port; stopped afterwards."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([exe, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                assert proc.poll() is None, "chroma run exited"
+                time.sleep(0.2)
+        else:
+            pytest.fail("the Chroma server did not start within 60 s")
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_a_chroma_server_can_hold_the_vectors(tmp_path, embedder, chroma_server):
+    config = {"store": {"chroma_host": "127.0.0.1", "chroma_port": chroma_server,
+                        "collection_name": "team"}}
+    with Memory(tmp_path / "local", config, embedder=embedder, preload=False) as mem:
+        keep = mem.add("The build server lives in rack 4", user_id="team", infer=False)["results"][0]["id"]
+        gone = mem.add("Lunch is at noon", user_id="team", infer=False)["results"][0]["id"]
+        mem.delete(gone)
+        hits = mem.search("where is the build server?", filters={"user_id": "team"})["results"]
+        assert hits[0]["id"] == keep and hits[0]["score"] > 0
+        assert mem._vectors.index is None  # other clients write there: always ask the server
+    import chromadb
+    from chromadb.config import Settings
+
+    client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server,
+                                 settings=Settings(anonymized_telemetry=False))
+    assert client.get_collection("team").get()["ids"] == [keep]
+    assert not (tmp_path / "local" / "chroma").exists()  # nothing went to the embedded store
+    again = Memory.from_config(
+        {"vector_store": {"provider": "chroma", "config": {"host": "127.0.0.1", "port": chroma_server,
+                                                           "collection_name": "team"}},
+         "history_db_path": str(tmp_path / "local" / "loci.sqlite3"),
+         "data_dir": str(tmp_path / "local")}, embedder=embedder, preload=False)
+    with again:
+        assert again.search("build server", user_id="team")["results"][0]["id"] == keep
