@@ -20,6 +20,7 @@ class EmbedderConfig:
     device: str = "auto"  # auto, cpu, cuda, mps
     batch_size: int = 64
     dimension: int | None = None  # when set, checked against the model (mem0's embedding_dims)
+    backend: str = "onnx"  # onnx (onnxruntime, light) or torch (sentence-transformers)
 
 
 @dataclass(slots=True)

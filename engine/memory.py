@@ -13,7 +13,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .config import LociConfig, from_mem0_config, is_mem0_config
-from .embeddings import Embedder, SentenceTransformerEmbedder
+from .embeddings import Embedder
+from .onnx_embedder import default_embedder
 from .entities import EntityExtractor, normalise
 from .errors import ConfigError, ExtractionError, InvalidInputError, NotFoundError, StoreError
 from .filters import SCOPE_KEYS, Predicate, compile_filters, scope_of
@@ -63,9 +64,7 @@ class Memory:
         self._lock = WriterLock(self.data_dir)
         self._lock.acquire()
         try:
-            self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
-                self.config.embedder.model, self.config.embedder.path,
-                self.config.embedder.device, self.config.embedder.batch_size)
+            self.embedder: Embedder = embedder or default_embedder(self.config.embedder)
             if not self.embedder.dimension:
                 load = getattr(self.embedder, "load", None)
                 if load:
