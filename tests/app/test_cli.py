@@ -7,7 +7,7 @@ from app.cli import main
 
 
 def test_add_search_list_get_history_delete(tmp_path, capsys, embedder, monkeypatch):
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     d = ["--data-dir", str(tmp_path)]
     assert main([*d, "--json", "add", "My brother Tom lives in Leeds", "--user", "ana"]) == 0
     mid = json.loads(capsys.readouterr().out)["results"][0]["id"]
@@ -23,14 +23,14 @@ def test_add_search_list_get_history_delete(tmp_path, capsys, embedder, monkeypa
 
 
 def test_errors_go_to_stderr_with_exit_code_1(tmp_path, capsys, embedder, monkeypatch):
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     assert main(["--data-dir", str(tmp_path), "get", "nope"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("loci: No memory with id 'nope'")
 
 
 def test_demo_answers_its_questions(tmp_path, capsys, embedder, monkeypatch):
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     assert main(["--data-dir", str(tmp_path), "--json", "demo"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["stored"] >= 15
