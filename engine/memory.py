@@ -140,10 +140,12 @@ class Memory:
         if self._closed:
             return
         self._closed = True
-        with self._write_lock:
-            self._retriever.save()
-        self._ledger.close()
-        self._lock.release()
+        try:
+            with self._write_lock:  # flush buffered vectors, snapshot the indexes
+                self._retriever.save()
+        finally:
+            self._ledger.close()
+            self._lock.release()
 
     def _check_open(self) -> None:
         if self._closed:
