@@ -149,6 +149,7 @@ class Retriever:
         self._extractor = entities
         self._keyword: KeywordIndex | None = None
         self._entities: EntityIndex | None = None
+        self._executor: Any = None
         self._build_lock = threading.Lock()
         # Writes that land while the indexes are being built are logged here and replayed
         # onto them before they are published (None when no build is running).
@@ -237,6 +238,9 @@ class Retriever:
     def save(self) -> None:
         """Snapshot the indexes so the next open skips rebuilding them (called on close)."""
         self._vectors.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         with self._build_lock, self._log_lock:
             if self._keyword is None or self._vectors.index is None:
                 return
@@ -306,11 +310,27 @@ class Retriever:
         """What a query needs once per search: its vector and the entities it names."""
         _, entity_index = self._indexes()
         out: dict[str, Any] = {}
+        if options.semantic and options.entity:
+            # The embedder (onnxruntime) releases the GIL: embed on a helper thread while
+            # spaCy parses the query here, so the two cost the longer of them, not the sum.
+            pending = self._pool().submit(self._embedder.embed_batch, [query])
+            try:
+                out["entities"] = self._query_entities(query, scope, entity_index)
+            finally:
+                out["vector"] = pending.result()[0]
+            return out
         if options.semantic:
             out["vector"] = self._embedder.embed_batch([query])[0]
         if options.entity:
             out["entities"] = self._query_entities(query, scope, entity_index)
         return out
+
+    def _pool(self) -> Any:
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loci-query-embed")
+        return self._executor
 
     def gather(self, query: str, *, n: int, filters: dict[str, Any] | None, predicate: Predicate,
                reference_date: datetime, options: SearchOptions = SearchOptions(),
