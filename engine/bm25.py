@@ -213,16 +213,14 @@ class KeywordIndex:
         index._alive = np.zeros(cap, dtype=bool)
         index._length = np.zeros(cap, dtype=np.float32)
         index._length[:n] = length
+        found = [scopes.get(memory_id) for memory_id in ids]
+        index._pos = {memory_id: p for p, (memory_id, scope) in enumerate(zip(ids, found)) if scope is not None}
+        index._alive[:n] = [scope is not None for scope in found]
         for key, column in index._scope.items():
+            codes = column.codes
+            values = [getattr(scope, key) if scope is not None else None for scope in found]
             column.values = np.full(cap, -1, dtype=np.int32)
-        for p, memory_id in enumerate(ids):
-            scope = scopes.get(memory_id)
-            if scope is None:
-                continue
-            index._pos[memory_id] = p
-            index._alive[p] = True
-            for key, column in index._scope.items():
-                column.set(p, getattr(scope, key))
+            column.values[:n] = [-1 if v is None else codes.setdefault(v, len(codes)) for v in values]
         index._base = {t: (int(offsets[i]), int(offsets[i + 1])) for i, t in enumerate(terms)}
         index._base_pos, index._base_tf = pos, tf
         return index

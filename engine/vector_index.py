@@ -150,10 +150,10 @@ class VectorIndex:
         index._pos = {memory_id: n for n, memory_id in enumerate(ids)}
         for k, key in enumerate(SCOPE_KEYS):
             column = index._scope[key]
+            codes = column.codes
             column.values = np.full(cap, -1, dtype=np.int32)
-            for p, scope in enumerate(scopes):
-                if scope[k] is not None:
-                    column.values[p] = column.codes.setdefault(scope[k], len(column.codes))
+            column.values[:len(ids)] = [-1 if s[k] is None else codes.setdefault(s[k], len(codes))
+                                        for s in scopes]
         return index
 
     # -- internals -------------------------------------------------------------------
