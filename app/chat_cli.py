@@ -118,8 +118,12 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO 
             previous = _on_interrupt(token.cancel)
             out.write("loci> ")
             out.flush()
+            def show(piece: str) -> None:
+                out.write(piece)
+                out.flush()
+
             try:
-                reply = bot.chat(conv, text, on_token=lambda p: (out.write(p), out.flush()), cancel=token)
+                reply = bot.chat(conv, text, on_token=show, cancel=token)
             except LociError as exc:
                 say(f"\nloci: {exc}")
                 continue

@@ -235,8 +235,9 @@ class Assistant:
         if len(text.split()) < self.config.short_message_words:
             previous = next((t.content for t in reversed(conversation.turns) if t.role == "user"), "")
             query = f"{previous} {text}".strip()
-        return self.memory.search_records(query[:2000], top_k=self.config.memory_top_k,
-                                          filters={"user_id": conversation.user_id})
+        hits: list[Any] = self.memory.search_records(query[:2000], top_k=self.config.memory_top_k,
+                                                     filters={"user_id": conversation.user_id})
+        return hits
 
     def _remember(self, conversation: Conversation, text: str, reply: str,
                   when: datetime) -> "Future[Remembered] | None":
@@ -249,7 +250,9 @@ class Assistant:
 
         def add() -> Remembered:
             result = self.memory.add(messages, user_id=user_id, run_id=run_id, timestamp=when, infer=True)
+            # the facts, then the messages stored as said (episodes), so forget() removes both
             added = [e for e in result.get("results", []) if e.get("event") == "ADD"]
+            added += result.get("episodes", [])
             return Remembered(tuple(e["id"] for e in added), tuple(e["memory"] for e in added))
 
         future = self._executor.submit(add)

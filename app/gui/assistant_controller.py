@@ -104,7 +104,10 @@ class AssistantController(QObject):
             self._token = None
             self._loaded(info)
             if reply.remembered is not None:
-                reply.remembered.add_done_callback(lambda f, r=reply: self._relay.remembered.emit(r, f))
+                def relay(future: Future[Any], r: ChatReply = reply) -> None:
+                    self._relay.remembered.emit(r, future)
+
+                reply.remembered.add_done_callback(relay)
             self.reply_finished.emit(conversation, reply)
 
         def failed(text_: str) -> None:

@@ -96,7 +96,7 @@ def test_send_streams_the_reply_and_shows_the_memories_used(qtbot, window, llm) 
     assert user.text == "Where does my sister live?" and reply.text == llm.reply
     strip = reply.memories_label.text()
     assert "Memories used (2)" in strip and "Maya: My sister Ingrid lives in" in strip  # dated, attributed
-    assert "[2024-04-01] Maya: My sister Ingrid lives in Bergen" in reply.memories_label.toolTip()
+    assert "[1 April 2024] Maya: My sister Ingrid lives in Bergen" in reply.memories_label.toolTip()
     assert not view.stop_button.isEnabled() and view.send_button.isEnabled()
     assert view.chat_list.count() == 1 and view.chat_list.item(0).text() == "Where does my sister live?"
     # clicking a memory shows it in the browser

@@ -78,7 +78,7 @@ def test_reply_streams_and_cites_the_memories_it_was_given(mem: Memory, llm: Rep
     sister = next(r for r in reply.memories if "Ingrid" in r.memory)
     assert reply.memory_ids[0] == sister.id  # the relevant memory ranks first
     system = _system(llm.prompts[0])
-    assert "[2024-04-01] Maya: My sister Ingrid lives in Bergen" in system  # date and speaker
+    assert "[1 April 2024] Maya: My sister Ingrid lives in Bergen" in system  # date and speaker
     assert "Tom likes sailing" not in system  # another user's memories never leak in
     assert set(reply.memory_ids) <= {r.id for r in mem.list_records(filters={"user_id": "maya"})}
     assert conv.turns[-1].role == "assistant" and conv.turns[-1].memory_ids == reply.memory_ids

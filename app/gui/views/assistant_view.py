@@ -181,11 +181,11 @@ class AssistantView(QWidget):
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setStyleSheet("color: gray; padding: 24px")
         self.transcript_layout.addWidget(self.hint)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.transcript)
-        self.scroll.verticalScrollBar().rangeChanged.connect(
-            lambda _lo, hi: self.scroll.verticalScrollBar().setValue(hi))
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setWidget(self.transcript)
+        self.scroll_area.verticalScrollBar().rangeChanged.connect(
+            lambda _lo, hi: self.scroll_area.verticalScrollBar().setValue(hi))
 
         self.incognito = QCheckBox("Don't remember this chat")
         self.incognito.setToolTip("An incognito chat: nothing said in it is stored, now or later")
@@ -209,7 +209,7 @@ class AssistantView(QWidget):
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
         rv.addLayout(header)
-        rv.addWidget(self.scroll, 1)
+        rv.addWidget(self.scroll_area, 1)
         rv.addWidget(self.incognito)
         rv.addLayout(row)
 
@@ -244,7 +244,9 @@ class AssistantView(QWidget):
         self.chat_list.currentItemChanged.connect(self._chat_selected)
         self.incognito.toggled.connect(self._incognito_toggled)
         self.user_box.activated.connect(lambda _i: self.set_user(self.user_box.currentText()))
-        self.user_box.lineEdit().editingFinished.connect(lambda: self.set_user(self.user_box.currentText()))
+        edit = self.user_box.lineEdit()
+        if edit is not None:
+            edit.editingFinished.connect(lambda: self.set_user(self.user_box.currentText()))
         self.bridge.store_opened.connect(self._store_opened)
         if self.bridge.is_open:
             QTimer.singleShot(0, self._store_opened)
@@ -309,7 +311,7 @@ class AssistantView(QWidget):
     def _fill_list(self) -> None:
         self.chat_list.blockSignals(True)
         self.chat_list.clear()
-        chats = sorted(self._chats.values(), key=lambda c: c.turns[0].timestamp if c.turns else 0,  # type: ignore
+        chats = sorted(self._chats.values(), key=lambda c: c.turns[0].timestamp if c.turns else 0,
                        reverse=True)
         for conv in chats:
             item = QListWidgetItem(conv.title + ("" if conv.remember else "  (not remembered)"))
@@ -330,7 +332,8 @@ class AssistantView(QWidget):
 
     def _show_conversation(self, conv: Conversation) -> None:
         while self.transcript_layout.count() > 2:  # keep the stretch and the hint
-            w = self.transcript_layout.takeAt(2).widget()
+            item = self.transcript_layout.takeAt(2)
+            w = item.widget() if item is not None else None
             if w is not None:
                 w.deleteLater()
         self._bubbles.clear()
