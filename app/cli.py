@@ -185,11 +185,11 @@ def _run(mem: Any, args: argparse.Namespace) -> Any:
         return mem.get_all(filters=_scope(args), top_k=args.top_k, offset=args.offset,
                            all_scopes=not _scope(args))
     if cmd == "get":
-        return mem.get(args.id)
+        return mem.get_record(args.id).to_dict()
     if cmd == "delete":
         return mem.delete(args.id)
     if cmd == "history":
-        return {"results": mem.history(args.id)}
+        return {"results": [e.to_dict() for e in mem.history_records(args.id)]}
     if cmd == "export":
         from engine import export
 

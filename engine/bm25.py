@@ -12,10 +12,12 @@ rank-bm25's BM25Okapi given the same idf (rank-bm25 is a test dependency only).
 """
 from __future__ import annotations
 
+import json
 import re
 import threading
 from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -57,7 +59,7 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-class _Column:
+class ScopeColumn:
     """A growable int32 array of scope codes (-1 = not set) with a value -> code map."""
 
     def __init__(self) -> None:
@@ -85,12 +87,19 @@ class KeywordIndex:
         self._pos: dict[str, int] = {}
         self._alive = np.zeros(1024, dtype=bool)
         self._length = np.zeros(1024, dtype=np.float32)
-        self._scope = {"user_id": _Column(), "agent_id": _Column(), "run_id": _Column()}
+        self._scope = {"user_id": ScopeColumn(), "agent_id": ScopeColumn(), "run_id": ScopeColumn()}
         self._postings: dict[str, tuple[list[int], list[int]]] = {}
         self._frozen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # postings loaded from a snapshot: term -> (start, end) into _base_pos/_base_tf
+        self._base: dict[str, tuple[int, int]] = {}
+        self._base_pos = np.zeros(0, dtype=np.int32)
+        self._base_tf = np.zeros(0, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self._pos)
+
+    def __contains__(self, memory_id: object) -> bool:
+        return memory_id in self._pos
 
     def add_many(self, items: Iterable[tuple[str, str, Scope]]) -> None:
         """Index (id, text, scope) triples; an id already present is replaced."""
@@ -129,12 +138,93 @@ class KeywordIndex:
     def _arrays(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
         arr = self._frozen.get(term)
         if arr is None:
+            base = self._base.get(term)
             plist = self._postings.get(term)
-            if plist is None:
+            if base is None and plist is None:
                 return None
-            arr = (np.asarray(plist[0], dtype=np.int64), np.asarray(plist[1], dtype=np.float32))
+            pos_parts: list[np.ndarray] = []
+            tf_parts: list[np.ndarray] = []
+            if base is not None:
+                pos_parts.append(self._base_pos[base[0]:base[1]].astype(np.int64))
+                tf_parts.append(self._base_tf[base[0]:base[1]])
+            if plist is not None:
+                pos_parts.append(np.asarray(plist[0], dtype=np.int64))
+                tf_parts.append(np.asarray(plist[1], dtype=np.float32))
+            arr = (np.concatenate(pos_parts), np.concatenate(tf_parts))
             self._frozen[term] = arr
         return arr
+
+    # -- snapshot: the index opens without re-tokenising every memory -----------------
+    def save(self, folder: Path) -> None:
+        """Write the live documents' postings (compacted) as bm25.npz + bm25_ids.json."""
+        with self._lock:
+            size = len(self._ids)
+            alive = np.flatnonzero(self._alive[:size])
+            remap = np.full(size, -1, dtype=np.int64)
+            remap[alive] = np.arange(len(alive))
+            terms: list[str] = []
+            offsets = [0]
+            pos_parts: list[np.ndarray] = []
+            tf_parts: list[np.ndarray] = []
+            for term in set(self._base) | set(self._postings):
+                arr = self._arrays(term)
+                self._frozen.pop(term, None)
+                if arr is None:
+                    continue
+                new = remap[arr[0]]
+                keep = new >= 0
+                if not keep.any():
+                    continue
+                terms.append(term)
+                pos_parts.append(new[keep].astype(np.int32))
+                tf_parts.append(arr[1][keep])
+                offsets.append(offsets[-1] + int(keep.sum()))
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / "bm25.npz.tmp"
+            with open(tmp, "wb") as fh:
+                np.savez(fh, length=self._length[alive], offsets=np.asarray(offsets, dtype=np.int64),
+                         pos=np.concatenate(pos_parts) if pos_parts else np.zeros(0, dtype=np.int32),
+                         tf=np.concatenate(tf_parts) if tf_parts else np.zeros(0, dtype=np.float32))
+            tmp_ids = folder / "bm25_ids.json.tmp"
+            tmp_ids.write_text(json.dumps({"ids": [self._ids[int(i)] for i in alive], "terms": terms}),
+                               encoding="utf-8")
+            tmp.replace(folder / "bm25.npz")
+            tmp_ids.replace(folder / "bm25_ids.json")
+
+    @classmethod
+    def load(cls, folder: Path, scopes: Mapping[str, Scope]) -> "KeywordIndex | None":
+        """The saved index with documents not in `scopes` (id -> scope) dropped; None if unusable.
+
+        Memories in `scopes` but not in the snapshot are left for the caller to add.
+        """
+        try:
+            meta = json.loads((folder / "bm25_ids.json").read_text(encoding="utf-8"))
+            with np.load(folder / "bm25.npz") as data:
+                length, offsets = data["length"], data["offsets"]
+                pos, tf = data["pos"], data["tf"]
+        except (OSError, ValueError, KeyError):
+            return None
+        ids, terms = meta.get("ids", []), meta.get("terms", [])
+        if len(length) != len(ids) or len(offsets) != len(terms) + 1:
+            return None
+        index = cls()
+        n = len(ids)
+        cap = max(1024, n * 2)
+        index._ids = list(ids)
+        index._alive = np.zeros(cap, dtype=bool)
+        index._length = np.zeros(cap, dtype=np.float32)
+        index._length[:n] = length
+        found = [scopes.get(memory_id) for memory_id in ids]
+        index._pos = {memory_id: p for p, (memory_id, scope) in enumerate(zip(ids, found)) if scope is not None}
+        index._alive[:n] = [scope is not None for scope in found]
+        for key, column in index._scope.items():
+            codes = column.codes
+            values = [getattr(scope, key) if scope is not None else None for scope in found]
+            column.values = np.full(cap, -1, dtype=np.int32)
+            column.values[:n] = [-1 if v is None else codes.setdefault(v, len(codes)) for v in values]
+        index._base = {t: (int(offsets[i]), int(offsets[i + 1])) for i, t in enumerate(terms)}
+        index._base_pos, index._base_tf = pos, tf
+        return index
 
     def scope_mask(self, scope: dict[str, str]) -> np.ndarray | None:
         """Documents alive and inside the scope; None when the scope names an unknown value."""

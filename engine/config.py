@@ -25,6 +25,8 @@ class EmbedderConfig:
     path: str | None = None  # a local model folder; default: the packaged model
     device: str = "auto"  # auto, cpu, cuda, mps
     batch_size: int = 64
+    dimension: int | None = None  # when set, checked against the model (mem0's embedding_dims)
+    backend: str = "onnx"  # onnx (onnxruntime, light) or torch (sentence-transformers)
 
 
 @dataclass(slots=True)
@@ -65,6 +67,17 @@ class SearchConfig:
 
 
 @dataclass(slots=True)
+class StoreConfig:
+    """Where memories live: the embedded Chroma folder (default) or a shared Chroma server."""
+
+    history_db_path: str | None = None  # the SQLite file; default: loci.sqlite3 in the data folder
+    collection_name: str = "memories"
+    chroma_host: str | None = None  # set to use a Chroma server (`chroma run`) instead of the folder
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+
+
+@dataclass(slots=True)
 class LociConfig:
     """Everything a Memory needs besides the data folder."""
 
@@ -72,6 +85,7 @@ class LociConfig:
     llm: LLMConfig = field(default_factory=LLMConfig)
     extraction: ExtractionConfig = field(default_factory=ExtractionConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "LociConfig":
@@ -86,7 +100,7 @@ class LociConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first setting whose value is out of range."""
-        for section in ("embedder", "llm", "extraction", "search"):
+        for section in ("embedder", "llm", "extraction", "search", "store"):
             values = getattr(self, section)
             for f in dataclasses.fields(values):
                 _check_value(f"{section}.{f.name}", getattr(values, f.name))
@@ -148,6 +162,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "search.context_weight": (0.0, 1000.0),
     "search.bm25_scale": (1e-6, 1e6),
     "search.default_threshold": (-1e6, 1e6),
+    "store.chroma_port": (1, 65_535),
 }
 _DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -172,8 +187,157 @@ def _check_value(name: str, value: Any) -> None:
             raise ConfigError(f"Setting '{name}' contains a NUL character.")
 
 
-_IGNORED_MEM0_KEYS = {"provider", "version", "vector_store", "history_db_path", "graph_store",
-                      "custom_fact_extraction_prompt", "custom_update_memory_prompt", "reranker"}
+_IGNORED_MEM0_KEYS = {"provider", "version"}
+_MEM0_ONLY_KEYS = {"vector_store", "history_db_path", "graph_store", "custom_fact_extraction_prompt",
+                   "custom_update_memory_prompt", "reranker"}
+_LOCAL_EMBEDDERS = ("huggingface", "sentence_transformers", "sentence-transformers", "loci")
+_LOCAL_LLMS = ("llama_cpp", "llamacpp", "llama-cpp", "gguf", "loci")
+
+
+def is_mem0_config(data: Mapping[str, Any]) -> bool:
+    """True for a mem0 config dict (it has mem0-only keys or provider/config sections)."""
+    if any(k in data for k in _MEM0_ONLY_KEYS):
+        return True
+    return any(isinstance(data.get(k), Mapping) and ("provider" in data[k] or "config" in data[k])
+               for k in ("embedder", "llm"))
+
+
+def from_mem0_config(data: Mapping[str, Any]) -> tuple[str | None, "LociConfig"]:
+    """(data folder, settings) for a mem0 config dict; what Loci cannot honour is refused.
+
+    vector_store.config.path becomes the data folder (Chroma and Loci's files live there),
+    collection_name and host/port map to [store], history_db_path to store.history_db_path,
+    a huggingface embedder to [embedder] (model name or local folder; embedding_dims is
+    checked against the model) and a local GGUF llm to [llm]. Hosted providers (OpenAI, ...),
+    graph stores, rerankers and custom prompts cannot run offline here and raise ConfigError.
+    """
+    out: dict[str, Any] = {}
+    data_dir: str | None = None
+    for key, value in data.items():
+        if key == "version" or value is None:
+            continue
+        if key == "vector_store":
+            data_dir = _map_vector_store(value, out)
+        elif key == "history_db_path":
+            out.setdefault("store", {})["history_db_path"] = str(value)
+        elif key == "embedder":
+            out["embedder"] = _map_embedder(value)
+        elif key == "llm":
+            out["llm"] = _map_llm(value)
+        elif key in ("graph_store", "reranker") and isinstance(value, Mapping) and not value.get("provider"):
+            continue  # an empty section asks for nothing
+        elif key in ("custom_fact_extraction_prompt", "custom_update_memory_prompt", "graph_store",
+                     "reranker"):
+            raise ConfigError(f"Loci cannot honour the mem0 setting '{key}': {_WHY_NOT[key]} "
+                              "Remove it from the config.")
+        elif key in ("extraction", "search", "store", "data_dir"):
+            if key == "data_dir":
+                data_dir = str(value)
+            else:
+                out[key] = value
+        else:
+            raise ConfigError(f"Unknown mem0 setting '{key}'. Loci maps vector_store, history_db_path, "
+                              "embedder and llm.")
+    return data_dir, LociConfig.from_dict(out)
+
+
+_WHY_NOT = {
+    "custom_fact_extraction_prompt": "pass prompt= to add() instead.",
+    "custom_update_memory_prompt": "Loci only adds memories (no LLM update step).",
+    "graph_store": "Loci keeps entities itself and has no graph database.",
+    "reranker": "no local reranker model ships on PyPI.",
+}
+
+
+def _section(value: Any, name: str) -> tuple[str | None, dict[str, Any]]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"The mem0 setting '{name}' must be a section with 'provider' and 'config'.")
+    provider = value.get("provider")
+    config = value.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"The mem0 setting '{name}.config' must be a section of settings.")
+    return (str(provider).lower() if provider else None), dict(config)
+
+
+def _map_vector_store(value: Any, out: dict[str, Any]) -> str | None:
+    provider, config = _section(value, "vector_store")
+    if provider not in (None, "chroma", "chromadb"):
+        raise ConfigError(f"Loci stores vectors in Chroma; the mem0 vector store '{provider}' is not "
+                          "supported. Use provider 'chroma' (a folder path, or host and port).")
+    store = out.setdefault("store", {})
+    path = config.pop("path", None)
+    for key, target in (("collection_name", "collection_name"), ("host", "chroma_host"),
+                        ("port", "chroma_port"), ("ssl", "chroma_ssl")):
+        if config.get(key) is not None:
+            store[target] = config.pop(key)
+        else:
+            config.pop(key, None)
+    if config:
+        raise ConfigError(f"Loci cannot honour vector_store.config key(s) {', '.join(sorted(config))}; "
+                          "it maps path, collection_name, host, port and ssl.")
+    if path is not None and store.get("chroma_host"):
+        raise ConfigError("vector_store.config has both a path and a host; give one of them.")
+    return str(path) if path is not None else None
+
+
+def _map_embedder(value: Any) -> dict[str, Any]:
+    provider, config = _section(value, "embedder")
+    if provider not in (None, *_LOCAL_EMBEDDERS):
+        raise ConfigError(f"The embedder '{provider}' needs a network service; Loci embeds locally. "
+                          "Use provider 'huggingface' with a model folder or name.")
+    if config.get("huggingface_base_url"):
+        raise ConfigError("embedder.config.huggingface_base_url points at a server; Loci embeds locally. "
+                          "Remove it.")
+    out: dict[str, Any] = {}
+    model = config.pop("model", None)
+    if model is not None:
+        if Path(str(model)).expanduser().is_dir():
+            from .embeddings import DEFAULT_EMBEDDER, packaged_model_dir
+
+            folder = Path(str(model)).expanduser().resolve()
+            packaged = packaged_model_dir(DEFAULT_EMBEDDER)
+            out["path"] = str(folder)
+            out["model"] = DEFAULT_EMBEDDER if packaged and packaged.resolve() == folder else folder.name
+        else:
+            out["model"] = str(model)
+    if config.get("embedding_dims") is not None:
+        out["dimension"] = config.pop("embedding_dims")
+    kwargs = config.pop("model_kwargs", None) or {}
+    if "device" in kwargs:
+        out["device"] = kwargs.pop("device")
+    for key in ("api_key", "embedding_dims"):
+        config.pop(key, None)
+    if config or kwargs:
+        raise ConfigError("Loci cannot honour embedder setting(s) "
+                          f"{', '.join(sorted([*config, *kwargs]))}; it maps model, embedding_dims "
+                          "and model_kwargs.device.")
+    return out
+
+
+def _map_llm(value: Any) -> dict[str, Any]:
+    provider, config = _section(value, "llm")
+    model = config.pop("model", None) or config.pop("model_path", None)
+    is_gguf = isinstance(model, str) and model.lower().endswith(".gguf")
+    if provider not in (None, *_LOCAL_LLMS) and not is_gguf:
+        raise ConfigError(f"The LLM provider '{provider}' is a network service; Loci runs a local GGUF "
+                          "model. Give provider 'llama_cpp' with config.model set to a .gguf file, "
+                          "or leave the llm section out to use the packaged model.")
+    out: dict[str, Any] = {}
+    if model is not None:
+        if not Path(str(model)).expanduser().is_file():
+            raise ConfigError(f"llm.config.model {model!r} is not a GGUF file on this machine.")
+        out["model_path"] = str(Path(str(model)).expanduser())
+    for key in ("temperature", "max_tokens", "n_ctx", "n_threads", "n_gpu_layers"):
+        if config.get(key) is not None:
+            out[key] = config.pop(key)
+        else:
+            config.pop(key, None)
+    config.pop("api_key", None)
+    config.pop("top_p", None) if config.get("top_p") in (None, 1, 1.0) else None
+    if config:
+        raise ConfigError(f"Loci cannot honour llm setting(s) {', '.join(sorted(config))}; it maps "
+                          "model, temperature, max_tokens, n_ctx, n_threads and n_gpu_layers.")
+    return out
 
 
 def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
@@ -182,6 +346,9 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
     for key, value in data.items():
         if key in _IGNORED_MEM0_KEYS:
             continue
+        if key in _MEM0_ONLY_KEYS and not prefix:
+            raise ConfigError(f"'{key}' is a mem0 setting: open the store with Memory.from_config(...) "
+                              "so it is mapped (or refused) rather than ignored.")
         if key == "config" and isinstance(value, Mapping) and prefix:
             # mem0 shape: {"embedder": {"provider": ..., "config": {...}}}
             nested = _build(cls, value, prefix)

@@ -85,6 +85,10 @@ class EntityExtractor:
     def __init__(self, model: str = nlp.SPACY_MODEL) -> None:
         self._model_name = model
 
+    def load(self) -> None:
+        """Load the shared spaCy pipeline now (otherwise it loads on first use)."""
+        nlp.spacy_pipeline(self._model_name)
+
     def extract_many(self, texts: Sequence[str]) -> list[list[Mention]]:
         """Mentions for each text, deduplicated by key, at most MAX_MENTIONS, named ones first."""
         docs = nlp.parse(texts, disable=("parser", "lemmatizer"), batch_size=128, max_chars=MAX_CHARS,

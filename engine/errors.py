@@ -26,8 +26,8 @@ class StoreError(LociError):
     """The store is locked, full, corrupt, or was built with another embedder."""
 
 
-class NotFoundError(LociError):
-    """No memory with the given id."""
+class NotFoundError(LociError, ValueError):
+    """No memory with the given id (a ValueError too, as mem0 raises for a missing id)."""
 
 
 class InvalidInputError(LociError, ValueError):

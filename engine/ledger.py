@@ -314,6 +314,24 @@ class Ledger:
                 out[row[0]] = _record(row)
         return out
 
+    def get_many_light(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        """Records with only id, scope, times, event date and expiry filled (text and the rest
+        empty): enough to filter by scope and rank candidates cheaply (retrieval.py)."""
+        out: dict[str, MemoryRecord] = {}
+        ids = list(memory_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for mid, user, agent, run, created, stamp, event, expiry in self._query(
+                    "SELECT id, user_id, agent_id, run_id, created_at, timestamp, event_date, "
+                    f"json_extract(metadata, '$.expiration_date') FROM memories WHERE id IN ({marks})", chunk):
+                made = _dt(created)
+                out[mid] = MemoryRecord(id=mid, memory="", hash="", scope=Scope(user, agent, run),
+                                        created_at=made, updated_at=made, timestamp=_dt(stamp),
+                                        metadata={"expiration_date": expiry} if expiry else {},
+                                        event_date=event)
+        return out
+
     def iter_scope(self, scope: dict[str, str], *, newest_first: bool = True) -> Iterator[MemoryRecord]:
         """All memories whose scope matches the given literal keys, in a stable order."""
         where, args = _where_scope(scope)
@@ -321,9 +339,17 @@ class Ledger:
         rows = self._query(f"SELECT {_MEMORY_COLUMNS} FROM memories {where} ORDER BY seq {order}", args)
         return (_record(r) for r in rows)
 
-    def page(self, scope: dict[str, str], offset: int, limit: int) -> list[MemoryRecord]:
+    def page(self, scope: dict[str, str], offset: int, limit: int, *, oldest_first: bool = False,
+             unexpired_on: Any = None) -> list[MemoryRecord]:
+        """One page of a scope's memories in insertion order; unexpired_on (a date) hides expired ones."""
         where, args = _where_scope(scope)
-        rows = self._query(f"SELECT {_MEMORY_COLUMNS} FROM memories {where} ORDER BY seq DESC "
+        if unexpired_on is not None:
+            clause = ("(json_extract(metadata, '$.expiration_date') IS NULL OR "
+                      "json_extract(metadata, '$.expiration_date') >= ?)")
+            where = f"{where} AND {clause}" if where else f"WHERE {clause}"
+            args = [*args, unexpired_on.isoformat()]
+        order = "ASC" if oldest_first else "DESC"
+        rows = self._query(f"SELECT {_MEMORY_COLUMNS} FROM memories {where} ORDER BY seq {order} "
                            "LIMIT ? OFFSET ?", [*args, limit, offset])
         return [_record(r) for r in rows]
 
@@ -339,6 +365,19 @@ class Ledger:
                                "ORDER BY seq", (f'%"{mid}"%',))
             out.update((r[0], _record(r)) for r in rows)
         return list(out.values())
+    def index_rows(self) -> list[tuple[str, str | None, str | None, str | None]]:
+        """(id, user_id, agent_id, run_id) of every memory in insertion order (index builds)."""
+        return self._query("SELECT id, user_id, agent_id, run_id FROM memories ORDER BY seq")
+
+    def texts(self, memory_ids: Sequence[str]) -> dict[str, str]:
+        """id -> text for the given memories (index builds)."""
+        out: dict[str, str] = {}
+        ids = list(memory_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self._query(f"SELECT id, text FROM memories WHERE id IN ({marks})", chunk))
+        return out
 
     def ids(self) -> list[str]:
         return [r[0] for r in self._query("SELECT id FROM memories")]

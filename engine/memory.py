@@ -10,7 +10,7 @@ import threading
 import unicodedata
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -19,17 +19,19 @@ import numpy as np
 from .answer import Answer
 from .backup import Snapshot, create_snapshot, is_due, schema_version
 from .collapse import PREFERENCES, collapse
-from .config import LociConfig
-from .embeddings import Embedder, SentenceTransformerEmbedder
+from .config import LociConfig, from_mem0_config, is_mem0_config
+from .embeddings import Embedder
+from .onnx_embedder import default_embedder
 from .entities import MAX_MENTIONS, EntityExtractor, is_plausible, normalise
 from .errors import ConfigError, ExtractionError, InvalidInputError, NotFoundError, StoreError
 from .export import ExportedMemory
-from .filters import SCOPE_KEYS, compile_filters, names_scope, scope_of
+from .filters import SCOPE_KEYS, Predicate, compile_filters, names_scope, scope_of
 from .integrity import (IntegrityReport, ledger_is_missing, missing_ledger_error, reconcile)
 from .ledger import SCHEMA_VERSION as LEDGER_SCHEMA
 from .ledger import Ledger, ScopeCount, utcnow
 from .paths import default_data_dir
-from .records import Entity, HistoryEvent, MemoryRecord, Message, Scope, ScoredMemory
+from .records import (EXPIRATION_KEY, Entity, HistoryEvent, MemoryRecord, Message, Scope,
+                      ScoredMemory)
 from .retrieval import Retriever, SearchOptions
 from .store import Manifest, VectorStore, WriterLock, vector_meta
 
@@ -46,6 +48,7 @@ _ROLES = ("user", "assistant", "system", "tool")
 
 Progress = Callable[[int, int], None]
 EPISODE = "message"  # memory_type of a message stored as said (an episode)
+_UNSET: Any = object()  # "argument not given" where None means "clear it"
 
 
 def content_hash(text: str) -> str:
@@ -74,7 +77,8 @@ class Memory:
     def __init__(self, data_dir: str | Path | None = None,
                  config: LociConfig | Mapping[str, Any] | None = None, *,
                  embedder: Embedder | None = None, llm: Any = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, preload: bool = True,
+                 load_progress: Callable[[str, int, int], None] | None = None) -> None:
         if data_dir is not None and (not isinstance(data_dir, (str, os.PathLike))
                                      or not str(data_dir).strip()):
             raise InvalidInputError(f"data_dir must be a folder path, not {data_dir!r}.")
@@ -88,16 +92,18 @@ class Memory:
         self._lock = WriterLock(self.data_dir)
         self._lock.acquire()
         try:
-            self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
-                self.config.embedder.model, self.config.embedder.path,
-                self.config.embedder.device, self.config.embedder.batch_size)
+            self.embedder: Embedder = embedder or default_embedder(self.config.embedder)
             if not self.embedder.dimension:
                 load = getattr(self.embedder, "load", None)
                 if load:
                     load()
+            _check_dimension(self.config, self.embedder)
             Manifest(self.data_dir).check_or_write(self.embedder.name, self.embedder.dimension)
-            self._vectors = VectorStore(self.data_dir)
-            ledger_path = self.data_dir / LEDGER_FILE
+            store = self.config.store
+            self._vectors = VectorStore(self.data_dir, store.collection_name, host=store.chroma_host,
+                                        port=store.chroma_port, ssl=store.chroma_ssl)
+            ledger_path = (Path(store.history_db_path).expanduser() if store.history_db_path
+                           else self.data_dir / LEDGER_FILE)
             if ledger_is_missing(ledger_path) and self._vectors.count() > 0:
                 raise missing_ledger_error(self.data_dir)
             if 0 < schema_version(ledger_path) < LEDGER_SCHEMA:
@@ -126,11 +132,44 @@ class Memory:
         if self.open_report.repairs:
             log.warning("store %s repaired on open: %s", self.data_dir,
                         "; ".join(self.open_report.repairs))
+        self._models_ready = threading.Event()
+        self._load_error: BaseException | None = None
+        if preload:  # models load while the caller does other things (no stall on the first write)
+            threading.Thread(target=self._load_models, args=(load_progress,), daemon=True,
+                             name="loci-model-loader").start()
+        else:
+            self._models_ready.set()
+
+    def _load_models(self, progress: Callable[[str, int, int], None] | None) -> None:
+        """Load the embedding model and the spaCy pipeline in the background, reporting each step."""
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            ("embedding model", getattr(self.embedder, "load", None) or (lambda: None)),
+            ("entity model", self._entity_extractor.load)]
+        try:
+            for n, (name, load) in enumerate(steps):
+                if progress is not None:
+                    progress(name, n, len(steps))
+                load()
+            if progress is not None:
+                progress("ready", len(steps), len(steps))
+        except Exception as exc:  # noqa: BLE001 - raised again when the model is first used
+            self._load_error = exc
+            log.warning("background model load failed: %s", exc)
+        finally:
+            self._models_ready.set()
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Block until the background model load is done (True) or the timeout passes (False)."""
+        return self._models_ready.wait(timeout)
 
     @classmethod
     def from_config(cls, config_dict: Mapping[str, Any] | None = None, **kwargs: Any) -> "Memory":
-        """mem0-style constructor; a 'data_dir' key picks the folder."""
+        """mem0-style constructor: a mem0 config dict (mapped, see config.from_mem0_config) or
+        Loci's own settings; a 'data_dir' key picks the folder."""
         data = dict(config_dict or {})
+        if is_mem0_config(data):
+            data_dir, config = from_mem0_config(data)
+            return cls(data_dir, config, **kwargs)
         data_dir = data.pop("data_dir", None)
         return cls(data_dir, data, **kwargs)
 
@@ -146,7 +185,11 @@ class Memory:
         if self._closed:
             return
         self._closed = True
-        self._release_files()
+        try:
+            with self._write_lock:  # snapshot the indexes: a clean close opens faster next time
+                self._retriever.save()
+        finally:
+            self._release_files()
 
     def _release_files(self) -> None:
         vectors = getattr(self, "_vectors", None)  # None while __init__ has not opened it yet
@@ -201,20 +244,25 @@ class Memory:
             run_id: str | None = None, metadata: Mapping[str, Any] | None = None,
             timestamp: Any = None, infer: bool = True, memory_type: str | None = None,
             prompt: str | None = None, progress: Progress | None = None,
-            cancel: Any = None) -> dict[str, Any]:
+            cancel: Any = None, expiration_date: Any = None) -> dict[str, Any]:
         """Store messages as memories.
 
         Every non-system message is kept as said, as a memory of type "message" (an episode),
         whatever `infer` is. With infer=True, facts extracted from the messages are added on top,
         each linked to its episodes through their messages (see linked_records); "results" then
         lists the new facts only (mem0's shape) and "episodes" the messages stored.
+        expiration_date (YYYY-MM-DD) hides the memories from search and get_all after that day.
         """
         self._check_open()
         scope = _scope(user_id, agent_id, run_id)
         _check_flag(infer, "infer")
         if prompt is not None:
             _check_text(prompt, "prompt", MAX_MESSAGE_CHARS)
-        meta = _check_metadata(metadata)
+        meta = _drop_scope_keys(_check_metadata(metadata), "add()")
+        if expiration_date is not None:
+            meta[EXPIRATION_KEY] = _expiration_day(expiration_date)
+        if isinstance(messages, (list, tuple)) and not messages:
+            return {"results": []}  # mem0: an empty message list stores nothing
         when = _parse_time(timestamp)
         msgs = _to_messages(messages, scope, when)
         if memory_type not in (None, "procedural_memory"):
@@ -403,7 +451,7 @@ class Memory:
                threshold: float | None = None, rerank: bool = False, explain: bool = False,
                reference_date: Any = None, user_id: str | None = None, agent_id: str | None = None,
                run_id: str | None = None, limit: int | None = None,
-               all_scopes: bool = False) -> dict[str, Any]:
+               all_scopes: bool = False, show_expired: bool = False) -> dict[str, Any]:
         """Memories that best match the query, best first, within the filters.
 
         Ranking fuses semantic similarity, BM25 keywords, entity matches and time (see
@@ -414,25 +462,31 @@ class Memory:
         """
         self._check_open()
         top_k = top_k if limit is None else limit
-        _check_count(top_k, "top_k (or limit)", 1, MAX_TOP_K)
+        nothing = top_k == 0 and isinstance(top_k, int) and not isinstance(top_k, bool)
+        if not nothing:
+            _check_count(top_k, "top_k (or limit)", 1, MAX_TOP_K)
         merged = _merge_scope(filters, user_id, agent_id, run_id)
         _require_scope(merged, all_scopes, "search")
         _check_flag(explain, "explain")
         _check_flag(rerank, "rerank")
-        hits = self.search_records(query, top_k=top_k, filters=merged,
-                                   threshold=threshold, reference_date=reference_date)
-        return {"results": [h.to_dict(explain=explain) for h in hits]}
+        _check_flag(show_expired, "show_expired")
+        if nothing:
+            return {"results": []}  # mem0: top_k=0 returns no results
+        hits = self.search_records(query, top_k=top_k, filters=merged, threshold=threshold,
+                                   reference_date=reference_date, show_expired=show_expired)
+        return {"results": [h.to_dict(explain=explain, threshold=threshold) for h in hits]}
 
     def search_records(self, query: str, *, top_k: int = 20, filters: Mapping[str, Any] | None = None,
                        threshold: float | None = None, reference_date: Any = None,
-                       options: SearchOptions = SearchOptions()) -> list[ScoredMemory]:
-        """search() returning typed records (for front ends)."""
+                       options: SearchOptions = SearchOptions(),
+                       show_expired: bool = False) -> list[ScoredMemory]:
+        """search() returning typed records (for front ends); expired memories only when asked."""
         self._check_open()
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("The search query is empty; type what you are looking for.")
         _check_text(query, "query", MAX_QUERY_CHARS)
         _check_count(top_k, "top_k (or limit)", 1, MAX_TOP_K)
-        predicate = compile_filters(filters)
+        predicate = _unexpired(compile_filters(filters), show_expired)
         ref = _parse_time(reference_date)
         if threshold is None:
             threshold = self.config.search.default_threshold
@@ -467,9 +521,14 @@ class Memory:
         return answer(self, llm, question, filters=_merge_scope(filters, user_id, agent_id, run_id),
                       budget_words=budget_words, reference_date=reference_date)
 
-    def get(self, memory_id: str) -> dict[str, Any]:
-        """One memory by id (NotFoundError when there is none)."""
-        return self.get_record(memory_id).to_dict()
+    def get(self, memory_id: str) -> dict[str, Any] | None:
+        """One memory by id, or None when there is none (as mem0); get_record() raises instead."""
+        self._check_open()
+        _check_id(memory_id)
+        rec = self._ledger.get(memory_id)
+        if rec is None:
+            return None
+        return {**rec.to_dict(), "score": None}
 
     def get_record(self, memory_id: str) -> MemoryRecord:
         self._check_open()
@@ -479,10 +538,11 @@ class Memory:
             raise NotFoundError(f"No memory with id '{memory_id}'. It may have been deleted.")
         return rec
 
-    def get_all(self, *, filters: Mapping[str, Any] | None = None, top_k: int = 100, offset: int = 0,
+    def get_all(self, *, filters: Mapping[str, Any] | None = None, top_k: int = 20, offset: int = 0,
                 user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                limit: int | None = None, all_scopes: bool = False) -> dict[str, Any]:
-        """Memories matching the filters, newest first; page with offset.
+                limit: int | None = None, all_scopes: bool = False,
+                show_expired: bool = False) -> dict[str, Any]:
+        """Memories matching the filters, oldest first (as mem0), 20 by default; page with offset.
 
         Like search(), it needs a scope (user_id, agent_id or run_id) unless all_scopes=True.
         """
@@ -491,22 +551,27 @@ class Memory:
         _check_count(top_k, "top_k (or limit)", 1, MAX_PAGE)
         merged = _merge_scope(filters, user_id, agent_id, run_id)
         _require_scope(merged, all_scopes, "list")
-        records = self.list_records(filters=merged, top_k=top_k, offset=offset)
+        _check_flag(show_expired, "show_expired")
+        records = self.list_records(filters=merged, top_k=top_k, offset=offset, oldest_first=True,
+                                    show_expired=show_expired)
         return {"results": [r.to_dict() for r in records]}
 
     def list_records(self, *, filters: Mapping[str, Any] | None = None, top_k: int = 100,
-                     offset: int = 0) -> list[MemoryRecord]:
+                     offset: int = 0, oldest_first: bool = False,
+                     show_expired: bool = False) -> list[MemoryRecord]:
+        """Memories matching the filters, newest first unless oldest_first; expired ones only when asked."""
         self._check_open()
         _check_count(top_k, "top_k", 0, MAX_PAGE)
         _check_count(offset, "offset", 0, MAX_PAGE)
         filters = _filter_dict(filters)
         scope = scope_of(filters)
         if set(filters) <= set(scope):  # only literal scope keys: let SQLite page
-            return self._ledger.page(scope, offset, top_k)
-        predicate = compile_filters(filters)
+            return self._ledger.page(scope, offset, top_k, oldest_first=oldest_first,
+                                     unexpired_on=None if show_expired else _today())
+        predicate = _unexpired(compile_filters(filters), show_expired)
         out: list[MemoryRecord] = []
         skipped = 0
-        for rec in self._ledger.iter_scope(scope):
+        for rec in self._ledger.iter_scope(scope, newest_first=not oldest_first):
             if predicate(rec):
                 if skipped < offset:
                     skipped += 1
@@ -586,8 +651,10 @@ class Memory:
                 if r.id != rec.id and (r.memory_type == EPISODE) != (rec.memory_type == EPISODE)]
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
-        """The audit log of one memory: ADD, UPDATE and DELETE events, oldest first."""
-        return [e.to_dict() for e in self.history_records(memory_id)]
+        """The audit log of one memory, oldest first; [] for an unknown id (as mem0)."""
+        self._check_open()
+        _check_id(memory_id)
+        return [e.to_dict() for e in self._ledger.history(memory_id)]
 
     def history_records(self, memory_id: str) -> list[HistoryEvent]:
         self._check_open()
@@ -599,10 +666,28 @@ class Memory:
 
     # -- change ----------------------------------------------------------------------
     def update(self, memory_id: str, text: str | None = None,
-               metadata: Mapping[str, Any] | None = None, *, data: str | None = None,
-               actor: str | None = None) -> dict[str, Any]:
-        """Change a memory's text and/or replace its metadata; recorded in history."""
-        self.update_record(memory_id, text if text is not None else data, metadata, actor=actor)
+               metadata: Mapping[str, Any] | None = None, expiration_date: Any = _UNSET, *,
+               data: str | None = None, actor: str | None = None) -> dict[str, Any]:
+        """Change a memory's text and/or merge keys into its metadata (as mem0); in history.
+
+        expiration_date sets (YYYY-MM-DD) or clears (None) the expiry. Scope keys inside
+        metadata are dropped with a warning: a memory's owner does not change. A missing id
+        raises NotFoundError, which is also a ValueError (mem0 raises ValueError).
+        """
+        text = text if text is not None else data
+        if text is None and metadata is None and expiration_date is _UNSET:
+            raise InvalidInputError("Nothing to update: give new text, new metadata or both.")
+        meta = _check_metadata(metadata) if metadata is not None else None
+        with self._write_lock:
+            merged: dict[str, Any] | None = None
+            if meta is not None or expiration_date is not _UNSET:
+                old = self.get_record(memory_id)
+                merged = {**old.metadata, **_drop_scope_keys(meta or {}, "update()", old.scope)}
+                if expiration_date is not _UNSET:
+                    merged.pop(EXPIRATION_KEY, None)
+                    if expiration_date is not None:
+                        merged[EXPIRATION_KEY] = _expiration_day(expiration_date)
+            self.update_record(memory_id, text, merged, actor=actor)
         return {"message": "Memory updated successfully!"}
 
     def update_record(self, memory_id: str, text: str | None = None,
@@ -652,9 +737,9 @@ class Memory:
         self.delete_records([self.get_record(memory_id).id], actor=actor)
         return {"message": "Memory deleted successfully!"}
 
-    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None,
+    def delete_all(self, user_id: str | None = None, agent_id: str | None = None,
                    run_id: str | None = None) -> dict[str, Any]:
-        """Remove every memory of a user, agent or session."""
+        """Remove every memory of a user, agent or session (delete_all("alice") is user_id, as mem0)."""
         scope = _scope(user_id, agent_id, run_id)
         self._check_open()
         ids = [r.id for r in self._ledger.iter_scope(scope.as_dict())]
@@ -802,6 +887,14 @@ class Memory:
             return self._extractor
 
 
+def _check_dimension(config: LociConfig, embedder: Embedder) -> None:
+    wanted = config.embedder.dimension
+    if wanted and embedder.dimension and wanted != embedder.dimension:
+        raise ConfigError(f"embedding_dims is {wanted}, but the embedding model '{embedder.name}' makes "
+                          f"{embedder.dimension}-dimensional vectors. Set it to {embedder.dimension} "
+                          "or leave it out.")
+
+
 # -- input checking --------------------------------------------------------------------
 def _check_id(memory_id: Any) -> None:
     if not isinstance(memory_id, str) or not memory_id.strip():
@@ -861,7 +954,13 @@ def _check_text(text: Any, what: str, limit: int) -> None:
         raise InvalidInputError(f"The {what} contains a NUL character (\\x00); remove it and try again.")
 
 
+def _scope_value(value: Any) -> Any:
+    """mem0 turns integer ids (a database key, say) into text; so does Loci."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _scope(user_id: Any, agent_id: Any, run_id: Any) -> Scope:
+    user_id, agent_id, run_id = _scope_value(user_id), _scope_value(agent_id), _scope_value(run_id)
     for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
         if value is not None and (not isinstance(value, str) or not value.strip() or value == "*"):
             raise InvalidInputError(f"{name} must be a non-empty string, not {value!r}.")
@@ -879,13 +978,57 @@ def _merge_scope(filters: Mapping[str, Any] | None, user_id: str | None, agent_i
     if filters is not None and not isinstance(filters, Mapping):
         raise InvalidInputError(f"filters must be a dict, not {type(filters).__name__}.")
     merged = dict(filters or {})
+    for key in SCOPE_KEYS:
+        if key in merged:
+            merged[key] = _scope_value(merged[key])
     for key, value in zip(SCOPE_KEYS, (user_id, agent_id, run_id)):
         if value is not None:
+            value = _scope_value(value)
             if key in merged and scope_of({key: merged[key]}).get(key) != value:
                 raise InvalidInputError(f"{key}={value!r} conflicts with {key} {merged[key]!r} in "
                                         "filters; give the scope once.")
             merged[key] = value
     return merged
+
+
+def _drop_scope_keys(meta: dict[str, Any], where: str, scope: Scope | None = None) -> dict[str, Any]:
+    """mem0's rule: who a memory belongs to is set by user_id/agent_id/run_id, never by metadata.
+
+    A scope key inside metadata is dropped, with a warning unless it repeats the memory's scope.
+    """
+    clean: dict[str, Any] = {}
+    for key, value in meta.items():
+        if key not in (*SCOPE_KEYS, "actor_id"):
+            clean[key] = value
+        elif scope is None or value != getattr(scope, key, None):
+            log.warning("%s: ignoring metadata['%s']; set the owner with user_id, agent_id or run_id",
+                        where, key)
+    return clean
+
+
+def _today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def _unexpired(predicate: Predicate, show_expired: bool) -> Predicate:
+    if show_expired:
+        return predicate
+    today = _today()
+    return lambda r: predicate(r) and not r.is_expired(today)
+
+
+def _expiration_day(value: Any) -> str:
+    """A YYYY-MM-DD text from a date, datetime or ISO date text (mem0's accepted forms)."""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip()[:10]).isoformat()
+        except ValueError:
+            pass
+    raise InvalidInputError(f"expiration_date must be a date like '2025-12-31', not {value!r}.")
 
 
 def _check_metadata(metadata: Any) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import Any, Mapping
+
+EXPIRATION_KEY = "expiration_date"  # metadata key holding a memory's expiry day (mem0's payload key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +58,30 @@ class MemoryRecord:
     source_message_ids: tuple[str, ...] = ()
     entities: tuple[str, ...] = ()
 
+    @property
+    def expiration_date(self) -> str | None:
+        """The YYYY-MM-DD day after which the memory is hidden (kept in metadata, as mem0 does)."""
+        value = self.metadata.get(EXPIRATION_KEY)
+        return value if isinstance(value, str) else None
+
+    def is_expired(self, today: date | None = None) -> bool:
+        """True once the expiration day has passed (UTC), as mem0 counts it."""
+        day = self.expiration_date
+        if not day:
+            return False
+        try:
+            return date.fromisoformat(day) < (today or datetime.now(timezone.utc).date())
+        except ValueError:
+            return False
+
     def to_dict(self) -> dict[str, Any]:
-        """The mem0-compatible dict shape (plus Loci's extra keys)."""
+        """The mem0-compatible dict shape (plus Loci's extra keys); empty metadata is None."""
+        meta = {k: v for k, v in self.metadata.items() if k != EXPIRATION_KEY}
         out: dict[str, Any] = {
             "id": self.id,
             "memory": self.memory,
             "hash": self.hash,
-            "metadata": dict(self.metadata),
+            "metadata": meta or None,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "user_id": self.scope.user_id,
@@ -75,6 +94,7 @@ class MemoryRecord:
             "event_date": self.event_date,
             "source_message_ids": list(self.source_message_ids),
             "entities": list(self.entities),
+            "expiration_date": self.expiration_date,
         }
         return out
 
@@ -88,14 +108,24 @@ class ScoredMemory:
     signals: Mapping[str, float] = field(default_factory=dict)  # each signal's value in [0, 1]
     weights: Mapping[str, float] = field(default_factory=dict)  # each signal's share; sums to 1
 
-    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+    def to_dict(self, explain: bool = False, threshold: float | None = None) -> dict[str, Any]:
         out = self.record.to_dict()
         out["score"] = self.score
         if explain:
             out["explain"] = dict(self.signals)
             if self.weights:
                 out["explain_weights"] = dict(self.weights)
+            out["score_details"] = self.score_details(threshold)
         return out
+
+    def score_details(self, threshold: float | None = None) -> dict[str, Any]:
+        """mem0's explain keys (semantic_score, bm25_score, entity_boost, ...) from Loci's signals."""
+        signals = dict(self.signals)
+        raw = sum(v for v in signals.values())
+        return {"semantic_score": signals.get("semantic", 0.0), "bm25_score": signals.get("keyword", 0.0),
+                "entity_boost": signals.get("entity", 0.0), "time_score": signals.get("time", 0.0),
+                "context_score": signals.get("context", 0.0), "raw_score": raw,
+                "final_score": self.score, "threshold": threshold}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +151,7 @@ class HistoryEvent:
             "actor_id": self.actor,
             "role": self.role,
             "created_at": self.created_at.isoformat(),
+            "updated_at": self.created_at.isoformat(),  # mem0's key: when this change happened
             "is_deleted": self.event == "DELETE",
         }
 

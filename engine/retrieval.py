@@ -1,6 +1,7 @@
 """Hybrid retrieval: oversample each signal (semantic, keyword, entity, time), fuse, filter, hydrate."""
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import Any, Sequence
 from .config import SearchConfig
 from .embeddings import Embedder
 from .entities import EntityExtractor, aliases, normalise
-from .filters import Predicate, chroma_where, scope_of
+from .filters import Predicate, scope_of
 from .fusion import (Weights, fuse, neighbour_scores, normalise_keyword, normalise_semantic, shares,
                      time_score, with_context)
 from .bm25 import KeywordIndex
@@ -19,6 +20,7 @@ from .records import MemoryRecord, Scope, ScoredMemory
 from .store import VectorStore
 
 SIGNAL_NAMES = ("semantic", "keyword", "entity", "time")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,17 @@ class EntityIndex:
         return key in self._by_key
 
 
+def _apply(keyword: KeywordIndex, entities: EntityIndex, records: Sequence[MemoryRecord],
+           removed: Sequence[str], mentions: dict[str, list[tuple[str, str, str]]]) -> None:
+    for mid in removed:
+        keyword.remove(mid)
+        entities.remove(mid)
+    keyword.add_many((r.id, r.memory, r.scope) for r in records)
+    for r in records:
+        if r.id in mentions:
+            entities.put(r.id, r.scope, mentions[r.id])
+
+
 def _in_scope(scope: Scope, wanted: dict[str, str]) -> bool:
     return all(getattr(scope, k) == v for k, v in wanted.items())
 
@@ -190,27 +203,78 @@ class Retriever:
         self._extractor = entities
         self._keyword: KeywordIndex | None = None
         self._entities: EntityIndex | None = None
+        self._executor: Any = None
         self._build_lock = threading.Lock()
+        # Writes that land while the indexes are being built are logged here and replayed
+        # onto them before they are published (None when no build is running).
+        self._log_lock = threading.Lock()
+        self._log: list[tuple[list[MemoryRecord], list[str], dict[str, list[tuple[str, str, str]]]]] | None = None
 
     # -- derived indexes -------------------------------------------------------------
     def _indexes(self) -> tuple[KeywordIndex, EntityIndex]:
-        if self._keyword is None or self._entities is None:
-            with self._build_lock:
-                if self._keyword is None or self._entities is None:
-                    keyword = KeywordIndex()
-                    records = list(self._ledger.iter_scope({}, newest_first=False))
-                    keyword.add_many((r.id, r.memory, r.scope) for r in records)
-                    entities = EntityIndex()
-                    scopes = {r.id: r.scope for r in records}
-                    grouped: dict[str, list[tuple[str, str, str]]] = {}
-                    for mid, key, text, label in self._ledger.entity_links():
-                        grouped.setdefault(mid, []).append((key, text, label))
-                    for mid, mentions in grouped.items():
-                        if mid in scopes:
-                            entities.put(mid, scopes[mid], mentions)
-                    self._entities = entities
-                    self._keyword = keyword
+        keyword, entities = self._keyword, self._entities
+        if keyword is not None and entities is not None:
+            return keyword, entities
+        with self._build_lock:
+            if self._keyword is None or self._entities is None:
+                self._build()
+        assert self._keyword is not None and self._entities is not None
         return self._keyword, self._entities
+
+    def _build(self) -> None:
+        """Open the vector mirror and the keyword and entity indexes (from snapshots when the
+        store was closed cleanly, else from the ledger), replaying writes made meanwhile."""
+        with self._log_lock:
+            self._log = []
+        try:
+            clean = self._vectors.state.is_clean()
+            self._vectors.open_index(self._embedder.dimension)
+            rows = self._ledger.index_rows()
+            scopes = {mid: Scope(u, a, r) for mid, u, a, r in rows}
+            if not clean:
+                self._restore_lost_vectors(rows)
+            keyword = KeywordIndex.load(self._vectors.state.folder, scopes) if clean else None
+            if keyword is None:
+                keyword = KeywordIndex()
+            missing = [mid for mid, *_ in rows if mid not in keyword]
+            for start in range(0, len(missing), 2000):
+                chunk = missing[start:start + 2000]
+                texts = self._ledger.texts(chunk)
+                keyword.add_many((mid, texts[mid], scopes[mid]) for mid in chunk if mid in texts)
+            entities = EntityIndex()
+            grouped: dict[str, list[tuple[str, str, str]]] = {}
+            for mid, key, text, label in self._ledger.entity_links():
+                grouped.setdefault(mid, []).append((key, text, label))
+            for mid, found in grouped.items():
+                if mid in scopes:
+                    entities.put(mid, scopes[mid], found)
+        except BaseException:
+            with self._log_lock:
+                self._log = None
+            raise
+        with self._log_lock:
+            for records, removed, mentions in self._log or []:
+                _apply(keyword, entities, records, removed, mentions)
+            self._log = None
+            self._entities = entities
+            self._keyword = keyword
+
+    def _restore_lost_vectors(self, rows: Sequence[tuple[str, str | None, str | None, str | None]]) -> None:
+        """After an unclean close: re-embed memories whose vector is missing from Chroma."""
+        index = self._vectors.index
+        if index is None:
+            return
+        lost = [row for row in rows if row[0] not in index]
+        for start in range(0, len(lost), 256):
+            chunk = lost[start:start + 256]
+            texts = self._ledger.texts([row[0] for row in chunk])
+            chunk = [row for row in chunk if row[0] in texts]
+            if chunk:
+                vectors = self._embedder.embed_batch([texts[row[0]] for row in chunk])
+                self._vectors.upsert([row[0] for row in chunk], vectors,
+                                     [Scope(*row[1:]).as_dict() for row in chunk])
+        if lost:
+            log.warning("re-embedded %d memories whose vectors were lost in an unclean close", len(lost))
 
     def warm_up(self) -> None:
         """Build the keyword and entity indexes now rather than on the first search."""
@@ -218,20 +282,36 @@ class Retriever:
 
     def refresh(self, records: Sequence[MemoryRecord], removed: Sequence[str],
                 mentions: dict[str, list[tuple[str, str, str]]]) -> None:
-        """Apply a committed write to the in-memory indexes (no-op before they are built)."""
-        if self._keyword is None or self._entities is None:
-            return
-        for mid in removed:
-            self._keyword.remove(mid)
-            self._entities.remove(mid)
-        self._keyword.add_many((r.id, r.memory, r.scope) for r in records)
-        for r in records:
-            if r.id in mentions:
-                self._entities.put(r.id, r.scope, mentions[r.id])
+        """Apply a committed write to the in-memory indexes (logged while they are built)."""
+        with self._log_lock:
+            if self._log is not None:
+                self._log.append((list(records), list(removed), dict(mentions)))
+            elif self._keyword is not None and self._entities is not None:
+                _apply(self._keyword, self._entities, records, removed, mentions)
+
+    def save(self) -> None:
+        """Snapshot the indexes so the next open skips rebuilding them (called on close).
+
+        Nothing is marked clean when the vector store failed or a snapshot cannot be written
+        (a full disk): the next open then rebuilds the indexes from the ledger and Chroma.
+        """
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        with self._build_lock, self._log_lock:
+            if self._keyword is None or self._vectors.index is None or self._vectors.is_broken:
+                return
+            try:
+                self._keyword.save(self._vectors.state.folder)
+                self._vectors.save_index()
+                self._vectors.state.mark_clean()
+            except OSError as exc:
+                log.warning("index snapshots not saved (they are rebuilt on the next open): %s", exc)
 
     def reset(self) -> None:
-        self._keyword = None
-        self._entities = None
+        with self._log_lock:
+            self._keyword = None
+            self._entities = None
 
     # -- entities API ----------------------------------------------------------------
     def entity_counts(self, scope: dict[str, str]) -> list[tuple[str, str, str, int]]:
@@ -265,34 +345,74 @@ class Retriever:
         scope = scope_of(filters)
         in_scope = self._ledger.count(scope) if len(scope) == len(filters or {}) else None
         n = max(top_k * self._config.oversample, 50)
+        prepared = self.prepare(query, scope, options)  # embed and parse the query once
+        # Filters on scope alone need only each candidate's scope, times and expiry to rank,
+        # so candidates are read as light rows and only the winners in full.
+        light = in_scope is not None
         while True:
             found = self.gather(query, n=n, filters=filters, predicate=predicate,
-                                reference_date=reference_date, options=options)
+                                reference_date=reference_date, options=options, prepared=prepared,
+                                light=light)
             out = rank(found, weights)
             if threshold is not None:
                 out = [m for m in out if m.score >= threshold]
             exhausted = in_scope is not None and n >= in_scope
             if len(out) >= top_k or exhausted or n >= 20_000 or not found.candidates:
-                return out[:top_k]
+                return self._hydrate(out[:top_k]) if light else out[:top_k]
             n *= 4
 
+    def _hydrate(self, hits: list[ScoredMemory]) -> list[ScoredMemory]:
+        full = self._ledger.get_many([h.record.id for h in hits])
+        return [ScoredMemory(full[h.record.id], h.score, h.signals, h.weights) for h in hits
+                if h.record.id in full]
+
+    def prepare(self, query: str, scope: dict[str, str],
+                options: SearchOptions = SearchOptions()) -> dict[str, Any]:
+        """What a query needs once per search: its vector and the entities it names."""
+        _, entity_index = self._indexes()
+        out: dict[str, Any] = {}
+        if options.semantic and options.entity:
+            # The embedder (onnxruntime) releases the GIL: embed on a helper thread while
+            # spaCy parses the query here, so the two cost the longer of them, not the sum.
+            pending = self._pool().submit(self._embedder.embed_batch, [query])
+            try:
+                out["entities"] = self._query_entities(query, scope, entity_index)
+            finally:
+                out["vector"] = pending.result()[0]
+            return out
+        if options.semantic:
+            out["vector"] = self._embedder.embed_batch([query])[0]
+        if options.entity:
+            out["entities"] = self._query_entities(query, scope, entity_index)
+        return out
+
+    def _pool(self) -> Any:
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loci-query-embed")
+        return self._executor
+
     def gather(self, query: str, *, n: int, filters: dict[str, Any] | None, predicate: Predicate,
-               reference_date: datetime, options: SearchOptions = SearchOptions()) -> "Gathered":
-        """Each signal's raw scores for its n best candidates, and the records passing the filter."""
+               reference_date: datetime, options: SearchOptions = SearchOptions(),
+               prepared: dict[str, Any] | None = None, light: bool = False) -> "Gathered":
+        """Each signal's raw scores for its n best candidates, and the records passing the filter
+        (light: records carry only scope, times and expiry; see Ledger.get_many_light)."""
+        fetch = self._ledger.get_many_light if light else self._ledger.get_many
         keyword_index, entity_index = self._indexes()
         scope = scope_of(filters)
+        prepared = prepared if prepared is not None else self.prepare(query, scope, options)
         raw: dict[str, dict[str, float]] = {}
         if options.semantic:
-            vector = self._embedder.embed_batch([query])[0]
-            raw["semantic"] = dict(self._vectors.query(vector, n, chroma_where(filters)))
+            raw["semantic"] = dict(self._vectors.search(prepared["vector"], n, scope))
         if options.keyword:
             raw["keyword"] = dict(keyword_index.search(query, scope, n))
         if options.entity:
-            query_entities = self._query_entities(query, scope, entity_index)
+            query_entities = prepared["entities"]
             if query_entities:
                 raw["entity"] = _entity_scores(query_entities, entity_index, scope, n)
         candidates = set().union(*[set(v) for v in raw.values()]) if raw else set()
-        records = {i: r for i, r in self._ledger.get_many(list(candidates)).items() if predicate(r)}
+        records = {i: r for i, r in fetch(list(candidates)).items() if predicate(r)}
         if options.time:
             window, wants_date = _time_intent(query, reference_date)
             if window is not None or wants_date:
@@ -302,7 +422,7 @@ class Retriever:
         if options.context and self._config.context_weight > 0 and records:
             neighbours = self._ledger.neighbours(list(records))
             extra = {n for ns in neighbours.values() for n in ns} - set(records)
-            records.update({i: r for i, r in self._ledger.get_many(list(extra)).items() if predicate(r)})
+            records.update({i: r for i, r in fetch(list(extra)).items() if predicate(r)})
         return Gathered(raw, records, candidates, neighbours)
 
     def _query_entities(self, query: str, scope: dict[str, str], index: EntityIndex) -> dict[str, float]:

@@ -18,6 +18,7 @@ import numpy as np
 from ._offline import enforce_offline
 from .errors import StoreError
 from .records import MemoryRecord
+from .vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,8 @@ def free_bytes(path: Path) -> int:
 
 
 class VectorStore:
-    """One Chroma collection of memory vectors (cosine), with scope keys as metadata.
+    """One Chroma collection of memory vectors (cosine), with scope keys as metadata, and an
+    in-memory mirror of it that searches run on (engine/vector_index.py).
 
     Every call that writes runs in a worker thread bounded by a timeout, after a free-space
     check: on a full disk Chroma can block for ever inside a write, holding its own locks.
@@ -229,26 +231,49 @@ class VectorStore:
     at once with a StoreError instead of queueing behind it; SQLite stays the source of truth
     and the next open repairs the vectors. Only Chroma's, the OS's and SQLite's errors become
     StoreErrors; anything else is a bug and propagates.
+
+    Writes reach Chroma before the call returns (no write-behind): the mirror is updated only
+    after Chroma accepted them, and `state` records whether the mirror's snapshot on disk still
+    matches Chroma (a clean close), so the next open loads it instead of reading every vector.
+    With `host` the vectors live on a Chroma server (`chroma run`) instead of the folder; other
+    clients may write there, so no mirror is kept and searches ask the server.
     """
 
-    def __init__(self, data_dir: Path, collection: str = "memories", *,
-                 min_free_bytes: int | None = None, write_timeout: float | None = None) -> None:
+    def __init__(self, data_dir: Path, collection: str = "memories", *, host: str | None = None,
+                 port: int = 8000, ssl: bool = False, min_free_bytes: int | None = None,
+                 write_timeout: float | None = None) -> None:
         enforce_offline()
         self.data_dir = data_dir
         self.path = data_dir / CHROMA_DIR
+        self.is_remote = host is not None
+        self._where = f"the Chroma server at {host}:{port}" if host else str(self.path)
         self.min_free_bytes = MIN_FREE_BYTES if min_free_bytes is None else min_free_bytes
         self.write_timeout = WRITE_TIMEOUT_S if write_timeout is None else write_timeout
         self._broken: str | None = None
         self._client: Any = None
         self._collection: Any = None
+        # The in-memory mirror used for search; None until opened, and never for a server.
+        self.index: VectorIndex | None = None
+        self._index_lock = threading.RLock()  # writers wait while the mirror is being built
+        self.state = IndexState(data_dir / "index")
 
         def open_collection() -> None:
             import chromadb
             from chromadb.config import Settings
 
+            settings = Settings(anonymized_telemetry=False, allow_reset=True)
+            if host:
+                try:
+                    self._client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+                    self._collection = self._client.get_or_create_collection(
+                        name=collection, embedding_function=_RefuseToEmbed(),  # type: ignore[arg-type]
+                        metadata={"hnsw:space": "cosine"})
+                except Exception as exc:  # connection refused, TLS, HTTP errors: all say "unreachable"
+                    raise StoreError(f"Cannot open the vector database at {self._where}: {exc}. "
+                                     "Check that the Chroma server is running.") from exc
+                return
             try:
-                self._client = chromadb.PersistentClient(
-                    path=str(self.path), settings=Settings(anonymized_telemetry=False, allow_reset=True))
+                self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
                 self._collection = self._client.get_or_create_collection(
                     name=collection, embedding_function=_RefuseToEmbed(),  # type: ignore[arg-type]
                     metadata={"hnsw:space": "cosine"})
@@ -261,7 +286,7 @@ class VectorStore:
 
         # Opening an existing folder writes little: it must work on a full disk, for reading.
         self._run("open the vector database", open_collection, write=True, opening=True,
-                  check_space=not self.path.exists())
+                  check_space=not self.is_remote and not self.path.exists())
 
     def close(self) -> None:
         """Let go of Chroma's files (a store that hung is left alone: its thread still holds them)."""
@@ -302,7 +327,7 @@ class VectorStore:
         worker.start()
         worker.join(self.write_timeout + 0.01 * items)
         if worker.is_alive():
-            self._broken = (f"The vector database in {self.path} stopped responding while trying to "
+            self._broken = (f"The vector database in {self._where} stopped responding while trying to "
                             f"{what} (is the disk full or failing?). Nothing more was saved; free "
                             "some space and restart Loci: the store repairs itself when it opens.")
             log.error("chroma call to %s abandoned after %.0f s", what, self.write_timeout)
@@ -315,6 +340,8 @@ class VectorStore:
         return box["value"]  # type: ignore[no-any-return]
 
     def _check_space(self, what: str, items: int) -> None:
+        if self.is_remote:  # the server's disk is the server's business
+            return
         try:
             free = free_bytes(self.path)
         except OSError as exc:
@@ -328,7 +355,7 @@ class VectorStore:
     def _error(self, what: str, exc: BaseException, opening: bool) -> StoreError:
         text = str(exc) or type(exc).__name__
         try:  # Chroma's messages on a full disk rarely say so ("Failed to apply logs ...")
-            nearly_full = free_bytes(self.path) < 4 * 1024 * 1024
+            nearly_full = not self.is_remote and free_bytes(self.path) < 4 * 1024 * 1024
         except OSError:
             nearly_full = False
         full = nearly_full or isinstance(exc, OSError) and exc.errno == 28 or \
@@ -338,7 +365,7 @@ class VectorStore:
                               "Free some space and try again.")
         hint = damaged_hint(self.data_dir) if opening or not isinstance(exc, OSError) else \
             "Check that the data folder is writable."
-        return StoreError(f"Could not {what} in {self.path}: {text}. {hint}")
+        return StoreError(f"Could not {what} in {self._where}: {text}. {hint}")
 
     # -- writes ------------------------------------------------------------------------
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
@@ -346,24 +373,89 @@ class VectorStore:
             return
         clean = [{k: v for k, v in m.items() if v is not None} or {"_": 0} for m in metadatas]
         array = np.asarray(vectors, dtype=np.float32)
-        for start in range(0, len(ids), 1000):
-            part = slice(start, start + 1000)
-            self._run("save memory vectors", lambda part=part: self._collection.upsert(  # type: ignore[misc]
-                ids=list(ids[part]), embeddings=array[part], metadatas=clean[part]),
-                write=True, items=len(ids[part]))
+        with self._index_lock:
+            self._mark_dirty()
+            for start in range(0, len(ids), 1000):
+                part = slice(start, start + 1000)
+                self._run("save memory vectors", lambda part=part: self._collection.upsert(  # type: ignore[misc]
+                    ids=list(ids[part]), embeddings=array[part], metadatas=clean[part]),
+                    write=True, items=len(ids[part]))
+                if self.index is not None:  # the mirror follows what Chroma accepted
+                    self.index.add(list(ids[part]), array[part], clean[part])
 
     def delete(self, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), 1000):
-            chunk = list(ids[start:start + 1000])
-            self._run("delete memory vectors", lambda chunk=chunk: self._collection.delete(  # type: ignore[misc]
-                ids=chunk), write=True, items=len(chunk))
+        if not ids:
+            return
+        with self._index_lock:
+            self._mark_dirty()
+            for start in range(0, len(ids), 1000):
+                chunk = list(ids[start:start + 1000])
+                self._run("delete memory vectors", lambda chunk=chunk: self._collection.delete(  # type: ignore[misc]
+                    ids=chunk), write=True, items=len(chunk))
+                if self.index is not None:
+                    self.index.remove(chunk)
 
     def wipe(self) -> None:
         self.delete(self.ids())
 
+    def _mark_dirty(self) -> None:
+        try:
+            self.state.mark_dirty()
+        except OSError as exc:  # a snapshot that cannot be marked stale must not be trusted either
+            raise StoreError(f"Cannot update the search index state in {self.state.folder}: {exc}. "
+                             "Check that the data folder is writable.") from exc
+
+    # -- the in-memory mirror ------------------------------------------------------------
+    def open_index(self, dimension: int) -> VectorIndex | None:
+        """Load (or build from Chroma) the in-memory mirror; writers wait meanwhile, so no
+        write can fall between reading Chroma and publishing the mirror. None for a server."""
+        if self.is_remote:
+            return None
+        with self._index_lock:
+            if self.index is not None:
+                return self.index
+            loaded = VectorIndex.load(self.state.folder, dimension) if self.state.is_clean() else None
+            if loaded is not None and len(loaded) == self.count():
+                index = loaded
+            else:
+                index = VectorIndex(dimension)
+                for ids, vectors, metas in self._raw_pages(include=["embeddings", "metadatas"]):
+                    index.add(ids, vectors, metas)
+            self.index = index
+            return index
+
+    def save_index(self) -> None:
+        """Write the mirror's snapshot (called on close, after the keyword index is saved)."""
+        with self._index_lock:
+            if self.index is not None:
+                self.index.save(self.state.folder)
+
+    def search(self, vector: np.ndarray, n: int, scope: dict[str, str]) -> list[tuple[str, float]]:
+        """Nearest ids inside a scope with cosine similarity, from the mirror when open."""
+        index = self.index
+        if index is not None:
+            if self._broken is not None:
+                raise StoreError(self._broken)
+            return index.search(vector, scope, n)
+        clauses = [{k: {"$eq": v}} for k, v in scope.items()]
+        where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        return self.query(vector, n, where)
+
+    def _raw_pages(self, include: list[str], size: int = 5000) -> Any:
+        offset = 0
+        while True:
+            res = self._run("read memory vectors", lambda offset=offset: self._collection.get(  # type: ignore[misc]
+                include=include, limit=size, offset=offset))
+            if not res["ids"]:
+                return
+            yield res["ids"], np.asarray(res["embeddings"], dtype=np.float32), res["metadatas"]
+            if len(res["ids"]) < size:
+                return
+            offset += len(res["ids"])
+
     # -- reads -------------------------------------------------------------------------
     def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
-        """Nearest ids with cosine similarity (1 - distance), best first."""
+        """Nearest ids with cosine similarity (1 - distance), best first (asks Chroma itself)."""
         total = self.count()
         if total == 0 or n <= 0:
             return []
@@ -403,3 +495,26 @@ class VectorStore:
             include=["embeddings"], limit=1))
         if first["ids"]:
             self.query(np.asarray(first["embeddings"][0], dtype=np.float32), 1)
+
+
+class IndexState:
+    """Whether the index snapshots in a folder match the store: a `clean` file written after a
+    save and removed before the first write that follows, so a crash leaves it absent."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._marker = folder / "clean"
+        self._dirty = False
+
+    def is_clean(self) -> bool:
+        return not self._dirty and self._marker.is_file()
+
+    def mark_dirty(self) -> None:
+        if not self._dirty:
+            self._marker.unlink(missing_ok=True)
+            self._dirty = True
+
+    def mark_clean(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._marker.write_text("snapshots match the store\n", encoding="utf-8")
+        self._dirty = False

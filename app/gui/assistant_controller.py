@@ -104,8 +104,8 @@ class AssistantController(QObject):
             self._token = None
             self._loaded(info)
             if reply.remembered is not None:
-                def relay(done: Any, r: Any = reply) -> None:
-                    self._relay.remembered.emit(r, done)
+                def relay(future: Future[Any], r: ChatReply = reply) -> None:
+                    self._relay.remembered.emit(r, future)
 
                 reply.remembered.add_done_callback(relay)
             self.reply_finished.emit(conversation, reply)

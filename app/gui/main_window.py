@@ -126,6 +126,8 @@ class MainWindow(QMainWindow):
         self.splitter.setChildrenCollapsible(False)
         self.sidebar.setMinimumWidth(150)
         self.detail.setMinimumWidth(230)
+        # the Assistant tab would otherwise ask ~440 px and push an 800 px window wider
+        self.tabs.setMinimumWidth(380)
         self.splitter.setSizes([190, 800, 330])
         central = QWidget()
         layout = QVBoxLayout(central)

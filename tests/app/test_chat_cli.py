@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def cli_embedder(embedder, monkeypatch):
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     return embedder
 
 

@@ -7,7 +7,7 @@ from app.cli import main
 
 
 def test_add_search_list_get_history_delete(tmp_path, capsys, embedder, monkeypatch):
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     d = ["--data-dir", str(tmp_path)]
     assert main([*d, "--json", "add", "My brother Tom lives in Leeds", "--user", "ana"]) == 0
     mid = json.loads(capsys.readouterr().out)["results"][0]["id"]
@@ -23,14 +23,14 @@ def test_add_search_list_get_history_delete(tmp_path, capsys, embedder, monkeypa
 
 
 def test_errors_go_to_stderr_with_exit_code_1(tmp_path, capsys, embedder, monkeypatch):
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     assert main(["--data-dir", str(tmp_path), "get", "nope"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("loci: No memory with id 'nope'")
 
 
 def test_demo_answers_its_questions(tmp_path, capsys, embedder, monkeypatch):
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     assert main(["--data-dir", str(tmp_path), "--json", "demo"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["stored"] >= 14
@@ -55,7 +55,7 @@ def test_version_prints_the_installed_version_and_the_data_folder(tmp_path, caps
 
 
 def test_export_then_import_into_a_new_store_and_again(tmp_path, capsys, embedder, monkeypatch):
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     src, dst, file = ["--data-dir", str(tmp_path / "a")], ["--data-dir", str(tmp_path / "b")], tmp_path / "x.json"
     assert main([*src, "add", "My brother Tom lives in Leeds", "--user", "ana"]) == 0
     assert main([*src, "add", "I play the cello", "--user", "ana"]) == 0
@@ -73,13 +73,13 @@ def test_export_then_import_into_a_new_store_and_again(tmp_path, capsys, embedde
 
 
 def test_import_of_a_missing_file_fails_with_a_message(tmp_path, capsys, embedder, monkeypatch):
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     assert main(["--data-dir", str(tmp_path), "import", str(tmp_path / "nope.json")]) == 1
     assert "nope.json does not exist" in capsys.readouterr().err
 
 
 def test_list_without_a_scope_shows_every_user(tmp_path, capsys, embedder, monkeypatch):
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     d = ["--data-dir", str(tmp_path)]
     assert main([*d, "add", "Ana likes tea", "--user", "ana"]) == 0
     assert main([*d, "add", "Bo likes coffee", "--user", "bo"]) == 0
@@ -93,7 +93,7 @@ def test_list_without_a_scope_shows_every_user(tmp_path, capsys, embedder, monke
 def test_backup_doctor_restore(tmp_path, capsys, embedder, monkeypatch):
     import shutil
 
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     d = ["--data-dir", str(tmp_path)]
     assert main([*d, "add", "Ana likes tea", "--user", "ana"]) == 0
     assert main([*d, "backup"]) == 0 and "Backed up 1 memories" in capsys.readouterr().out

@@ -571,7 +571,7 @@ def test_a_store_repaired_on_open_says_so_and_gets_its_daily_backup(qtbot, tmp_p
     from engine import Memory
     from engine.backup import list_snapshots
 
-    monkeypatch.setattr("engine.memory.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     with Memory(tmp_path / "s", embedder=embedder) as mem:
         mem.add("My sister lives in Oslo", user_id="maya", infer=False)
     shutil.rmtree(tmp_path / "s" / "chroma")

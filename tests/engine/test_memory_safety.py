@@ -139,7 +139,7 @@ def test_a_scope_keyword_conflicting_with_filters_is_rejected(memory):
     (lambda m: m.search("x", user_id="a", top_k=2**63), "top_k"),
     (lambda m: m.get_all(user_id="a", top_k=2**63), "top_k"),
     (lambda m: m.get_all(user_id="a", offset=2**63), "offset"),
-    (lambda m: m.search("x", user_id="a", limit=0), "limit"),
+    (lambda m: m.search("x", user_id="a", limit=-1), "limit"),  # limit=0: no results (mem0)
     (lambda m: m.get_all(user_id="a", limit=0), "limit"),
     (lambda m: m.add("x", user_id="a", infer="no"), "infer must be True or False"),
     (lambda m: m.get_all(filters={"user_id": {}}), "empty dict"),
@@ -184,4 +184,5 @@ def test_out_of_range_settings_are_config_errors(tmp_path, embedder):
 
 def test_a_memory_that_is_gone_stays_a_not_found_error(memory):
     with pytest.raises(NotFoundError):
-        memory.get("no-such-id")
+        memory.get_record("no-such-id")
+    assert memory.get("no-such-id") is None  # mem0's get() returns None instead

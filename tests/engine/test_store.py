@@ -109,3 +109,23 @@ def test_writer_lock_names_its_holder_and_is_released(tmp_path):
 def test_a_lock_file_that_cannot_be_opened_is_a_store_error(tmp_path):
     with pytest.raises(StoreError, match="Cannot open the lock file"):
         WriterLock(tmp_path / "no" / "such" / "folder").acquire()
+
+
+def test_the_search_mirror_follows_only_the_writes_chroma_accepted(tmp_path):
+    store = VectorStore(tmp_path)
+    vecs = _vecs(3)
+    store.upsert(["a", "b"], vecs[:2], [{"user_id": "u"}, {"user_id": "u"}])
+    index = store.open_index(8)
+    assert index is not None and len(index) == 2
+    assert [i for i, _ in store.search(vecs[1], 1, {"user_id": "u"})] == ["b"]
+    store.min_free_bytes = 1 << 60  # the disk is "full" from here on
+    with pytest.raises(StoreError, match="Not enough free disk space"):
+        store.upsert(["c"], vecs[2:], [{"user_id": "u"}])
+    with pytest.raises(StoreError, match="Not enough free disk space"):
+        store.delete(["a"])
+    assert sorted(store.ids()) == ["a", "b"] and "c" not in index and "a" in index
+    store.min_free_bytes = 0
+    store.delete(["a"])
+    assert "a" not in index and [i for i, _ in store.search(vecs[0], 3, {"user_id": "u"})] == ["b"]
+    assert not store.state.is_clean()  # written since the last snapshot: the next open rebuilds
+    store.close()
