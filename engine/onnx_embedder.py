@@ -204,8 +204,11 @@ def default_embedder(config: Any) -> Any:
     from .embeddings import SentenceTransformerEmbedder, packaged_model_dir
 
     folder = Path(config.path).expanduser() if config.path else packaged_model_dir(config.model)
+    # A frozen app (PyInstaller bundle) has no interpreter to run the one-time export with:
+    # sys.executable is the app itself, so the bundle embeds with sentence-transformers.
+    frozen = bool(getattr(sys, "frozen", False))
     if config.backend == "onnx" and config.device in ("auto", "cpu") and folder is not None \
-            and can_export(folder):
+            and not frozen and can_export(folder):
         return OnnxEmbedder(config.model, folder, config.batch_size)
     return SentenceTransformerEmbedder(config.model, config.path, config.device, config.batch_size)
 

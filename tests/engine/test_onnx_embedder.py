@@ -25,3 +25,10 @@ def test_folders_it_cannot_reproduce_use_sentence_transformers(tmp_path):
     picked = default_embedder(EmbedderConfig(path=str(tmp_path)))
     assert isinstance(picked, SentenceTransformerEmbedder)
     assert isinstance(default_embedder(EmbedderConfig(backend="torch")), SentenceTransformerEmbedder)
+
+
+def test_a_frozen_app_embeds_with_sentence_transformers(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert isinstance(default_embedder(EmbedderConfig()), SentenceTransformerEmbedder)
