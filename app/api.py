@@ -58,6 +58,14 @@ class Scoped(_Body):
     app_id: Optional[str] = Field(None, description="not supported by Loci (400)")
 
 
+def _one(memory: Any, memory_id: str) -> dict[str, Any]:
+    """A memory by id, or NotFoundError (404): the API reports a missing id, mem0's get() gives None."""
+    found = memory.get(memory_id)
+    if found is None:
+        raise NotFoundError(f"No memory with id '{memory_id}'. It may have been deleted.")
+    return dict(found)
+
+
 def _as_message_list(value: Any) -> Any:
     """mem0 accepts a string, one message dict or a list of them."""
     if isinstance(value, str):
@@ -310,14 +318,14 @@ def create_app(memory: Any, api_key: str, *, key_file: str = "api_key", max_body
 
     @app.get("/v1/memories/{memory_id}/", tags=["mem0 platform"], summary="Get one memory")
     def get_v1(memory_id: str) -> dict[str, Any]:
-        return memory.get(memory_id)
+        return _one(memory, memory_id)
 
     @app.put("/v1/memories/{memory_id}/", tags=["mem0 platform"], summary="Update one memory")
     def update_v1(memory_id: str, body: UpdateIn) -> dict[str, Any]:
         if body.text is None and body.metadata is None:
             raise InvalidInputError("Nothing to update: give 'text', 'metadata' or both.")
         memory.update(memory_id, body.text, body.metadata)
-        return memory.get(memory_id)
+        return _one(memory, memory_id)
 
     @app.delete("/v1/memories/{memory_id}/", tags=["mem0 platform"], summary="Delete one memory")
     def delete_v1(memory_id: str) -> dict[str, Any]:
@@ -386,7 +394,7 @@ def create_app(memory: Any, api_key: str, *, key_file: str = "api_key", max_body
 
     @app.get("/memories/{memory_id}", tags=["mem0 self-hosted"], summary="Get a memory")
     def get_memory(memory_id: str) -> dict[str, Any]:
-        return memory.get(memory_id)
+        return _one(memory, memory_id)
 
     @app.post("/search", tags=["mem0 self-hosted"], summary="Search memories")
     def search(body: SearchRequest) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def build_server(store: Any, default_user: str = DEFAULT_USER) -> Any:
 
     @server.tool(description="Fetch a single memory once you know its memory_id.")
     def get_memory(memory_id: Annotated[str, Field(description="Exact memory_id to fetch.")]) -> str:
-        return call(lambda: store.get().get(memory_id))
+        return call(lambda: store.get().get_record(memory_id).to_dict())
 
     @server.tool(description="Overwrite an existing memory's text.")
     def update_memory(memory_id: Annotated[str, Field(description="Exact memory_id to overwrite.")],

@@ -12,6 +12,7 @@ def test_remote_calls_return_the_owners_records_and_errors(tmp_path, embedder):
         added = remote.add("I keep bees", user_id="u", infer=False)["results"][0]
         assert owner.get_record(added["id"]) == remote.get_record(added["id"])
         assert remote.search("bees", user_id="u")["results"][0]["id"] == added["id"]
+        assert remote.get("missing") is None  # mem0's get()
         with pytest.raises(NotFoundError, match="No memory with id"):
-            remote.get("missing")
+            remote.get_record("missing")
         remote.close()
