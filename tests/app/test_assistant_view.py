@@ -192,3 +192,23 @@ def test_settings_pick_a_found_model_and_threads_apply_to_the_next_reply(qtbot, 
     assert model.key.n_threads == 1  # no restart needed
     qtbot.waitUntil(lambda: "my-smol-Q4_1" in view.model_label.text(), timeout=30_000)
     view.close_chat()
+
+
+def test_a_new_chat_is_with_the_user_whose_memories_the_store_holds(qtbot, tmp_path: Path, embedder: Any,
+                                                                   llm: SlowReplayedLLM) -> None:
+    from app.gui.application import build
+
+    mem = Memory(tmp_path / "s", embedder=embedder, llm=llm)
+    mem.add("My sister Ingrid lives in Bergen", user_id="maya", infer=False)
+    win, bridge, messages = build(mem)
+    messages.crash_dialogs_enabled = False
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.table_updated, timeout=30_000):
+        bridge.start()
+    view = win.assistant_view
+    qtbot.waitUntil(lambda: view.conversation.user_id == "maya", timeout=10_000)
+    assert view.user_box.currentText() == "maya"  # not "default", who has no memories
+    view.close_chat()
+    bridge.close()
+    mem.close()

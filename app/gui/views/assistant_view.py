@@ -255,11 +255,15 @@ class AssistantView(QWidget):
 
     # -- store and model -------------------------------------------------------------
     def _store_opened(self) -> None:
-        users = sorted({s.value for s in self.bridge.scopes() if s.kind == "user_id"})
+        counts = {s.value: s.count for s in self.bridge.scopes() if s.kind == "user_id"}
         current = self.conversation.user_id
+        if current not in counts and counts and not self.conversation.turns:
+            # an untouched chat as a user with no memories: chat as the store's main user instead
+            current = max(counts, key=lambda u: (counts[u], u))
+            self.conversation = Conversation(user_id=current, remember=not self.incognito.isChecked())
         self.user_box.blockSignals(True)
         self.user_box.clear()
-        self.user_box.addItems(sorted(set(users) | {current}))
+        self.user_box.addItems(sorted(set(counts) | {current}))
         self.user_box.setCurrentText(current)
         self.user_box.blockSignals(False)
         self.controller.load_model()
