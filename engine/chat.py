@@ -242,7 +242,10 @@ class Assistant:
             previous = next((t.content for t in reversed(conversation.turns) if t.role == "user"), "")
             query = f"{previous} {text}".strip()
         hits: list[Any] = self.memory.search_records(query[:2000], top_k=self.config.memory_top_k,
-                                                     filters={"user_id": conversation.user_id})
+                                                     filters={"user_id": conversation.user_id,
+                                                              # what the model itself said is not a
+                                                              # memory of the user's: never feed it back
+                                                              "role": {"ne": "assistant"}})
         return hits
 
     def _remember(self, conversation: Conversation, text: str, reply: str,

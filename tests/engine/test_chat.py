@@ -207,3 +207,15 @@ def test_empty_message_is_refused(mem: Memory) -> None:
     with pytest.raises(InvalidInputError, match="Type a message"):
         bot.chat(Conversation(user_id="maya"), "   ")
     bot.close()
+
+
+def test_the_assistants_own_replies_are_never_given_back_as_memories(mem: Memory, llm: ReplayedLLM) -> None:
+    bot = Assistant(mem)
+    first = bot.chat(Conversation(user_id="maya"), "Where does my sister live?", now=T)
+    assert first.remembered is not None
+    first.remembered.result(timeout=60)  # the exchange, the model's reply included, is stored
+    said = {r.id for r in mem.list_records(filters={"user_id": "maya", "role": "assistant"})}
+    assert said, "the reply was stored as an episode"
+    second = bot.chat(Conversation(user_id="maya"), "Where does my sister live?", now=T)
+    bot.close()
+    assert second.memory_ids and not said & set(second.memory_ids)
