@@ -47,20 +47,26 @@ def llm() -> SlowReplayedLLM:
     return SlowReplayedLLM("Your sister Ingrid lives in Bergen, and you told me so in April.")
 
 
-@pytest.fixture
-def window(qtbot, tmp_path: Path, embedder: Any, llm: SlowReplayedLLM):
+def _started(qtbot, mem: Memory):
+    """The real main window over `mem`, started, with the first table load done."""
     from app.gui.application import build
 
-    mem = Memory(tmp_path / "s", embedder=embedder, llm=llm)
-    mem.add([{"role": "user", "content": "My sister Ingrid lives in Bergen", "name": "Maya"},
-             {"role": "user", "content": "I am allergic to peanuts", "name": "Maya"}],
-            user_id="maya", run_id="import-1", timestamp="2024-04-01T10:00:00Z", infer=False)
     win, bridge, messages = build(mem)
     messages.crash_dialogs_enabled = False
     qtbot.addWidget(win)
     win.show()
     with qtbot.waitSignal(win.table_updated, timeout=30_000):
         bridge.start()
+    return win, bridge
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, embedder: Any, llm: SlowReplayedLLM):
+    mem = Memory(tmp_path / "s", embedder=embedder, llm=llm)
+    mem.add([{"role": "user", "content": "My sister Ingrid lives in Bergen", "name": "Maya"},
+             {"role": "user", "content": "I am allergic to peanuts", "name": "Maya"}],
+            user_id="maya", run_id="import-1", timestamp="2024-04-01T10:00:00Z", infer=False)
+    win, bridge = _started(qtbot, mem)
     win.tabs.setCurrentIndex(TAB_ASSISTANT)
     view = win.assistant_view
     qtbot.waitUntil(lambda: view.model_label.text() == "Language model: replayed-chat · CPU", timeout=30_000)
@@ -196,16 +202,9 @@ def test_settings_pick_a_found_model_and_threads_apply_to_the_next_reply(qtbot, 
 
 def test_a_new_chat_is_with_the_user_whose_memories_the_store_holds(qtbot, tmp_path: Path, embedder: Any,
                                                                    llm: SlowReplayedLLM) -> None:
-    from app.gui.application import build
-
     mem = Memory(tmp_path / "s", embedder=embedder, llm=llm)
     mem.add("My sister Ingrid lives in Bergen", user_id="maya", infer=False)
-    win, bridge, messages = build(mem)
-    messages.crash_dialogs_enabled = False
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(win.table_updated, timeout=30_000):
-        bridge.start()
+    win, bridge = _started(qtbot, mem)
     view = win.assistant_view
     qtbot.waitUntil(lambda: view.conversation.user_id == "maya", timeout=10_000)
     assert view.user_box.currentText() == "maya"  # not "default", who has no memories
