@@ -115,15 +115,7 @@ def _skip_value(fh: BinaryIO, vtype: int) -> int | float | bool | str | None:
     if vtype == _STRING:
         return _read_string(fh)
     if vtype == _ARRAY:
-        item_type = int(_read(fh, "<I"))
-        count = int(_read(fh, "<Q"))
-        if count > 1 << 28:
-            raise ValueError("implausible array length")
-        if item_type in _SCALARS:
-            fh.seek(struct.calcsize(_SCALARS[item_type]) * count, 1)
-        else:
-            for _ in range(count):
-                _skip_value(fh, item_type)
+        _skip_array(fh)
         return None
     raise ValueError(f"unknown metadata type {vtype}")
 
