@@ -15,6 +15,7 @@ from .errors import StoreError
 from .records import HistoryEvent, MemoryRecord, Message, Scope
 
 SCHEMA_VERSION = 3
+LIGHT_CACHE_ROWS = 100_000  # light rows kept for search between writes
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -142,6 +143,10 @@ class Ledger:
                              "`loci doctor` to check it, or `loci restore` to go back to a backup."
                              ) from exc
         self._lock = threading.RLock()
+        # Read caches for search (light rows, scope counts): valid between two transactions,
+        # so every transaction empties them (only this process writes the file: see service/).
+        self._light: dict[str, MemoryRecord] = {}
+        self._counts: dict[tuple[tuple[str, str], ...], int] = {}
         try:
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -169,6 +174,7 @@ class Ledger:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit of writes; rolled back when the block raises."""
         with self._lock:
+            self._forget_reads()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.DatabaseError as exc:
@@ -185,6 +191,12 @@ class Ledger:
                 raise
             else:
                 self.commit()
+            finally:
+                self._forget_reads()  # rows read inside the block may have been rolled back
+
+    def _forget_reads(self) -> None:
+        self._light.clear()
+        self._counts.clear()
 
     def commit(self) -> None:
         try:
@@ -316,21 +328,28 @@ class Ledger:
 
     def get_many_light(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
         """Records with only id, scope, times, event date and expiry filled (text and the rest
-        empty): enough to filter by scope and rank candidates cheaply (retrieval.py)."""
-        out: dict[str, MemoryRecord] = {}
-        ids = list(memory_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for mid, user, agent, run, created, stamp, event, expiry in self._query(
-                    "SELECT id, user_id, agent_id, run_id, created_at, timestamp, event_date, "
-                    f"json_extract(metadata, '$.expiration_date') FROM memories WHERE id IN ({marks})", chunk):
-                made = _dt(created)
-                out[mid] = MemoryRecord(id=mid, memory="", hash="", scope=Scope(user, agent, run),
-                                        created_at=made, updated_at=made, timestamp=_dt(stamp),
-                                        metadata={"expiration_date": expiry} if expiry else {},
-                                        event_date=event)
-        return out
+        empty): enough to filter by scope and rank candidates cheaply (retrieval.py). Kept
+        until the next write, so repeated searches read each row once."""
+        with self._lock:
+            out = {i: self._light[i] for i in memory_ids if i in self._light}
+            missing = [i for i in dict.fromkeys(memory_ids) if i not in out]
+            for start in range(0, len(missing), 500):
+                chunk = missing[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for mid, user, agent, run, created, stamp, event, expiry in self._query(
+                        "SELECT id, user_id, agent_id, run_id, created_at, timestamp, event_date, "
+                        f"json_extract(metadata, '$.expiration_date') FROM memories WHERE id IN ({marks})",
+                        chunk):
+                    made = _dt(created)
+                    out[mid] = MemoryRecord(id=mid, memory="", hash="", scope=Scope(user, agent, run),
+                                            created_at=made, updated_at=made, timestamp=_dt(stamp),
+                                            metadata={"expiration_date": expiry} if expiry else {},
+                                            event_date=event)
+            if missing:
+                if len(self._light) > LIGHT_CACHE_ROWS:
+                    self._light.clear()
+                self._light.update((i, out[i]) for i in missing if i in out)
+            return out
 
     def iter_scope(self, scope: dict[str, str], *, newest_first: bool = True) -> Iterator[MemoryRecord]:
         """All memories whose scope matches the given literal keys, in a stable order."""
@@ -354,8 +373,14 @@ class Ledger:
         return [_record(r) for r in rows]
 
     def count(self, scope: dict[str, str] | None = None) -> int:
-        where, args = _where_scope(scope or {})
-        return int(self._query(f"SELECT COUNT(*) FROM memories {where}", args)[0][0])
+        tag = tuple(sorted((scope or {}).items()))
+        with self._lock:
+            cached = self._counts.get(tag)
+            if cached is None:
+                where, args = _where_scope(scope or {})
+                cached = self._counts[tag] = int(self._query(f"SELECT COUNT(*) FROM memories {where}",
+                                                             args)[0][0])
+            return cached
 
     def from_messages(self, message_ids: Sequence[str]) -> list[MemoryRecord]:
         """Every memory made from any of these messages (an episode and the facts drawn from it)."""
@@ -391,6 +416,7 @@ class Ledger:
         """
         out: dict[str, list[str]] = {}
         ids = list(memory_ids)
+        same_time = max_gap_s <= 0  # compared in SQL: times are stored in one ISO format
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))
@@ -398,9 +424,10 @@ class Ledger:
                 "SELECT m.id, n.id, m.timestamp, n.timestamp FROM memories m JOIN memories n "
                 "ON n.seq IN (m.seq - 1, m.seq + 1) AND n.user_id IS m.user_id "
                 "AND n.agent_id IS m.agent_id AND n.run_id IS m.run_id "
+                f"{'AND n.timestamp = m.timestamp ' if same_time else ''}"
                 f"WHERE m.id IN ({marks})", chunk)
             for mid, nid, mts, nts in rows:
-                if abs((_dt(mts) - _dt(nts)).total_seconds()) <= max_gap_s:
+                if same_time or abs((_dt(mts) - _dt(nts)).total_seconds()) <= max_gap_s:
                     out.setdefault(mid, []).append(nid)
         return out
 

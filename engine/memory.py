@@ -119,8 +119,7 @@ class Memory:
         self._llm_lock = threading.Lock()
         self._extractor: Any = None
         self._entity_extractor = EntityExtractor()
-        self._retriever = Retriever(self._ledger, self._vectors, self.embedder, self.config.search,
-                                    self._entity_extractor)
+        self._retriever = Retriever(self._ledger, self._vectors, self.embedder, self.config.search)
         self._closed = False
         try:
             self._recover()

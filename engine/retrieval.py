@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -10,7 +11,7 @@ from typing import Any, Sequence
 
 from .config import SearchConfig
 from .embeddings import Embedder
-from .entities import EntityExtractor, aliases, normalise
+from .entities import aliases, normalise
 from .filters import Predicate, scope_of
 from .fusion import (Weights, fuse, neighbour_scores, normalise_keyword, normalise_semantic, shares,
                      time_score, with_context)
@@ -44,8 +45,8 @@ class Gathered:
     neighbours: dict[str, list[str]]
 
 
-def rank(found: Gathered, weights: Weights) -> list[ScoredMemory]:
-    """Normalise each signal and fuse them (engine/fusion.py), best first.
+def rank(found: Gathered, weights: Weights, limit: int | None = None) -> list[ScoredMemory]:
+    """Normalise each signal and fuse them (engine/fusion.py), best first (the best `limit`).
 
     Each hit carries every signal's value in [0, 1] and its share of the score (weights), so
     that sum(weights[s] * signals[s]) == score.
@@ -62,19 +63,18 @@ def rank(found: Gathered, weights: Weights) -> list[ScoredMemory]:
     use_context = weights.context > 0 and bool(found.neighbours)
     part = shares(signals, weights, use_context)
     if not use_context:
-        return [ScoredMemory(found.records[i], score, breakdown, part) for i, score, breakdown in fused]
+        return [ScoredMemory(found.records[i], score, breakdown, part) for i, score, breakdown in fused[:limit]]
     base = {i: score for i, score, _ in fused}
     context = neighbour_scores(base, found.neighbours)
     parts = {i: breakdown for i, _, breakdown in fused}
+    scored = sorted(((with_context(base.get(i, 0.0), context.get(i, 0.0), weights), i)
+                     for i in set(base) | set(context) if i in found.records),
+                    key=lambda item: (-item[0], item[1]))
     out = []
-    for i in set(base) | set(context):
-        if i not in found.records:
-            continue
+    for score, i in scored[:limit]:  # records only for the hits returned
         breakdown = dict(parts.get(i) or {name: 0.0 for name in signals})
         breakdown["context"] = context.get(i, 0.0)
-        score = with_context(base.get(i, 0.0), breakdown["context"], weights)
         out.append(ScoredMemory(found.records[i], score, breakdown, part))
-    out.sort(key=lambda m: (-m.score, m.record.id))
     return out
 
 
@@ -195,15 +195,13 @@ class Retriever:
     """Finds the memories that best answer a query within a filter, explaining each score."""
 
     def __init__(self, ledger: Ledger, vectors: VectorStore, embedder: Embedder,
-                 config: SearchConfig, entities: EntityExtractor) -> None:
+                 config: SearchConfig) -> None:
         self._ledger = ledger
         self._vectors = vectors
         self._embedder = embedder
         self._config = config
-        self._extractor = entities
         self._keyword: KeywordIndex | None = None
         self._entities: EntityIndex | None = None
-        self._executor: Any = None
         self._build_lock = threading.Lock()
         # Writes that land while the indexes are being built are logged here and replayed
         # onto them before they are published (None when no build is running).
@@ -295,9 +293,6 @@ class Retriever:
         Nothing is marked clean when the vector store failed or a snapshot cannot be written
         (a full disk): the next open then rebuilds the indexes from the ledger and Chroma.
         """
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
         with self._build_lock, self._log_lock:
             if self._keyword is None or self._vectors.index is None or self._vectors.is_broken:
                 return
@@ -345,7 +340,7 @@ class Retriever:
         scope = scope_of(filters)
         in_scope = self._ledger.count(scope) if len(scope) == len(filters or {}) else None
         n = max(top_k * self._config.oversample, 50)
-        prepared = self.prepare(query, scope, options)  # embed and parse the query once
+        prepared = self.prepare(query, scope, options)  # embed the query and find its entities once
         # Filters on scope alone need only each candidate's scope, times and expiry to rank,
         # so candidates are read as light rows and only the winners in full.
         light = in_scope is not None
@@ -353,7 +348,7 @@ class Retriever:
             found = self.gather(query, n=n, filters=filters, predicate=predicate,
                                 reference_date=reference_date, options=options, prepared=prepared,
                                 light=light)
-            out = rank(found, weights)
+            out = rank(found, weights, top_k)  # hits above a threshold are a prefix
             if threshold is not None:
                 out = [m for m in out if m.score >= threshold]
             exhausted = in_scope is not None and n >= in_scope
@@ -369,29 +364,12 @@ class Retriever:
     def prepare(self, query: str, scope: dict[str, str],
                 options: SearchOptions = SearchOptions()) -> dict[str, Any]:
         """What a query needs once per search: its vector and the entities it names."""
-        _, entity_index = self._indexes()
         out: dict[str, Any] = {}
-        if options.semantic and options.entity:
-            # The embedder (onnxruntime) releases the GIL: embed on a helper thread while
-            # spaCy parses the query here, so the two cost the longer of them, not the sum.
-            pending = self._pool().submit(self._embedder.embed_batch, [query])
-            try:
-                out["entities"] = self._query_entities(query, scope, entity_index)
-            finally:
-                out["vector"] = pending.result()[0]
-            return out
         if options.semantic:
             out["vector"] = self._embedder.embed_batch([query])[0]
         if options.entity:
-            out["entities"] = self._query_entities(query, scope, entity_index)
+            out["entities"] = self._query_entities(query, scope, self._indexes()[1])
         return out
-
-    def _pool(self) -> Any:
-        if self._executor is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loci-query-embed")
-        return self._executor
 
     def gather(self, query: str, *, n: int, filters: dict[str, Any] | None, predicate: Predicate,
                reference_date: datetime, options: SearchOptions = SearchOptions(),
@@ -426,14 +404,14 @@ class Retriever:
         return Gathered(raw, records, candidates, neighbours)
 
     def _query_entities(self, query: str, scope: dict[str, str], index: EntityIndex) -> dict[str, float]:
-        """Entity keys the query mentions that exist in the scope, weighted by idf."""
-        keys = {m.key for m in self._extractor.extract(query)}
-        words = [w for w in _words(query)]
-        for size in (3, 2, 1):  # known entity names written in lower case ("support group")
-            for i in range(len(words) - size + 1):
-                key = normalise(" ".join(words[i:i + size]))
-                if index.known(key):
-                    keys.add(key)
+        """Entity keys the query names that exist in the scope, weighted by idf.
+
+        A query's entities can only score if some memory was linked to them, so the query is
+        matched against the names the index knows (every run of up to MAX_NAME_WORDS words,
+        in any case: "support group", "caroline's") instead of being parsed: a dictionary
+        lookup costs microseconds where running the NER model cost a third of a search.
+        """
+        keys = {key for key in _name_candidates(query) if index.known(key)}
         total = max(1, self._ledger.count(scope)) if keys else 1
         weighted = {}
         for key in keys:
@@ -443,10 +421,20 @@ class Retriever:
         return weighted
 
 
-def _words(text: str) -> list[str]:
-    import re
+MAX_NAME_WORDS = 4
+_WORD = re.compile(r"[\w'\u2019.&-]+")
 
-    return [w for w in re.findall(r"[\w']+", text.casefold())]
+
+def _name_candidates(text: str) -> set[str]:
+    """Normalised entity keys of every run of 1..MAX_NAME_WORDS words in a text."""
+    words = _WORD.findall(text)
+    out: set[str] = set()
+    for size in range(1, MAX_NAME_WORDS + 1):
+        for i in range(len(words) - size + 1):
+            key = normalise(" ".join(words[i:i + size]))
+            if key:
+                out.add(key)
+    return out
 
 
 def _entity_scores(query_entities: dict[str, float], index: EntityIndex, scope: dict[str, str],

@@ -88,6 +88,29 @@ def test_neighbours_are_adjacent_rows_of_one_add_call(ledger):
             ledger.insert_memory(db, rec(i, when=when))
     found = ledger.neighbours(["m1", "m2"])
     assert sorted(found["m1"]) == ["m0", "m2"] and found["m2"] == ["m1"]  # m3 was said a day later
+    assert sorted(ledger.neighbours(["m2"], max_gap_s=2 * 86400)["m2"]) == ["m1", "m3"]
+
+
+def test_light_rows_and_counts_follow_every_write(ledger):
+    with ledger.transaction() as db:
+        for i in range(3):
+            ledger.insert_memory(db, rec(i))
+    assert set(ledger.get_many_light(["m0", "m1", "m9"])) == {"m0", "m1"} and ledger.count() == 3
+    with ledger.transaction() as db:  # read again after a write: not the rows cached before it
+        ledger.delete_memory(db, "m1")
+        ledger.insert_memory(db, rec(7, user="ola"))
+    assert set(ledger.get_many_light(["m0", "m1", "m7"])) == {"m0", "m7"}
+    assert ledger.get_many_light(["m7"])["m7"].scope.user_id == "ola"
+    assert ledger.count() == 3 and ledger.count({"user_id": "ola"}) == 1
+
+
+def test_rows_read_inside_a_rolled_back_write_are_not_kept(ledger):
+    with pytest.raises(RuntimeError):
+        with ledger.transaction() as db:
+            ledger.insert_memory(db, rec(1))
+            assert "m1" in ledger.get_many_light(["m1"]) and ledger.count() == 1
+            raise RuntimeError("boom")
+    assert ledger.get_many_light(["m1"]) == {} and ledger.count() == 0
 
 
 def test_schema_is_migrated_and_a_newer_one_is_refused(tmp_path):

@@ -91,3 +91,33 @@ def test_entity_index_merges_aliases_in_a_scope():
     assert index.keys_in({"user_id": "v"}) == {"mel": 1}  # no Melanie in that scope
     index.remove("a")
     assert index.keys_in({"user_id": "u"}) == {"mel": 1}
+
+
+def test_entity_names_in_a_query_match_in_any_case_and_up_to_four_words(memory):
+    memory.add("Maya: We met at the Bergen Jazz Festival Society last spring", user_id="maya",
+               infer=False)
+    memory.add("Maya: My sister Ingrid moved to Bergen", user_id="maya", infer=False)
+    lower = top(memory, "when did maya meet people at the bergen jazz festival society?")
+    society = next(h for h in lower if "Society" in h.record.memory)
+    assert society.signals.get("entity", 0.0) > 0
+    ingrid = next(h for h in top(memory, "where does ingrid's family live?") if "Ingrid" in h.record.memory)
+    assert ingrid.signals.get("entity", 0.0) > 0
+
+
+def test_rank_limit_keeps_the_same_best_hits_in_order(store):
+    retriever = store._retriever
+    found = retriever.gather("Ingrid piano Bergen", n=50, filters={"user_id": "maya"},
+                             predicate=lambda r: True, reference_date=store_time(), light=False)
+    weights = retriever.weights()
+    from engine.retrieval import rank
+
+    everything = rank(found, weights)
+    assert len(everything) > 2
+    assert [(h.record.id, h.score) for h in rank(found, weights, 2)] == \
+        [(h.record.id, h.score) for h in everything[:2]]
+
+
+def store_time():
+    from datetime import datetime, timezone
+
+    return datetime(2024, 6, 1, tzinfo=timezone.utc)
