@@ -87,13 +87,18 @@ iso() {  # iso CMD... : run isolated; stdout+stderr to $T/out.N, returns the com
   (cd "$T" && $NET env -i "${ENVV[@]}" $trace "$@") >"$T/out.$N" 2>&1
 }
 out() { tr -d '\r' <"$T/out.$N"; }
-PY=$(command -v python3 || command -v python)
+if [ "$OS" = windows ]; then PY=$(command -v python || true)  # python3 may be the Store's stub there
+else PY=$(command -v python3 || command -v python || true); fi
 isoclient() {  # isoclient serve|mcp : packaging/smoke_clients.py (system Python, same network
   # namespace) starts the isolated loci itself, talks to it over loopback or stdio and stops it
   N=$((N + 1))
   local trace=""
   [ -n "$TRACE" ] && trace=${TRACE//%s/$N}
-  (cd "$T" && $NET "$PY" -B "$HERE/smoke_clients.py" "$1" -- env -i "${ENVV[@]}" $trace "$LOCI") >"$T/out.$N" 2>&1
+  if [ "$OS" = windows ]; then  # started directly, so that stopping it stops loci.exe, not env.exe
+    (cd "$T" && HOME="$HOMEDIR" "$PY" -B "$HERE/smoke_clients.py" "$1" -- "$(cygpath -w "$LOCI")") >"$T/out.$N" 2>&1
+  else
+    (cd "$T" && $NET "$PY" -B "$HERE/smoke_clients.py" "$1" -- env -i "${ENVV[@]}" $trace "$LOCI") >"$T/out.$N" 2>&1
+  fi
 }
 
 # 1. version
