@@ -47,13 +47,15 @@ def prebuilt_onnx(folder: Path) -> Path | None:
 
 def frozen_requirement(folder: Path) -> str | None:
     """None when an installed app can embed with this folder, else what the person should do."""
-    if can_export(folder) and prebuilt_onnx(folder) is not None:
-        return None
-    return (f"The embedding model folder {folder} cannot be used by the installed Loci app: it embeds with "
-            "onnxruntime and needs a sentence-transformers folder with mean pooling, tokenizer.json and "
-            "the model exported to ONNX as onnx/model.onnx (many Hugging Face model repositories ship it). "
-            "Pick a folder that has onnx/model.onnx, or leave the embedding model folder empty to use the "
-            "built-in all-MiniLM-L6-v2.")
+    if not can_export(folder):
+        return (f"{folder} is not a mean-pooling sentence-transformers model with tokenizer.json, the kind "
+                "the installed app runs. Pick another folder, or leave the embedding model folder empty to "
+                "use the built-in model.")
+    if prebuilt_onnx(folder) is None:
+        return (f"{folder} has no onnx/model.onnx, which the installed app needs (it embeds with onnxruntime). "
+                "Pick a folder that ships one, as many Hugging Face models do, or leave the embedding model "
+                "folder empty to use the built-in model.")
+    return None
 
 
 def cache_dir() -> Path:

@@ -100,6 +100,12 @@ def test_a_frozen_app_says_what_a_folder_without_onnx_needs(tmp_path, monkeypatc
     # built directly, the embedder refuses too instead of running the app as an exporter
     with pytest.raises(ModelError, match="onnx/model.onnx"):
         OnnxEmbedder(DEFAULT_EMBEDDER, folder).embed_batch(["hello"])
+    # a model the onnxruntime path cannot pool like sentence-transformers
+    other = tmp_path / "cls-pooling"
+    other.mkdir()
+    (other / "modules.json").write_text("[]")
+    with pytest.raises(ModelError, match="not a mean-pooling sentence-transformers model"):
+        default_embedder(EmbedderConfig(path=str(other)))
     # a bundle built without the file: the built-in model is incomplete
     with pytest.raises(ModelError, match="Reinstall Loci"):
         default_embedder(EmbedderConfig())
