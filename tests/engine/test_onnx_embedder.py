@@ -107,5 +107,8 @@ def test_a_frozen_app_says_what_a_folder_without_onnx_needs(tmp_path, monkeypatc
     with pytest.raises(ModelError, match="not a mean-pooling sentence-transformers model"):
         default_embedder(EmbedderConfig(path=str(other)))
     # a bundle built without the file: the built-in model is incomplete
+    import engine.embeddings
+
+    monkeypatch.setattr(engine.embeddings, "packaged_model_dir", lambda _name: folder)
     with pytest.raises(ModelError, match="Reinstall Loci"):
         default_embedder(EmbedderConfig())
