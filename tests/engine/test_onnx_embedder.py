@@ -69,6 +69,30 @@ def test_a_folder_shipping_onnx_model_runs_it_without_exporting(tmp_path, monkey
     assert not (tmp_path / "cache").exists()  # nothing cached: the folder's file was used
 
 
+def without_segment_ids(source: Path, target: Path) -> None:
+    """An export taking only input_ids and attention_mask (as many shipped onnx/model.onnx do):
+    token_type_ids becomes zeros computed inside the graph."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    graph.input.remove(next(i for i in graph.input if i.name == "token_type_ids"))
+    zero = helper.make_tensor("zero", TensorProto.INT64, [1], [0])
+    graph.node.insert(0, helper.make_node("Shape", ["input_ids"], ["ids_shape"]))
+    graph.node.insert(1, helper.make_node("ConstantOfShape", ["ids_shape"], ["token_type_ids"], value=zero))
+    onnx.save(model, str(target))
+
+
+def test_a_shipped_export_without_segment_ids_gives_the_same_vectors(tmp_path, monkeypatch, embedder, exported):
+    folder = model_folder(tmp_path / "model", None)
+    (folder / "onnx").mkdir()
+    without_segment_ids(exported, folder / "onnx" / "model.onnx")
+    monkeypatch.setattr(onnx_embedder, "export", no_export)
+    picked = OnnxEmbedder(DEFAULT_EMBEDDER, folder)
+    assert np.abs(picked.embed_batch(TEXTS) - embedder.embed_batch(TEXTS)).max() < 1e-5
+
+
 def test_a_damaged_shipped_file_is_an_error_and_is_kept(tmp_path, monkeypatch):
     folder = model_folder(tmp_path / "model", None)
     (folder / "onnx").mkdir()
