@@ -1,12 +1,15 @@
 """Sentence embeddings with onnxruntime and tokenizers: the same vectors as sentence-transformers
 at about a third of the memory (no torch or transformers in the process).
 
-A mean-pooling sentence-transformers folder (all-MiniLM-L6-v2, the packaged default) is
-exported to ONNX once per machine, in a child process that imports torch, and cached under
-$LOCI_CACHE (default: the platform's user cache folder). Vectors match the
-sentence-transformers adapter within 1e-6, so stores built by either open with the other.
+A mean-pooling sentence-transformers folder (all-MiniLM-L6-v2, the packaged default) runs from
+the ONNX file the folder ships as onnx/model.onnx (the layout of many Hugging Face repositories,
+and of the model inside Loci's installers, exported at build time by packaging/build.py).
+Without one it is exported once per machine, in a child process that imports torch, and cached
+under $LOCI_CACHE (default: the platform's user cache folder). Vectors match the
+sentence-transformers adapter within 1e-5, so stores built by either open with the other.
 When a folder cannot be exported (another pooling, no `onnx` package) Memory falls back to
-SentenceTransformerEmbedder.
+SentenceTransformerEmbedder. An installed app (a PyInstaller bundle) has neither torch nor an
+interpreter to export with: it needs onnx/model.onnx in the folder and says so when it is missing.
 """
 from __future__ import annotations
 
@@ -28,6 +31,31 @@ from .errors import ModelError
 log = logging.getLogger(__name__)
 
 EXPORT_TIMEOUT_S = 600
+PREBUILT = Path("onnx") / "model.onnx"  # where a model folder ships its ONNX export
+
+
+def is_frozen() -> bool:
+    """True in an installed app (PyInstaller bundle): sys.executable is the app, torch is absent."""
+    return bool(getattr(sys, "frozen", False))
+
+
+def prebuilt_onnx(folder: Path) -> Path | None:
+    """The ONNX export a model folder ships (onnx/model.onnx), if any."""
+    path = folder / PREBUILT
+    return path if path.is_file() else None
+
+
+def frozen_requirement(folder: Path) -> str | None:
+    """None when an installed app can embed with this folder, else what the person should do."""
+    if not can_export(folder):
+        return (f"{folder} is not a mean-pooling sentence-transformers model with tokenizer.json, the kind "
+                "the installed app runs. Pick another folder, or leave the embedding model folder empty to "
+                "use the built-in model.")
+    if prebuilt_onnx(folder) is None:
+        return (f"{folder} has no onnx/model.onnx, which the installed app needs (it embeds with onnxruntime). "
+                "Pick a folder that ships one, as many Hugging Face models do, or leave the embedding model "
+                "folder empty to use the built-in model.")
+    return None
 
 
 def cache_dir() -> Path:
@@ -77,6 +105,8 @@ class OnnxEmbedder:
         self._session: Any = None
         self._tokenizer: Any = None
         self._fallback: Any = None  # sentence-transformers, when the export is impossible here
+        self._inputs: set[str] = set()
+        self._output = "last_hidden_state"
         self._lock = threading.Lock()
         try:
             self.dimension = int(json.loads((folder / "config.json").read_text(encoding="utf-8"))["hidden_size"])
@@ -88,8 +118,11 @@ class OnnxEmbedder:
             if self._session is not None or self._fallback is not None:
                 return
             enforce_offline()
-            path = onnx_path(self._folder)
+            shipped = prebuilt_onnx(self._folder)
+            path = shipped or onnx_path(self._folder)
             if not path.is_file():
+                if is_frozen():  # no interpreter to export with, and no torch
+                    raise ModelError(frozen_requirement(self._folder) or f"{path} is missing.")
                 try:
                     export(self._folder, path)
                 except (ModelError, OSError, subprocess.SubprocessError) as exc:
@@ -111,15 +144,22 @@ class OnnxEmbedder:
             try:
                 session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
                 tokenizer = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
-            except Exception as exc:  # a damaged cache file: export again next time
-                path.unlink(missing_ok=True)
+            except Exception as exc:
+                if shipped is not None:  # the folder's own file: never deleted
+                    raise ModelError(f"Could not load the embedding model {path}: {exc}. Replace the file "
+                                     "with a working ONNX export, or pick another model folder.") from exc
+                path.unlink(missing_ok=True)  # a damaged cache file: export again next time
                 raise ModelError(f"Could not load the embedding model {path}: {exc}. Open Loci again to "
                                  "rebuild it.") from exc
             limit = _max_length(self._folder)
             tokenizer.enable_truncation(limit)
             tokenizer.enable_padding()
+            self._inputs = {i.name for i in session.get_inputs()}
+            outputs = [o.name for o in session.get_outputs()]
+            self._output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
             self._tokenizer, self._session = tokenizer, session
-            log.info("embedding model %s loaded with onnxruntime (%d threads)", self.name, self._threads)
+            log.info("embedding model %s loaded with onnxruntime from %s (%d threads)", self.name,
+                     "the model folder" if shipped else "the cache", self._threads)
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         self.load()
@@ -144,8 +184,9 @@ class OnnxEmbedder:
         encoded = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encoded], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                          "token_type_ids": np.zeros_like(ids)})[0]
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        # exports of models without segment ids (many shipped onnx/model.onnx) take two inputs
+        hidden = self._session.run([self._output], {k: v for k, v in feed.items() if k in self._inputs})[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -200,15 +241,30 @@ def _export_here(folder: Path, target: Path) -> None:
 
 
 def default_embedder(config: Any) -> Any:
-    """The embedder Memory uses for an EmbedderConfig: onnxruntime when the model allows it."""
+    """The embedder Memory uses for an EmbedderConfig: onnxruntime when the model allows it.
+
+    An installed app always embeds with onnxruntime (it ships without torch), from the ONNX
+    file in the model folder; a folder without one is a ModelError saying what to pick."""
     from .embeddings import SentenceTransformerEmbedder, packaged_model_dir
 
     folder = Path(config.path).expanduser() if config.path else packaged_model_dir(config.model)
-    # A frozen app (PyInstaller bundle) has no interpreter to run the one-time export with:
-    # sys.executable is the app itself, so the bundle embeds with sentence-transformers.
-    frozen = bool(getattr(sys, "frozen", False))
+    if is_frozen():
+        if folder is None:
+            raise ModelError(f"No local files for embedding model '{config.model}'. Pick its folder (one with "
+                             "onnx/model.onnx) in the settings, or leave the model at the built-in "
+                             "all-MiniLM-L6-v2.")
+        problem = frozen_requirement(folder)
+        if problem is not None and not config.path:
+            raise ModelError(f"The built-in embedding model in {folder} has no onnx/model.onnx: this "
+                             "installation is incomplete. Reinstall Loci.")
+        if problem is not None:
+            raise ModelError(problem)
+        if config.backend != "onnx" or config.device not in ("auto", "cpu"):
+            log.info("the installed app embeds with onnxruntime on the CPU (backend=%s, device=%s ignored)",
+                     config.backend, config.device)
+        return OnnxEmbedder(config.model, folder, config.batch_size)
     if config.backend == "onnx" and config.device in ("auto", "cpu") and folder is not None \
-            and not frozen and can_export(folder):
+            and can_export(folder):
         return OnnxEmbedder(config.model, folder, config.batch_size)
     return SentenceTransformerEmbedder(config.model, config.path, config.device, config.batch_size)
 

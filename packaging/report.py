@@ -5,7 +5,8 @@
 Sizes come from dist/ (the artefacts and the unpacked dist/loci folder). Timings run the
 bundle itself (Linux): time from launch to a visible window under Xvfb (xdotool), and time
 from launch to printed results of `loci search`, each after evicting the bundle's files from
-the page cache (posix_fadvise DONTNEED, so "cold" without disturbing other processes).
+the page cache (posix_fadvise DONTNEED, so "cold" without disturbing other processes), or
+with --drop-caches (root, Linux) after dropping the whole page cache, system libraries included.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,12 @@ def _evict(folder: Path) -> None:
                 os.close(fd)
 
 
+def _drop_all_caches(_folder: Path) -> None:
+    """Drop the whole page cache (root): the bundle and the system libraries it loads start cold."""
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
 def _free_display() -> int:
     for n in range(90, 200):
         if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
@@ -85,7 +92,8 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def time_to_window(folder: Path, home: Path, cold: bool) -> tuple[float, float] | None:
+def time_to_window(folder: Path, home: Path, cold: bool,
+                   evict: Callable[[Path], None] = _evict) -> tuple[float, float] | None:
     """(wall, CPU) seconds from starting loci-gui to its window being mapped on a private Xvfb."""
     if not (shutil.which("Xvfb") and shutil.which("xdotool")):
         return None
@@ -101,7 +109,7 @@ def time_to_window(folder: Path, home: Path, cold: bool) -> tuple[float, float] 
                 break
             time.sleep(0.05)
         if cold:
-            _evict(folder)
+            evict(folder)
         start = time.monotonic()
         gui = subprocess.Popen([str(folder / "loci-gui")], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -123,11 +131,12 @@ def time_to_window(folder: Path, home: Path, cold: bool) -> tuple[float, float] 
         xvfb.wait(10)
 
 
-def time_cli(folder: Path, home: Path, args: list[str], cold: bool) -> tuple[float, float]:
+def time_cli(folder: Path, home: Path, args: list[str], cold: bool,
+             evict: Callable[[Path], None] = _evict) -> tuple[float, float]:
     """(wall, CPU) seconds from starting `loci ARGS` to its exit (results printed)."""
     env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": str(home)}
     if cold:
-        _evict(folder)
+        evict(folder)
     start = time.monotonic()
     proc = subprocess.Popen([str(folder / "loci"), *args], env=env, stdout=subprocess.DEVNULL)
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -149,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dist", default=str(ROOT / "dist"))
     parser.add_argument("--no-timings", action="store_true")
     parser.add_argument("--runs", type=int, default=3, help="cold starts to time (median)")
+    parser.add_argument("--drop-caches", action="store_true",
+                        help="cold = the whole page cache dropped (root), not only the bundle's files")
     args = parser.parse_args(argv)
     dist = Path(args.dist)
     folder = dist / "loci"
@@ -174,16 +185,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.no_timings or not sys.platform.startswith("linux"):
         return 0
-    print(f"\n== Start-up from the bundle (median of {args.runs}; cold = bundle evicted from the page cache)")
+    evict = _drop_all_caches if args.drop_caches else _evict
+    what = "the whole page cache dropped" if args.drop_caches else "bundle evicted from the page cache"
+    print(f"\n== Start-up from the bundle (median of {args.runs}; cold = {what})")
     with tempfile.TemporaryDirectory(prefix="loci-report-") as tmp:
         home = Path(tmp)
         time_cli(folder, home, ["demo"], cold=False)  # a store with the sample conversation
-        windows = [time_to_window(folder, home, cold=True) for _ in range(args.runs)]
+        windows = [time_to_window(folder, home, cold=True, evict=evict) for _ in range(args.runs)]
         windows_warm = [time_to_window(folder, home, cold=False) for _ in range(args.runs)]
         query = ["search", "Where does Maya's sister live?", "--user", "maya", "-k", "3"]
-        searches = [time_cli(folder, home, query, cold=True) for _ in range(args.runs)]
+        searches = [time_cli(folder, home, query, cold=True, evict=evict) for _ in range(args.runs)]
         searches_warm = [time_cli(folder, home, query, cold=False) for _ in range(args.runs)]
-        version = [time_cli(folder, home, ["--version"], cold=True) for _ in range(args.runs)]
+        version = [time_cli(folder, home, ["--version"], cold=True, evict=evict) for _ in range(args.runs)]
 
     def show(label: str, runs: list, target: str | None = None) -> None:
         got = sorted((r for r in runs if r is not None), key=lambda r: r[0])

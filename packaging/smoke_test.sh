@@ -3,7 +3,8 @@
 # temp dir, then with an empty environment (env -i, HOME a fresh temp dir) and, on Linux, no
 # network (unshare -n): `loci --version`, `loci demo`, the GUI up for 10 s offscreen, an
 # add/search(/export/import) round trip, and nothing written outside the data folder and the
-# temp dir. On Linux it then installs the .deb and starts both entry points.
+# temp dir; `loci serve` (HTTP on loopback) and `loci mcp` (stdio) answer a client
+# (packaging/smoke_clients.py). On Linux it then installs the .deb and starts both entry points.
 #
 #   packaging/smoke_test.sh [DIST_DIR]      (default: dist; run as root on Linux)
 #   SMOKE_DEB=skip|apt|root                 .deb check: apt-get install (default as root), a
@@ -86,6 +87,19 @@ iso() {  # iso CMD... : run isolated; stdout+stderr to $T/out.N, returns the com
   (cd "$T" && $NET env -i "${ENVV[@]}" $trace "$@") >"$T/out.$N" 2>&1
 }
 out() { tr -d '\r' <"$T/out.$N"; }
+if [ "$OS" = windows ]; then PY=$(command -v python || true)  # python3 may be the Store's stub there
+else PY=$(command -v python3 || command -v python || true); fi
+isoclient() {  # isoclient serve|mcp : packaging/smoke_clients.py (system Python, same network
+  # namespace) starts the isolated loci itself, talks to it over loopback or stdio and stops it
+  N=$((N + 1))
+  local trace=""
+  [ -n "$TRACE" ] && trace=${TRACE//%s/$N}
+  if [ "$OS" = windows ]; then  # started directly, so that stopping it stops loci.exe, not env.exe
+    (cd "$T" && HOME="$HOMEDIR" "$PY" -B "$HERE/smoke_clients.py" "$1" -- "$(cygpath -w "$LOCI")") >"$T/out.$N" 2>&1
+  else
+    (cd "$T" && $NET "$PY" -B "$HERE/smoke_clients.py" "$1" -- env -i "${ENVV[@]}" $trace "$LOCI") >"$T/out.$N" 2>&1
+  fi
+}
 
 # 1. version
 if iso "$LOCI" --version && out | grep -q "^loci $VERSION\$"; then
@@ -145,9 +159,22 @@ else
   note "this build's CLI has no 'export' command yet: export/import round trip skipped"
 fi
 
+# 4b. the REST API and the MCP server, as other programs on this computer use them
+if [ -n "$PY" ]; then
+  START=$(date +%s)
+  if isoclient serve; then pass "loci serve: add + search over HTTP with the API key ($(( $(date +%s) - START )) s)"
+  else fail "loci serve"; fi
+  out | sed 's/^/      /'
+  START=$(date +%s)
+  if isoclient mcp; then pass "loci mcp: initialize, tools/list, search_memories over stdio ($(( $(date +%s) - START )) s)"
+  else fail "loci mcp"; fi
+  out | sed 's/^/      /'
+else
+  note "no python3 on this system: loci serve and loci mcp not checked"
+fi
+
 # 5. nothing written outside the data folder and the temp dir
 if [ -n "$TRACE" ]; then
-  PY=$(command -v python3 || command -v python)
   "$PY" "$HERE/trace_writes.py" "$T" "$T"/trace.* >"$T/written.txt"
   outside=$(grep -vE "^($T/|/dev/null$|/dev/tty$|/dev/pts/|/dev/shm/|/proc/self/|/proc/[0-9]+/)" "$T/written.txt" || true)
   inbundle=$(grep -E "^$APP/" "$T/written.txt" || true)

@@ -475,6 +475,25 @@ def test_settings_refuses_an_embedding_folder_that_does_not_exist(qtbot, gui, tm
     assert dialog.validate() and not dialog.error.isVisible()
 
 
+def test_installed_app_settings_ask_for_a_folder_with_an_onnx_export(qtbot, gui, tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    from engine.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
+
+    folder = tmp_path / "model"
+    shutil.copytree(packaged_model_dir(DEFAULT_EMBEDDER), folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    dialog = gui.open_settings()
+    qtbot.addWidget(dialog)
+    dialog.embedder_path.setText(str(folder))
+    assert dialog.validate()  # from source, the model is exported to ONNX on first use
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert not dialog.validate() and "onnx/model.onnx" in dialog.error.text()
+    (folder / "onnx").mkdir()
+    (folder / "onnx" / "model.onnx").write_bytes(b"an export")
+    assert dialog.validate() and not dialog.error.isVisible()
+
+
 def test_sessions_sort_naturally_and_blank_event_dates_sort_last(qtbot, gui):
     mem = gui.bridge.memory
     for n in (10, 2, 1):

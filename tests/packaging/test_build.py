@@ -1,13 +1,19 @@
-"""build.py's pure parts: the ELF alignment check that guards strip, the menu entry."""
+"""build.py: the ELF alignment check that guards strip, the menu entry, the staged ONNX embedder."""
 from __future__ import annotations
 
+import shutil
 import struct
 import sys
 from pathlib import Path
 
 from packaging_scripts import load
 
-desktop_entry, load_segments_aligned = load("build").desktop_entry, load("build").load_segments_aligned
+from engine.config import EmbedderConfig
+from engine.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
+from engine.onnx_embedder import default_embedder, onnx_path
+
+build = load("build")
+desktop_entry, load_segments_aligned = build.desktop_entry, build.load_segments_aligned
 
 
 def _elf(segments: list[tuple[int, int, int]]) -> bytes:
@@ -39,3 +45,20 @@ def test_menu_entry_starts_the_gui():
     entry = desktop_entry("/usr/bin/loci-gui", "loci")
     assert entry.startswith("[Desktop Entry]\n")
     assert "Exec=/usr/bin/loci-gui %U\n" in entry and "Icon=loci\n" in entry and "Type=Application\n" in entry
+
+
+def test_the_staged_embedder_ships_onnx_instead_of_torch_weights_and_gives_the_same_vectors(tmp_path):
+    default_embedder(EmbedderConfig()).load()  # the venv's export of the packaged model, once per machine
+    exported = onnx_path(packaged_model_dir(DEFAULT_EMBEDDER))
+    calls = []
+
+    def export(source: Path, target: Path) -> None:  # the torch export is what the venv already made
+        calls.append(source)
+        shutil.copy(exported, target)
+
+    staged = build.stage_embedder(tmp_path, export=export)
+    assert calls == [packaged_model_dir(DEFAULT_EMBEDDER)]
+    names = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
+    assert {"onnx/model.onnx", "tokenizer.json", "modules.json", "1_Pooling/config.json", "config.json"} <= names
+    assert not [n for n in names if n.endswith((".safetensors", ".bin"))]
+    assert build.check_embedder(staged) < 1e-5

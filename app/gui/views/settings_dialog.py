@@ -161,6 +161,10 @@ def check_embedding_folder(path: str) -> str | None:
     if not (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
         return (f"{folder} does not hold a sentence-transformers model (no config.json or "
                 "modules.json in it). Pick the model's folder, or leave the field empty.")
+    from engine.onnx_embedder import frozen_requirement, is_frozen
+
+    if is_frozen():  # the installed app embeds with onnxruntime: the folder must ship onnx/model.onnx
+        return frozen_requirement(folder)
     return None
 
 
