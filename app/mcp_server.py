@@ -67,7 +67,9 @@ def build_server(store: Any, default_user: str = DEFAULT_USER) -> Any:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-    server = MCPServer("loci", instructions="Loci: private, local long-term memory. Store facts with "
+    from app.cli import version
+
+    server = MCPServer("loci", version=version(), instructions="Loci: private, local long-term memory. Store facts with "
                        "add_memory, find them with search_memories.")
 
     def call(fn: Any, *args: Any, **kwargs: Any) -> str:

@@ -105,8 +105,7 @@ def serve(command: list[str]) -> int:
         return 1
     port = free_port()
     args = [*command, "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if os.name == "posix":
-        args += ["--parent-pid", str(os.getpid())]  # stops by itself if this script dies
+    args += ["--parent-pid", str(os.getpid())]  # stops by itself if this script dies
     began = time.monotonic()
     proc = start(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import httpx
 import pytest
@@ -168,3 +169,11 @@ def test_responses_report_engine_time(served):
     assert r.status_code == 200
     engine_ms = float(r.headers["server-timing"].split("dur=")[1])
     assert 0 < engine_ms < r.elapsed.total_seconds() * 1000
+
+
+def test_parent_watch_tells_a_live_process_from_a_finished_one():
+    from app.api import _alive
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert _alive(os.getpid()) and not _alive(child.pid)

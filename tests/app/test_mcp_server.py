@@ -7,6 +7,7 @@ import sys
 import anyio
 import httpx
 
+from app.cli import version
 from service_helpers import REPO, Served, child_env
 
 TOOLS = {"add_memory", "search_memories", "get_memories", "get_memory", "delete_memory",
@@ -21,7 +22,8 @@ async def _session_run(data_dir, script):
                                    env=child_env(), cwd=str(REPO))
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
-            await session.initialize()
+            hello = await session.initialize()
+            assert hello.server_info.name == "loci" and hello.server_info.version == version()
             return await script(session)
 
 
