@@ -69,8 +69,9 @@ def build_server(store: Any, default_user: str = DEFAULT_USER) -> Any:
 
     from app.cli import version
 
-    server = MCPServer("loci", version=version(), instructions="Loci: private, local long-term memory. Store facts with "
-                       "add_memory, find them with search_memories.")
+    server = MCPServer("loci", version=version(),
+                       instructions="Loci: private, local long-term memory. Store facts with "
+                                    "add_memory, find them with search_memories.")
 
     def call(fn: Any, *args: Any, **kwargs: Any) -> str:
         try:
