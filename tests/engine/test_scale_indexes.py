@@ -54,17 +54,34 @@ def test_keyword_snapshot_gives_the_same_results_as_a_rebuild(tmp_path):
     built.remove("m4")
     built.save(tmp_path)
     del scopes["m4"], texts["m4"]
-    loaded = KeywordIndex.load(tmp_path, scopes)
-    assert loaded is not None and len(loaded) == len(texts)
+    loaded = KeywordIndex.load(tmp_path)
+    assert loaded is not None and len(loaded) == len(texts) and "m4" not in loaded
     fresh = KeywordIndex()
     fresh.add_many((mid, text, scopes[mid]) for mid, text in texts.items())
-    for query in ("hiking Oslo", "Anna Kyoto", "day 17"):
-        for scope in ({"user_id": "u"}, {"user_id": "v"}):
-            got, want = loaded.search(query, scope, 10), fresh.search(query, scope, 10)
-            assert [g[0] for g in got] == [w[0] for w in want]
-            assert [g[1] for g in got] == pytest.approx([w[1] for w in want])
+    _assert_same_keyword_results(loaded, fresh)
     loaded.add_many([("new", "Anna skied in Oslo", Scope(user_id="u"))])  # writes after a load
     assert loaded.search("skied", {"user_id": "u"}, 5)[0][0] == "new"
+    # a snapshot of the loaded index with writes on top (replaced, removed, added) reads back the same
+    changes = [("m7", "Bo went sailing near Oslo", Scope(user_id="u")),
+               ("extra", "Cy skied near Kyoto on day 3", Scope(user_id="v"))]
+    for index in (loaded, fresh):
+        index.add_many(changes)
+        index.remove("m10")
+    fresh.add_many([("new", "Anna skied in Oslo", Scope(user_id="u"))])
+    loaded.save(tmp_path / "again")
+    again = KeywordIndex.load(tmp_path / "again")
+    assert again is not None and len(again) == len(fresh)
+    _assert_same_keyword_results(again, fresh, ("skied Oslo", "sailing", "hiking Oslo", "day 3"))
+    assert KeywordIndex.load(tmp_path / "missing") is None
+
+
+def _assert_same_keyword_results(got_index: KeywordIndex, want_index: KeywordIndex,
+                                 queries: tuple[str, ...] = ("hiking Oslo", "Anna Kyoto", "day 17")) -> None:
+    for query in queries:
+        for scope in ({"user_id": "u"}, {"user_id": "v"}):
+            got, want = got_index.search(query, scope, 10), want_index.search(query, scope, 10)
+            assert [g[0] for g in got] == [w[0] for w in want]
+            assert [g[1] for g in got] == pytest.approx([w[1] for w in want])
 
 
 def test_writes_made_while_the_indexes_are_built_are_not_lost(tmp_path, embedder, monkeypatch):
