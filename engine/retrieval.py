@@ -223,7 +223,7 @@ class EntityIndex:
             if self._source is not None and self._source == folder and path.is_file():
                 return
             data = {"format": ENTITIES_FORMAT,
-                    "scoped": [[list(map(list, tag)), {k: sorted(ids) for k, ids in per_key.items()}]
+                    "scoped": [[list(map(list, tag)), {k: list(ids) for k, ids in per_key.items()}]
                                for tag, per_key in self._scoped.items()],
                     "display": self.display, "votes": self._votes}
             folder.mkdir(parents=True, exist_ok=True)
