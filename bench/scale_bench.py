@@ -39,6 +39,9 @@ TIMED_ADDS = 1000  # the first memories go through add() 20 at a time, timed; th
 def locomo() -> tuple[list[str], list[str]]:
     texts: list[str] = []
     questions: list[str] = []
+    if not LOCOMO.is_dir():  # e.g. in a git worktree: set LOCI_LOCOMO_DIR
+        print(f"no LoCoMo data at {LOCOMO} (set LOCI_LOCOMO_DIR): generated texts and questions only",
+              file=sys.stderr)
     for path in sorted(LOCOMO.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         conv = data.get("conversation", data)
