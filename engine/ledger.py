@@ -365,6 +365,7 @@ class Ledger:
                                "ORDER BY seq", (f'%"{mid}"%',))
             out.update((r[0], _record(r)) for r in rows)
         return list(out.values())
+
     def fingerprint(self) -> str:
         """A cheap summary that changes with every committed change to the memories (each one
         adds a history row): index snapshots saved with it are stale when it differs."""

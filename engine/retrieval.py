@@ -239,7 +239,8 @@ class EntityIndex:
             if not isinstance(data, dict) or data.get("format") != ENTITIES_FORMAT:
                 return None
             index = cls()
-            index._scoped = {tuple((str(k), str(v)) for k, v in tag): {str(key): set(ids) for key, ids in per_key.items()}
+            index._scoped = {tuple((str(k), str(v)) for k, v in tag):
+                             {str(key): set(ids) for key, ids in per_key.items()}
                              for tag, per_key in data["scoped"]}
             index.display = {str(k): (str(v[0]), str(v[1])) for k, v in data["display"].items()}
             index._votes = {str(k): {str(lab): int(n) for lab, n in v.items()} for k, v in data["votes"].items()}

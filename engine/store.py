@@ -9,9 +9,9 @@ import socket
 import sqlite3
 import sys
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
