@@ -97,7 +97,7 @@ class KeywordIndex:
         self.b = b
         self._lock = threading.RLock()
         self._ids: list[str] = []
-        self._pos: dict[str, int] = {}
+        self._pos_map: dict[str, int] | None = {}  # id -> position of the live documents
         self._alive = np.zeros(1024, dtype=bool)
         self._length = np.zeros(1024, dtype=np.float32)
         self._scope = {"user_id": ScopeColumn(), "agent_id": ScopeColumn(), "run_id": ScopeColumn()}
@@ -112,8 +112,16 @@ class KeywordIndex:
         self._base_tf = np.zeros(0, dtype=np.float32)
         self._source: Path | None = None  # the snapshot folder this was loaded from, while unchanged
 
+    @property
+    def _pos(self) -> dict[str, int]:
+        """id -> position of the live documents, built on first use after a load (searches
+        never need it)."""
+        if self._pos_map is None:
+            self._pos_map = dict(zip(self._ids, range(len(self._ids))))
+        return self._pos_map
+
     def __len__(self) -> int:
-        return len(self._pos)
+        return int(np.count_nonzero(self._alive[:len(self._ids)]))
 
     def __contains__(self, memory_id: object) -> bool:
         return memory_id in self._pos
@@ -261,7 +269,7 @@ class KeywordIndex:
         index = cls()
         cap = max(1024, n + n // 4)
         index._ids = ids
-        index._pos = dict(zip(ids, range(n)))
+        index._pos_map = None  # every loaded document is alive
         index._alive = np.zeros(cap, dtype=bool)
         index._alive[:n] = True
         index._length = np.zeros(cap, dtype=np.float32)
