@@ -16,6 +16,7 @@ import json
 import re
 import threading
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -32,6 +33,10 @@ some such than that the their theirs them themselves then there these they this 
 under until up very was we were what when where which while who whom why will with would you your
 yours yourself yourselves also get got really very much oh yeah yes okay ok hey hi lol its it's im i'm
 """.split())
+
+SNAPSHOT_FILE = "bm25.npz"
+SNAPSHOT_IDS = "bm25_ids.json"
+FORMAT = 2  # snapshot layout; another value (or none) is not loaded
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
@@ -76,6 +81,14 @@ class ScopeColumn:
         return None if code is None else self.values[:size] == code
 
 
+def _names(codes: Mapping[str, int]) -> list[str]:
+    """A column's values listed by code (codes are 0..n-1 in the order they were first seen)."""
+    out = [""] * len(codes)
+    for value, code in codes.items():
+        out[code] = value
+    return out
+
+
 class KeywordIndex:
     """BM25 over all memories of a store; searches are restricted to a scope."""
 
@@ -84,19 +97,31 @@ class KeywordIndex:
         self.b = b
         self._lock = threading.RLock()
         self._ids: list[str] = []
-        self._pos: dict[str, int] = {}
+        self._pos_map: dict[str, int] | None = {}  # id -> position of the live documents
         self._alive = np.zeros(1024, dtype=bool)
         self._length = np.zeros(1024, dtype=np.float32)
         self._scope = {"user_id": ScopeColumn(), "agent_id": ScopeColumn(), "run_id": ScopeColumn()}
         self._postings: dict[str, tuple[list[int], list[int]]] = {}
         self._frozen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        # postings loaded from a snapshot: term -> (start, end) into _base_pos/_base_tf
-        self._base: dict[str, tuple[int, int]] = {}
+        # postings loaded from a snapshot: term -> t, its entries are _base_pos/_base_tf
+        # [_base_offsets[t]:_base_offsets[t + 1]]
+        self._base: dict[str, int] = {}
+        self._base_terms: list[str] = []
+        self._base_offsets = np.zeros(1, dtype=np.int64)
         self._base_pos = np.zeros(0, dtype=np.int32)
         self._base_tf = np.zeros(0, dtype=np.float32)
+        self._source: Path | None = None  # the snapshot folder this was loaded from, while unchanged
+
+    @property
+    def _pos(self) -> dict[str, int]:
+        """id -> position of the live documents, built on first use after a load (searches
+        never need it)."""
+        if self._pos_map is None:
+            self._pos_map = dict(zip(self._ids, range(len(self._ids))))
+        return self._pos_map
 
     def __len__(self) -> int:
-        return len(self._pos)
+        return int(np.count_nonzero(self._alive[:len(self._ids)]))
 
     def __contains__(self, memory_id: object) -> bool:
         return memory_id in self._pos
@@ -105,6 +130,7 @@ class KeywordIndex:
         """Index (id, text, scope) triples; an id already present is replaced."""
         with self._lock:
             for memory_id, text, scope in items:
+                self._source = None
                 if memory_id in self._pos:
                     self.remove(memory_id)
                 pos = len(self._ids)
@@ -134,6 +160,7 @@ class KeywordIndex:
             pos = self._pos.pop(memory_id, None)
             if pos is not None:
                 self._alive[pos] = False
+                self._source = None
 
     def _arrays(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
         arr = self._frozen.get(term)
@@ -145,8 +172,9 @@ class KeywordIndex:
             pos_parts: list[np.ndarray] = []
             tf_parts: list[np.ndarray] = []
             if base is not None:
-                pos_parts.append(self._base_pos[base[0]:base[1]].astype(np.int64))
-                tf_parts.append(self._base_tf[base[0]:base[1]])
+                start, end = int(self._base_offsets[base]), int(self._base_offsets[base + 1])
+                pos_parts.append(self._base_pos[start:end].astype(np.int64))
+                tf_parts.append(self._base_tf[start:end])
             if plist is not None:
                 pos_parts.append(np.asarray(plist[0], dtype=np.int64))
                 tf_parts.append(np.asarray(plist[1], dtype=np.float32))
@@ -156,74 +184,108 @@ class KeywordIndex:
 
     # -- snapshot: the index opens without re-tokenising every memory -----------------
     def save(self, folder: Path) -> None:
-        """Write the live documents' postings (compacted) as bm25.npz + bm25_ids.json."""
+        """Write the live documents' postings (compacted) as bm25.npz + bm25_ids.json, each
+        replaced atomically; nothing is written when the index is unchanged since it was
+        loaded from this folder. Array work only: no Python loop over documents or postings."""
         with self._lock:
+            if self._source is not None and self._source == folder and \
+                    all((folder / name).is_file() for name in (SNAPSHOT_FILE, SNAPSHOT_IDS)):
+                return
             size = len(self._ids)
             alive = np.flatnonzero(self._alive[:size])
             remap = np.full(size, -1, dtype=np.int64)
             remap[alive] = np.arange(len(alive))
-            terms: list[str] = []
-            offsets = [0]
-            pos_parts: list[np.ndarray] = []
-            tf_parts: list[np.ndarray] = []
-            for term in set(self._base) | set(self._postings):
-                arr = self._arrays(term)
-                self._frozen.pop(term, None)
-                if arr is None:
-                    continue
-                new = remap[arr[0]]
-                keep = new >= 0
-                if not keep.any():
-                    continue
-                terms.append(term)
-                pos_parts.append(new[keep].astype(np.int32))
-                tf_parts.append(arr[1][keep])
-                offsets.append(offsets[-1] + int(keep.sum()))
+            # every posting as (term number, document, tf): the snapshot's, then those added since
+            terms = list(self._base_terms)
+            number = dict(self._base)
+            term_parts = [np.repeat(np.arange(len(self._base_terms), dtype=np.int64),
+                                    np.diff(self._base_offsets))]
+            pos_parts = [self._base_pos.astype(np.int64)]
+            tf_parts = [self._base_tf.astype(np.float32)]
+            if self._postings:
+                added = list(self._postings.items())
+                for term, _ in added:
+                    if term not in number:
+                        number[term] = len(terms)
+                        terms.append(term)
+                lengths = np.fromiter((len(plist[0]) for _, plist in added), dtype=np.int64, count=len(added))
+                codes = np.fromiter((number[term] for term, _ in added), dtype=np.int64, count=len(added))
+                term_parts.append(np.repeat(codes, lengths))
+                pos_parts.append(np.fromiter(chain.from_iterable(p[0] for _, p in added), dtype=np.int64,
+                                             count=int(lengths.sum())))
+                tf_parts.append(np.fromiter(chain.from_iterable(p[1] for _, p in added), dtype=np.float32,
+                                            count=int(lengths.sum())))
+            term_of = np.concatenate(term_parts)
+            doc = remap[np.concatenate(pos_parts)]
+            tf = np.concatenate(tf_parts)
+            keep = doc >= 0
+            term_of, doc, tf = term_of[keep], doc[keep], tf[keep]
+            used = np.zeros(len(terms), dtype=bool)
+            used[term_of] = True
+            renumber = np.cumsum(used) - 1  # drop terms left without a live document
+            term_of = renumber[term_of]
+            order = np.lexsort((doc, term_of))
+            term_of, doc, tf = term_of[order], doc[order], tf[order]
+            kept_terms = [t for t, u in zip(terms, used.tolist()) if u]
+            offsets = np.zeros(len(kept_terms) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(term_of, minlength=len(kept_terms)), out=offsets[1:])
+            scopes = np.stack([column.values[:size][alive] for column in self._scope.values()], axis=1) \
+                if len(alive) else np.zeros((0, len(self._scope)), dtype=np.int32)
+            names = {key: _names(column.codes) for key, column in self._scope.items()}
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / "bm25.npz.tmp"
+            tmp = folder / (SNAPSHOT_FILE + ".tmp")
             with open(tmp, "wb") as fh:
-                np.savez(fh, length=self._length[alive], offsets=np.asarray(offsets, dtype=np.int64),
-                         pos=np.concatenate(pos_parts) if pos_parts else np.zeros(0, dtype=np.int32),
-                         tf=np.concatenate(tf_parts) if tf_parts else np.zeros(0, dtype=np.float32))
-            tmp_ids = folder / "bm25_ids.json.tmp"
-            tmp_ids.write_text(json.dumps({"ids": [self._ids[int(i)] for i in alive], "terms": terms}),
-                               encoding="utf-8")
-            tmp.replace(folder / "bm25.npz")
-            tmp_ids.replace(folder / "bm25_ids.json")
+                np.savez(fh, length=self._length[alive], offsets=offsets, pos=doc.astype(np.int32),
+                         tf=tf.astype(np.float32), scopes=scopes.astype(np.int32))
+            tmp_ids = folder / (SNAPSHOT_IDS + ".tmp")
+            tmp_ids.write_text(json.dumps({"format": FORMAT, "ids": [self._ids[int(i)] for i in alive],
+                                           "terms": kept_terms, "scope_names": names}), encoding="utf-8")
+            tmp.replace(folder / SNAPSHOT_FILE)
+            tmp_ids.replace(folder / SNAPSHOT_IDS)
 
     @classmethod
-    def load(cls, folder: Path, scopes: Mapping[str, Scope]) -> "KeywordIndex | None":
-        """The saved index with documents not in `scopes` (id -> scope) dropped; None if unusable.
+    def load(cls, folder: Path) -> "KeywordIndex | None":
+        """The saved index, or None when there is none usable (the caller then rebuilds it).
 
-        Memories in `scopes` but not in the snapshot are left for the caller to add.
+        Loading reads a few arrays and two lists; nothing loops over documents or terms in Python.
         """
         try:
-            meta = json.loads((folder / "bm25_ids.json").read_text(encoding="utf-8"))
-            with np.load(folder / "bm25.npz") as data:
+            meta = json.loads((folder / SNAPSHOT_IDS).read_text(encoding="utf-8"))
+            with np.load(folder / SNAPSHOT_FILE) as data:
                 length, offsets = data["length"], data["offsets"]
-                pos, tf = data["pos"], data["tf"]
+                pos, tf, scopes = data["pos"], data["tf"], data["scopes"]
         except (OSError, ValueError, KeyError):
             return None
-        ids, terms = meta.get("ids", []), meta.get("terms", [])
-        if len(length) != len(ids) or len(offsets) != len(terms) + 1:
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            return None
+        ids, terms, names = meta.get("ids"), meta.get("terms"), meta.get("scope_names")
+        if not isinstance(ids, list) or not isinstance(terms, list) or not isinstance(names, dict):
+            return None
+        n = len(ids)
+        if len(length) != n or len(offsets) != len(terms) + 1 or scopes.shape != (n, 3) \
+                or len(pos) != len(tf) or (len(offsets) and int(offsets[-1]) != len(pos)) \
+                or (len(pos) and (int(pos.min()) < 0 or int(pos.max()) >= n)):
             return None
         index = cls()
-        n = len(ids)
-        cap = max(1024, n * 2)
-        index._ids = list(ids)
+        cap = max(1024, n + n // 4)
+        index._ids = ids
+        index._pos_map = None  # every loaded document is alive
         index._alive = np.zeros(cap, dtype=bool)
+        index._alive[:n] = True
         index._length = np.zeros(cap, dtype=np.float32)
         index._length[:n] = length
-        found = [scopes.get(memory_id) for memory_id in ids]
-        index._pos = {memory_id: p for p, (memory_id, scope) in enumerate(zip(ids, found)) if scope is not None}
-        index._alive[:n] = [scope is not None for scope in found]
-        for key, column in index._scope.items():
-            codes = column.codes
-            values = [getattr(scope, key) if scope is not None else None for scope in found]
+        for k, (key, column) in enumerate(index._scope.items()):
+            values = names.get(key) or []
+            if n and (int(scopes[:, k].max()) >= len(values) or int(scopes[:, k].min()) < -1):
+                return None
+            column.codes = {value: code for code, value in enumerate(values)}
             column.values = np.full(cap, -1, dtype=np.int32)
-            column.values[:n] = [-1 if v is None else codes.setdefault(v, len(codes)) for v in values]
-        index._base = {t: (int(offsets[i]), int(offsets[i + 1])) for i, t in enumerate(terms)}
+            column.values[:n] = scopes[:, k]
+        index._base_terms = terms
+        index._base = dict(zip(terms, range(len(terms))))
+        index._base_offsets = np.asarray(offsets, dtype=np.int64)
         index._base_pos, index._base_tf = pos, tf
+        index._source = folder
         return index
 
     def scope_mask(self, scope: dict[str, str]) -> np.ndarray | None:

@@ -390,6 +390,14 @@ class Ledger:
                                "ORDER BY seq", (f'%"{mid}"%',))
             out.update((r[0], _record(r)) for r in rows)
         return list(out.values())
+
+    def fingerprint(self) -> str:
+        """A cheap summary that changes with every committed change to the memories (each one
+        adds a history row): index snapshots saved with it are stale when it differs."""
+        rows = self._query("SELECT (SELECT COUNT(*) FROM memories), (SELECT MAX(seq) FROM memories), "
+                           "(SELECT MAX(rowid) FROM history), (SELECT COUNT(*) FROM entity_links)")
+        return ":".join(str(v) for v in rows[0])
+
     def index_rows(self) -> list[tuple[str, str | None, str | None, str | None]]:
         """(id, user_id, agent_id, run_id) of every memory in insertion order (index builds)."""
         return self._query("SELECT id, user_id, agent_id, run_id FROM memories ORDER BY seq")

@@ -1,17 +1,20 @@
 """Hybrid retrieval: oversample each signal (semantic, keyword, entity, time), fuse, filter, hydrate."""
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Sequence
 
 from .config import SearchConfig
 from .embeddings import Embedder
 from .entities import aliases, normalise
+from .errors import StoreError
 from .filters import Predicate, scope_of
 from .fusion import (Weights, fuse, neighbour_scores, normalise_keyword, normalise_semantic, shares,
                      time_score, with_context)
@@ -79,59 +82,98 @@ def rank(found: Gathered, weights: Weights, limit: int | None = None) -> list[Sc
 
 
 class EntityIndex:
-    """Which memories mention which entity keys, with each memory's scope.
+    """Which memories mention which entity keys, grouped by every scope a search can name.
 
-    Short person names that stand for one longer name in the same scope ("Mel" for
-    "Melanie", see entities.aliases) are read as that name: counts and lookups merge them.
+    A memory is listed under each sub-scope of its own (a memory of user u and session r is
+    found by {}, {user_id: u}, {run_id: r} and both), so a search reads its scope's keys
+    and memories directly instead of filtering every memory of the store. Short person
+    names that stand for one longer name in the same scope ("Mel" for "Melanie", see
+    entities.aliases) are read as that name: counts and lookups merge them.
+
+    `save` writes it as one JSON file and `load` reads it back with no loop over memories
+    (the per-memory map that writes need is rebuilt on the first write).
     """
 
     def __init__(self) -> None:
-        self._by_key: dict[str, set[str]] = {}
-        self._by_memory: dict[str, tuple[Scope, set[str]]] = {}
+        self._scoped: dict[ScopeTag, dict[str, set[str]]] = {(): {}}  # scope -> key -> memories
+        self._by_memory_map: dict[str, tuple[tuple[ScopeTag, ...], tuple[str, ...]]] | None = {}
         self.display: dict[str, tuple[str, str]] = {}  # key -> (text, label)
         self._votes: dict[str, dict[str, int]] = {}  # key -> label -> mentions
         self._lock = threading.RLock()
         self._version = 0
-        self._aliases: dict[tuple[tuple[str, str], ...], tuple[int, dict[str, str]]] = {}
+        self._aliases: dict[ScopeTag, tuple[int, dict[str, str]]] = {}
+        self._source: Path | None = None  # the snapshot folder this was loaded from, while unchanged
+
+    @property
+    def _by_key(self) -> dict[str, set[str]]:
+        return self._scoped[()]
+
+    @property
+    def _by_memory(self) -> dict[str, tuple[tuple[ScopeTag, ...], tuple[str, ...]]]:
+        """memory -> (the scopes it is listed under, its keys); built on first use after a load."""
+        if self._by_memory_map is None:
+            tags: dict[str, list[ScopeTag]] = {}
+            keys: dict[str, list[str]] = {}
+            for tag, per_key in self._scoped.items():
+                for key, ids in per_key.items():
+                    for mid in ids:
+                        if tag:
+                            tags.setdefault(mid, []).append(tag)
+                        else:
+                            keys.setdefault(mid, []).append(key)
+            self._by_memory_map = {mid: (tuple(dict.fromkeys([(), *tags.get(mid, ())])), tuple(k))
+                                   for mid, k in keys.items()}
+        return self._by_memory_map
 
     def put(self, memory_id: str, scope: Scope, mentions: Sequence[tuple[str, str, str]]) -> None:
         with self._lock:
             self.remove(memory_id)
-            keys = set()
+            tags = _sub_scopes(scope)
+            keys: dict[str, None] = {}
             for key, text, label in mentions:
-                keys.add(key)
-                self._by_key.setdefault(key, set()).add(memory_id)
+                keys[key] = None
+                for tag in tags:
+                    self._scoped.setdefault(tag, {}).setdefault(key, set()).add(memory_id)
                 # the kind shown is the one spaCy gave most often ("Caroline" is a PERSON
                 # more often than a bare proper noun)
                 votes = self._votes.setdefault(key, {})
                 votes[label] = votes.get(label, 0) + 1
                 best = max(votes, key=lambda lab: (votes[lab], lab not in ("PROPN", "THING", "EXTRACTED")))
                 self.display[key] = (self.display.get(key, (text, label))[0], best)
-            self._by_memory[memory_id] = (scope, keys)
+            self._by_memory[memory_id] = (tags, tuple(keys))
             self._version += 1
+            self._source = None
 
     def remove(self, memory_id: str) -> None:
         with self._lock:
             old = self._by_memory.pop(memory_id, None)
             if old:
                 self._version += 1
-                for key in old[1]:
-                    ids = self._by_key.get(key)
-                    if ids is not None:
-                        ids.discard(memory_id)
-                        if not ids:
-                            del self._by_key[key]
+                self._source = None
+                for tag in old[0]:
+                    per_key = self._scoped.get(tag)
+                    if per_key is None:
+                        continue
+                    for key in old[1]:
+                        ids = per_key.get(key)
+                        if ids is not None:
+                            ids.discard(memory_id)
+                            if not ids:
+                                del per_key[key]
+                    if tag and not per_key:
+                        del self._scoped[tag]
+
+    def _keys(self, scope: dict[str, str]) -> dict[str, set[str]]:
+        """key -> memories inside the scope (the index's own sets: do not change them)."""
+        return self._scoped.get(_tag(scope), {})
 
     def _raw(self, key: str, scope: dict[str, str]) -> set[str]:
-        ids = self._by_key.get(key, set())
-        if not scope:
-            return set(ids)
-        return {i for i in ids if _in_scope(self._by_memory[i][0], scope)}
+        return self._keys(scope).get(key, set())
 
     def aliases(self, scope: dict[str, str]) -> dict[str, str]:
         """alias key -> the key it stands for, among the entities of a scope (cached per write)."""
         with self._lock:
-            tag = tuple(sorted(scope.items()))
+            tag = _tag(scope)
             cached = self._aliases.get(tag)
             if cached is not None and cached[0] == self._version:
                 return cached[1]
@@ -150,30 +192,82 @@ class EntityIndex:
                 return set()
             names = self.aliases(scope)
             canonical = names.get(key, key)
-            ids = self._raw(canonical, scope)
+            ids = set(self._raw(canonical, scope))
             for alias, target in names.items():
                 if target == canonical:
                     ids |= self._raw(alias, scope)
             return ids
 
-    def _keys(self, scope: dict[str, str]) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
-        for mid, (mscope, keys) in self._by_memory.items():
-            if _in_scope(mscope, scope):
-                for k in keys:
-                    out.setdefault(k, set()).add(mid)
-        return out
-
     def keys_in(self, scope: dict[str, str]) -> dict[str, int]:
         """Every entity key in a scope with its memory count (aliases merged into their name)."""
         with self._lock:
             per_key = self._keys(scope)
-            for alias, target in self.aliases(scope).items():
-                per_key.setdefault(target, set()).update(per_key.pop(alias, set()))
-            return {k: len(ids) for k, ids in per_key.items()}
+            names = self.aliases(scope)
+            counts = {k: len(ids) for k, ids in per_key.items() if k not in names}
+            merged: dict[str, set[str]] = {}
+            for alias, target in names.items():
+                ids = merged.setdefault(target, set(per_key.get(target, ())))
+                ids.update(per_key.get(alias, ()))
+            counts.update((k, len(ids)) for k, ids in merged.items())
+            return counts
 
     def known(self, key: str) -> bool:
         return key in self._by_key
+
+    # -- snapshot ---------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        """Write the index as entities.json (replaced atomically); nothing is written when it is
+        unchanged since it was loaded from this folder."""
+        with self._lock:
+            path = folder / ENTITIES_FILE
+            if self._source is not None and self._source == folder and path.is_file():
+                return
+            data = {"format": ENTITIES_FORMAT,
+                    "scoped": [[list(map(list, tag)), {k: list(ids) for k, ids in per_key.items()}]
+                               for tag, per_key in self._scoped.items()],
+                    "display": self.display, "votes": self._votes}
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / (ENTITIES_FILE + ".tmp")
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            tmp.replace(path)
+
+    @classmethod
+    def load(cls, folder: Path) -> "EntityIndex | None":
+        """The index saved in a folder, or None when there is none usable."""
+        try:
+            data = json.loads((folder / ENTITIES_FILE).read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("format") != ENTITIES_FORMAT:
+                return None
+            index = cls()
+            index._scoped = {tuple((str(k), str(v)) for k, v in tag):
+                             {str(key): set(ids) for key, ids in per_key.items()}
+                             for tag, per_key in data["scoped"]}
+            index.display = {str(k): (str(v[0]), str(v[1])) for k, v in data["display"].items()}
+            index._votes = {str(k): {str(lab): int(n) for lab, n in v.items()} for k, v in data["votes"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+            return None
+        index._scoped.setdefault((), {})
+        index._by_memory_map = None
+        index._source = folder
+        return index
+
+
+ScopeTag = tuple[tuple[str, str], ...]
+ENTITIES_FILE = "entities.json"
+ENTITIES_FORMAT = 1
+
+
+def _tag(scope: dict[str, str]) -> ScopeTag:
+    return tuple(sorted(scope.items()))
+
+
+def _sub_scopes(scope: Scope) -> tuple[ScopeTag, ...]:
+    """Every scope filter a memory of this scope matches: each subset of its set keys."""
+    items = [(k, v) for k, v in sorted(scope.as_dict().items()) if isinstance(v, str)]
+    out: list[ScopeTag] = []
+    for mask in range(1 << len(items)):
+        out.append(tuple(item for i, item in enumerate(items) if mask >> i & 1))
+    return tuple(out)
 
 
 def _apply(keyword: KeywordIndex, entities: EntityIndex, records: Sequence[MemoryRecord],
@@ -185,10 +279,6 @@ def _apply(keyword: KeywordIndex, entities: EntityIndex, records: Sequence[Memor
     for r in records:
         if r.id in mentions:
             entities.put(r.id, r.scope, mentions[r.id])
-
-
-def _in_scope(scope: Scope, wanted: dict[str, str]) -> bool:
-    return all(getattr(scope, k) == v for k, v in wanted.items())
 
 
 class Retriever:
@@ -220,32 +310,37 @@ class Retriever:
         return self._keyword, self._entities
 
     def _build(self) -> None:
-        """Open the vector mirror and the keyword and entity indexes (from snapshots when the
-        store was closed cleanly, else from the ledger), replaying writes made meanwhile."""
+        """Open the vector mirror and the keyword and entity indexes, replaying writes made
+        meanwhile. Snapshots are used when the store was closed cleanly and the ledger still
+        has the fingerprint it had then (store.IndexState); each index whose snapshot is not
+        usable is rebuilt from the ledger (and the vector mirror from Chroma)."""
         with self._log_lock:
             self._log = []
         try:
-            clean = self._vectors.state.is_clean()
-            self._vectors.open_index(self._embedder.dimension)
-            rows = self._ledger.index_rows()
-            scopes = {mid: Scope(u, a, r) for mid, u, a, r in rows}
-            if not clean:
-                self._restore_lost_vectors(rows)
-            keyword = KeywordIndex.load(self._vectors.state.folder, scopes) if clean else None
-            if keyword is None:
-                keyword = KeywordIndex()
-            missing = [mid for mid, *_ in rows if mid not in keyword]
-            for start in range(0, len(missing), 2000):
-                chunk = missing[start:start + 2000]
-                texts = self._ledger.texts(chunk)
-                keyword.add_many((mid, texts[mid], scopes[mid]) for mid in chunk if mid in texts)
-            entities = EntityIndex()
-            grouped: dict[str, list[tuple[str, str, str]]] = {}
-            for mid, key, text, label in self._ledger.entity_links():
-                grouped.setdefault(mid, []).append((key, text, label))
-            for mid, found in grouped.items():
-                if mid in scopes:
-                    entities.put(mid, scopes[mid], found)
+            folder = self._vectors.state.folder
+            clean = self._vectors.state.is_clean(self._ledger.fingerprint())
+            self._vectors.open_index(self._embedder.dimension, trusted=clean)
+            keyword = KeywordIndex.load(folder) if clean else None
+            entities = EntityIndex.load(folder) if clean else None
+            if keyword is None or entities is None or not clean:
+                rows = self._ledger.index_rows()
+                scopes = {mid: Scope(u, a, r) for mid, u, a, r in rows}
+                if not clean:
+                    self._restore_lost_vectors(rows)
+                if keyword is None:
+                    keyword = KeywordIndex()
+                    for start in range(0, len(rows), 2000):
+                        chunk = [mid for mid, *_ in rows[start:start + 2000]]
+                        texts = self._ledger.texts(chunk)
+                        keyword.add_many((mid, texts[mid], scopes[mid]) for mid in chunk if mid in texts)
+                if entities is None:
+                    entities = EntityIndex()
+                    grouped: dict[str, list[tuple[str, str, str]]] = {}
+                    for mid, key, text, label in self._ledger.entity_links():
+                        grouped.setdefault(mid, []).append((key, text, label))
+                    for mid, found in grouped.items():
+                        if mid in scopes:
+                            entities.put(mid, scopes[mid], found)
         except BaseException:
             with self._log_lock:
                 self._log = None
@@ -294,13 +389,16 @@ class Retriever:
         (a full disk): the next open then rebuilds the indexes from the ledger and Chroma.
         """
         with self._build_lock, self._log_lock:
-            if self._keyword is None or self._vectors.index is None or self._vectors.is_broken:
+            if self._keyword is None or self._entities is None or self._vectors.index is None \
+                    or self._vectors.is_broken:
                 return
             try:
+                fingerprint = self._ledger.fingerprint()
                 self._keyword.save(self._vectors.state.folder)
+                self._entities.save(self._vectors.state.folder)
                 self._vectors.save_index()
-                self._vectors.state.mark_clean()
-            except OSError as exc:
+                self._vectors.state.mark_clean(fingerprint)
+            except (OSError, StoreError) as exc:
                 log.warning("index snapshots not saved (they are rebuilt on the next open): %s", exc)
 
     def reset(self) -> None:

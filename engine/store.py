@@ -9,9 +9,10 @@ import socket
 import sqlite3
 import sys
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -250,6 +251,10 @@ class VectorStore:
         self.min_free_bytes = MIN_FREE_BYTES if min_free_bytes is None else min_free_bytes
         self.write_timeout = WRITE_TIMEOUT_S if write_timeout is None else write_timeout
         self._broken: str | None = None
+        # count() is cached until the next write (a server may be written by others: never)
+        self._writes = 0
+        self._writing = 0
+        self._count: tuple[int, int] | None = None
         self._client: Any = None
         self._collection: Any = None
         # The in-memory mirror used for search; None until opened, and never for a server.
@@ -373,7 +378,7 @@ class VectorStore:
             return
         clean = [{k: v for k, v in m.items() if v is not None} or {"_": 0} for m in metadatas]
         array = np.asarray(vectors, dtype=np.float32)
-        with self._index_lock:
+        with self._index_lock, self._counting():
             self._mark_dirty()
             for start in range(0, len(ids), 1000):
                 part = slice(start, start + 1000)
@@ -386,7 +391,7 @@ class VectorStore:
     def delete(self, ids: Sequence[str]) -> None:
         if not ids:
             return
-        with self._index_lock:
+        with self._index_lock, self._counting():
             self._mark_dirty()
             for start in range(0, len(ids), 1000):
                 chunk = list(ids[start:start + 1000])
@@ -398,6 +403,17 @@ class VectorStore:
     def wipe(self) -> None:
         self.delete(self.ids())
 
+    @contextmanager
+    def _counting(self) -> Iterator[None]:
+        """Around a write: a count read before or during it is not reused after it."""
+        self._writing += 1
+        self._writes += 1
+        try:
+            yield
+        finally:
+            self._writes += 1
+            self._writing -= 1
+
     def _mark_dirty(self) -> None:
         try:
             self.state.mark_dirty()
@@ -406,15 +422,20 @@ class VectorStore:
                              "Check that the data folder is writable.") from exc
 
     # -- the in-memory mirror ------------------------------------------------------------
-    def open_index(self, dimension: int) -> VectorIndex | None:
+    def open_index(self, dimension: int, trusted: bool | None = None) -> VectorIndex | None:
         """Load (or build from Chroma) the in-memory mirror; writers wait meanwhile, so no
-        write can fall between reading Chroma and publishing the mirror. None for a server."""
+        write can fall between reading Chroma and publishing the mirror. None for a server.
+
+        The snapshot is used only when `trusted` (default: the state says clean) and it holds
+        as many vectors as Chroma; otherwise every vector is read back from Chroma."""
         if self.is_remote:
             return None
         with self._index_lock:
             if self.index is not None:
                 return self.index
-            loaded = VectorIndex.load(self.state.folder, dimension) if self.state.is_clean() else None
+            if trusted is None:
+                trusted = self.state.is_clean()
+            loaded = VectorIndex.load(self.state.folder, dimension) if trusted else None
             if loaded is not None and len(loaded) == self.count():
                 index = loaded
             else:
@@ -485,7 +506,16 @@ class VectorStore:
             offset += len(chunk)
 
     def count(self) -> int:
-        return int(self._run("count memory vectors", lambda: self._collection.count()))
+        """Vectors in the collection. Chroma counts by scanning (~0.1 s at 100k), so the answer is
+        kept until the next write; a count read while a write ran is not kept."""
+        cached = self._count
+        if cached is not None and cached[0] == self._writes:
+            return cached[1]
+        writes = self._writes
+        value = int(self._run("count memory vectors", lambda: self._collection.count()))
+        if not self.is_remote and writes == self._writes and not self._writing:
+            self._count = (writes, value)
+        return value
 
     def probe(self) -> None:
         """Read one vector back and search with it, so a damaged index shows itself now."""
@@ -499,22 +529,39 @@ class VectorStore:
 
 class IndexState:
     """Whether the index snapshots in a folder match the store: a `clean` file written after a
-    save and removed before the first write that follows, so a crash leaves it absent."""
+    save and removed before the first write that follows, so a crash leaves it absent. The
+    file holds the ledger's fingerprint at the save (Ledger.fingerprint): a store changed
+    behind the snapshots' back (a restored backup, a write whose marker removal was lost)
+    no longer matches it, and its snapshots are not used."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._marker = folder / "clean"
         self._dirty = False
 
-    def is_clean(self) -> bool:
-        return not self._dirty and self._marker.is_file()
+    def is_clean(self, fingerprint: str | None = None) -> bool:
+        """True when the snapshots were saved by a clean close (and, given a fingerprint, of
+        a store in that same state)."""
+        if self._dirty or not self._marker.is_file():
+            return False
+        return fingerprint is None or self.saved_fingerprint() == fingerprint
+
+    def saved_fingerprint(self) -> str | None:
+        try:
+            data = json.loads(self._marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        value = data.get("fingerprint") if isinstance(data, dict) else None
+        return value if isinstance(value, str) else None
 
     def mark_dirty(self) -> None:
         if not self._dirty:
             self._marker.unlink(missing_ok=True)
             self._dirty = True
 
-    def mark_clean(self) -> None:
+    def mark_clean(self, fingerprint: str = "") -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._marker.write_text("snapshots match the store\n", encoding="utf-8")
+        tmp = self._marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8")
+        tmp.replace(self._marker)
         self._dirty = False

@@ -10,9 +10,12 @@ A search over a scope holding a small share of the rows gathers just those rows;
 of the store it multiplies the whole matrix and masks. Deleted rows are tombstones until
 more than half are dead, then the matrix is compacted.
 
-On close the matrix is saved as `.npy` beside its ids; on open it is loaded and reconciled
-with the ledger (rows missing from the snapshot are fetched from Chroma, extra rows dropped).
-A snapshot is only trusted when it was written by a clean close (see store.IndexState).
+On close the matrix is saved as `vectors.npy`, the scope codes as one int32 array and the ids
+and scope names as JSON. Opening maps the matrix from the file read-only (no copy, no Python
+loop over rows: pages come in as searches touch them) and copies it into memory only on the
+first write; a close without writes since the load leaves the files as they are. A snapshot
+is only trusted when it was written by a clean close of the same store (see store.IndexState);
+otherwise the mirror is rebuilt from Chroma.
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ from .bm25 import ScopeColumn
 SCOPE_KEYS = ("user_id", "agent_id", "run_id")
 VECTORS_FILE = "vectors.npy"
 IDS_FILE = "vector_ids.json"
+SCOPES_FILE = "vector_scopes.npy"
+FORMAT = 2  # snapshot layout; another value (or none) is not loaded
 
 
 class VectorIndex:
@@ -37,13 +42,24 @@ class VectorIndex:
         self.dimension = dimension
         self._lock = threading.RLock()
         self._ids: list[str] = []
-        self._pos: dict[str, int] = {}
-        self._matrix = np.zeros((1024, dimension), dtype=np.float32)
+        self._pos_map: dict[str, int] | None = {}
+        self._matrix: np.ndarray = np.zeros((1024, dimension), dtype=np.float32)
         self._alive = np.zeros(1024, dtype=bool)
         self._scope = {key: ScopeColumn() for key in SCOPE_KEYS}
+        self._source: Path | None = None  # the snapshot folder this was loaded from, while unchanged
+
+    @property
+    def _pos(self) -> dict[str, int]:
+        """id -> row of the live rows, built on first use (a search never needs it)."""
+        if self._pos_map is None:
+            size = len(self._ids)
+            live = np.flatnonzero(self._alive[:size])
+            self._pos_map = dict(zip(self._ids, range(size))) if len(live) == size else \
+                {self._ids[int(p)]: int(p) for p in live}
+        return self._pos_map
 
     def __len__(self) -> int:
-        return len(self._pos)
+        return int(np.count_nonzero(self._alive[:len(self._ids)]))
 
     def __contains__(self, memory_id: object) -> bool:
         return memory_id in self._pos
@@ -52,15 +68,17 @@ class VectorIndex:
         """Add or replace rows; scopes are dicts with any of user_id, agent_id, run_id."""
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1) if len(ids) else vectors
         with self._lock:
+            if not len(ids):
+                return
+            self._reserve(len(self._ids) + len(ids))
+            positions = self._pos
             for memory_id, vector, scope in zip(ids, vectors, scopes):
-                old = self._pos.pop(memory_id, None)
+                old = positions.pop(memory_id, None)
                 if old is not None:
                     self._alive[old] = False
                 pos = len(self._ids)
-                if pos >= len(self._alive):
-                    self._grow(pos + 1)
                 self._ids.append(memory_id)
-                self._pos[memory_id] = pos
+                positions[memory_id] = pos
                 self._matrix[pos] = vector
                 self._alive[pos] = True
                 for key, column in self._scope.items():
@@ -69,11 +87,13 @@ class VectorIndex:
 
     def remove(self, ids: Iterable[str]) -> None:
         with self._lock:
+            positions = self._pos
             for memory_id in ids:
-                pos = self._pos.pop(memory_id, None)
+                pos = positions.pop(memory_id, None)
                 if pos is not None:
                     self._alive[pos] = False
-            if len(self._ids) > 4096 and len(self._pos) < len(self._ids) // 2:
+                    self._source = None
+            if len(self._ids) > 4096 and len(positions) < len(self._ids) // 2:
                 self._compact()
 
     def clear(self) -> None:
@@ -109,68 +129,98 @@ class VectorIndex:
 
     # -- snapshot --------------------------------------------------------------------
     def save(self, folder: Path) -> None:
-        """Write the live rows (compacted) as vectors.npy + vector_ids.json, atomically."""
+        """Write the live rows (compacted) as vectors.npy, vector_scopes.npy and vector_ids.json,
+        each replaced atomically; nothing is written when the index is unchanged since it was
+        loaded from this folder."""
         with self._lock:
+            if self._source is not None and self._source == folder and \
+                    all((folder / name).is_file() for name in (VECTORS_FILE, SCOPES_FILE, IDS_FILE)):
+                return
             self._compact()
+            self._own()
             size = len(self._ids)
-            names = {key: {c: v for v, c in col.codes.items()} for key, col in self._scope.items()}
-            columns = [self._scope[key].values[:size].tolist() for key in SCOPE_KEYS]
-            scopes = [[names[key].get(columns[k][p]) for k, key in enumerate(SCOPE_KEYS)]
-                      for p in range(size)]
+            codes = np.stack([self._scope[key].values[:size] for key in SCOPE_KEYS], axis=1) if size \
+                else np.zeros((0, len(SCOPE_KEYS)), dtype=np.int32)
+            names = {key: _names(self._scope[key].codes) for key in SCOPE_KEYS}
             folder.mkdir(parents=True, exist_ok=True)
             tmp_vectors = folder / (VECTORS_FILE + ".tmp")
             with open(tmp_vectors, "wb") as fh:
                 np.save(fh, self._matrix[:size])
+            tmp_scopes = folder / (SCOPES_FILE + ".tmp")
+            with open(tmp_scopes, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(codes, dtype=np.int32))
             tmp_ids = folder / (IDS_FILE + ".tmp")
-            tmp_ids.write_text(json.dumps({"dimension": self.dimension, "ids": self._ids, "scopes": scopes}),
-                               encoding="utf-8")
+            tmp_ids.write_text(json.dumps({"format": FORMAT, "dimension": self.dimension, "ids": self._ids,
+                                           "scope_names": names}), encoding="utf-8")
             tmp_vectors.replace(folder / VECTORS_FILE)
+            tmp_scopes.replace(folder / SCOPES_FILE)
             tmp_ids.replace(folder / IDS_FILE)
 
     @classmethod
     def load(cls, folder: Path, dimension: int) -> "VectorIndex | None":
-        """The index saved in a folder, or None when there is none usable."""
+        """The index saved in a folder, or None when there is none usable.
+
+        The matrix stays a read-only map of the file until the first write copies it.
+        """
         try:
             meta = json.loads((folder / IDS_FILE).read_text(encoding="utf-8"))
-            matrix = np.load(folder / VECTORS_FILE)
+            matrix = np.load(folder / VECTORS_FILE, mmap_mode="r")
+            codes = np.load(folder / SCOPES_FILE)
         except (OSError, ValueError):
             return None
-        ids, scopes = meta.get("ids") or [], meta.get("scopes") or []
-        if meta.get("dimension") != dimension or matrix.shape != (len(ids), dimension) or \
-                len(scopes) != len(ids):
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            return None
+        ids, names = meta.get("ids"), meta.get("scope_names")
+        if not isinstance(ids, list) or not isinstance(names, dict) or meta.get("dimension") != dimension \
+                or matrix.dtype != np.float32 or matrix.shape != (len(ids), dimension) \
+                or codes.dtype != np.int32 or codes.shape != (len(ids), len(SCOPE_KEYS)):
             return None
         index = cls(dimension)
-        cap = max(1024, len(ids) + len(ids) // 4)
-        index._matrix = np.zeros((cap, dimension), dtype=np.float32)
-        index._matrix[:len(ids)] = matrix
-        del matrix
+        n = len(ids)
+        cap = n + 1024
+        index._matrix = matrix
         index._alive = np.zeros(cap, dtype=bool)
-        index._alive[:len(ids)] = True
-        index._ids = list(ids)
-        index._pos = {memory_id: n for n, memory_id in enumerate(ids)}
+        index._alive[:n] = True
+        index._ids = ids
+        index._pos_map = None
         for k, key in enumerate(SCOPE_KEYS):
+            values = names.get(key) or []
+            if n and (codes[:, k].max() >= len(values) or codes[:, k].min() < -1):
+                return None
             column = index._scope[key]
-            codes = column.codes
+            column.codes = {value: code for code, value in enumerate(values)}
             column.values = np.full(cap, -1, dtype=np.int32)
-            column.values[:len(ids)] = [-1 if s[k] is None else codes.setdefault(s[k], len(codes))
-                                        for s in scopes]
+            column.values[:n] = codes[:, k]
+        index._source = folder
         return index
 
     # -- internals -------------------------------------------------------------------
-    def _grow(self, need: int) -> None:
-        cap = max(need, len(self._alive) * 2)
-        matrix = np.zeros((cap, self.dimension), dtype=np.float32)
-        matrix[:len(self._ids)] = self._matrix[:len(self._ids)]
-        self._matrix = matrix
-        alive = np.zeros(cap, dtype=bool)
-        alive[:len(self._alive)] = self._alive
-        self._alive = alive
+    def _own(self) -> None:
+        """Copy a matrix still mapped from its snapshot file into memory (before any change)."""
+        if isinstance(self._matrix, np.memmap):
+            self._reserve(len(self._ids))
+
+    def _reserve(self, need: int) -> None:
+        """Room for `need` rows in a writable in-memory matrix and the row flags."""
+        self._source = None
+        mapped = isinstance(self._matrix, np.memmap)
+        if mapped or need > len(self._matrix):
+            grow = len(self._matrix) * 2 if need > len(self._matrix) else len(self._matrix) + len(self._matrix) // 4
+            cap = max(need, grow, 1024)
+            matrix = np.zeros((cap, self.dimension), dtype=np.float32)
+            matrix[:len(self._ids)] = self._matrix[:len(self._ids)]
+            self._matrix = matrix  # the memory map (if any) is let go here
+        if need > len(self._alive):
+            alive = np.zeros(max(need, len(self._matrix)), dtype=bool)
+            alive[:len(self._alive)] = self._alive
+            self._alive = alive
 
     def _compact(self) -> None:
         size = len(self._ids)
         keep = np.flatnonzero(self._alive[:size])
         if len(keep) == size:
             return
+        self._source = None
         self._matrix = np.ascontiguousarray(self._matrix[keep]) if len(keep) else \
             np.zeros((1024, self.dimension), dtype=np.float32)
         if len(self._matrix) < 1024:
@@ -179,7 +229,15 @@ class VectorIndex:
         self._alive = np.zeros(len(self._matrix), dtype=bool)
         self._alive[:len(keep)] = True
         self._ids = [self._ids[int(i)] for i in keep]
-        self._pos = {memory_id: n for n, memory_id in enumerate(self._ids)}
+        self._pos_map = None
         for column in self._scope.values():
             column.values = np.concatenate([column.values[keep],
                                             np.full(max(1024, len(keep)), -1, dtype=np.int32)])
+
+
+def _names(codes: Mapping[str, int]) -> list[str]:
+    """A column's values listed by code (codes are 0..n-1 in the order they were first seen)."""
+    out = [""] * len(codes)
+    for value, code in codes.items():
+        out[code] = value
+    return out

@@ -121,3 +121,49 @@ def store_time():
     from datetime import datetime, timezone
 
     return datetime(2024, 6, 1, tzinfo=timezone.utc)
+
+
+def _entity_view(index: EntityIndex) -> dict:
+    scopes = ({}, {"user_id": "u"}, {"user_id": "v"}, {"run_id": "r1"}, {"user_id": "u", "run_id": "r1"})
+    return {str(s): (index.keys_in(s), {k: index.memories(k, s) for k in ("melanie", "mel", "oslo", "bo")})
+            for s in scopes}
+
+
+def test_entity_index_lists_each_memory_under_every_scope_it_matches():
+    index = EntityIndex()
+    index.put("a", Scope(user_id="u", run_id="r1"), [("oslo", "Oslo", "GPE"), ("bo", "Bo", "PERSON")])
+    index.put("b", Scope(user_id="u"), [("oslo", "Oslo", "GPE")])
+    index.put("c", Scope(agent_id="x", run_id="r1"), [("oslo", "Oslo", "GPE")])
+    assert index.memories("oslo", {}) == {"a", "b", "c"}
+    assert index.memories("oslo", {"user_id": "u"}) == {"a", "b"}
+    assert index.memories("oslo", {"run_id": "r1"}) == {"a", "c"}
+    assert index.memories("oslo", {"user_id": "u", "run_id": "r1"}) == {"a"}
+    assert index.memories("oslo", {"user_id": "u", "agent_id": "x"}) == set()
+    assert index.keys_in({"agent_id": "x"}) == {"oslo": 1}
+    index.put("a", Scope(user_id="u", run_id="r1"), [("bo", "Bo", "PERSON")])  # a rewrite drops "oslo"
+    assert index.memories("oslo", {"run_id": "r1"}) == {"c"}
+    index.remove("c")
+    assert index.keys_in({"run_id": "r1"}) == {"bo": 1} and index.keys_in({"agent_id": "x"}) == {}
+
+
+def test_entity_index_snapshot_reads_back_the_same_and_takes_writes(tmp_path):
+    index = EntityIndex()
+    index.put("a", Scope(user_id="u", run_id="r1"), [("melanie", "Melanie", "PERSON"), ("oslo", "Oslo", "GPE")])
+    index.put("b", Scope(user_id="u"), [("mel", "Mel", "PERSON")])
+    index.put("c", Scope(user_id="v"), [("mel", "Mel", "PERSON"), ("bo", "Bo", "PERSON")])
+    index.put("d", Scope(user_id="u", run_id="r1"), [("oslo", "Oslo", "PROPN")])
+    index.put("e", Scope(user_id="v"), [("oslo", "Oslo", "GPE")])
+    index.save(tmp_path)
+    loaded = EntityIndex.load(tmp_path)
+    assert loaded is not None
+    assert _entity_view(loaded) == _entity_view(index)
+    assert loaded.display == index.display and loaded.known("bo") and not loaded.known("nobody")
+    for each in (index, loaded):  # writes after a load reach the same state as on the original
+        each.remove("a")
+        each.put("b", Scope(user_id="u"), [("bo", "Bo", "PERSON")])
+        each.put("f", Scope(user_id="u", run_id="r1"), [("melanie", "Melanie", "PERSON")])
+    assert _entity_view(loaded) == _entity_view(index)
+    assert loaded.memories("bo", {"user_id": "u"}) == {"b"}
+    (tmp_path / "entities.json").write_text('{"format": 0}', encoding="utf-8")
+    assert EntityIndex.load(tmp_path) is None  # another layout is rebuilt, not misread
+    assert EntityIndex.load(tmp_path / "missing") is None

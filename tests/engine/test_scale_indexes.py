@@ -54,17 +54,34 @@ def test_keyword_snapshot_gives_the_same_results_as_a_rebuild(tmp_path):
     built.remove("m4")
     built.save(tmp_path)
     del scopes["m4"], texts["m4"]
-    loaded = KeywordIndex.load(tmp_path, scopes)
-    assert loaded is not None and len(loaded) == len(texts)
+    loaded = KeywordIndex.load(tmp_path)
+    assert loaded is not None and len(loaded) == len(texts) and "m4" not in loaded
     fresh = KeywordIndex()
     fresh.add_many((mid, text, scopes[mid]) for mid, text in texts.items())
-    for query in ("hiking Oslo", "Anna Kyoto", "day 17"):
-        for scope in ({"user_id": "u"}, {"user_id": "v"}):
-            got, want = loaded.search(query, scope, 10), fresh.search(query, scope, 10)
-            assert [g[0] for g in got] == [w[0] for w in want]
-            assert [g[1] for g in got] == pytest.approx([w[1] for w in want])
+    _assert_same_keyword_results(loaded, fresh)
     loaded.add_many([("new", "Anna skied in Oslo", Scope(user_id="u"))])  # writes after a load
     assert loaded.search("skied", {"user_id": "u"}, 5)[0][0] == "new"
+    # a snapshot of the loaded index with writes on top (replaced, removed, added) reads back the same
+    changes = [("m7", "Bo went sailing near Oslo", Scope(user_id="u")),
+               ("extra", "Cy skied near Kyoto on day 3", Scope(user_id="v"))]
+    for index in (loaded, fresh):
+        index.add_many(changes)
+        index.remove("m10")
+    fresh.add_many([("new", "Anna skied in Oslo", Scope(user_id="u"))])
+    loaded.save(tmp_path / "again")
+    again = KeywordIndex.load(tmp_path / "again")
+    assert again is not None and len(again) == len(fresh)
+    _assert_same_keyword_results(again, fresh, ("skied Oslo", "sailing", "hiking Oslo", "day 3"))
+    assert KeywordIndex.load(tmp_path / "missing") is None
+
+
+def _assert_same_keyword_results(got_index: KeywordIndex, want_index: KeywordIndex,
+                                 queries: tuple[str, ...] = ("hiking Oslo", "Anna Kyoto", "day 17")) -> None:
+    for query in queries:
+        for scope in ({"user_id": "u"}, {"user_id": "v"}):
+            got, want = got_index.search(query, scope, 10), want_index.search(query, scope, 10)
+            assert [g[0] for g in got] == [w[0] for w in want]
+            assert [g[1] for g in got] == pytest.approx([w[1] for w in want])
 
 
 def test_writes_made_while_the_indexes_are_built_are_not_lost(tmp_path, embedder, monkeypatch):
@@ -195,3 +212,90 @@ def test_a_chroma_server_can_hold_the_vectors(tmp_path, embedder, chroma_server)
          "data_dir": str(tmp_path / "local")}, embedder=embedder, preload=False)
     with again:
         assert again.search("build server", user_id="team")["results"][0]["id"] == keep
+
+
+def test_a_loaded_vector_snapshot_takes_writes_and_is_rewritten_only_when_changed(tmp_path):
+    rng = np.random.default_rng(5)
+    vectors = _unit(rng, 300)
+    ids = [f"m{i}" for i in range(300)]
+    scopes = [{"user_id": f"u{i % 3}", "agent_id": "a" if i % 2 else None} for i in range(300)]
+    built = VectorIndex(16)
+    built.add(ids, vectors, scopes)
+    built.save(tmp_path)
+    loaded = VectorIndex.load(tmp_path, 16)
+    assert loaded is not None and len(loaded) == 300 and "m7" in loaded
+    written = (tmp_path / "vectors.npy").stat().st_mtime_ns
+    loaded.save(tmp_path)  # unchanged since the load: the files stay as they are
+    assert (tmp_path / "vectors.npy").stat().st_mtime_ns == written
+    extra = _unit(rng, 2)
+    for index in (built, loaded):
+        index.add(["m3", "new"], extra, [{"user_id": "u0"}, {"user_id": "u9", "agent_id": "a"}])
+        index.remove(["m10", "m11"])
+    query = _unit(rng, 1)[0]
+    for scope in ({"user_id": "u0"}, {"user_id": "u1", "agent_id": "a"}, {"user_id": "u9"}, {}):
+        assert loaded.search(query, scope, 20) == built.search(query, scope, 20)
+    loaded.save(tmp_path)
+    again = VectorIndex.load(tmp_path, 16)
+    assert again is not None and len(again) == len(built) == 299
+    for scope in ({"user_id": "u0"}, {"agent_id": "a"}, {"user_id": "u9", "agent_id": "a"}):
+        assert again.search(query, scope, 20) == built.search(query, scope, 20)
+    (tmp_path / "vector_scopes.npy").unlink()  # a snapshot of the older layout (no scope array)
+    assert VectorIndex.load(tmp_path, 16) is None
+
+
+TEXTS = ["I moved to Oslo in May", "My sister Ingrid plays the cello", "Bergen is rainy in autumn",
+         "The cat is called Miso", "I run along the river on Tuesdays", "Ingrid visited Oslo last week",
+         "My manager Tomas loves sourdough", "The cello lessons are on Fridays"]
+QUERIES = ["where did I move?", "cello", "Ingrid", "what is the cat called?", "Oslo", "sourdough bread"]
+
+
+def _results(mem, users=("u", "v")):
+    return [[(h.record.id, round(h.score, 5)) for h in mem.search_records(q, top_k=5, filters={"user_id": u})]
+            for q in QUERIES for u in users]
+
+
+def test_a_store_opened_from_snapshots_searches_like_one_rebuilt_from_scratch(tmp_path, embedder):
+    import shutil
+
+    folder = tmp_path / "s"
+    with Memory(folder, embedder=embedder, preload=False) as mem:
+        for n, text in enumerate(TEXTS):
+            mem.add(text, user_id="u" if n % 3 else "v", infer=False)
+        gone = mem.add("Ingrid sold the old cello", user_id="u", infer=False)["results"][0]["id"]
+        mem.delete(gone)
+        first = _results(mem)
+    index_dir = folder / "index"
+    assert {"clean", "vectors.npy", "bm25.npz", "entities.json"} <= {p.name for p in index_dir.iterdir()}
+    with Memory(folder, embedder=embedder, preload=False) as mem:
+        assert mem._vectors.state.is_clean(mem._ledger.fingerprint())
+        from_snapshots = _results(mem)
+        assert mem._retriever._keyword._source == index_dir  # really loaded, not rebuilt
+    shutil.rmtree(index_dir)
+    with Memory(folder, embedder=embedder, preload=False) as mem:
+        rebuilt = _results(mem)
+    assert from_snapshots == rebuilt == first
+
+
+def test_snapshots_of_a_store_changed_behind_their_back_are_not_used(tmp_path, embedder):
+    """A restored backup brings back older memories under the same ids: the snapshots saved
+    after the update no longer describe the store and must be ignored."""
+    from engine.backup import restore_snapshot
+
+    folder = tmp_path / "s"
+    keyword = SearchOptions(semantic=False, entity=False, time=False, context=False)
+    with Memory(folder, embedder=embedder, preload=False) as mem:
+        mid = mem.add("Ingrid plays the cello", user_id="u", infer=False)["results"][0]["id"]
+        mem.add("Bergen is rainy", user_id="u", infer=False)
+        backup = mem.backup("manual")
+        mem.update(mid, "Ingrid plays the violin")
+        assert mem.search_records("violin", filters={"user_id": "u"}, options=keyword)[0].record.id == mid
+    assert (folder / "index" / "clean").is_file()
+    restore_snapshot(folder, backup.name)
+    with Memory(folder, embedder=embedder, preload=False) as mem:
+        assert mem.search_records("violin", filters={"user_id": "u"}, options=keyword) == []
+        hits = mem.search_records("cello", filters={"user_id": "u"}, options=keyword)
+        assert [h.record.memory for h in hits] == ["Ingrid plays the cello"]
+        semantic = mem.search_records("which instrument does Ingrid play?", filters={"user_id": "u"},
+                                      options=SearchOptions(keyword=False, entity=False, time=False))
+        assert semantic[0].record.id == mid
+        assert semantic[0].signals["semantic"] > 0.3

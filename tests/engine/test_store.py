@@ -129,3 +129,30 @@ def test_the_search_mirror_follows_only_the_writes_chroma_accepted(tmp_path):
     assert "a" not in index and [i for i, _ in store.search(vecs[0], 3, {"user_id": "u"})] == ["b"]
     assert not store.state.is_clean()  # written since the last snapshot: the next open rebuilds
     store.close()
+
+
+def test_index_state_trusts_only_a_clean_marker_with_the_same_fingerprint(tmp_path):
+    from engine.store import IndexState
+
+    state = IndexState(tmp_path / "index")
+    assert not state.is_clean()
+    state.mark_clean("3:3:5:2")
+    again = IndexState(tmp_path / "index")
+    assert again.is_clean() and again.is_clean("3:3:5:2") and not again.is_clean("4:4:6:2")
+    again.mark_dirty()
+    assert not again.is_clean("3:3:5:2") and not IndexState(tmp_path / "index").is_clean()
+    (tmp_path / "index" / "clean").write_text("snapshots match the store\n", encoding="utf-8")
+    assert not IndexState(tmp_path / "index").is_clean("3:3:5:2")  # an older marker has no fingerprint
+
+
+def test_the_vector_count_follows_every_write(tmp_path):
+    store = VectorStore(tmp_path)
+    vecs = _vecs(4)
+    assert store.count() == 0
+    store.upsert(["a", "b"], vecs[:2], [{"user_id": "u"}] * 2)
+    assert store.count() == 2 and store.count() == 2
+    store.upsert(["b", "c"], vecs[2:], [{"user_id": "u"}] * 2)  # one replaced, one new
+    assert store.count() == 3
+    store.delete(["a", "zz"])
+    assert store.count() == 2
+    store.close()
