@@ -22,7 +22,8 @@ from .collapse import PREFERENCES, collapse
 from .config import LociConfig, from_mem0_config, is_mem0_config
 from .embeddings import Embedder
 from .onnx_embedder import default_embedder
-from .entities import MAX_MENTIONS, EntityExtractor, is_plausible, normalise
+from .entities import EntityExtractor, links
+from .entity_linker import EntityLinker
 from .errors import ConfigError, ExtractionError, InvalidInputError, NotFoundError, StoreError
 from .export import ExportedMemory
 from .filters import SCOPE_KEYS, Predicate, compile_filters, names_scope, scope_of
@@ -63,7 +64,11 @@ class Memory:
     ledger's journal and committed; (2) the vectors are written to Chroma; (3) the memory rows,
     their history rows and the source messages are written and the journal entries cleared in
     ONE SQLite transaction. SQLite is the source of truth: a memory exists when its row exists,
-    and its row never exists without its history row. A crash after (1) or (2) leaves only
+    and its row never exists without its history row. Entities are found after the commit
+    (engine/entity_linker.py): the same transaction queues the memory for linking, a background
+    thread links the queue in batches, and a store opened after a crash links what was left.
+    Until linked, a memory is found by meaning and keywords but not by the entities it names;
+    get(), get_all() and the entity views link what they are about to show first. A crash after (1) or (2) leaves only
     journal entries and stray vectors, which `_recover` repairs the next time the store opens.
     Updates and deletes follow the same order (journal, vectors, one SQLite transaction), and
     a write that fails after step (1) is repaired at once from the journal, so a caller told
@@ -132,6 +137,9 @@ class Memory:
         if self.open_report.repairs:
             log.warning("store %s repaired on open: %s", self.data_dir,
                         "; ".join(self.open_report.repairs))
+        # starts linking at once when a previous session left memories queued
+        self._linker = EntityLinker(self._ledger, self._entity_extractor, self._write_lock,
+                                    self._retriever.link)
         self._models_ready = threading.Event()
         self._load_error: BaseException | None = None
         if preload:  # models load while the caller does other things (no stall on the first write)
@@ -162,6 +170,15 @@ class Memory:
         """Block until the background model load is done (True) or the timeout passes (False)."""
         return self._models_ready.wait(timeout)
 
+    def wait_for_entities(self, timeout: float | None = None) -> bool:
+        """Link every memory still waiting for its entities, in this thread (True when none is left).
+
+        Writes return before spaCy has read the new memories; a background thread links them
+        within moments. Call this when the entity signal of search must see every memory.
+        """
+        self._check_open()
+        return self._linker.drain(timeout)
+
     @classmethod
     def from_config(cls, config_dict: Mapping[str, Any] | None = None, **kwargs: Any) -> "Memory":
         """mem0-style constructor: a mem0 config dict (mapped, see config.from_mem0_config) or
@@ -186,6 +203,7 @@ class Memory:
             return
         self._closed = True
         try:
+            self._linker.stop()  # after its current batch; the rest is linked after the next open
             with self._write_lock:  # snapshot the indexes: a clean close opens faster next time
                 self._retriever.save()
         finally:
@@ -382,27 +400,31 @@ class Memory:
 
     def _commit(self, records: Sequence[MemoryRecord], vectors: np.ndarray,
                 messages: Sequence[Message] = (), event: str = "ADD", actor: str | None = None) -> None:
-        """The one write path for new memories (see the class docstring for the order)."""
-        records, mentions = self._with_entities(records)
+        """The one write path for new memories (see the class docstring for the order).
+
+        Entities are not looked for here: the memories are queued in the same transaction and
+        the entity linker links them in batches (engine/entity_linker.py).
+        """
         ids = [r.id for r in records]
         self._ledger.journal_begin(ids)
         try:
             self._vectors.upsert(ids, vectors, [_vector_meta(r) for r in records])
             with self._ledger.transaction() as db:
                 self._ledger.insert_messages(db, messages)
-                for r in records:
-                    self._ledger.insert_memory(db, r)
-                    self._ledger.set_entity_links(db, r.id, mentions[r.id])
-                    if event == "ADD":
-                        self._ledger.add_history(db, r.id, "ADD", None, r.memory, r.actor, r.role,
-                                                 r.created_at)
-                    else:  # RESTORE (undo of a delete): now, by whoever undid it
-                        self._ledger.add_history(db, r.id, event, None, r.memory, actor, None)
+                self._ledger.insert_memories(db, records)
+                if event == "ADD":
+                    self._ledger.add_histories(db, [(r.id, "ADD", None, r.memory, r.actor, r.role,
+                                                     r.created_at) for r in records])
+                else:  # RESTORE (undo of a delete): now, by whoever undid it
+                    self._ledger.add_histories(db, [(r.id, event, None, r.memory, actor, None, None)
+                                                    for r in records])
+                self._ledger.queue_entities(db, ids)
                 self._ledger.journal_clear(db, ids)
         except StoreError:
             self._repair_after_failure()
             raise
-        self._retriever.refresh(records, (), mentions)
+        self._retriever.refresh(records, (), {})
+        self._linker.notify(ids)
 
     def _repair_after_failure(self) -> None:
         """Undo a write that failed after its journal entry: the vectors follow SQLite again.
@@ -417,19 +439,24 @@ class Memory:
 
     def _with_entities(self, records: Sequence[MemoryRecord]
                        ) -> tuple[list[MemoryRecord], dict[str, list[tuple[str, str, str]]]]:
-        """Find the entities each memory mentions (spaCy) merged with those the extractor gave."""
+        """Find the entities each memory mentions (spaCy) merged with those the extractor gave
+        (an update links its new text at once; new memories go through the entity linker)."""
         found = self._entity_extractor.extract_many([r.memory for r in records])
         out: list[MemoryRecord] = []
         mentions: dict[str, list[tuple[str, str, str]]] = {}
         for rec, ms in zip(records, found):
-            rows = {m.key: (m.key, m.text, m.label) for m in ms}
-            for name in rec.entities:
-                key = normalise(name)
-                if key and key not in rows and is_plausible(name) and len(rows) < MAX_MENTIONS:
-                    rows[key] = (key, name, "EXTRACTED")
-            mentions[rec.id] = list(rows.values())
-            out.append(replace(rec, entities=tuple(t for _, t, _ in rows.values())))
+            mentions[rec.id] = links(ms, rec.entities)
+            out.append(replace(rec, entities=tuple(t for _, t, _ in mentions[rec.id])))
         return out, mentions
+
+    def _linked(self, records: list[MemoryRecord]) -> list[MemoryRecord]:
+        """The records with their entity links, linking any still queued first (a read shows them)."""
+        waiting = [r.id for r in records if self._linker.is_pending(r.id)]
+        if not waiting:
+            return records
+        self._linker.link_now(waiting)
+        fresh = self._ledger.get_many(waiting)
+        return [fresh.get(r.id, r) for r in records]
 
     def _recover(self) -> None:
         """Finish or undo writes a crash interrupted (journal entries left behind)."""
@@ -528,7 +555,7 @@ class Memory:
         rec = self._ledger.get(memory_id)
         if rec is None:
             return None
-        return {**rec.to_dict(), "score": None}
+        return {**self._linked([rec])[0].to_dict(), "score": None}
 
     def get_record(self, memory_id: str) -> MemoryRecord:
         self._check_open()
@@ -536,7 +563,7 @@ class Memory:
         rec = self._ledger.get(memory_id)
         if rec is None:
             raise NotFoundError(f"No memory with id '{memory_id}'. It may have been deleted.")
-        return rec
+        return self._linked([rec])[0]
 
     def get_all(self, *, filters: Mapping[str, Any] | None = None, top_k: int = 20, offset: int = 0,
                 user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -566,8 +593,10 @@ class Memory:
         filters = _filter_dict(filters)
         scope = scope_of(filters)
         if set(filters) <= set(scope):  # only literal scope keys: let SQLite page
-            return self._ledger.page(scope, offset, top_k, oldest_first=oldest_first,
-                                     unexpired_on=None if show_expired else _today())
+            return self._linked(self._ledger.page(scope, offset, top_k, oldest_first=oldest_first,
+                                                  unexpired_on=None if show_expired else _today()))
+        if _names_entities(filters):
+            self._linker.drain()
         predicate = _unexpired(compile_filters(filters), show_expired)
         out: list[MemoryRecord] = []
         skipped = 0
@@ -579,7 +608,7 @@ class Memory:
                 out.append(rec)
                 if len(out) >= top_k:
                     break
-        return out
+        return self._linked(out)
 
     def count(self, filters: Mapping[str, Any] | None = None) -> int:
         """How many memories match the filters."""
@@ -588,6 +617,8 @@ class Memory:
         scope = scope_of(filters)
         if set(filters) <= set(scope):
             return self._ledger.count(scope)
+        if _names_entities(filters):
+            self._linker.drain()
         predicate = compile_filters(filters)
         return sum(1 for r in self._ledger.iter_scope(scope) if predicate(r))
 
@@ -600,6 +631,7 @@ class Memory:
         """The people, places and things memories mention, with how many memories mention each."""
         self._check_open()
         scope = scope_of(_filter_dict(filters))
+        self._linker.drain()  # counts include every memory stored so far
         return [Entity(name=text, label=label, memory_count=n)
                 for _key, text, label, n in self._retriever.entity_counts(scope)]
 
@@ -609,6 +641,7 @@ class Memory:
         _check_text(name, "entity name", MAX_QUERY_CHARS)
         filters = _filter_dict(filters)
         predicate = compile_filters(filters)
+        self._linker.drain()
         ids = self._retriever.entity_memory_ids(name, scope_of(filters))
         rows = self._ledger.get_many(list(ids))
         out = [r for r in rows.values() if predicate(r)]
@@ -631,6 +664,7 @@ class Memory:
         """Bytes the store takes on disk, measured as after a restart (the SQLite log is folded in)."""
         self._check_open()
         self._ledger.checkpoint()
+        self._vectors.checkpoint()
         total = 0
         for path in self.data_dir.rglob("*"):
             try:
@@ -816,7 +850,6 @@ class Memory:
             if not fresh:
                 return 0
             records = [item.record for item in fresh]
-            _found, mentions = self._with_entities(records)
             vectors = self.embedder.embed_batch([r.memory for r in records])
             ids = [r.id for r in records]
             known = {i for i in ids if self._ledger.has_history(i)}
@@ -827,7 +860,6 @@ class Memory:
                 for item in fresh:
                     r = item.record
                     self._ledger.insert_memory(db, r)
-                    self._ledger.set_entity_links(db, r.id, mentions[r.id])
                     if item.history:
                         self._ledger.restore_history(db, item.history)
                     else:
@@ -835,8 +867,10 @@ class Memory:
                                                  r.created_at)
                     if r.id in known:
                         self._ledger.add_history(db, r.id, "RESTORE", None, r.memory, actor, None)
+                self._ledger.queue_entities(db, ids)  # linked by the entity linker, as new memories
                 self._ledger.journal_clear(db, ids)
-            self._retriever.refresh(records, (), mentions)
+            self._retriever.refresh(records, (), {})
+            self._linker.notify(ids)
         return len(fresh)
 
     def reset(self) -> None:
@@ -846,7 +880,8 @@ class Memory:
             self._ledger.journal_begin(self._ledger.ids())
             try:
                 self._vectors.wipe()
-                self._ledger.wipe()  # clears the journal in the same transaction
+                self._ledger.wipe()  # clears the journal and the entity queue in the same transaction
+                self._linker.forget()
             except StoreError:
                 self._repair_after_failure()
                 raise
@@ -908,6 +943,15 @@ def _filter_dict(filters: Any) -> dict[str, Any]:
         raise InvalidInputError(f"filters must be a dict, not {type(filters).__name__}.")
     compile_filters(filters)
     return dict(filters or {})
+
+
+def _names_entities(filters: Any) -> bool:
+    """True when a filter (at any depth) tests a memory's entities."""
+    if isinstance(filters, Mapping):
+        return any(k in ("entities", "entity") or _names_entities(v) for k, v in filters.items())
+    if isinstance(filters, (list, tuple)):
+        return any(_names_entities(v) for v in filters)
+    return False
 
 
 def _check_flag(value: Any, name: str) -> None:

@@ -259,10 +259,10 @@ def test_a_failure_between_the_two_writes_leaves_no_memory_without_history(tmp_p
     mem = Memory(tmp_path / "s", embedder=embedder)
     keep = _add(mem, "survivor")
 
-    def boom(db, rec):
+    def boom(db, records):
         raise OSError("simulated power cut")
 
-    monkeypatch.setattr(Ledger, "insert_memory", staticmethod(boom))
+    monkeypatch.setattr(Ledger, "insert_memories", staticmethod(boom))
     with pytest.raises(OSError):
         mem.add("I will be lost", user_id="alice", infer=False)
     monkeypatch.undo()

@@ -19,6 +19,7 @@ def store(memory):
                timestamp="2024-05-10T09:00:00Z", infer=False)
     memory.add("Tomas: I ran the Oslo marathon", user_id="tomas", timestamp="2023-09-17T10:00:00Z",
                infer=False)
+    memory.wait_for_entities()  # entities are linked after add returns
     return memory
 
 
