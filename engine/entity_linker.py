@@ -12,8 +12,9 @@ from .records import MemoryRecord
 
 log = logging.getLogger(__name__)
 
-BATCH = 64  # memories parsed per spaCy call (nlp.pipe): large enough to be cheap per text,
-#             small enough that a read waiting for one batch waits ~0.1 s
+BATCH = 64  # memories parsed per spaCy call (nlp.pipe) and written per transaction
+IDLE_S = 0.2  # the thread starts linking once no write came for this long ...
+BACKLOG = 2000  # ... or once this many memories wait (a long import is linked as it goes)
 Links = dict[str, list[tuple[str, str, str]]]
 
 
@@ -30,20 +31,25 @@ class EntityLinker:
     the entities it names.
 
     The thread starts on the first `notify` (a commit) or at once when the queue is not
-    empty; `link_now` and `drain` link in the caller's thread (for reads that need the
-    links, and for tests). Errors in the thread (a missing spaCy model) are logged and the
+    empty. It links when writes pause for IDLE_S (so a burst of adds does not share the CPU
+    with spaCy) or when BACKLOG memories wait. `link_now` and `drain` link in the caller's
+    thread (for reads that need the links, and for tests). Errors in the thread (a missing spaCy model) are logged and the
     memories stay queued: the next `drain` raises the error to its caller.
     """
 
     def __init__(self, ledger: Ledger, extractor: EntityExtractor, write_lock: ContextManager[Any],
                  on_linked: Callable[[Sequence[MemoryRecord], Links], None], *,
-                 batch_size: int = BATCH) -> None:
+                 batch_size: int = BATCH, idle_s: float = IDLE_S, backlog: int = BACKLOG) -> None:
         self._ledger = ledger
         self._extractor = extractor
         self._write_lock = write_lock
         self._on_linked = on_linked
         self._batch_size = batch_size
+        self._idle_s = idle_s
+        self._backlog = backlog
+        self._last_write = 0.0
         self._wake = threading.Event()
+        self._stopping = threading.Event()
         self._stopped = False
         self._thread: threading.Thread | None = None
         self._state_lock = threading.Lock()
@@ -58,6 +64,7 @@ class EntityLinker:
             if self._stopped:
                 return
             self._pending.update(memory_ids)
+            self._last_write = time.monotonic()
         self._start()
         self._wake.set()
 
@@ -91,6 +98,7 @@ class EntityLinker:
         """Stop the thread after its current batch; what is still queued is linked after the next open."""
         with self._state_lock:
             self._stopped = True
+        self._stopping.set()
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -113,12 +121,23 @@ class EntityLinker:
             self._thread.start()
         self._wake.set()
 
+    def _quiet(self) -> bool:
+        """Wait for a pause in writes (or a large backlog); False when the store is closing."""
+        while not self._stopped:
+            if len(self._pending) >= self._backlog:
+                return True
+            left = self._last_write + self._idle_s - time.monotonic()
+            if left <= 0:
+                return True
+            self._stopping.wait(left)
+        return False
+
     def _run(self) -> None:
         while True:
             self._wake.wait()
             self._wake.clear()
             try:
-                while not self._stopped:
+                while self._quiet():
                     ids = self._ledger.entities_pending(self._batch_size)
                     if not ids:
                         break

@@ -296,8 +296,8 @@ class Memory:
 
     def _add_raw(self, msgs: list[Message], scope: Scope, meta: dict[str, Any]) -> dict[str, Any]:
         records = self._episodes(msgs, scope, meta)
+        vectors = self.embedder.embed_batch([r.memory for r in records])  # no lock: writers embed at once
         with self._write_lock:
-            vectors = self.embedder.embed_batch([r.memory for r in records])
             self._commit(records, vectors, msgs)
         return {"results": [_event(r, "ADD") for r in records]}
 
