@@ -103,6 +103,10 @@ class LociLib:
     def search(self, query: str, user: str) -> Any:
         return self.m.search(query, filters={"user_id": user}, top_k=10)
 
+    def settle(self) -> None:
+        """Link the entities of the memories just added (Loci does it after add() returns)."""
+        self.m.wait_for_entities()
+
     def reopen(self, folder: Path) -> "LociLib":
         embedder = self.m.embedder
         self.m.close()
@@ -159,6 +163,9 @@ class Mem0Lib:
     def search(self, query: str, user: str) -> Any:
         return self.m.search(query, filters={"user_id": user}, top_k=10)
 
+    def settle(self) -> None:
+        pass
+
     def reopen(self, folder: Path) -> "Mem0Lib":
         self.close()
         return Mem0Lib(folder)
@@ -213,6 +220,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     for i, text in enumerate(single):  # at full size: one memory per call, spread over the scopes
         lib.add([text], users[i % len(users)])
     out["add_single_per_s"] = len(single) / (time.perf_counter() - t)
+    lib.settle()  # searches below see every memory linked to its entities
     lib.search("warm up", users[0])
     times, cpu = [], []
     for i, q in enumerate(qs):

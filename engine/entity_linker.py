@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 BATCH = 64  # memories parsed per spaCy call (nlp.pipe) and written per transaction
 IDLE_S = 0.2  # the thread starts linking once no write came for this long ...
 BACKLOG = 2000  # ... or once this many memories wait (a long import is linked as it goes)
+CLOSE_BUDGET_S = 2.0  # closing links what it can in this time; the rest after the next open
 Links = dict[str, list[tuple[str, str, str]]]
 
 
@@ -93,6 +94,12 @@ class EntityLinker:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             self._link(ids)
+
+    def close(self) -> None:
+        """Stop the thread, then link what CLOSE_BUDGET_S allows (a batch may run over it);
+        whatever is still queued is linked after the next open."""
+        self.stop()
+        self.drain(CLOSE_BUDGET_S)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the thread after its current batch; what is still queued is linked after the next open."""

@@ -24,7 +24,8 @@ from .embeddings import Embedder
 from .onnx_embedder import default_embedder
 from .entities import EntityExtractor, links
 from .entity_linker import EntityLinker
-from .errors import ConfigError, ExtractionError, InvalidInputError, NotFoundError, StoreError
+from .errors import (ConfigError, ExtractionError, InvalidInputError, LociError, NotFoundError,
+                     StoreError)
 from .export import ExportedMemory
 from .filters import SCOPE_KEYS, Predicate, compile_filters, names_scope, scope_of
 from .integrity import (IntegrityReport, ledger_is_missing, missing_ledger_error, reconcile)
@@ -203,7 +204,10 @@ class Memory:
             return
         self._closed = True
         try:
-            self._linker.stop()  # after its current batch; the rest is linked after the next open
+            try:
+                self._linker.close()  # links for up to 2 s; the rest is linked after the next open
+            except LociError as exc:  # the queue keeps them: the next open tries again
+                log.warning("entities not linked on close: %s", exc)
             with self._write_lock:  # snapshot the indexes: a clean close opens faster next time
                 self._retriever.save()
         finally:

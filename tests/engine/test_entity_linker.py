@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import engine.entity_linker
 from engine import Memory
 from engine.entity_linker import EntityLinker
 
@@ -67,7 +68,18 @@ def test_reads_show_the_entities_of_a_memory_still_queued(tmp_path, embedder, he
         assert mem.count(filters={"user_id": "maya", "entities": {"contains": "Tomas"}}) == 1
 
 
+def test_close_links_what_its_budget_allows(tmp_path, embedder, held):
+    with Memory(tmp_path / "s", embedder=embedder) as mem:
+        mid = mem.add(INGRID, user_id="maya", infer=False)["results"][0]["id"]
+        ledger = mem._ledger
+        assert ledger.entities_pending() == [mid]
+    with Memory(tmp_path / "s", embedder=embedder) as mem:
+        assert mem._ledger.entities_pending() == []
+        assert {"Ingrid", "Bergen"} <= set(mem._ledger.get(mid).entities)
+
+
 def test_memories_left_queued_at_close_are_linked_after_the_next_open(tmp_path, embedder, held, monkeypatch):
+    monkeypatch.setattr(engine.entity_linker, "CLOSE_BUDGET_S", 0.0)
     with Memory(tmp_path / "s", embedder=embedder) as mem:
         mid = mem.add(INGRID, user_id="maya", infer=False)["results"][0]["id"]
     monkeypatch.undo()  # the next session runs its thread
@@ -128,6 +140,7 @@ def test_memories_of_a_killed_process_are_linked_on_the_next_open(tmp_path, monk
     assert proc.returncode == -9, proc.stderr[-2000:]
     ids = json.loads(proc.stdout.strip().splitlines()[-1])
     monkeypatch.setattr(EntityLinker, "_start", lambda self: None)
+    monkeypatch.setattr(engine.entity_linker, "CLOSE_BUDGET_S", 0.0)
     with Memory(store, embedder=HashEmbedder(), preload=False) as mem:
         assert mem._ledger.entities_pending() == ids  # committed, not linked: the kill came first
     monkeypatch.undo()
