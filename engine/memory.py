@@ -65,15 +65,17 @@ class Memory:
     ledger's journal and committed; (2) the vectors are written to Chroma; (3) the memory rows,
     their history rows and the source messages are written and the journal entries cleared in
     ONE SQLite transaction. SQLite is the source of truth: a memory exists when its row exists,
-    and its row never exists without its history row. Entities are found after the commit
-    (engine/entity_linker.py): the same transaction queues the memory for linking, a background
-    thread links the queue in batches, and a store opened after a crash links what was left.
-    Until linked, a memory is found by meaning and keywords but not by the entities it names;
-    get(), get_all() and the entity views link what they are about to show first. A crash after (1) or (2) leaves only
+    and its row never exists without its history row. A crash after (1) or (2) leaves only
     journal entries and stray vectors, which `_recover` repairs the next time the store opens.
     Updates and deletes follow the same order (journal, vectors, one SQLite transaction), and
     a write that fails after step (1) is repaired at once from the journal, so a caller told
     "failed" never finds the change committed.
+
+    Entities are found after the commit (engine/entity_linker.py): step (3) also queues the
+    memories for linking, a background thread links the queue in batches once writes pause,
+    and a store opened after a crash links what was left. Until linked, a memory is found by
+    meaning and keywords but not by the entities it names; get(), get_all() and the entity
+    views link what they are about to show first.
 
     Opening checks the store (`engine/integrity.py`): missing vectors are rebuilt from SQLite
     (`open_report` says what was repaired; `progress` sees the rebuild), a lost SQLite file
