@@ -34,8 +34,9 @@ class EntityLinker:
     The thread starts on the first `notify` (a commit) or at once when the queue is not
     empty. It links when writes pause for IDLE_S (so a burst of adds does not share the CPU
     with spaCy) or when BACKLOG memories wait. `link_now` and `drain` link in the caller's
-    thread (for reads that need the links, and for tests). Errors in the thread (a missing spaCy model) are logged and the
-    memories stay queued: the next `drain` raises the error to its caller.
+    thread (for reads that need the links, and for tests); `close` links for CLOSE_BUDGET_S.
+    Errors in the thread (a missing spaCy model) are logged and the memories stay queued:
+    the next `drain` raises the error to its caller.
     """
 
     def __init__(self, ledger: Ledger, extractor: EntityExtractor, write_lock: ContextManager[Any],
