@@ -670,7 +670,6 @@ class Memory:
         """Bytes the store takes on disk, measured as after a restart (the SQLite log is folded in)."""
         self._check_open()
         self._ledger.checkpoint()
-        self._vectors.checkpoint()
         total = 0
         for path in self.data_dir.rglob("*"):
             try:

@@ -206,43 +206,6 @@ def _forget_chroma_system(path: Path) -> None:
     SharedSystemClient._identifier_to_refcount.pop(str(path), None)
 
 
-def _write_ahead_log(path: Path) -> None:
-    """Switch Chroma's SQLite file to write-ahead logging (WAL) before Chroma opens it.
-
-    Chroma keeps SQLite's default rollback journal, which costs four fsyncs per transaction
-    and two transactions per upsert: ~25 ms of waiting for the disk on every add(), more
-    than the embedding costs. The journal mode is stored in the file, so setting it once
-    is enough; Chroma then syncs only its log on commit. What a crash may still lose is the
-    same as before: the vectors of writes whose ledger rows the journal repairs on open.
-    A new store gets an empty file in WAL mode, which Chroma then fills. A file that cannot
-    be switched now (in use, read-only, damaged) is left as it is.
-    """
-    try:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(path), timeout=1.0)
-        try:
-            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                db.execute("PRAGMA journal_mode=WAL")
-        finally:
-            db.close()
-    except (sqlite3.Error, OSError) as exc:
-        log.info("Chroma's database %s keeps its journal mode: %s", path, exc)
-
-
-def _checkpoint(path: Path) -> None:
-    """Fold Chroma's write-ahead log into its database file and empty it (on close), so the
-    file alone holds the vectors again, as it did with Chroma's own journal mode."""
-    try:
-        db = sqlite3.connect(str(path), timeout=1.0)
-        try:
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        log.info("Chroma's write-ahead log %s-wal is folded in on the next open: %s", path, exc)
-
-
 def vector_meta(rec: MemoryRecord) -> dict[str, Any]:
     """What Chroma keeps beside a memory's vector: its scope keys and message time."""
     meta: dict[str, Any] = dict(rec.scope.as_dict())
@@ -309,7 +272,6 @@ class VectorStore:
                     raise StoreError(f"Cannot open the vector database at {self._where}: {exc}. "
                                      "Check that the Chroma server is running.") from exc
                 return
-            _write_ahead_log(self.path / "chroma.sqlite3")
             try:
                 self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
                 self._collection = self._client.get_or_create_collection(
@@ -333,15 +295,9 @@ class VectorStore:
                 self._client.close()
             except chroma_errors() as exc:
                 log.warning("closing the vector database: %s", exc)
-            self.checkpoint()
         self._client = None
         self._collection = None
         self._broken = self._broken or "The vector database has been closed."
-
-    def checkpoint(self) -> None:
-        """Fold Chroma's write-ahead log into its database file (as closing does)."""
-        if not self.is_remote and self._broken is None:
-            _checkpoint(self.path / "chroma.sqlite3")
 
     # -- bounded calls ----------------------------------------------------------------
     @property
