@@ -94,7 +94,7 @@ def _migration_3(db: sqlite3.Connection) -> None:
 def _migration_4(db: sqlite3.Connection) -> None:
     """Memories whose entities are still to be found (engine/entity_linker.py) are queued here,
     in the transaction that stores them; the row leaves the queue when its links are written."""
-    db.execute("CREATE TABLE entity_queue (memory_id TEXT PRIMARY KEY, queued_at TEXT NOT NULL)")
+    db.execute("CREATE TABLE IF NOT EXISTS entity_queue (memory_id TEXT PRIMARY KEY, queued_at TEXT NOT NULL)")
 
 
 # Numbered migrations: index i upgrades the schema from version i to i + 1.
