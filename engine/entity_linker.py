@@ -71,6 +71,8 @@ class EntityLinker:
         self._wake.set()
 
     def is_pending(self, memory_id: str) -> bool:
+        """True while the memory may still wait for its links (an id deleted or re-linked by an
+        update meanwhile stays here until the next read of it finds nothing to do)."""
         return memory_id in self._pending
 
     @property
@@ -89,8 +91,6 @@ class EntityLinker:
         while True:
             ids = self._ledger.entities_pending(self._batch_size)
             if not ids:
-                with self._state_lock:
-                    self._pending.clear()  # ids left here were deleted or re-linked by updates
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False

@@ -150,3 +150,22 @@ def test_memories_of_a_killed_process_are_linked_on_the_next_open(tmp_path, monk
         assert [r.id for r in mem.entity_memories("Ingrid")] == [ids[0]]
         assert [r.id for r in mem.entity_memories("Oslo")] == [ids[1]]
         assert {"Ingrid", "Bergen"} <= set(mem.get(ids[0])["entities"])
+
+
+def test_add_does_not_need_the_entity_model(tmp_path, embedder, monkeypatch):
+    """The first write after open waits for the embedder only: spaCy is not on the write path."""
+    import engine.nlp
+    from engine import ModelError
+
+    def missing(model=engine.nlp.SPACY_MODEL):
+        raise ModelError("spaCy is not here")
+
+    monkeypatch.setattr(engine.nlp, "spacy_pipeline", missing)
+    with Memory(tmp_path / "s", embedder=embedder) as mem:
+        mid = mem.add(INGRID, user_id="maya", infer=False)["results"][0]["id"]
+        assert mem._ledger.get(mid).memory == INGRID
+        with pytest.raises(ModelError):
+            mem.wait_for_entities()
+        monkeypatch.undo()
+        assert mem.wait_for_entities()
+        assert {"Ingrid", "Bergen"} <= set(mem.get(mid)["entities"])
