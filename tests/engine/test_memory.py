@@ -353,6 +353,7 @@ def test_disk_usage_is_the_same_before_and_after_reopening(tmp_path, embedder):
         for i in range(20):
             mem.add([{"role": "user", "content": f"fact {i} " + "word " * 50} for _ in range(10)],
                     user_id="u", infer=False)
+        mem.wait_for_entities()  # links are written after add() returns
         before = mem.disk_usage()
     with Memory(path, embedder=embedder) as mem:
         after = mem.disk_usage()
