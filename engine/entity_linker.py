@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, ContextManager, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 from .entities import EntityExtractor, links
 from .ledger import Ledger
@@ -13,7 +14,7 @@ from .records import MemoryRecord
 log = logging.getLogger(__name__)
 
 BATCH = 64  # memories parsed per spaCy call (nlp.pipe) and written per transaction
-IDLE_S = 0.2  # the thread starts linking once no write came for this long ...
+IDLE_S = 0.2  # the thread starts linking once no write ran for this long ...
 BACKLOG = 2000  # ... or once this many memories wait (a long import is linked as it goes)
 CLOSE_BUDGET_S = 2.0  # closing links what it can in this time; the rest after the next open
 Links = dict[str, list[tuple[str, str, str]]]
@@ -32,8 +33,9 @@ class EntityLinker:
     the entities it names.
 
     The thread starts on the first `notify` (a commit) or at once when the queue is not
-    empty. It links when writes pause for IDLE_S (so a burst of adds does not share the CPU
-    with spaCy) or when BACKLOG memories wait. `link_now` and `drain` link in the caller's
+    empty. It links when no write has run for IDLE_S (so a burst of adds does not share the
+    CPU with spaCy; `writing` marks a write call from its start, embedding included) or when
+    BACKLOG memories wait. `link_now` and `drain` link in the caller's
     thread (for reads that need the links, and for tests); `close` links for CLOSE_BUDGET_S.
     Errors in the thread (a missing spaCy model) are logged and the memories stay queued:
     the next `drain` raises the error to its caller.
@@ -50,6 +52,7 @@ class EntityLinker:
         self._idle_s = idle_s
         self._backlog = backlog
         self._last_write = 0.0
+        self._active = 0  # write calls under way
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._stopped = False
@@ -69,6 +72,18 @@ class EntityLinker:
             self._last_write = time.monotonic()
         self._start()
         self._wake.set()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around a write call: the thread does not start a batch while one runs, nor IDLE_S after."""
+        with self._state_lock:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._state_lock:
+                self._active -= 1
+                self._last_write = time.monotonic()
 
     def is_pending(self, memory_id: str) -> bool:
         """True while the memory may still wait for its links (an id deleted or re-linked by an
@@ -135,9 +150,9 @@ class EntityLinker:
             if len(self._pending) >= self._backlog:
                 return True
             left = self._last_write + self._idle_s - time.monotonic()
-            if left <= 0:
+            if left <= 0 and not self._active:
                 return True
-            self._stopping.wait(left)
+            self._stopping.wait(max(left, self._idle_s / 4))
         return False
 
     def _run(self) -> None:

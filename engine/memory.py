@@ -291,9 +291,10 @@ class Memory:
         msgs = _to_messages(messages, scope, when)
         if memory_type not in (None, "procedural_memory"):
             raise InvalidInputError(f"Unknown memory_type '{memory_type}'. Use None or 'procedural_memory'.")
-        if not infer and memory_type is None:
-            return self._add_raw(msgs, scope, meta)
-        return self._add_inferred(msgs, scope, meta, memory_type, prompt, progress, cancel)
+        with self._linker.writing():  # entity linking waits for a pause in writes
+            if not infer and memory_type is None:
+                return self._add_raw(msgs, scope, meta)
+            return self._add_inferred(msgs, scope, meta, memory_type, prompt, progress, cancel)
 
     def _episodes(self, msgs: list[Message], scope: Scope, meta: dict[str, Any]) -> list[MemoryRecord]:
         """Every non-system message as a searchable memory of type "message", text as said."""

@@ -169,3 +169,15 @@ def test_add_does_not_need_the_entity_model(tmp_path, embedder, monkeypatch):
         monkeypatch.undo()
         assert mem.wait_for_entities()
         assert {"Ingrid", "Bergen"} <= set(mem.get(mid)["entities"])
+
+
+def test_the_thread_links_once_writes_pause_without_being_asked(memory):
+    import time
+
+    mid = memory.add(INGRID, user_id="maya", infer=False)["results"][0]["id"]
+    deadline = time.monotonic() + 60
+    while memory._ledger.entities_pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert memory._ledger.entities_pending() == []
+    assert {"Ingrid", "Bergen"} <= set(memory._ledger.get(mid).entities)
+    assert memory._retriever.entity_memory_ids("Ingrid", {"user_id": "maya"}) == {mid}
