@@ -1,15 +1,17 @@
 """add(infer=False) throughput into a store that already holds N memories in one scope:
 this checkout against an earlier commit, interleaved in fresh processes, with the ratio.
 
-A base store of N memories (LoCoMo turns plus generated sentences, bench/scale_bench.py's
-corpus) is built once with the earlier commit's engine (so both engines can open it) and
-copied for every run. Each run opens its copy, waits for the models, searches once (the
-indexes are built, as in a session), then times --batched memories added 20 per call and
---single added one per call, and finally how long the deferred entity linking takes to
-drain (0 for an engine that links inside add). --profile writes a cProfile of the adds of
-this checkout and prints where the time goes.
+A base store of N memories (bench/scale_bench.py's corpus) is built once with the earlier
+commit's engine (so both engines can open it) and copied for every run. Each run opens its
+copy, waits for the models, searches once (the indexes are built, as in a session), then
+times --batched memories added 20 per call and --single added one per call, and finally how
+long the deferred entity linking takes to drain (0 for an engine that links inside add).
+The new memories are LoCoMo turns when $LOCI_LOCOMO_DIR (or <repo>/../shared/data/locomo-dev)
+holds them, else generated sentences, which are about a third as long and embed about three
+times faster: the line before the table says which. --profile writes a cProfile of the adds
+of this checkout and prints where the time goes.
 
-    python bench/write_bench.py --baseline 01a0a1b --size 10000 --rounds 2
+    LOCI_LOCOMO_DIR=/work/shared/data/locomo-dev python bench/write_bench.py --baseline 01a0a1b
     python bench/write_bench.py --baseline 01a0a1b --profile /tmp/adds.prof --rounds 1 --only this
 
 Timings on a shared machine are noisy: compare the ratios, which come from the same run.
@@ -38,7 +40,7 @@ sys.path.insert(0, root)
 sys.path.insert(1, sys.argv[4])  # bench/ of this checkout, for the corpus
 import engine
 from engine import Memory
-from scale_bench import corpus
+from scale_bench import corpus, locomo
 size, batched, single, profile = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), sys.argv[8]
 out = {"engine": engine.__file__}
 if mode == "build":
@@ -51,7 +53,9 @@ if mode == "build":
         m.search("warm up", user_id="u")
     print(json.dumps(out))
     raise SystemExit
-texts = [f"{t} (new {i})" for i, t in enumerate(corpus(batched + single, seed=99))]
+turns = locomo()[0] or corpus(batched + single, seed=99)  # real turns when the data is there
+texts = [f"{turns[i % len(turns)]} (new {i})" for i in range(batched + single)]
+out["mean_chars"] = sum(map(len, texts)) / len(texts)
 m = Memory(store)
 m.wait_until_ready()
 m.search("warm up", user_id="u")
@@ -124,7 +128,10 @@ def main() -> None:
                                  capture_output=True, check=True).stdout
         base_code.mkdir(parents=True, exist_ok=True)
         tarfile.open(fileobj=BytesIO(archive)).extractall(base_code, filter="data")
-    base_store = cache / f"store-{commit}-{args.size}"
+    from scale_bench import LOCOMO
+
+    kind = "locomo" if any(LOCOMO.glob("*.json")) else "generated"
+    base_store = cache / f"store-{commit}-{args.size}-{kind}"
     if not (base_store / "loci.sqlite3").is_file():
         print(f"building the base store of {args.size:,} memories with {commit} ...", flush=True)
         shutil.rmtree(base_store, ignore_errors=True)
@@ -146,8 +153,9 @@ def main() -> None:
                   f"{out['single_per_s']:5.1f}/s  entity drain {out['entity_drain_s']:.2f} s  close "
                   f"{out['close_s']:.2f} s  linked 'Oslo' {out['linked']}  (load before {before}, "
                   f"after {load()})", flush=True)
-    print(f"\n{args.size:,} memories in one scope, {args.batched} added {BATCH} per call, "
-          f"{args.single} one per call (medians of {args.rounds}):")
+    print(f"\n{args.size:,} memories in one scope ({kind} texts), {args.batched} added {BATCH} per call, "
+          f"{args.single} one per call, new texts of {out['mean_chars']:.0f} characters on average "
+          f"(medians of {args.rounds}):")
     med = {name: {k: statistics.median(o[k] for o in outs) for k in ("batched_per_s", "single_per_s")}
            for name, outs in results.items()}
     for key, label in (("batched_per_s", f"add, {BATCH} per call, mem/s"),
