@@ -9,7 +9,8 @@ long the deferred entity linking takes to drain (0 for an engine that links insi
 The new memories are LoCoMo turns when $LOCI_LOCOMO_DIR (or <repo>/../shared/data/locomo-dev)
 holds them, else generated sentences, which are about a third as long and embed about three
 times faster: the line before the table says which. --profile writes a cProfile of the adds
-of this checkout and prints where the time goes.
+of this checkout and prints where the time goes. --first-add times instead the first add()
+into a new store right after it opens (models still loading in the background).
 
     LOCI_LOCOMO_DIR=/work/shared/data/locomo-dev python bench/write_bench.py --baseline 01a0a1b
     python bench/write_bench.py --baseline 01a0a1b --profile /tmp/adds.prof --rounds 1 --only this
@@ -43,6 +44,20 @@ from engine import Memory
 from scale_bench import corpus, locomo
 size, batched, single, profile = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), sys.argv[8]
 out = {"engine": engine.__file__}
+if mode == "first":  # a new store: how long the first add() right after open waits
+    t = time.perf_counter()
+    m = Memory(store)
+    out["open_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    m.add("My sister Ingrid moved to Bergen last week", user_id="u", infer=False)
+    out["first_add_s"] = time.perf_counter() - t
+    m.wait_until_ready()
+    t = time.perf_counter()
+    m.add("Tomas ran the Oslo marathon", user_id="u", infer=False)
+    out["second_add_s"] = time.perf_counter() - t
+    m.close()
+    print(json.dumps(out))
+    raise SystemExit
 if mode == "build":
     texts = corpus(size)
     with Memory(store) as m:
@@ -107,6 +122,15 @@ def run(root: str, store: Path, mode: str, args: argparse.Namespace, profile: st
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def first_add(args: argparse.Namespace, engines: list[tuple[str, str]]) -> None:
+    for r in range(args.rounds):
+        for name, root in engines:
+            with tempfile.TemporaryDirectory() as tmp:
+                out = run(root, Path(tmp) / "store", "first", args)
+            print(f"round {r + 1} {name:>8}: open {out['open_s']:.2f} s, first add {out['first_add_s']:.3f} s, "
+                  f"an add once the models are loaded {out['second_add_s']:.3f} s  (load {load()})", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline", default="01a0a1b", help="git commit of the engine to compare with")
@@ -116,6 +140,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--only", choices=["baseline", "this"], help="run one engine only")
     ap.add_argument("--profile", metavar="FILE", help="cProfile this checkout's adds into FILE")
+    ap.add_argument("--first-add", action="store_true",
+                    help="time the first add() right after opening a new store, nothing else")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "loci-write-bench"),
                     help="where the base store and the baseline engine are kept between runs")
     args = ap.parse_args()
@@ -132,6 +158,9 @@ def main() -> None:
 
     kind = "locomo" if any(LOCOMO.glob("*.json")) else "generated"
     base_store = cache / f"store-{commit}-{args.size}-{kind}"
+    if args.first_add:
+        first_add(args, [("baseline", str(base_code)), ("this", str(ROOT))])
+        return
     if not (base_store / "loci.sqlite3").is_file():
         print(f"building the base store of {args.size:,} memories with {commit} ...", flush=True)
         shutil.rmtree(base_store, ignore_errors=True)
