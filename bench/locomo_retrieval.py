@@ -134,6 +134,7 @@ def build(conv_id: str, conv: dict, *, infer: bool, mode: str, model: str | None
                 rate = (time.perf_counter() - started) / n_turns
                 print(f"\r  {conv_id} {store_label(infer, mode, model)}: session {s}/{len(all_sessions)}, "
                       f"{n_turns} turns, {rate:.3f} s/turn", end="", file=sys.stderr, flush=True)
+        mem.wait_for_entities()  # entities are linked after add() returns: rank with all of them
         memories = mem.count()
     if progress:
         print(file=sys.stderr)

@@ -106,6 +106,10 @@ class LociLib:
     def search(self, query: str, user: str) -> Any:
         return self.m.search(query, filters={"user_id": user}, top_k=10)
 
+    def settle(self) -> None:
+        """Link the entities of the memories just added (Loci does it after add() returns)."""
+        self.m.wait_for_entities()
+
     def reopen(self, folder: Path) -> "LociLib":
         """The closed store opened again in this process (models stay loaded)."""
         return LociLib(folder, self.m.embedder)
@@ -161,6 +165,9 @@ class Mem0Lib:
     def search(self, query: str, user: str) -> Any:
         return self.m.search(query, filters={"user_id": user}, top_k=10)
 
+    def settle(self) -> None:
+        pass
+
     def reopen(self, folder: Path) -> "Mem0Lib":
         return Mem0Lib(folder)
 
@@ -214,6 +221,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     for i, text in enumerate(single):  # at full size: one memory per call, spread over the scopes
         lib.add([text], users[i % len(users)])
     out["add_single_per_s"] = len(single) / (time.perf_counter() - t)
+    lib.settle()  # searches below see every memory linked to its entities
     lib.search("warm up", users[0])
     times, cpu = [], []
     for i, q in enumerate(qs):

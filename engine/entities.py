@@ -183,5 +183,16 @@ def aliases(keys: Mapping[str, str], counts: Mapping[str, int] | None = None) ->
     return out
 
 
+def links(found: Sequence[Mention], names: Sequence[str]) -> list[tuple[str, str, str]]:
+    """A memory's (key, text, label) links: spaCy's mentions, then the names the extractor gave
+    that spaCy missed (label EXTRACTED), at most MAX_MENTIONS."""
+    rows = {m.key: (m.key, m.text, m.label) for m in found}
+    for name in names:
+        key = normalise(name)
+        if key and key not in rows and is_plausible(name) and len(rows) < MAX_MENTIONS:
+            rows[key] = (key, name, "EXTRACTED")
+    return list(rows.values())
+
+
 def query_keys(found: Iterable[Mention]) -> list[str]:
     return list(dict.fromkeys(m.key for m in found))

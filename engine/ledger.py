@@ -1,4 +1,4 @@
-"""SQLite ledger: memory rows, the audit log, stored messages and the write journal."""
+"""SQLite ledger: memory rows, the audit log, stored messages, the write journal and the entity queue."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from .errors import StoreError
 from .records import HistoryEvent, MemoryRecord, Message, Scope
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 LIGHT_CACHE_ROWS = 100_000  # light rows kept for search between writes
 
 
@@ -92,8 +92,14 @@ def _migration_3(db: sqlite3.Connection) -> None:
                "AND source_ids != '[]'")
 
 
+def _migration_4(db: sqlite3.Connection) -> None:
+    """Memories whose entities are still to be found (engine/entity_linker.py) are queued here,
+    in the transaction that stores them; the row leaves the queue when its links are written."""
+    db.execute("CREATE TABLE IF NOT EXISTS entity_queue (memory_id TEXT PRIMARY KEY, queued_at TEXT NOT NULL)")
+
+
 # Numbered migrations: index i upgrades the schema from version i to i + 1.
-MIGRATIONS = [_migration_1, _migration_2, _migration_3]
+MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4]
 
 
 def utcnow() -> datetime:
@@ -257,12 +263,17 @@ class Ledger:
     # -- writes (called inside transaction()) -----------------------------
     @staticmethod
     def insert_memory(db: sqlite3.Connection, rec: MemoryRecord) -> None:
-        db.execute(
+        Ledger.insert_memories(db, [rec])
+
+    @staticmethod
+    def insert_memories(db: sqlite3.Connection, records: Sequence[MemoryRecord]) -> None:
+        db.executemany(
             f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (rec.id, rec.memory, rec.hash, rec.scope.user_id, rec.scope.agent_id, rec.scope.run_id,
-             json.dumps(dict(rec.metadata)), rec.created_at.isoformat(), rec.updated_at.isoformat(),
-             rec.timestamp.isoformat(), rec.role, rec.actor, rec.memory_type, rec.event_date,
-             json.dumps(list(rec.source_message_ids)), json.dumps(list(rec.entities))))
+            [(rec.id, rec.memory, rec.hash, rec.scope.user_id, rec.scope.agent_id, rec.scope.run_id,
+              json.dumps(dict(rec.metadata)), rec.created_at.isoformat(), rec.updated_at.isoformat(),
+              rec.timestamp.isoformat(), rec.role, rec.actor, rec.memory_type, rec.event_date,
+              json.dumps(list(rec.source_message_ids)), json.dumps(list(rec.entities)))
+             for rec in records])
 
     @staticmethod
     def replace_memory(db: sqlite3.Connection, rec: MemoryRecord) -> None:
@@ -275,14 +286,23 @@ class Ledger:
     @staticmethod
     def delete_memory(db: sqlite3.Connection, memory_id: str) -> None:
         db.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+        db.execute("DELETE FROM entity_queue WHERE memory_id = ?", (memory_id,))
 
     @staticmethod
     def add_history(db: sqlite3.Connection, memory_id: str, event: str, old: str | None,
                     new: str | None, actor: str | None = None, role: str | None = None,
                     when: datetime | None = None) -> None:
-        db.execute("INSERT INTO history VALUES (?,?,?,?,?,?,?,?)",
-                   (str(uuid.uuid4()), memory_id, event, old, new, actor, role,
-                    (when or utcnow()).isoformat()))
+        Ledger.add_histories(db, [(memory_id, event, old, new, actor, role, when)])
+
+    @staticmethod
+    def add_histories(db: sqlite3.Connection, events: Sequence[tuple[str, str, str | None, str | None,
+                                                                     str | None, str | None,
+                                                                     datetime | None]]) -> None:
+        """Several history rows: (memory_id, event, old, new, actor, role, when or None for now)."""
+        now = utcnow()
+        db.executemany("INSERT INTO history VALUES (?,?,?,?,?,?,?,?)",
+                       [(str(uuid.uuid4()), mid, event, old, new, actor, role, (when or now).isoformat())
+                        for mid, event, old, new, actor, role, when in events])
 
     @staticmethod
     def insert_messages(db: sqlite3.Connection, messages: Sequence[Message]) -> None:
@@ -492,10 +512,50 @@ class Ledger:
     @staticmethod
     def set_entity_links(db: sqlite3.Connection, memory_id: str,
                          mentions: Sequence[tuple[str, str, str]]) -> None:
-        """Replace a memory's (key, text, label) entity mentions."""
+        """Replace a memory's (key, text, label) entity mentions; it leaves the entity queue."""
         db.execute("DELETE FROM entity_links WHERE memory_id = ?", (memory_id,))
+        db.execute("DELETE FROM entity_queue WHERE memory_id = ?", (memory_id,))
         db.executemany("INSERT OR IGNORE INTO entity_links VALUES (?,?,?,?)",
                        [(memory_id, k, t, lab) for k, t, lab in mentions])
+
+    # -- the entity queue: memories stored before their entities were found --
+    @staticmethod
+    def queue_entities(db: sqlite3.Connection, memory_ids: Sequence[str]) -> None:
+        """Mark memories as waiting for their entity links (in the transaction storing them)."""
+        now = utcnow().isoformat()
+        db.executemany("INSERT OR REPLACE INTO entity_queue VALUES (?, ?)", [(i, now) for i in memory_ids])
+
+    def entities_pending(self, limit: int | None = None) -> list[str]:
+        """Ids waiting for their entity links, oldest first."""
+        rows = self._query("SELECT memory_id FROM entity_queue ORDER BY rowid LIMIT ?",
+                           (-1 if limit is None else limit,))
+        return [r[0] for r in rows]
+
+    @staticmethod
+    def link_entities(db: sqlite3.Connection,
+                      found: Sequence[tuple[str, str, tuple[str, ...], Sequence[tuple[str, str, str]]]]
+                      ) -> list[str]:
+        """Write the links of queued memories: (id, text hash, entity names, mentions) each.
+
+        A memory is linked only while it is still queued with that hash (a memory deleted or
+        re-linked by an update meanwhile is left alone); queued ids whose memory is gone leave
+        the queue. Returns the ids linked.
+        """
+        ids = [f[0] for f in found]
+        marks = ",".join("?" * len(ids))
+        live = {mid: h for mid, h in db.execute(
+            f"SELECT q.memory_id, m.hash FROM entity_queue q JOIN memories m ON m.id = q.memory_id "
+            f"WHERE q.memory_id IN ({marks})", ids)} if ids else {}
+        done = [f for f in found if live.get(f[0]) == f[1]]
+        db.executemany("DELETE FROM entity_links WHERE memory_id = ?", [(f[0],) for f in done])
+        db.executemany("INSERT OR IGNORE INTO entity_links VALUES (?,?,?,?)",
+                       [(f[0], k, t, lab) for f in done for k, t, lab in f[3]])
+        db.executemany("UPDATE memories SET entities = ? WHERE id = ?",
+                       [(json.dumps(list(f[2])), f[0]) for f in done])
+        gone = [i for i in ids if i not in live]
+        db.executemany("DELETE FROM entity_queue WHERE memory_id = ?", [(f[0],) for f in done] +
+                       [(i,) for i in gone])
+        return [f[0] for f in done]
 
     @staticmethod
     def drop_entity_links(db: sqlite3.Connection, memory_id: str) -> None:
@@ -510,7 +570,7 @@ class Ledger:
 
     def wipe(self) -> None:
         with self.transaction() as db:
-            for table in ("memories", "history", "messages", "journal", "entity_links"):
+            for table in ("memories", "history", "messages", "journal", "entity_links", "entity_queue"):
                 db.execute(f"DELETE FROM {table}")
 
 

@@ -22,8 +22,10 @@ from .collapse import PREFERENCES, collapse
 from .config import LociConfig, from_mem0_config, is_mem0_config
 from .embeddings import Embedder
 from .onnx_embedder import default_embedder
-from .entities import MAX_MENTIONS, EntityExtractor, is_plausible, normalise
-from .errors import ConfigError, ExtractionError, InvalidInputError, NotFoundError, StoreError
+from .entities import EntityExtractor, links
+from .entity_linker import EntityLinker
+from .errors import (ConfigError, ExtractionError, InvalidInputError, LociError, NotFoundError,
+                     StoreError)
 from .export import ExportedMemory
 from .filters import SCOPE_KEYS, Predicate, compile_filters, names_scope, scope_of
 from .integrity import (IntegrityReport, ledger_is_missing, missing_ledger_error, reconcile)
@@ -68,6 +70,12 @@ class Memory:
     Updates and deletes follow the same order (journal, vectors, one SQLite transaction), and
     a write that fails after step (1) is repaired at once from the journal, so a caller told
     "failed" never finds the change committed.
+
+    Entities are found after the commit (engine/entity_linker.py): step (3) also queues the
+    memories for linking, a background thread links the queue in batches once writes pause,
+    and a store opened after a crash links what was left. Until linked, a memory is found by
+    meaning and keywords but not by the entities it names; get(), get_all() and the entity
+    views link what they are about to show first.
 
     Opening checks the store (`engine/integrity.py`): missing vectors are rebuilt from SQLite
     (`open_report` says what was repaired; `progress` sees the rebuild), a lost SQLite file
@@ -131,6 +139,9 @@ class Memory:
         if self.open_report.repairs:
             log.warning("store %s repaired on open: %s", self.data_dir,
                         "; ".join(self.open_report.repairs))
+        # starts linking at once when a previous session left memories queued
+        self._linker = EntityLinker(self._ledger, self._entity_extractor, self._write_lock,
+                                    self._retriever.link)
         self._models_ready = threading.Event()
         self._load_error: BaseException | None = None
         if preload:  # models load while the caller does other things (no stall on the first write)
@@ -161,6 +172,15 @@ class Memory:
         """Block until the background model load is done (True) or the timeout passes (False)."""
         return self._models_ready.wait(timeout)
 
+    def wait_for_entities(self, timeout: float | None = None) -> bool:
+        """Link every memory still waiting for its entities, in this thread (True when none is left).
+
+        Writes return before spaCy has read the new memories; a background thread links them
+        within moments. Call this when the entity signal of search must see every memory.
+        """
+        self._check_open()
+        return self._linker.drain(timeout)
+
     @classmethod
     def from_config(cls, config_dict: Mapping[str, Any] | None = None, **kwargs: Any) -> "Memory":
         """mem0-style constructor: a mem0 config dict (mapped, see config.from_mem0_config) or
@@ -185,6 +205,10 @@ class Memory:
             return
         self._closed = True
         try:
+            try:
+                self._linker.close()  # links for up to 2 s; the rest is linked after the next open
+            except LociError as exc:  # the queue keeps them: the next open tries again
+                log.warning("entities not linked on close: %s", exc)
             with self._write_lock:  # snapshot the indexes: a clean close opens faster next time
                 self._retriever.save()
         finally:
@@ -266,9 +290,10 @@ class Memory:
         msgs = _to_messages(messages, scope, when)
         if memory_type not in (None, "procedural_memory"):
             raise InvalidInputError(f"Unknown memory_type '{memory_type}'. Use None or 'procedural_memory'.")
-        if not infer and memory_type is None:
-            return self._add_raw(msgs, scope, meta)
-        return self._add_inferred(msgs, scope, meta, memory_type, prompt, progress, cancel)
+        with self._linker.writing():  # entity linking waits for a pause in writes
+            if not infer and memory_type is None:
+                return self._add_raw(msgs, scope, meta)
+            return self._add_inferred(msgs, scope, meta, memory_type, prompt, progress, cancel)
 
     def _episodes(self, msgs: list[Message], scope: Scope, meta: dict[str, Any]) -> list[MemoryRecord]:
         """Every non-system message as a searchable memory of type "message", text as said."""
@@ -277,8 +302,8 @@ class Memory:
 
     def _add_raw(self, msgs: list[Message], scope: Scope, meta: dict[str, Any]) -> dict[str, Any]:
         records = self._episodes(msgs, scope, meta)
+        vectors = self.embedder.embed_batch([r.memory for r in records])  # no lock: writers embed at once
         with self._write_lock:
-            vectors = self.embedder.embed_batch([r.memory for r in records])
             self._commit(records, vectors, msgs)
         return {"results": [_event(r, "ADD") for r in records]}
 
@@ -381,27 +406,31 @@ class Memory:
 
     def _commit(self, records: Sequence[MemoryRecord], vectors: np.ndarray,
                 messages: Sequence[Message] = (), event: str = "ADD", actor: str | None = None) -> None:
-        """The one write path for new memories (see the class docstring for the order)."""
-        records, mentions = self._with_entities(records)
+        """The one write path for new memories (see the class docstring for the order).
+
+        Entities are not looked for here: the memories are queued in the same transaction and
+        the entity linker links them in batches (engine/entity_linker.py).
+        """
         ids = [r.id for r in records]
         self._ledger.journal_begin(ids)
         try:
             self._vectors.upsert(ids, vectors, [_vector_meta(r) for r in records])
             with self._ledger.transaction() as db:
                 self._ledger.insert_messages(db, messages)
-                for r in records:
-                    self._ledger.insert_memory(db, r)
-                    self._ledger.set_entity_links(db, r.id, mentions[r.id])
-                    if event == "ADD":
-                        self._ledger.add_history(db, r.id, "ADD", None, r.memory, r.actor, r.role,
-                                                 r.created_at)
-                    else:  # RESTORE (undo of a delete): now, by whoever undid it
-                        self._ledger.add_history(db, r.id, event, None, r.memory, actor, None)
+                self._ledger.insert_memories(db, records)
+                if event == "ADD":
+                    self._ledger.add_histories(db, [(r.id, "ADD", None, r.memory, r.actor, r.role,
+                                                     r.created_at) for r in records])
+                else:  # RESTORE (undo of a delete): now, by whoever undid it
+                    self._ledger.add_histories(db, [(r.id, event, None, r.memory, actor, None, None)
+                                                    for r in records])
+                self._ledger.queue_entities(db, ids)
                 self._ledger.journal_clear(db, ids)
         except StoreError:
             self._repair_after_failure()
             raise
-        self._retriever.refresh(records, (), mentions)
+        self._retriever.refresh(records, (), {})
+        self._linker.notify(ids)
 
     def _repair_after_failure(self) -> None:
         """Undo a write that failed after its journal entry: the vectors follow SQLite again.
@@ -416,19 +445,24 @@ class Memory:
 
     def _with_entities(self, records: Sequence[MemoryRecord]
                        ) -> tuple[list[MemoryRecord], dict[str, list[tuple[str, str, str]]]]:
-        """Find the entities each memory mentions (spaCy) merged with those the extractor gave."""
+        """Find the entities each memory mentions (spaCy) merged with those the extractor gave
+        (an update links its new text at once; new memories go through the entity linker)."""
         found = self._entity_extractor.extract_many([r.memory for r in records])
         out: list[MemoryRecord] = []
         mentions: dict[str, list[tuple[str, str, str]]] = {}
         for rec, ms in zip(records, found):
-            rows = {m.key: (m.key, m.text, m.label) for m in ms}
-            for name in rec.entities:
-                key = normalise(name)
-                if key and key not in rows and is_plausible(name) and len(rows) < MAX_MENTIONS:
-                    rows[key] = (key, name, "EXTRACTED")
-            mentions[rec.id] = list(rows.values())
-            out.append(replace(rec, entities=tuple(t for _, t, _ in rows.values())))
+            mentions[rec.id] = links(ms, rec.entities)
+            out.append(replace(rec, entities=tuple(t for _, t, _ in mentions[rec.id])))
         return out, mentions
+
+    def _linked(self, records: list[MemoryRecord]) -> list[MemoryRecord]:
+        """The records with their entity links, linking any still queued first (a read shows them)."""
+        waiting = [r.id for r in records if self._linker.is_pending(r.id)]
+        if not waiting:
+            return records
+        self._linker.link_now(waiting)
+        fresh = self._ledger.get_many(waiting)
+        return [fresh.get(r.id, r) for r in records]
 
     def _recover(self) -> None:
         """Finish or undo writes a crash interrupted (journal entries left behind)."""
@@ -527,7 +561,7 @@ class Memory:
         rec = self._ledger.get(memory_id)
         if rec is None:
             return None
-        return {**rec.to_dict(), "score": None}
+        return {**self._linked([rec])[0].to_dict(), "score": None}
 
     def get_record(self, memory_id: str) -> MemoryRecord:
         self._check_open()
@@ -535,7 +569,7 @@ class Memory:
         rec = self._ledger.get(memory_id)
         if rec is None:
             raise NotFoundError(f"No memory with id '{memory_id}'. It may have been deleted.")
-        return rec
+        return self._linked([rec])[0]
 
     def get_all(self, *, filters: Mapping[str, Any] | None = None, top_k: int = 20, offset: int = 0,
                 user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -565,8 +599,10 @@ class Memory:
         filters = _filter_dict(filters)
         scope = scope_of(filters)
         if set(filters) <= set(scope):  # only literal scope keys: let SQLite page
-            return self._ledger.page(scope, offset, top_k, oldest_first=oldest_first,
-                                     unexpired_on=None if show_expired else _today())
+            return self._linked(self._ledger.page(scope, offset, top_k, oldest_first=oldest_first,
+                                                  unexpired_on=None if show_expired else _today()))
+        if _names_entities(filters):
+            self._linker.drain()
         predicate = _unexpired(compile_filters(filters), show_expired)
         out: list[MemoryRecord] = []
         skipped = 0
@@ -578,7 +614,7 @@ class Memory:
                 out.append(rec)
                 if len(out) >= top_k:
                     break
-        return out
+        return self._linked(out)
 
     def count(self, filters: Mapping[str, Any] | None = None) -> int:
         """How many memories match the filters."""
@@ -587,6 +623,8 @@ class Memory:
         scope = scope_of(filters)
         if set(filters) <= set(scope):
             return self._ledger.count(scope)
+        if _names_entities(filters):
+            self._linker.drain()
         predicate = compile_filters(filters)
         return sum(1 for r in self._ledger.iter_scope(scope) if predicate(r))
 
@@ -599,6 +637,7 @@ class Memory:
         """The people, places and things memories mention, with how many memories mention each."""
         self._check_open()
         scope = scope_of(_filter_dict(filters))
+        self._linker.drain()  # counts include every memory stored so far
         return [Entity(name=text, label=label, memory_count=n)
                 for _key, text, label, n in self._retriever.entity_counts(scope)]
 
@@ -608,6 +647,7 @@ class Memory:
         _check_text(name, "entity name", MAX_QUERY_CHARS)
         filters = _filter_dict(filters)
         predicate = compile_filters(filters)
+        self._linker.drain()
         ids = self._retriever.entity_memory_ids(name, scope_of(filters))
         rows = self._ledger.get_many(list(ids))
         out = [r for r in rows.values() if predicate(r)]
@@ -815,7 +855,6 @@ class Memory:
             if not fresh:
                 return 0
             records = [item.record for item in fresh]
-            _found, mentions = self._with_entities(records)
             vectors = self.embedder.embed_batch([r.memory for r in records])
             ids = [r.id for r in records]
             known = {i for i in ids if self._ledger.has_history(i)}
@@ -826,7 +865,6 @@ class Memory:
                 for item in fresh:
                     r = item.record
                     self._ledger.insert_memory(db, r)
-                    self._ledger.set_entity_links(db, r.id, mentions[r.id])
                     if item.history:
                         self._ledger.restore_history(db, item.history)
                     else:
@@ -834,8 +872,10 @@ class Memory:
                                                  r.created_at)
                     if r.id in known:
                         self._ledger.add_history(db, r.id, "RESTORE", None, r.memory, actor, None)
+                self._ledger.queue_entities(db, ids)  # linked by the entity linker, as new memories
                 self._ledger.journal_clear(db, ids)
-            self._retriever.refresh(records, (), mentions)
+            self._retriever.refresh(records, (), {})
+            self._linker.notify(ids)
         return len(fresh)
 
     def reset(self) -> None:
@@ -845,7 +885,8 @@ class Memory:
             self._ledger.journal_begin(self._ledger.ids())
             try:
                 self._vectors.wipe()
-                self._ledger.wipe()  # clears the journal in the same transaction
+                self._ledger.wipe()  # clears the journal and the entity queue in the same transaction
+                self._linker.forget()
             except StoreError:
                 self._repair_after_failure()
                 raise
@@ -907,6 +948,15 @@ def _filter_dict(filters: Any) -> dict[str, Any]:
         raise InvalidInputError(f"filters must be a dict, not {type(filters).__name__}.")
     compile_filters(filters)
     return dict(filters or {})
+
+
+def _names_entities(filters: Any) -> bool:
+    """True when a filter (at any depth) tests a memory's entities."""
+    if isinstance(filters, Mapping):
+        return any(k in ("entities", "entity") or _names_entities(v) for k, v in filters.items())
+    if isinstance(filters, (list, tuple)):
+        return any(_names_entities(v) for v in filters)
+    return False
 
 
 def _check_flag(value: Any, name: str) -> None:

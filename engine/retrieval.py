@@ -382,6 +382,15 @@ class Retriever:
             elif self._keyword is not None and self._entities is not None:
                 _apply(self._keyword, self._entities, records, removed, mentions)
 
+    def link(self, records: Sequence[MemoryRecord], mentions: dict[str, list[tuple[str, str, str]]]) -> None:
+        """Add entity links found after their memories were committed (engine/entity_linker.py)."""
+        with self._log_lock:
+            if self._log is not None:  # replayed after the build (the keyword re-add is a no-op)
+                self._log.append((list(records), [], dict(mentions)))
+            elif self._entities is not None:
+                for r in records:
+                    self._entities.put(r.id, r.scope, mentions.get(r.id, []))
+
     def save(self) -> None:
         """Snapshot the indexes so the next open skips rebuilding them (called on close).
 

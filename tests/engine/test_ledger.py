@@ -131,3 +131,38 @@ def test_wipe_empties_every_table(ledger):
         ledger.add_history(db, "m1", "ADD", None, "a")
     ledger.wipe()
     assert ledger.count() == 0 and ledger.history("m1") == []
+
+
+def test_entity_queue_links_only_what_is_still_queued_with_the_same_text(ledger):
+    with ledger.transaction() as db:
+        ledger.insert_memories(db, [rec(1), rec(2), rec(3), rec(4)])
+        ledger.queue_entities(db, ["m1", "m2", "m3", "m4"])
+    assert ledger.entities_pending() == ["m1", "m2", "m3", "m4"] and ledger.entities_pending(2) == ["m1", "m2"]
+    with ledger.transaction() as db:
+        ledger.delete_memory(db, "m2")  # a deleted memory leaves the queue
+        ledger.set_entity_links(db, "m3", [("oslo", "Oslo", "GPE")])  # so does one an update linked
+    assert ledger.entities_pending() == ["m1", "m4"]
+    bergen = [("bergen", "Bergen", "GPE")]
+    with ledger.transaction() as db:
+        done = ledger.link_entities(db, [("m1", "h1", ("Maya", "Bergen"), bergen),
+                                         ("m3", "h3", ("Bergen",), bergen),  # no longer queued
+                                         ("m4", "stale hash", ("Bergen",), bergen)])
+    assert done == ["m1"]
+    assert ledger.get("m1").entities == ("Maya", "Bergen") and ledger.get("m4").entities == ("Maya",)
+    assert sorted(ledger.entity_links()) == [("m1", "bergen", "Bergen", "GPE"), ("m3", "oslo", "Oslo", "GPE")]
+    assert ledger.entities_pending() == ["m4"]  # parsed from another text: parsed again later
+
+
+def test_a_version_3_store_gains_the_entity_queue(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    Ledger(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE entity_queue")
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+    led = Ledger(path)
+    try:
+        assert led.entities_pending() == []
+    finally:
+        led.close()

@@ -259,10 +259,10 @@ def test_a_failure_between_the_two_writes_leaves_no_memory_without_history(tmp_p
     mem = Memory(tmp_path / "s", embedder=embedder)
     keep = _add(mem, "survivor")
 
-    def boom(db, rec):
+    def boom(db, records):
         raise OSError("simulated power cut")
 
-    monkeypatch.setattr(Ledger, "insert_memory", staticmethod(boom))
+    monkeypatch.setattr(Ledger, "insert_memories", staticmethod(boom))
     with pytest.raises(OSError):
         mem.add("I will be lost", user_id="alice", infer=False)
     monkeypatch.undo()
@@ -353,6 +353,7 @@ def test_disk_usage_is_the_same_before_and_after_reopening(tmp_path, embedder):
         for i in range(20):
             mem.add([{"role": "user", "content": f"fact {i} " + "word " * 50} for _ in range(10)],
                     user_id="u", infer=False)
+        mem.wait_for_entities()  # links are written after add() returns
         before = mem.disk_usage()
     with Memory(path, embedder=embedder) as mem:
         after = mem.disk_usage()

@@ -40,10 +40,10 @@ def test_add_whose_sql_commit_fails_leaves_no_stray_vector(memory, monkeypatch):
     keep = _add(memory, "I play chess on Tuesdays")
     from engine.ledger import Ledger
 
-    def full(db, rec):
+    def full(db, records):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(Ledger, "insert_memory", staticmethod(full))
+    monkeypatch.setattr(Ledger, "insert_memories", staticmethod(full))
     with pytest.raises(StoreError, match="disk full"):
         _add(memory, "I like green tea")
     monkeypatch.undo()

@@ -19,6 +19,7 @@ def store(memory):
                timestamp="2024-05-10T09:00:00Z", infer=False)
     memory.add("Tomas: I ran the Oslo marathon", user_id="tomas", timestamp="2023-09-17T10:00:00Z",
                infer=False)
+    memory.wait_for_entities()  # entities are linked after add returns
     return memory
 
 
@@ -97,6 +98,7 @@ def test_entity_names_in_a_query_match_in_any_case_and_up_to_four_words(memory):
     memory.add("Maya: We met at the Bergen Jazz Festival Society last spring", user_id="maya",
                infer=False)
     memory.add("Maya: My sister Ingrid moved to Bergen", user_id="maya", infer=False)
+    memory.wait_for_entities()  # linked in the background after add() returns
     lower = top(memory, "when did maya meet people at the bergen jazz festival society?")
     society = next(h for h in lower if "Society" in h.record.memory)
     assert society.signals.get("entity", 0.0) > 0

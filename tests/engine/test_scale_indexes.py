@@ -263,6 +263,7 @@ def test_a_store_opened_from_snapshots_searches_like_one_rebuilt_from_scratch(tm
             mem.add(text, user_id="u" if n % 3 else "v", infer=False)
         gone = mem.add("Ingrid sold the old cello", user_id="u", infer=False)["results"][0]["id"]
         mem.delete(gone)
+        mem.wait_for_entities()  # links are made in the background after add() returns
         first = _results(mem)
     index_dir = folder / "index"
     assert {"clean", "vectors.npy", "bm25.npz", "entities.json"} <= {p.name for p in index_dir.iterdir()}

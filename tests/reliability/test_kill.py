@@ -17,9 +17,19 @@ def _expected(entries: list[list]) -> tuple[dict[str, set[str]], set[str]]:
     """
     live: dict[str, set[str]] = {}
     gone: set[str] = set()
+
+    def in_flight(entry: list) -> None:  # a write its process was killed in: either outcome
+        _, op, mid, text = entry
+        if op == "update" and mid in live:
+            live[mid] = live[mid] | {text}
+        elif op == "delete" and mid in live:
+            live.pop(mid)
+
     pending = None
     for entry in entries:
         if entry[0] == "BEGIN":
+            if pending is not None:  # the previous process died inside that write
+                in_flight(pending)
             pending = entry
         elif entry[0] == "ACK":
             _, op, mid, text = entry
@@ -30,11 +40,7 @@ def _expected(entries: list[list]) -> tuple[dict[str, set[str]], set[str]]:
             else:
                 live[mid] = {text}
     if pending is not None:
-        _, op, mid, text = pending
-        if op == "update" and mid in live:
-            live[mid] = live[mid] | {text}
-        elif op == "delete" and mid in live:
-            live.pop(mid)  # either outcome is fine
+        in_flight(pending)
     return live, gone
 
 
