@@ -1,6 +1,7 @@
 """LLM protocol and the llama-cpp-python adapter (lazy, one model per process, locked; JSON, text, stream)."""
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -79,6 +80,28 @@ class _Loaded:
 # two generations at once).
 _MODEL_LOCK = threading.RLock()
 _LOADED: dict[ModelKey, _Loaded] = {}
+
+
+def _close_at_exit() -> None:
+    """Close the model before the interpreter tears down the modules its destructor needs
+    (otherwise llama.cpp prints a TypeError from Llama.__del__ at every exit)."""
+    global _EXIT_HOOKED
+    if _EXIT_HOOKED:
+        return
+    _EXIT_HOOKED = True
+
+    def close() -> None:
+        for loaded in list(_LOADED.values()):
+            if loaded.call_lock.acquire(timeout=2.0):  # a reply still streaming keeps its model
+                try:
+                    loaded.llama.close()
+                finally:
+                    loaded.call_lock.release()
+        _LOADED.clear()
+    atexit.register(close)
+
+
+_EXIT_HOOKED = False
 
 
 def loaded_model() -> LoadedModel | None:
@@ -180,6 +203,7 @@ class LlamaCppLLM:
                     old.llama.close()
             _LOADED.clear()
             _LOADED[key] = loaded
+            _close_at_exit()
             log.info("language model %s loaded in %.1fs on %s (system role kept: %s)",
                      path.name, time.perf_counter() - started, loaded.info.device, loaded.keeps_system)
             return loaded
