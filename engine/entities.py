@@ -4,7 +4,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import nlp
 from .small_talk import SMALL_TALK_WORDS
@@ -193,6 +193,3 @@ def links(found: Sequence[Mention], names: Sequence[str]) -> list[tuple[str, str
             rows[key] = (key, name, "EXTRACTED")
     return list(rows.values())
 
-
-def query_keys(found: Iterable[Mention]) -> list[str]:
-    return list(dict.fromkeys(m.key for m in found))

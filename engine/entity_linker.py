@@ -90,10 +90,6 @@ class EntityLinker:
         update meanwhile stays here until the next read of it finds nothing to do)."""
         return memory_id in self._pending
 
-    @property
-    def pending_count(self) -> int:
-        return len(self._pending)
-
     def link_now(self, memory_ids: Sequence[str]) -> None:
         """Link these memories (those still queued) now, in the caller's thread."""
         wanted = [i for i in memory_ids if i in self._pending]

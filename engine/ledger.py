@@ -306,20 +306,19 @@ class Ledger:
 
     @staticmethod
     def insert_messages(db: sqlite3.Connection, messages: Sequence[Message]) -> None:
-        now = utcnow().isoformat()
-        db.executemany(
-            "INSERT INTO messages (id, user_id, agent_id, run_id, role, name, content, timestamp, "
-            "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            [(m.id, m.scope.user_id, m.scope.agent_id, m.scope.run_id, m.role, m.name, m.content,
-              m.timestamp.isoformat(), now) for m in messages])
+        Ledger._put_messages(db, messages, "INSERT")
 
     @staticmethod
     def restore_messages(db: sqlite3.Connection, messages: Sequence[Message]) -> None:
         """Put back exported messages with their own times; ones already stored are kept."""
+        Ledger._put_messages(db, messages, "INSERT OR IGNORE")
+
+    @staticmethod
+    def _put_messages(db: sqlite3.Connection, messages: Sequence[Message], verb: str) -> None:
         now = utcnow().isoformat()
         db.executemany(
-            "INSERT OR IGNORE INTO messages (id, user_id, agent_id, run_id, role, name, content, "
-            "timestamp, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            f"{verb} INTO messages (id, user_id, agent_id, run_id, role, name, content, timestamp, "
+            "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
             [(m.id, m.scope.user_id, m.scope.agent_id, m.scope.run_id, m.role, m.name, m.content,
               m.timestamp.isoformat(), m.created_at.isoformat() if m.created_at else now)
              for m in messages])

@@ -82,26 +82,17 @@ _MODEL_LOCK = threading.RLock()
 _LOADED: dict[ModelKey, _Loaded] = {}
 
 
+@atexit.register
 def _close_at_exit() -> None:
     """Close the model before the interpreter tears down the modules its destructor needs
-    (otherwise llama.cpp prints a TypeError from Llama.__del__ at every exit)."""
-    global _EXIT_HOOKED
-    if _EXIT_HOOKED:
-        return
-    _EXIT_HOOKED = True
-
-    def close() -> None:
-        for loaded in list(_LOADED.values()):
-            if loaded.call_lock.acquire(timeout=2.0):  # a reply still streaming keeps its model
-                try:
-                    loaded.llama.close()
-                finally:
-                    loaded.call_lock.release()
-        _LOADED.clear()
-    atexit.register(close)
-
-
-_EXIT_HOOKED = False
+    (otherwise llama.cpp prints a TypeError from Llama.__del__ at exit)."""
+    for loaded in list(_LOADED.values()):
+        if loaded.call_lock.acquire(timeout=2.0):  # a reply still streaming keeps its model
+            try:
+                loaded.llama.close()
+            finally:
+                loaded.call_lock.release()
+    _LOADED.clear()
 
 
 def loaded_model() -> LoadedModel | None:
@@ -203,7 +194,6 @@ class LlamaCppLLM:
                     old.llama.close()
             _LOADED.clear()
             _LOADED[key] = loaded
-            _close_at_exit()
             log.info("language model %s loaded in %.1fs on %s (system role kept: %s)",
                      path.name, time.perf_counter() - started, loaded.info.device, loaded.keeps_system)
             return loaded
