@@ -30,7 +30,7 @@ def add_arguments(chat: argparse.ArgumentParser, models: argparse.ArgumentParser
 
 
 def list_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from engine.model_catalog import discover_models, human_size
+    from engine.inference.model_catalog import discover_models, human_size
 
     out = out or sys.stdout
     found = discover_models(extra_dirs=args.folder)
@@ -63,8 +63,8 @@ class _State:
 
 def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     from engine import CancelToken, LociConfig, LociError, Memory
-    from engine.chat import Assistant, Conversation
-    from engine.model_catalog import resolve_model
+    from engine.assistant.chat import Assistant, Conversation
+    from engine.inference.model_catalog import resolve_model
     from engine.paths import default_config_file
 
     try:
@@ -173,8 +173,8 @@ def _show_remembered(state: _State, say: Callable[[str], None]) -> None:
 
 def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], None]) -> str | None:
     from engine import LociError
-    from engine.model_catalog import resolve_model
-    from engine.models import check_gguf
+    from engine.inference.model_catalog import resolve_model
+    from engine.inference.models import check_gguf
 
     cmd, _, arg = text.partition(" ")
     arg = arg.strip()

@@ -2,21 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import sys
 from importlib import resources
 from typing import Any, Sequence
 
+from .version import version
+
 SAMPLE = "sample_conversation.json"
-
-
-def version() -> str:
-    """The installed version (the frozen bundle carries a copy of the package metadata)."""
-    try:
-        return importlib.metadata.version("loci")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown (not installed: run `pip install -e .`)"
 
 
 class _VersionAction(argparse.Action):
@@ -100,8 +93,8 @@ def _care(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
     from engine import Memory
-    from engine.backup import list_snapshots, restore_snapshot
-    from engine.integrity import doctor
+    from engine.store.backup import list_snapshots, restore_snapshot
+    from engine.memory import doctor
     from engine.paths import default_data_dir
 
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
@@ -213,7 +206,7 @@ def _demo(mem: Any) -> dict[str, Any]:
     sample = load_sample()
     user = sample["user_id"]
     if not mem.count({"user_id": user}):
-        from engine.small_talk import is_small_talk
+        from engine.extraction.small_talk import is_small_talk
 
         for session in sample["sessions"]:
             said = [m for m in session["messages"] if not is_small_talk(m["content"])]

@@ -58,7 +58,7 @@ class Conversation:
 
 def without_small_talk(conv: Conversation) -> tuple[Conversation, int]:
     """The conversation minus messages that are pure small talk, and how many were dropped."""
-    from engine.small_talk import is_small_talk
+    from engine.extraction.small_talk import is_small_talk
 
     dropped = 0
     sessions = []
@@ -265,7 +265,7 @@ def parse_loci(data: Any, *, name: str = "the file") -> Conversation:
 
 def parse_locomo_time(text: str) -> datetime:
     """'1:56 pm on 8 May, 2023' -> an aware UTC datetime."""
-    from engine.temporal import parse_timestamp
+    from engine.extraction.temporal import parse_timestamp
 
     try:
         return parse_timestamp(text)

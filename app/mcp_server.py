@@ -67,7 +67,7 @@ def build_server(store: Any, default_user: str = DEFAULT_USER) -> Any:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-    from app.cli import version
+    from .version import version
 
     server = MCPServer("loci", version=version(),
                        instructions="Loci: private, local long-term memory. Store facts with "

@@ -4,7 +4,7 @@
                                     [--model PATH] [--skip-gui] [--skip-locomo]
 
 1. A store of N memories (infer=False, added in batches of 500) for one user; chat turns on
-   it through engine.chat.Assistant (incognito, so the store does not grow), memory on and off
+   it through engine.assistant.chat.Assistant (incognito, so the store does not grow), memory on and off
    interleaved: time to first token from the call (what the person waits for after Enter:
    retrieval + prompt + first decoded token), tokens/s of the reply, prompt tokens and the
    share the memory block takes. Target: first token <= 1.5 s at 10k memories.
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import LociConfig, Memory  # noqa: E402
-from engine.chat import Assistant, ChatConfig, Conversation  # noqa: E402
+from engine.assistant.chat import Assistant, ChatConfig, Conversation  # noqa: E402
 
 LOCOMO = Path(os.environ.get("LOCI_LOCOMO_DIR", ROOT.parent / "shared" / "data" / "locomo-dev"))
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
@@ -199,7 +199,7 @@ def token_f1(prediction: str, gold: str) -> float:
 def locomo(config: LociConfig, per_conv: int, reply_tokens: int) -> None:
     from locomo_retrieval import ingest, last_session_date  # bench/locomo_retrieval.py: one importer
 
-    from engine.temporal import parse_timestamp
+    from engine.extraction.temporal import parse_timestamp
 
     files = sorted(LOCOMO.glob("*.json"))
     if not files:

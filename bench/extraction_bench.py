@@ -13,14 +13,14 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine._offline import enforce_offline  # noqa: E402
+from engine.inference.offline import enforce_offline  # noqa: E402
 
 enforce_offline()
 
 from engine.config import LLMConfig  # noqa: E402
-from engine.embeddings import SentenceTransformerEmbedder  # noqa: E402
+from engine.inference.embeddings import SentenceTransformerEmbedder  # noqa: E402
 from engine.extraction import Extractor, Scaffold  # noqa: E402
-from engine.llm import LlamaCppLLM  # noqa: E402
+from engine.inference.llm import LlamaCppLLM  # noqa: E402
 from engine.records import Message  # noqa: E402
 
 GOLD = ROOT / "bench" / "data" / "extraction_gold.json"
@@ -92,7 +92,7 @@ def load_gold() -> list[Exchange]:
 
 def _locomo_time(text: str) -> datetime:
     try:
-        from engine.temporal import parse_timestamp
+        from engine.extraction.temporal import parse_timestamp
 
         return parse_timestamp(text)
     except (ImportError, ValueError):

@@ -1,7 +1,7 @@
 """LoCoMo question answering: retrieve within a word budget, answer with a local GGUF, score token F1.
 
 Every category 1-4 question of the dev conversations ($LOCI_LOCOMO_DIR, default
-<repo>/../shared/data/locomo-dev) goes through Memory.answer() (engine/answer.py) on three paths:
+<repo>/../shared/data/locomo-dev) goes through Memory.answer() (engine/assistant/answer.py) on three paths:
   raw-only      the infer=False store (every turn an episode);
   facts-only    the infer=True store, filters={"memory_type": {"ne": "message"}};
   ep+facts      the infer=True store searched whole (a fact and its episode share one slot).
@@ -32,8 +32,8 @@ from locomo_retrieval import (CACHE, CATEGORIES, FACTS_ONLY, build, last_session
                               open_memory, questions)
 
 from engine.config import LLMConfig  # noqa: E402
-from engine.context import format_memory  # noqa: E402
-from engine.llm import LlamaCppLLM  # noqa: E402
+from engine.assistant.context import format_memory  # noqa: E402
+from engine.inference.llm import LlamaCppLLM  # noqa: E402
 
 _ARTICLES = re.compile(r"\b(a|an|the|and)\b")
 

@@ -11,7 +11,7 @@ Paths compared:
   facts      the infer=True store searched with filters={"memory_type": {"ne": "message"}};
   ep+facts   the infer=True store searched whole (a fact and its episode share one slot).
 Metrics: hit@k (an evidence turn among the top k, facts count through their source turn);
-at a word budget (context built by engine/context.py): evidence hit, and the share of the
+at a word budget (context built by engine/assistant/context.py): evidence hit, and the share of the
 gold answer's words found in the context text.
 
 Stores are cached under --cache (default /tmp/loci-locomo) per conversation and extraction
@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import Memory  # noqa: E402
-from engine.context import build_context  # noqa: E402
+from engine.assistant.context import build_context  # noqa: E402
 from engine.records import ScoredMemory  # noqa: E402
-from engine.retrieval import SearchOptions  # noqa: E402
+from engine.search.retrieval import SearchOptions  # noqa: E402
 
 DATA = Path(os.environ.get("LOCI_LOCOMO_DIR", ROOT.parent / "shared" / "data" / "locomo-dev"))
 CACHE = Path("/tmp/loci-locomo")

@@ -25,7 +25,7 @@ import json, sys, tempfile, time
 sys.path.insert(0, sys.argv[1])
 import engine
 from engine import Memory
-from engine.embeddings import SentenceTransformerEmbedder
+from engine.inference.embeddings import SentenceTransformerEmbedder
 conv = json.load(open(sys.argv[2]))
 sessions = [(conv[f"session_{n}_date_time"], conv[f"session_{n}"]) for n in range(1, 100) if f"session_{n}" in conv]
 emb = SentenceTransformerEmbedder("sentence-transformers/all-MiniLM-L6-v2", None, "cpu", 64)

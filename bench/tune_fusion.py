@@ -11,10 +11,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from engine import Memory  # noqa: E402
-from engine.filters import compile_filters  # noqa: E402
-from engine.fusion import Weights  # noqa: E402
-from engine.retrieval import rank  # noqa: E402
-from engine.temporal import parse_timestamp  # noqa: E402
+from engine.search.filters import compile_filters  # noqa: E402
+from engine.search.fusion import Weights  # noqa: E402
+from engine.search.retrieval import rank  # noqa: E402
+from engine.extraction.temporal import parse_timestamp  # noqa: E402
 from locomo_retrieval import CATEGORIES, DATA, ingest, last_session_date, load  # noqa: E402
 
 

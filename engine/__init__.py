@@ -1,9 +1,9 @@
 """Loci's engine: a private, local-first memory layer with mem0's Memory API."""
-from ._offline import enforce_offline
+from .inference.offline import enforce_offline
 
 enforce_offline()
 
-from .answer import Answer  # noqa: E402
+from .assistant.answer import Answer  # noqa: E402
 from .config import (EmbedderConfig, ExtractionConfig, LLMConfig, LociConfig, SearchConfig,  # noqa: E402
                      StoreConfig)
 from .errors import (ConfigError, ExtractionError, InvalidInputError, LociError,  # noqa: E402

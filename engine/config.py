@@ -292,7 +292,7 @@ def _map_embedder(value: Any) -> dict[str, Any]:
     model = config.pop("model", None)
     if model is not None:
         if Path(str(model)).expanduser().is_dir():
-            from .embeddings import DEFAULT_EMBEDDER, packaged_model_dir
+            from .paths import DEFAULT_EMBEDDER, packaged_model_dir
 
             folder = Path(str(model)).expanduser().resolve()
             packaged = packaged_model_dir(DEFAULT_EMBEDDER)

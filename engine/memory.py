@@ -1,7 +1,6 @@
 """The facade: mem0-compatible Memory wiring ledger, vectors, embedder and extractor together."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -16,26 +15,27 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .answer import Answer
-from .backup import Snapshot, create_snapshot, is_due, schema_version
-from .collapse import PREFERENCES, collapse
+from .assistant.answer import Answer
+from .store.backup import Snapshot, create_snapshot, is_due, schema_version
+from .search.collapse import PREFERENCES, collapse
 from .config import LociConfig, from_mem0_config, is_mem0_config
-from .embeddings import Embedder
-from .onnx_embedder import default_embedder
-from .entities import EntityExtractor, links
-from .entity_linker import EntityLinker
+from .inference.embeddings import Embedder
+from .inference.onnx_embedder import default_embedder
+from .search.entities import EntityExtractor, links
+from .search.entity_linker import EntityLinker
 from .errors import (ConfigError, ExtractionError, InvalidInputError, LociError, NotFoundError,
                      StoreError)
-from .export import ExportedMemory
-from .filters import SCOPE_KEYS, Predicate, compile_filters, names_scope, scope_of
-from .integrity import (IntegrityReport, ledger_is_missing, missing_ledger_error, reconcile)
-from .ledger import SCHEMA_VERSION as LEDGER_SCHEMA
-from .ledger import Ledger, ScopeCount, utcnow
+from .store.export import ExportedMemory
+from .search.filters import SCOPE_KEYS, Predicate, compile_filters, names_scope, scope_of
+from .store.integrity import (IntegrityReport, check_and_repair, ledger_is_missing, missing_ledger_error,
+                              reconcile)
+from .store.ledger import SCHEMA_VERSION as LEDGER_SCHEMA
+from .store.ledger import Ledger, ScopeCount, utcnow
 from .paths import default_data_dir
-from .records import (EXPIRATION_KEY, Entity, HistoryEvent, MemoryRecord, Message, Scope,
+from .records import (EXPIRATION_KEY, content_hash, Entity, HistoryEvent, MemoryRecord, Message, Scope,
                       ScoredMemory)
-from .retrieval import Retriever, SearchOptions
-from .store import Manifest, VectorStore, WriterLock, vector_meta
+from .search.retrieval import Retriever, SearchOptions
+from .store.vectors import Manifest, VectorStore, WriterLock, vector_meta
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,6 @@ EPISODE = "message"  # memory_type of a message stored as said (an episode)
 _UNSET: Any = object()  # "argument not given" where None means "clear it"
 
 
-def content_hash(text: str) -> str:
-    """Stable hash of a memory's text, used to skip exact duplicates and re-embedding."""
-    return hashlib.md5(" ".join(text.split()).casefold().encode("utf-8")).hexdigest()
-
-
 class Memory:
     """A persistent, offline memory store with mem0's API.
 
@@ -71,13 +66,13 @@ class Memory:
     a write that fails after step (1) is repaired at once from the journal, so a caller told
     "failed" never finds the change committed.
 
-    Entities are found after the commit (engine/entity_linker.py): step (3) also queues the
+    Entities are found after the commit (engine/search/entity_linker.py): step (3) also queues the
     memories for linking, a background thread links the queue in batches once writes pause,
     and a store opened after a crash links what was left. Until linked, a memory is found by
     meaning and keywords but not by the entities it names; get(), get_all() and the entity
     views link what they are about to show first.
 
-    Opening checks the store (`engine/integrity.py`): missing vectors are rebuilt from SQLite
+    Opening checks the store (`engine/store/integrity.py`): missing vectors are rebuilt from SQLite
     (`open_report` says what was repaired; `progress` sees the rebuild), a lost SQLite file
     beside surviving vectors is refused, and a schema migration is preceded by a backup.
     """
@@ -365,13 +360,13 @@ class Memory:
         """ADD-only: drop exact or near duplicates of known facts (reported as NONE).
 
         Episodes are never duplicates: a fact that repeats its own message still adds the
-        speaker's name and absolute dates, and the search collapses the two (engine/collapse.py).
+        speaker's name and absolute dates, and the search collapses the two (engine/search/collapse.py).
         """
         keep: list[int] = []
         events: list[dict[str, Any]] = []
         threshold = self.config.extraction.duplicate_threshold
         where = scope.as_dict()
-        from .filters import chroma_where
+        from .search.filters import chroma_where
 
         for i, rec in enumerate(records):
             same = self._ledger.find_hash(where, rec.hash, exclude_type=EPISODE)
@@ -409,7 +404,7 @@ class Memory:
         """The one write path for new memories (see the class docstring for the order).
 
         Entities are not looked for here: the memories are queued in the same transaction and
-        the entity linker links them in batches (engine/entity_linker.py).
+        the entity linker links them in batches (engine/search/entity_linker.py).
         """
         ids = [r.id for r in records]
         self._ledger.journal_begin(ids)
@@ -488,7 +483,7 @@ class Memory:
         """Memories that best match the query, best first, within the filters.
 
         Ranking fuses semantic similarity, BM25 keywords, entity matches and time (see
-        engine/fusion.py); explain=True adds every signal's score to each result. rerank is
+        engine/search/fusion.py); explain=True adds every signal's score to each result. rerank is
         accepted for mem0 compatibility and does nothing: no local cross-encoder ships on PyPI.
         Like mem0, a search names whose memories it looks in (user_id, agent_id or run_id, as
         keywords or in filters); all_scopes=True searches every user's memories instead.
@@ -542,8 +537,8 @@ class Memory:
 
         `llm` is anything with `complete(messages, *, max_tokens, stop)`; default: the local model.
         """
-        from .answer import answer
-        from .llm import LlamaCppLLM
+        from .assistant.answer import answer
+        from .inference.llm import LlamaCppLLM
 
         if not isinstance(budget_words, int) or isinstance(budget_words, bool) or budget_words < 1:
             raise InvalidInputError(f"budget_words must be a positive whole number, not {budget_words!r}.")
@@ -831,7 +826,7 @@ class Memory:
 
     def restore_exported(self, items: Sequence[ExportedMemory], *,
                          actor: str | None = "restored from export") -> int:
-        """Write exported memories back as they were (engine/export.py); returns how many.
+        """Write exported memories back as they were (engine/store/export.py); returns how many.
 
         Ids, texts, times, scopes, metadata, entities, history rows and source messages are kept.
         A memory already present (same id, or the same text in the same scope) is skipped, so a
@@ -901,7 +896,7 @@ class Memory:
         a new adapter is made, and llama.cpp reloads because its cache is keyed by those
         settings. A model passed to the constructor is always used as given.
         """
-        from .llm import LlamaCppLLM
+        from .inference.llm import LlamaCppLLM
 
         if self._llm_given is not None:
             return self._llm_given
@@ -925,6 +920,12 @@ class Memory:
                     or self._extractor.scaffold.model != mode:
                 self._extractor = Extractor(llm, self.config.extraction, scaffold=Scaffold(model=mode))
             return self._extractor
+
+
+def doctor(data_dir: str | Path, *, config: Any = None, embedder: Embedder | None = None,
+           progress: Progress | None = None) -> IntegrityReport:
+    """`loci doctor`: check a closed store fully and repair what can be (engine/store/integrity.py)."""
+    return check_and_repair(Path(data_dir), lambda: Memory(data_dir, config, embedder=embedder, progress=progress))
 
 
 def _check_dimension(config: LociConfig, embedder: Embedder) -> None:
@@ -1124,13 +1125,13 @@ def _check_json_value(value: Any, where: str, depth: int) -> None:
 def _parse_time(value: Any) -> datetime:
     if value is None:
         return utcnow()
-    from .temporal import parse_timestamp
+    from .extraction.temporal import parse_timestamp
 
     return parse_timestamp(value)
 
 
 def _event_date(text: str, when: datetime) -> str | None:
-    from .temporal import resolve_event_date
+    from .extraction.temporal import resolve_event_date
 
     window = resolve_event_date(text, when)
     return window.iso() if window else None

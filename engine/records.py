@@ -1,11 +1,17 @@
 """Frozen records passed between engine layers and to front ends."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Mapping
 
 EXPIRATION_KEY = "expiration_date"  # metadata key holding a memory's expiry day (mem0's payload key)
+
+
+def content_hash(text: str) -> str:
+    """Stable hash of a memory's text, used to skip exact duplicates and re-embedding."""
+    return hashlib.md5(" ".join(text.split()).casefold().encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,9 +67,9 @@ def stage_embedder(work: Path, export: Callable[[Path, Path], None] | None = Non
     the torch weights, plus onnx/model.onnx (exported here: torch runs at build time, never in the
     bundle; copied when the package already ships one). Checked against sentence-transformers."""
     sys.path.insert(0, str(ROOT))
-    from engine.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
-    from engine.onnx_embedder import PREBUILT, prebuilt_onnx
-    from engine.onnx_embedder import export as export_onnx
+    from engine.inference.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
+    from engine.inference.onnx_embedder import PREBUILT, prebuilt_onnx
+    from engine.inference.onnx_embedder import export as export_onnx
 
     source = packaged_model_dir(DEFAULT_EMBEDDER)
     if source is None:
@@ -92,8 +92,8 @@ def check_embedder(staged: Path) -> float:
     from the installed package; exits when it exceeds MAX_VECTOR_DIFF."""
     import numpy as np
 
-    from engine.embeddings import DEFAULT_EMBEDDER, SentenceTransformerEmbedder
-    from engine.onnx_embedder import OnnxEmbedder
+    from engine.inference.embeddings import DEFAULT_EMBEDDER, SentenceTransformerEmbedder
+    from engine.inference.onnx_embedder import OnnxEmbedder
 
     got = OnnxEmbedder(DEFAULT_EMBEDDER, staged).embed_batch(CHECK_TEXTS)
     want = SentenceTransformerEmbedder(DEFAULT_EMBEDDER).embed_batch(CHECK_TEXTS)

@@ -73,7 +73,7 @@ def loci_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
 @pytest.fixture(scope="session")
 def embedder():
     """The real packaged all-MiniLM-L6-v2, loaded once for the whole run."""
-    from engine.embeddings import SentenceTransformerEmbedder
+    from engine.inference.embeddings import SentenceTransformerEmbedder
 
     emb = SentenceTransformerEmbedder()
     emb.load()

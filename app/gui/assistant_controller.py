@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from engine import CancelToken, LociError, StoreError
-from engine.chat import Assistant, ChatReply, Conversation
+from engine.assistant.chat import Assistant, ChatReply, Conversation
 
 from .engine_bridge import EngineBridge
 

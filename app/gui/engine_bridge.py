@@ -16,8 +16,8 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
 from engine import (CancelToken, Entity, HistoryEvent, LociConfig, LociError, Memory, MemoryRecord, Message, Scope,
                     ScoredMemory, StoreError, export)
-from engine.ledger import ScopeCount
-from engine.models import check_gguf
+from engine.store.ledger import ScopeCount
+from engine.inference.models import check_gguf
 
 from ..importers import Conversation
 from .messages import Messages, plural
@@ -420,7 +420,7 @@ class EngineBridge(QObject):
             self.import_token.cancel()
             self.messages.info("Cancelling the import after the current step…")
 
-    # -- export / restore of the store (the format lives in engine/export.py) ------------------
+    # -- export / restore of the store (the format lives in engine/store/export.py) ------------------
     def export_json(self, path: str | Path, records: Sequence[MemoryRecord] | None = None,
                     on_done: Callable | None = None) -> Worker:
         """Write the whole store (records=None) or the given records to a JSON file."""

@@ -592,7 +592,7 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.bridge.config, self.bridge.data_dir, self.bridge.check_model_file, self)
         dialog.accepted.connect(lambda: self.bridge.apply_settings(*dialog.values()))
-        from engine.model_catalog import discover_models
+        from engine.inference.model_catalog import discover_models
 
         self.bridge.submit(discover_models, on_result=dialog.set_models, name="find models")
         dialog.open()

@@ -1,4 +1,4 @@
-"""Messages -> candidate memories: sentence scaffolding (spaCy) around at most one bounded LLM call per window."""
+"""Messages -> candidate memories (sentences, dates, small talk, the extractor). Imports store, inference, base."""
 from .cancel import Cancelled, CancelToken
 from .extractor import Candidate, ExtractionResult, Extractor, Scaffold
 from .prompts import MAX_ITEMS, MEMORY_TYPES, extract_schema, iter_items, select_schema

@@ -9,13 +9,13 @@ from typing import Any, Callable, Sequence
 
 from ..config import ExtractionConfig
 from ..errors import ExtractionError, LociError
-from ..llm import LLM
+from ..inference.llm import LLM
 from ..records import Message
 from .cancel import CancelToken, check_cancel
 from .prompts import (EXTRACT_EXAMPLE_IN, EXTRACT_EXAMPLE_OUT, EXTRACT_INSTRUCTIONS, MAX_ITEMS,
                       MAX_RAW_CHARS, MEMORY_TYPES, PROCEDURE_INSTRUCTIONS, SELECT_EXAMPLE_IN,
                       SELECT_EXAMPLE_OUT, SELECT_INSTRUCTIONS, extract_schema, iter_items, select_schema)
-from ..small_talk import is_small_talk
+from .small_talk import is_small_talk
 from .sentences import Statement, finish, guess_type, speaker_of, statements, with_absolute_dates
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class Candidate:
 
     text: str  # self-contained: names instead of pronouns
     memory_type: str  # fact, preference, event, plan, relationship
-    entities: tuple[str, ...]  # names the model gave; the store adds spaCy's (engine/entities.py)
+    entities: tuple[str, ...]  # names the model gave; the store adds spaCy's (engine/search/entities.py)
     source_indices: tuple[int, ...]  # indices into the `new` messages list
     event_date: str | None  # ISO date or "start/end", resolved in code against the message time
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Sequence
 
-from .. import temporal
-from ..nlp import using
-from ..small_talk import is_small_talk
+from . import temporal
+from ..inference.nlp import using
+from .small_talk import is_small_talk
 from ..records import Message
 from .cancel import CancelToken, check_cancel
 
@@ -302,7 +302,7 @@ def _human_date(iso: str) -> str | None:
 
 def with_absolute_dates(text: str, original: str, reference: datetime,
                        absolute: bool = True) -> tuple[str, str | None]:
-    """The event date said in a statement (engine.temporal), and the text with it made absolute."""
+    """The event date said in a statement (engine.extraction.temporal), and the text with it made absolute."""
     try:
         window = temporal.resolve_event_date(original, reference)
         event_date = window.iso() if window is not None else None

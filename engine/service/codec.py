@@ -8,10 +8,10 @@ from typing import Any
 from pathlib import Path
 
 from .. import errors
-from ..answer import Answer
-from ..backup import Snapshot
-from ..export import ExportedMemory
-from ..ledger import ScopeCount
+from ..assistant.answer import Answer
+from ..store.backup import Snapshot
+from ..store.export import ExportedMemory
+from ..store.ledger import ScopeCount
 from ..records import Entity, HistoryEvent, MemoryRecord, Message, Scope, ScoredMemory
 
 _TYPES: dict[str, type] = {cls.__name__: cls for cls in (

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from ..config import LociConfig
 from ..errors import StoreError
 from ..paths import default_data_dir
-from ..store import WriterLock
+from ..store.vectors import WriterLock
 from . import announce
 from .keys import load_or_create_api_key
 from .owner import ServedMemory

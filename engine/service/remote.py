@@ -288,7 +288,7 @@ class RemoteMemory:
 
     def answer(self, question: str, **kwargs: Any) -> Any:
         if kwargs.get("llm") is not None:  # a caller's own model runs here, on the owner's memories
-            from ..answer import answer
+            from ..assistant.answer import answer
 
             llm = kwargs.pop("llm")
             return answer(self, llm, question, **kwargs)
@@ -305,7 +305,7 @@ class RemoteMemory:
         """What the owner's check found when it opened the store (it reports repairs itself)."""
         if self._local is not None:
             return self._local.open_report
-        from ..integrity import IntegrityReport
+        from ..store.integrity import IntegrityReport
 
         return IntegrityReport(rows=0, vectors=0)
 
@@ -315,7 +315,7 @@ class RemoteMemory:
             return self._local.language_model()
         from dataclasses import replace
 
-        from ..llm import LlamaCppLLM
+        from ..inference.llm import LlamaCppLLM
 
         with self._switch:
             if self._llm is None or self._llm_config != self.config.llm:

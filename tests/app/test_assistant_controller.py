@@ -11,8 +11,8 @@ from app.gui.assistant_controller import LLM_ERROR, LLM_READY, AssistantControll
 from app.gui.engine_bridge import EngineBridge
 from app.gui.messages import Messages
 from engine import Memory
-from engine.chat import Conversation
-from engine.llm import LoadedModel, ModelKey
+from engine.assistant.chat import Conversation
+from engine.inference.llm import LoadedModel, ModelKey
 
 
 class TickingLLM:

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from engine import Memory
-from engine.llm import LoadedModel, ModelKey
+from engine.inference.llm import LoadedModel, ModelKey
 
 TAB_ASSISTANT = 3
 
@@ -172,8 +172,8 @@ def test_settings_pick_a_found_model_and_threads_apply_to_the_next_reply(qtbot, 
                                                                          monkeypatch) -> None:
     import shutil
 
-    from engine.llm import loaded_model
-    from engine.models import default_llm_path
+    from engine.inference.llm import loaded_model
+    from engine.inference.models import default_llm_path
 
     folder = tmp_path / "home" / ".lmstudio" / "models" / "me" / "smol"
     folder.mkdir(parents=True)

@@ -16,8 +16,8 @@ import pytest
 
 from app.cli import main
 from engine import Memory
-from engine.llm import loaded_model
-from engine.models import default_llm_path
+from engine.inference.llm import loaded_model
+from engine.inference.models import default_llm_path
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -479,7 +479,7 @@ def test_installed_app_settings_ask_for_a_folder_with_an_onnx_export(qtbot, gui,
     import shutil
     import sys
 
-    from engine.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
+    from engine.inference.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
 
     folder = tmp_path / "model"
     shutil.copytree(packaged_model_dir(DEFAULT_EMBEDDER), folder, ignore=shutil.ignore_patterns("*.safetensors"))
@@ -564,7 +564,7 @@ def test_at_800x600_scope_names_are_readable_and_details_not_cut_off(qtbot, gui)
 
 
 def test_a_50000_character_note_keeps_the_details_usable(qtbot, gui):
-    from engine.entities import MAX_MENTIONS
+    from engine.search.entities import MAX_MENTIONS
 
     names = ["Alice", "Bob", "Carol", "David", "Emma", "Frank", "Grace", "Henry", "Ivy", "Jack", "Karen", "Liam",
              "Nora", "Oscar", "Paula", "Quinn", "Rosa", "Sam", "Tara", "Uma"]
@@ -588,7 +588,7 @@ def test_a_store_repaired_on_open_says_so_and_gets_its_daily_backup(qtbot, tmp_p
 
     from app.gui.application import build
     from engine import Memory
-    from engine.backup import list_snapshots
+    from engine.store.backup import list_snapshots
 
     monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
     with Memory(tmp_path / "s", embedder=embedder) as mem:

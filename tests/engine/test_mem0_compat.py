@@ -9,7 +9,7 @@ from typing import Any, Callable
 import pytest
 
 from engine import AsyncMemory, ConfigError, InvalidInputError, Memory, NotFoundError
-from engine.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
+from engine.inference.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
 
 os.environ["MEM0_TELEMETRY"] = "False"
 

@@ -254,7 +254,7 @@ def test_other_bad_inputs(memory):
 
 def test_a_failure_between_the_two_writes_leaves_no_memory_without_history(tmp_path, embedder, monkeypatch):
     """Crash simulated after Chroma got the vector but before SQLite committed the row."""
-    from engine.ledger import Ledger
+    from engine.store.ledger import Ledger
 
     mem = Memory(tmp_path / "s", embedder=embedder)
     keep = _add(mem, "survivor")
@@ -301,7 +301,7 @@ def test_second_writer_gets_a_clear_error_naming_the_holder(tmp_path, embedder):
 
     with Memory(tmp_path / "s", embedder=embedder):
         code = textwrap.dedent(f"""
-            from engine.store import WriterLock
+            from engine.store.vectors import WriterLock
             from engine.errors import StoreError
             from pathlib import Path
             try:
@@ -364,8 +364,8 @@ def test_changed_llm_settings_are_used_by_the_next_extraction(tmp_path: Path, em
     import shutil
 
     from engine.config import LLMConfig
-    from engine.llm import ModelKey, loaded_model
-    from engine.models import default_llm_path
+    from engine.inference.llm import ModelKey, loaded_model
+    from engine.inference.models import default_llm_path
 
     mem = Memory(tmp_path / "s", embedder=embedder)
     mem.config.extraction.mode = "select"  # a mode in which the model takes part

@@ -38,7 +38,7 @@ def test_delete_whose_vector_delete_fails_leaves_the_memory_whole(memory, monkey
 
 def test_add_whose_sql_commit_fails_leaves_no_stray_vector(memory, monkeypatch):
     keep = _add(memory, "I play chess on Tuesdays")
-    from engine.ledger import Ledger
+    from engine.store.ledger import Ledger
 
     def full(db, records):
         raise sqlite3.OperationalError("database or disk is full")
@@ -54,7 +54,7 @@ def test_add_whose_sql_commit_fails_leaves_no_stray_vector(memory, monkeypatch):
 def test_update_whose_sql_commit_fails_keeps_the_old_text_and_vector(memory, monkeypatch):
     mid = _add(memory, "I live in Lisbon")
     before = memory._vectors.vectors([mid])[mid]
-    from engine.ledger import Ledger
+    from engine.store.ledger import Ledger
 
     def full(db, rec):
         raise sqlite3.OperationalError("database or disk is full")

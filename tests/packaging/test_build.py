@@ -9,8 +9,8 @@ from pathlib import Path
 from packaging_scripts import load
 
 from engine.config import EmbedderConfig
-from engine.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
-from engine.onnx_embedder import default_embedder, onnx_path
+from engine.inference.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
+from engine.inference.onnx_embedder import default_embedder, onnx_path
 
 build = load("build")
 desktop_entry, load_segments_aligned = build.desktop_entry, build.load_segments_aligned

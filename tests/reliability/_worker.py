@@ -144,10 +144,10 @@ def main() -> None:
     if "no-space-check" in sys.argv[5:]:
         # Let Chroma run into the full disk itself, as when another program fills it between
         # Loci's free-space check and the write; the write timeout is then the only guard.
-        import engine.store
+        import engine.store.vectors
 
-        engine.store.MIN_FREE_BYTES = -(1 << 40)
-        engine.store.WRITE_TIMEOUT_S = 15.0
+        engine.store.vectors.MIN_FREE_BYTES = -(1 << 40)
+        engine.store.vectors.WRITE_TIMEOUT_S = 15.0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with open(log_path, "a", encoding="utf-8") as log:
         if mode == "churn":

@@ -10,7 +10,7 @@ import pytest
 from conftest import record
 
 from engine import LociError, Memory, StoreError
-from engine.integrity import doctor
+from engine.memory import doctor
 
 N = 200
 
@@ -150,7 +150,7 @@ def test_every_damage_is_detected(case, pristine, tmp_path, hash_embedder):
 
 
 def test_restore_after_losing_the_database(pristine, tmp_path, hash_embedder):
-    from engine.backup import restore_snapshot
+    from engine.store.backup import restore_snapshot
 
     store = tmp_path / "store"
     shutil.copytree(pristine, store)

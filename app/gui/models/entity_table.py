@@ -6,7 +6,7 @@ from typing import Any, Sequence
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from engine import Entity
-from engine.entities import kind_name
+from engine.search.entities import kind_name
 
 from .memory_table import RecordRole, SortRole
 

@@ -10,8 +10,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel
                                QListWidgetItem, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy,
                                QSplitter, QVBoxLayout, QWidget)
 
-from engine.chat import ChatReply, Conversation, Remembered
-from engine.context import format_memory
+from engine.assistant.chat import ChatReply, Conversation, Remembered
+from engine.assistant.context import format_memory
 
 from ..assistant_controller import LLM_ERROR, LLM_LOADING, LLM_READY, AssistantController
 from ..engine_bridge import EngineBridge

@@ -84,7 +84,7 @@ class SettingsDialog(QDialog):
         self.resize(560, 320)
 
     def set_models(self, models: list[Any]) -> None:
-        """Fill the picker with engine.model_catalog.FoundModel entries (found in the background)."""
+        """Fill the picker with engine.inference.model_catalog.FoundModel entries (found in the background)."""
         self.found_models.clear()
         if not models:
             self.found_models.addItem("No GGUF models found in LM Studio, Ollama, GPT4All or Jan", None)
@@ -161,7 +161,7 @@ def check_embedding_folder(path: str) -> str | None:
     if not (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
         return (f"{folder} does not hold a sentence-transformers model (no config.json or "
                 "modules.json in it). Pick the model's folder, or leave the field empty.")
-    from engine.onnx_embedder import frozen_requirement, is_frozen
+    from engine.inference.onnx_embedder import frozen_requirement, is_frozen
 
     if is_frozen():  # the installed app embeds with onnxruntime: the folder must ship onnx/model.onnx
         return frozen_requirement(folder)
@@ -169,7 +169,7 @@ def check_embedding_folder(path: str) -> str | None:
 
 
 def _gpu_note() -> str:
-    from engine.llm import gpu_backend
+    from engine.inference.llm import gpu_backend
 
     backend = gpu_backend()
     if backend is None:

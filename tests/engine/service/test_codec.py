@@ -3,7 +3,7 @@ import json
 from datetime import datetime, timezone
 
 from engine import NotFoundError
-from engine.ledger import ScopeCount
+from engine.store.ledger import ScopeCount
 from engine.records import HistoryEvent, MemoryRecord, Scope, ScoredMemory
 from engine.service.codec import decode, decode_error, encode, encode_error
 

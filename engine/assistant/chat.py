@@ -1,0 +1,312 @@
+"""A chat turn that remembers: retrieve memories, fit the prompt to the context, stream, then store."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+from .context import MemoryContext, build_context
+from ..errors import InvalidInputError
+from ..inference.llm import LoadedModel
+from ..records import MemoryRecord
+
+log = logging.getLogger(__name__)
+
+CHAT_PREFIX = "assistant-"  # run_id of every conversation held with the assistant
+# Kept short on purpose: SmolLM2-135M follows a short prompt better than a long list of rules.
+SYSTEM_PROMPT = ("You are Loci, a helpful assistant that remembers what the user told you in earlier "
+                 "chats. Answer briefly.")
+MESSAGE_OVERHEAD = 8  # tokens a chat template adds around each message (role markers)
+SAFETY_TOKENS = 16
+
+
+class ChatModel(Protocol):
+    """What the assistant needs from a language model (engine.inference.llm.LlamaCppLLM is one)."""
+
+    @property
+    def context_length(self) -> int: ...
+
+    @property
+    def info(self) -> LoadedModel:
+        """Which model this is and where it runs (CPU or GPU)."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream(self, messages: list[dict[str, str]], *, max_tokens: int, cancel: Any = None) -> Iterator[str]:
+        """The reply, piece by piece; stops early when `cancel.is_cancelled`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatConfig:
+    """How a chat turn uses memory and the model's context."""
+
+    use_memory: bool = True  # retrieve memories for each message (off: a plain chat)
+    memory_top_k: int = 6  # memories fetched per message before the budget cuts them
+    memory_share: float = 0.4  # at most this share of the prompt budget goes to memories
+    max_memory_words: int = 100  # ~140 tokens: prompt evaluation is most of the wait on a small CPU
+    reply_tokens: int = 256  # room kept for the reply (small models ramble: keep it short)
+    short_message_words: int = 3  # shorter messages ("and why?") are searched with the previous one
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """One message of a conversation; an assistant turn lists the memories it was given."""
+
+    role: str  # user or assistant
+    content: str
+    timestamp: datetime
+    memory_ids: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Conversation:
+    """A chat session: its id is the run_id its memories are stored under."""
+
+    user_id: str
+    remember: bool = True  # False: an incognito chat, nothing of it is ever stored
+    id: str = field(default_factory=lambda: new_conversation_id())
+    turns: list[ChatTurn] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        first = next((t.content for t in self.turns if t.role == "user"), "")
+        words = " ".join(first.split())
+        return (words[:48] + "…" if len(words) > 48 else words) or "New chat"
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """The messages sent to the model, the memories they hold and what they cost."""
+
+    messages: list[dict[str, str]]
+    memories: tuple[MemoryRecord, ...]
+    context: MemoryContext | None
+    tokens: int  # whole prompt, including template overhead
+    memory_tokens: int  # of which the memory block
+    budget: int  # the most the prompt could have used
+    turns_kept: int  # earlier conversation turns that fitted
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """The memories stored from one exchange (empty when nothing new was worth keeping)."""
+
+    memory_ids: tuple[str, ...]  # the facts drawn from the exchange
+    texts: tuple[str, ...]  # their texts, in the same order
+    episode_ids: tuple[str, ...] = ()  # the exchange's own messages, kept as said (memory_type "message")
+
+    @property
+    def all_ids(self) -> tuple[str, ...]:
+        """Everything stored from the exchange: what "forget that" removes."""
+        return self.memory_ids + self.episode_ids
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReply:
+    """A finished (or stopped) reply and everything a front end shows about it."""
+
+    text: str
+    memory_ids: tuple[str, ...]  # the memories the model was given, best first
+    memories: tuple[MemoryRecord, ...]
+    cancelled: bool
+    prompt_tokens: int
+    memory_tokens: int
+    completion_pieces: int
+    first_token_s: float | None  # from the call to the first piece of text
+    seconds: float
+    remembered: "Future[Remembered] | None"  # the background add; None when nothing is stored
+
+
+def new_conversation_id() -> str:
+    return f"{CHAT_PREFIX}{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+class Assistant:
+    """Chats on the local model with the memory store; stores each exchange in the background.
+
+    One background thread adds exchanges to memory (infer=True, the conversation id as run_id),
+    one add per finished turn, in the order the turns were made. Incognito conversations
+    (remember=False) are never stored. Pass `llm` to use a model other than the store's own
+    (`memory.language_model()`, which follows the current settings).
+    """
+
+    def __init__(self, memory: Any, *, llm: ChatModel | None = None, config: ChatConfig | None = None,
+                 system_prompt: str = SYSTEM_PROMPT) -> None:
+        self.memory = memory
+        self.config = config or ChatConfig()
+        self.system_prompt = system_prompt
+        self._llm = llm
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loci-remember")
+        self._pending: list[Future[Remembered]] = []
+
+    @property
+    def llm(self) -> ChatModel:
+        return self._llm if self._llm is not None else self.memory.language_model()
+
+    # -- the turn --------------------------------------------------------------------
+    def prepare(self, conversation: Conversation, text: str, *, now: datetime | None = None) -> Prompt:
+        """Retrieve memories and build the prompt for `text` within the model's context."""
+        llm = self.llm
+        cfg = self.config
+        now = now or datetime.now(timezone.utc)
+        budget = llm.context_length - cfg.reply_tokens - SAFETY_TOKENS
+        system = f"{self.system_prompt}\nToday is {now:%A, %d %B %Y}."
+        used = llm.count_tokens(system) + llm.count_tokens(text) + 2 * MESSAGE_OVERHEAD
+        if used > budget:
+            raise InvalidInputError(f"This message is too long for the model's context ({used} of "
+                                    f"{budget} tokens). Shorten it, or pick a model with a longer context.")
+        block = ""
+        context: MemoryContext | None = None
+        memories: tuple[MemoryRecord, ...] = ()
+        memory_tokens = 0
+        if cfg.use_memory:
+            hits = self._retrieve(conversation, text)
+            room = min(int((budget - used) * cfg.memory_share), budget - used)
+            words = min(cfg.max_memory_words, max(1, int(room * 0.6)))
+            while hits and room > 0 and words >= 1:
+                context = build_context(hits, words)
+                memory_tokens = llm.count_tokens(_memory_block(context.text)) + 1
+                if memory_tokens <= room:
+                    break
+                words = int(words * room / memory_tokens * 0.9)
+                context = None
+            if context is not None:
+                by_id = {h.record.id: h.record for h in hits}
+                memories = tuple(by_id[i] for i in context.memory_ids)
+                block = _memory_block(context.text) + "\n\n"
+                used += memory_tokens
+            else:
+                memory_tokens = 0
+        kept: list[dict[str, str]] = []
+        for turn in reversed(conversation.turns):
+            cost = llm.count_tokens(turn.content) + MESSAGE_OVERHEAD
+            if used + cost > budget:
+                break
+            kept.append({"role": turn.role, "content": turn.content})
+            used += cost
+        kept.reverse()
+        if kept and kept[0]["role"] == "assistant":  # templates expect a user turn first
+            used -= llm.count_tokens(kept[0]["content"]) + MESSAGE_OVERHEAD
+            kept = kept[1:]
+        # The memories go into the last user message, not the system message: the system text and
+        # the earlier turns then stay a fixed prefix that llama.cpp keeps evaluated between turns.
+        messages = [{"role": "system", "content": system}, *kept, {"role": "user", "content": block + text}]
+        return Prompt(messages, memories, context, used, memory_tokens, budget, len(kept))
+
+    def chat(self, conversation: Conversation, text: str, *, on_token: Callable[[str], None] | None = None,
+             cancel: Any = None, now: datetime | None = None) -> ChatReply:
+        """Answer `text` in `conversation` (streamed to on_token), then remember the exchange."""
+        started = time.perf_counter()
+        text = text.strip()
+        if not text:
+            raise InvalidInputError("Type a message first.")
+        now = now or datetime.now(timezone.utc)
+        prompt = self.prepare(conversation, text, now=now)
+        pieces: list[str] = []
+        first: float | None = None
+        stream = self.llm.stream(prompt.messages, max_tokens=self.config.reply_tokens, cancel=cancel)
+        try:
+            for piece in stream:
+                if first is None:
+                    first = time.perf_counter() - started
+                pieces.append(piece)
+                if on_token is not None:
+                    on_token(piece)
+                if cancel is not None and cancel.is_cancelled:
+                    break
+        finally:
+            close = getattr(stream, "close", None)  # a generator holds the model's lock until closed
+            if close is not None:
+                close()
+        cancelled = bool(cancel is not None and cancel.is_cancelled)
+        reply = "".join(pieces).strip()
+        ids = tuple(r.id for r in prompt.memories)
+        conversation.turns.append(ChatTurn("user", text, now))
+        if reply:
+            conversation.turns.append(ChatTurn("assistant", reply, datetime.now(timezone.utc), ids))
+        remembered = self._remember(conversation, text, reply if not cancelled else "", now)
+        log.debug("chat turn: %d memories, %d prompt tokens, %d pieces, first piece %.2fs",
+                  len(ids), prompt.tokens, len(pieces), first or -1.0)
+        return ChatReply(reply, ids, prompt.memories, cancelled, prompt.tokens, prompt.memory_tokens,
+                         len(pieces), first, time.perf_counter() - started, remembered)
+
+    def _retrieve(self, conversation: Conversation, text: str) -> list[Any]:
+        query = text
+        if len(text.split()) < self.config.short_message_words:
+            previous = next((t.content for t in reversed(conversation.turns) if t.role == "user"), "")
+            query = f"{previous} {text}".strip()
+        hits: list[Any] = self.memory.search_records(query[:2000], top_k=self.config.memory_top_k,
+                                                     filters={"user_id": conversation.user_id,
+                                                              # what the model itself said is not a
+                                                              # memory of the user's: never feed it back
+                                                              "role": {"ne": "assistant"}})
+        return hits
+
+    def _remember(self, conversation: Conversation, text: str, reply: str,
+                  when: datetime) -> "Future[Remembered] | None":
+        if not conversation.remember:
+            return None
+        messages = [{"role": "user", "content": text}]
+        if reply:
+            messages.append({"role": "assistant", "content": reply})
+        user_id, run_id = conversation.user_id, conversation.id
+
+        def add() -> Remembered:
+            result = self.memory.add(messages, user_id=user_id, run_id=run_id, timestamp=when, infer=True)
+            added = [e for e in result.get("results", []) if e.get("event") == "ADD"]
+            episodes = tuple(e["id"] for e in result.get("episodes", []))
+            return Remembered(tuple(e["id"] for e in added), tuple(e["memory"] for e in added), episodes)
+
+        future = self._executor.submit(add)
+        self._pending = [f for f in self._pending if not f.done()] + [future]
+        return future
+
+    # -- around the turn -------------------------------------------------------------
+    def forget(self, memory_ids: Sequence[str]) -> int:
+        """Delete memories (e.g. the ones just remembered); returns how many were removed."""
+        return int(self.memory.delete_records(list(memory_ids), actor="you (Loci assistant)"))
+
+    def conversations(self, user_id: str) -> list[Conversation]:
+        """Earlier remembered chats of a user (newest first), rebuilt from the stored messages."""
+        runs = [s.value for s in self.memory.scopes() if s.kind == "run_id" and s.value.startswith(CHAT_PREFIX)]
+        out: list[Conversation] = []
+        for run_id in runs:
+            conv = self.open_conversation(run_id, user_id)
+            if conv.turns:
+                out.append(conv)
+        out.sort(key=lambda c: c.turns[0].timestamp, reverse=True)
+        return out
+
+    def open_conversation(self, run_id: str, user_id: str, *, limit: int = 200) -> Conversation:
+        """A stored chat with its last `limit` messages, to continue it."""
+        messages = self.memory.messages({"user_id": user_id, "run_id": run_id}, limit=limit)
+        turns = [ChatTurn(m.role, m.content, m.timestamp) for m in messages if m.role in ("user", "assistant")]
+        return Conversation(user_id=user_id, remember=True, id=run_id, turns=turns)
+
+    @property
+    def is_busy(self) -> bool:
+        """True while an exchange is still being stored in the background."""
+        return any(not f.done() for f in self._pending)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every exchange handed to the background has been stored."""
+        for future in list(self._pending):
+            try:
+                future.result(timeout=timeout)
+            except Exception:  # noqa: BLE001 - reported through the future to whoever shows it
+                log.exception("storing a chat exchange failed")
+
+    def close(self) -> None:
+        """Finish the pending adds and stop the background thread."""
+        self.wait()
+        self._executor.shutdown(wait=True)
+
+
+def _memory_block(text: str) -> str:
+    return ("Notes from earlier chats (date, who said it, what):\n" + text) if text else ""

@@ -1,0 +1,276 @@
+"""Sentence embeddings with onnxruntime and tokenizers: the same vectors as sentence-transformers
+at about a third of the memory (no torch or transformers in the process).
+
+A mean-pooling sentence-transformers folder (all-MiniLM-L6-v2, the packaged default) runs from
+the ONNX file the folder ships as onnx/model.onnx (the layout of many Hugging Face repositories,
+and of the model inside Loci's installers, exported at build time by packaging/build.py).
+Without one it is exported once per machine, in a child process that imports torch, and cached
+under $LOCI_CACHE (default: the platform's user cache folder). Vectors match the
+sentence-transformers adapter within 1e-5, so stores built by either open with the other.
+When a folder cannot be exported (another pooling, no `onnx` package) Memory falls back to
+SentenceTransformerEmbedder. An installed app (a PyInstaller bundle) has neither torch nor an
+interpreter to export with: it needs onnx/model.onnx in the folder and says so when it is missing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .offline import enforce_offline
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+EXPORT_TIMEOUT_S = 600
+PREBUILT = Path("onnx") / "model.onnx"  # where a model folder ships its ONNX export
+
+
+def is_frozen() -> bool:
+    """True in an installed app (PyInstaller bundle): sys.executable is the app, torch is absent."""
+    return bool(getattr(sys, "frozen", False))
+
+
+def prebuilt_onnx(folder: Path) -> Path | None:
+    """The ONNX export a model folder ships (onnx/model.onnx), if any."""
+    path = folder / PREBUILT
+    return path if path.is_file() else None
+
+
+def frozen_requirement(folder: Path) -> str | None:
+    """None when an installed app can embed with this folder, else what the person should do."""
+    if not can_export(folder):
+        return (f"{folder} is not a mean-pooling sentence-transformers model with tokenizer.json, the kind "
+                "the installed app runs. Pick another folder, or leave the embedding model folder empty to "
+                "use the built-in model.")
+    if prebuilt_onnx(folder) is None:
+        return (f"{folder} has no onnx/model.onnx, which the installed app needs (it embeds with onnxruntime). "
+                "Pick a folder that ships one, as many Hugging Face models do, or leave the embedding model "
+                "folder empty to use the built-in model.")
+    return None
+
+
+def cache_dir() -> Path:
+    """Where exported models are kept: $LOCI_CACHE, else the platform's user cache folder."""
+    env = os.environ.get("LOCI_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("loci", appauthor=False))
+
+
+def can_export(folder: Path) -> bool:
+    """True for a sentence-transformers folder this module reproduces: BERT-like, mean pooling."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    kinds = [m.get("type", "") for m in modules]
+    return (len(kinds) in (2, 3) and kinds[0].endswith("Transformer") and kinds[1].endswith("Pooling")
+            and (len(kinds) == 2 or kinds[2].endswith("Normalize"))
+            and pooling.get("pooling_mode_mean_tokens") is True
+            and not any(pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens",
+                                                 "pooling_mode_mean_sqrt_len_tokens"))
+            and (folder / "tokenizer.json").is_file())
+
+
+def onnx_path(folder: Path) -> Path:
+    """The cached ONNX file for a model folder (keyed by its weights' size and mtime)."""
+    weights = next((folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()),
+                   folder / "config.json")
+    stat = weights.stat()
+    key = hashlib.sha1(f"{folder.resolve()}|{stat.st_size}|{int(stat.st_mtime)}".encode()).hexdigest()[:16]
+    return cache_dir() / "onnx" / f"{folder.name}-{key}.onnx"
+
+
+class OnnxEmbedder:
+    """Embedder protocol over onnxruntime; loads (and on first use exports) lazily."""
+
+    def __init__(self, name: str, folder: Path, batch_size: int = 64, threads: int | None = None) -> None:
+        self.name = name
+        self.dimension = 0
+        self._folder = folder
+        self._batch_size = batch_size
+        self._threads = threads or max(1, min(4, os.cpu_count() or 1))
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._fallback: Any = None  # sentence-transformers, when the export is impossible here
+        self._inputs: set[str] = set()
+        self._output = "last_hidden_state"
+        self._lock = threading.Lock()
+        try:
+            self.dimension = int(json.loads((folder / "config.json").read_text(encoding="utf-8"))["hidden_size"])
+        except (OSError, ValueError, KeyError):
+            self.dimension = 0
+
+    def load(self) -> None:
+        with self._lock:
+            if self._session is not None or self._fallback is not None:
+                return
+            enforce_offline()
+            shipped = prebuilt_onnx(self._folder)
+            path = shipped or onnx_path(self._folder)
+            if not path.is_file():
+                if is_frozen():  # no interpreter to export with, and no torch
+                    raise ModelError(frozen_requirement(self._folder) or f"{path} is missing.")
+                try:
+                    export(self._folder, path)
+                except (ModelError, OSError, subprocess.SubprocessError) as exc:
+                    from .embeddings import SentenceTransformerEmbedder
+
+                    log.warning("using sentence-transformers instead of onnxruntime: %s", exc)
+                    self._fallback = SentenceTransformerEmbedder(self.name, self._folder,
+                                                                 batch_size=self._batch_size)
+                    self._fallback.load()
+                    return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            # Spinning worker threads steal the CPU from everything else on a busy machine.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            try:
+                session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                tokenizer = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
+            except Exception as exc:
+                if shipped is not None:  # the folder's own file: never deleted
+                    raise ModelError(f"Could not load the embedding model {path}: {exc}. Replace the file "
+                                     "with a working ONNX export, or pick another model folder.") from exc
+                path.unlink(missing_ok=True)  # a damaged cache file: export again next time
+                raise ModelError(f"Could not load the embedding model {path}: {exc}. Open Loci again to "
+                                 "rebuild it.") from exc
+            limit = _max_length(self._folder)
+            tokenizer.enable_truncation(limit)
+            tokenizer.enable_padding()
+            self._inputs = {i.name for i in session.get_inputs()}
+            outputs = [o.name for o in session.get_outputs()]
+            self._output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
+            self._tokenizer, self._session = tokenizer, session
+            log.info("embedding model %s loaded with onnxruntime from %s (%d threads)", self.name,
+                     "the model folder" if shipped else "the cache", self._threads)
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        self.load()
+        if self._fallback is not None:
+            return np.asarray(self._fallback.embed_batch(texts), dtype=np.float32)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        out = []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
+        for start in range(0, len(order), self._batch_size):
+            chunk = [texts[i] for i in order[start:start + self._batch_size]]
+            out.append(self._run(chunk))
+        vectors = np.concatenate(out)
+        result = np.empty_like(vectors)
+        result[order] = vectors
+        return result
+
+    def embed(self, text: str) -> np.ndarray:
+        return np.asarray(self.embed_batch([text])[0], dtype=np.float32)
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        encoded = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        # exports of models without segment ids (many shipped onnx/model.onnx) take two inputs
+        hidden = self._session.run([self._output], {k: v for k, v in feed.items() if k in self._inputs})[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+
+
+def _max_length(folder: Path) -> int:
+    try:
+        return int(json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))["max_seq_length"])
+    except (OSError, ValueError, KeyError):
+        return 256
+
+
+def export(folder: Path, target: Path) -> None:
+    """Export a model folder to ONNX in a child process (torch never enters this process)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("exporting the embedding model %s to ONNX (once per machine)", folder.name)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    res = subprocess.run([sys.executable, "-m", "engine.inference.onnx_embedder", str(folder), str(target)],
+                         env=env, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S,
+                         cwd=str(Path(__file__).resolve().parents[1]))
+    if res.returncode != 0 or not target.is_file():
+        raise ModelError(f"Could not prepare the embedding model {folder} for onnxruntime: "
+                         f"{res.stderr.strip().splitlines()[-1] if res.stderr.strip() else 'unknown error'}")
+
+
+def _export_here(folder: Path, target: Path) -> None:
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    sample = torch.ones(2, 8, dtype=torch.long)
+    axes = {0: "batch", 1: "tokens"}
+    tmp = target.with_suffix(".tmp")
+    torch.onnx.export(Encoder(model), (sample, sample, torch.zeros_like(sample)), str(tmp),
+                      input_names=["input_ids", "attention_mask", "token_type_ids"],
+                      output_names=["last_hidden_state"],
+                      dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                                    "last_hidden_state": axes},
+                      opset_version=17, dynamo=False)
+    tmp.replace(target)
+
+
+def default_embedder(config: Any) -> Any:
+    """The embedder Memory uses for an EmbedderConfig: onnxruntime when the model allows it.
+
+    An installed app always embeds with onnxruntime (it ships without torch), from the ONNX
+    file in the model folder; a folder without one is a ModelError saying what to pick."""
+    from .embeddings import SentenceTransformerEmbedder, packaged_model_dir
+
+    folder = Path(config.path).expanduser() if config.path else packaged_model_dir(config.model)
+    if is_frozen():
+        if folder is None:
+            raise ModelError(f"No local files for embedding model '{config.model}'. Pick its folder (one with "
+                             "onnx/model.onnx) in the settings, or leave the model at the built-in "
+                             "all-MiniLM-L6-v2.")
+        problem = frozen_requirement(folder)
+        if problem is not None and not config.path:
+            raise ModelError(f"The built-in embedding model in {folder} has no onnx/model.onnx: this "
+                             "installation is incomplete. Reinstall Loci.")
+        if problem is not None:
+            raise ModelError(problem)
+        if config.backend != "onnx" or config.device not in ("auto", "cpu"):
+            log.info("the installed app embeds with onnxruntime on the CPU (backend=%s, device=%s ignored)",
+                     config.backend, config.device)
+        return OnnxEmbedder(config.model, folder, config.batch_size)
+    if config.backend == "onnx" and config.device in ("auto", "cpu") and folder is not None \
+            and can_export(folder):
+        return OnnxEmbedder(config.model, folder, config.batch_size)
+    return SentenceTransformerEmbedder(config.model, config.path, config.device, config.batch_size)
+
+
+if __name__ == "__main__":
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    _export_here(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -1,0 +1,97 @@
+"""engine/assistant/answer.py and Memory.answer: cited memories, dates made absolute, the real model end to end."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from engine import Memory
+from engine.assistant.answer import Answer, read_reply
+from engine.inference.llm import LlamaCppLLM
+from engine.records import MemoryRecord, Scope
+
+WHEN = "2023-05-08T13:56:00Z"
+
+
+class ReplayLLM:
+    """Implements `complete` by replaying recorded replies, and keeps the prompts it was given."""
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.calls: list[list[dict[str, str]]] = []
+
+    def complete(self, messages: list[dict[str, str]], *, max_tokens: int,
+                 stop: list[str] | None = None) -> str:
+        self.calls.append(messages)
+        assert max_tokens > 0
+        return self.replies[min(len(self.calls), len(self.replies)) - 1]
+
+
+@pytest.fixture
+def store(tmp_path, embedder):
+    with Memory(tmp_path / "store", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Maria", "content": "I met Jean at the pottery class yesterday."},
+                 {"role": "user", "name": "John", "content": "My dog Max loves the beach."}],
+                user_id="u", timestamp=WHEN)
+        yield mem
+
+
+def _line_of(llm: ReplayLLM, needle: str) -> int:
+    prompt = llm.calls[0][-1]["content"]
+    for line in prompt.split("\n"):
+        if needle in line and line.startswith("["):
+            return int(line[1:line.index("]")])
+    raise AssertionError(f"{needle!r} not in the prompt:\n{prompt}")
+
+
+def test_answer_returns_the_memories_the_model_cites(store):
+    probe = ReplayLLM("x")
+    store.answer("Who did Maria meet?", user_id="u", llm=probe)
+    n = _line_of(probe, "Jean")
+    llm = ReplayLLM(f"Jean [{n}] [99]")
+    result = store.answer("Who did Maria meet?", user_id="u", llm=llm)
+    assert isinstance(result, Answer) and result.text == "Jean"
+    (cited,) = result.memory_ids
+    assert "Jean" in store.get_record(cited).memory and cited in result.context_ids
+    assert 0 < result.context_words <= 300
+    assert "Question: Who did Maria meet?" in llm.calls[0][-1]["content"]
+
+
+def test_without_marks_the_lines_sharing_the_answers_words_are_cited(store):
+    result = store.answer("What does John's dog love?", user_id="u", llm=ReplayLLM("the beach"))
+    assert result.memory_ids and all("beach" in store.get_record(i).memory for i in result.memory_ids)
+
+
+def test_a_relative_date_in_the_answer_is_resolved_from_when_it_was_said():
+    t = datetime(2023, 5, 8, tzinfo=timezone.utc)
+    rec = MemoryRecord(id="a", memory="I met Jean yesterday", hash="a", scope=Scope(user_id="u"),
+                       created_at=t, updated_at=t, timestamp=t)
+    from engine.assistant.answer import absolute_dates
+
+    text, cited = read_reply("yesterday [1]", [rec])
+    assert cited == [rec] and absolute_dates(text, rec.timestamp) == "7 May 2023"
+
+
+def test_the_budget_bounds_the_context_and_an_empty_store_says_so(store, tmp_path, embedder):
+    small = store.answer("Who did Maria meet?", user_id="u", budget_words=12, llm=ReplayLLM("Jean"))
+    assert small.context_words <= 12
+    nothing = store.answer("Who did Maria meet?", user_id="nobody", llm=ReplayLLM("Jean"))
+    assert nothing.memory_ids == () and "don't know" in nothing.text
+
+
+def test_the_real_model_answers_from_the_memories(store):
+    result = store.answer("Who did Maria meet at the pottery class?", user_id="u", llm=LlamaCppLLM())
+    assert result.text and result.context_ids
+    assert set(result.memory_ids) <= set(result.context_ids)
+
+
+def test_a_time_question_is_answered_with_just_the_date():
+    from engine.assistant.answer import date_answer
+
+    t = datetime(2023, 5, 8, tzinfo=timezone.utc)
+    rec = MemoryRecord(id="a", memory="I met Jean yesterday", hash="a", scope=Scope(user_id="u"),
+                       created_at=t, updated_at=t, timestamp=t, event_date="2023-05-07")
+    assert date_answer("Maria met Jean on June 26, 2023.", rec) == "26 June 2023"
+    assert date_answer("Maria met Jean yesterday.", rec) == "7 May 2023"
+    assert date_answer("The answer is: 2023-07-16", rec) == "16 July 2023"
+    assert date_answer("at the pottery class", rec) == "7 May 2023"

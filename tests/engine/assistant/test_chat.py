@@ -1,0 +1,221 @@
+"""engine/assistant/chat.py: a chat turn retrieves, fits the context, streams, and remembers once (or never)."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from engine import CancelToken, InvalidInputError, Memory
+from engine.assistant.chat import CHAT_PREFIX, Assistant, ChatConfig, ChatTurn, Conversation
+
+T = datetime(2024, 5, 10, 9, 0, tzinfo=timezone.utc)
+
+
+class ReplayedLLM:
+    """Plays back a fixed reply piece by piece and records every prompt it was given.
+
+    Tokens are counted as words (close enough for budgets); complete_json answers extraction
+    with "keep nothing", so the extractor stores informative messages as they were said.
+    """
+
+    name = "replayed"
+
+    def __init__(self, reply: str = "Your sister Ingrid lives in Bergen.", context_length: int = 1024) -> None:
+        self.reply = reply
+        self.context_length = context_length
+        self.prompts: list[list[dict[str, str]]] = []
+        self.streamed = threading.Event()
+        self.extraction_calls = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, messages: list[dict[str, str]], *, max_tokens: int, cancel: Any = None) -> Iterator[str]:
+        self.prompts.append(messages)
+        for i, word in enumerate(self.reply.split()[:max_tokens]):
+            if cancel is not None and cancel.is_cancelled:
+                return
+            yield word if i == 0 else " " + word
+
+    def complete_json(self, messages: list[dict[str, str]], schema: dict, *, max_tokens: int) -> str:
+        self.extraction_calls += 1
+        return '{"keep": []}'
+
+
+@pytest.fixture
+def llm() -> ReplayedLLM:
+    return ReplayedLLM()
+
+
+@pytest.fixture
+def mem(tmp_path: Path, embedder: Any, llm: ReplayedLLM) -> Iterator[Memory]:
+    m = Memory(tmp_path / "store", embedder=embedder, llm=llm)
+    m.add([{"role": "user", "content": "My sister Ingrid lives in Bergen", "name": "Maya"},
+           {"role": "user", "content": "I am allergic to peanuts", "name": "Maya"},
+           {"role": "user", "content": "I started a new job at the Oslo library", "name": "Maya"}],
+          user_id="maya", run_id="import-1", timestamp="2024-04-01T10:00:00Z", infer=False)
+    m.add("Tom likes sailing", user_id="tom", infer=False)
+    yield m
+    m.close()
+
+
+def _system(prompt: list[dict[str, str]]) -> str:
+    """Everything the model was told besides the conversation turns: system text and the notes."""
+    return prompt[0]["content"] + "\n" + prompt[-1]["content"]
+
+
+def test_reply_streams_and_cites_the_memories_it_was_given(mem: Memory, llm: ReplayedLLM) -> None:
+    bot = Assistant(mem)
+    conv = Conversation(user_id="maya")
+    pieces: list[str] = []
+    reply = bot.chat(conv, "Where does my sister live?", on_token=pieces.append, now=T)
+    bot.close()
+    assert "".join(pieces).strip() == reply.text == llm.reply
+    assert reply.memory_ids, "memories were retrieved"
+    sister = next(r for r in reply.memories if "Ingrid" in r.memory)
+    assert reply.memory_ids[0] == sister.id  # the relevant memory ranks first
+    system = _system(llm.prompts[0])
+    assert "[1 April 2024] Maya: My sister Ingrid lives in Bergen" in system  # date and speaker
+    assert "Tom likes sailing" not in system  # another user's memories never leak in
+    assert set(reply.memory_ids) <= {r.id for r in mem.list_records(filters={"user_id": "maya"})}
+    assert conv.turns[-1].role == "assistant" and conv.turns[-1].memory_ids == reply.memory_ids
+    assert reply.first_token_s is not None and reply.first_token_s <= reply.seconds
+
+
+def test_prompt_stays_within_the_context_budget(mem: Memory, llm: ReplayedLLM) -> None:
+    llm.context_length = 600
+    bot = Assistant(mem, config=ChatConfig(reply_tokens=100))
+    conv = Conversation(user_id="maya", remember=False)
+    long_turn = " ".join(["word"] * 120)
+    for i in range(10):
+        conv.turns += [ChatTurn("user", f"question {i} {long_turn}", T), ChatTurn("assistant", f"answer {i}", T)]
+    prompt = bot.prepare(conv, "What do you remember about my sister?", now=T)
+    total = sum(llm.count_tokens(m["content"]) + 8 for m in prompt.messages)
+    assert prompt.budget == 600 - 100 - 16
+    assert total <= prompt.budget and prompt.tokens <= prompt.budget
+    assert 0 < prompt.turns_kept < 20  # the newest turns fit, the oldest were left out
+    kept = [m["content"] for m in prompt.messages[1:-1]]
+    assert kept[-1] == "answer 9" and not any(c.startswith("question 0 ") for c in kept)
+    assert prompt.messages[1]["role"] == "user"  # the kept history starts with the user
+    assert prompt.memories  # memories still got their share
+    assert prompt.memory_tokens <= int(prompt.budget * 0.4)
+    bot.close()
+
+
+def test_too_long_message_is_refused_with_advice(mem: Memory, llm: ReplayedLLM) -> None:
+    llm.context_length = 200
+    bot = Assistant(mem, config=ChatConfig(reply_tokens=50))
+    with pytest.raises(InvalidInputError, match="too long for the model's context"):
+        bot.chat(Conversation(user_id="maya"), "word " * 500)
+    bot.close()
+
+
+def test_exchange_is_added_in_the_background_exactly_once(mem: Memory, llm: ReplayedLLM,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    real_add = mem.add
+
+    def spy(messages: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append({"messages": messages, **kwargs})
+        return real_add(messages, **kwargs)
+
+    monkeypatch.setattr(mem, "add", spy)
+    bot = Assistant(mem)
+    conv = Conversation(user_id="maya")
+    reply = bot.chat(conv, "I adopted a cat called Pixel last week", now=T)
+    assert reply.remembered is not None
+    remembered = reply.remembered.result(timeout=60)
+    bot.close()
+    assert len(calls) == 1
+    call = calls[0]
+    assert call["infer"] is True and call["run_id"] == conv.id and call["user_id"] == "maya"
+    assert conv.id.startswith(CHAT_PREFIX)
+    assert [m["role"] for m in call["messages"]] == ["user", "assistant"]
+    assert remembered.memory_ids
+    stored = mem.list_records(filters={"run_id": conv.id})
+    assert {r.id for r in stored} == set(remembered.all_ids)
+    assert any("Pixel" in r.memory for r in stored)
+    texts = [m.content for m in mem.messages({"run_id": conv.id})]
+    assert texts == ["I adopted a cat called Pixel last week", llm.reply]  # both, once
+
+
+def test_incognito_chat_stores_nothing(mem: Memory, llm: ReplayedLLM) -> None:
+    before = mem.count()
+    bot = Assistant(mem)
+    conv = Conversation(user_id="maya", remember=False)
+    reply = bot.chat(conv, "My bank PIN is 4711, keep it secret", now=T)
+    bot.chat(conv, "And my password is hunter2", now=T)
+    bot.close()
+    assert reply.remembered is None
+    assert mem.count() == before
+    assert mem.messages({"run_id": conv.id}) == []
+    assert llm.extraction_calls == 0
+    assert len(conv.turns) == 4  # the chat itself still has its turns on screen
+
+
+def test_stop_keeps_the_partial_reply_and_stores_only_the_question(mem: Memory, llm: ReplayedLLM) -> None:
+    llm.reply = "one two three four five six seven eight"
+    bot = Assistant(mem)
+    token = CancelToken()
+    seen: list[str] = []
+
+    def on_token(piece: str) -> None:
+        seen.append(piece)
+        if len(seen) == 3:
+            token.cancel()
+
+    conv = Conversation(user_id="maya")
+    reply = bot.chat(conv, "Count to eight for me please", on_token=on_token, cancel=token, now=T)
+    assert reply.cancelled and reply.text == "one two three"
+    assert reply.remembered is not None
+    reply.remembered.result(timeout=60)
+    bot.close()
+    assert [m.role for m in mem.messages({"run_id": conv.id})] == ["user"]
+
+
+def test_memory_off_sends_no_memories(mem: Memory, llm: ReplayedLLM) -> None:
+    bot = Assistant(mem, config=ChatConfig(use_memory=False))
+    reply = bot.chat(Conversation(user_id="maya", remember=False), "Where does my sister live?", now=T)
+    bot.close()
+    assert reply.memory_ids == () and "Ingrid" not in _system(llm.prompts[0])
+
+
+def test_forget_removes_what_was_remembered_and_old_chats_reopen(mem: Memory, llm: ReplayedLLM) -> None:
+    bot = Assistant(mem)
+    conv = Conversation(user_id="maya")
+    reply = bot.chat(conv, "I bought a red bicycle yesterday", now=T)
+    assert reply.remembered is not None
+    got = reply.remembered.result(timeout=60)
+    assert bot.forget(got.all_ids) == len(got.all_ids) > 0
+    assert mem.list_records(filters={"run_id": conv.id}) == []
+    second = Conversation(user_id="maya")
+    bot.chat(second, "My favourite colour is green", now=T)
+    bot.wait()
+    listed = bot.conversations("maya")
+    assert [c.id for c in listed] == [second.id]  # the forgotten chat has no memories left
+    assert [t.role for t in listed[0].turns] == ["user", "assistant"]
+    assert listed[0].title == "My favourite colour is green"
+    assert bot.conversations("tom") == []
+    bot.close()
+
+
+def test_empty_message_is_refused(mem: Memory) -> None:
+    bot = Assistant(mem)
+    with pytest.raises(InvalidInputError, match="Type a message"):
+        bot.chat(Conversation(user_id="maya"), "   ")
+    bot.close()
+
+
+def test_the_assistants_own_replies_are_never_given_back_as_memories(mem: Memory, llm: ReplayedLLM) -> None:
+    bot = Assistant(mem)
+    first = bot.chat(Conversation(user_id="maya"), "Where does my sister live?", now=T)
+    assert first.remembered is not None
+    first.remembered.result(timeout=60)  # the exchange, the model's reply included, is stored
+    said = {r.id for r in mem.list_records(filters={"user_id": "maya", "role": "assistant"})}
+    assert said, "the reply was stored as an episode"
+    second = bot.chat(Conversation(user_id="maya"), "Where does my sister live?", now=T)
+    bot.close()
+    assert second.memory_ids and not said & set(second.memory_ids)

@@ -1,0 +1,92 @@
+"""engine/search/entities.py with the real spaCy model: names found, noise dropped, aliases merged."""
+from __future__ import annotations
+
+import pytest
+
+from engine import nlp
+from engine.search.entities import (MAX_MENTIONS, EntityExtractor, aliases, is_plausible, kind_name,
+                             normalise)
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return EntityExtractor()
+
+
+def names(extractor, text):
+    return {m.text: m.label for m in extractor.extract(text)}
+
+
+def test_people_places_and_things_are_found(extractor):
+    found = names(extractor, "Melanie went to Paris with her support group and joined Google.")
+    assert found["Melanie"] == "PERSON" and found["Paris"] == "GPE"
+    assert "support group" in found
+
+
+@pytest.mark.parametrize("text", ["Glad you made it!", "Congrats, that is huge.", "Yep.", "Understood.",
+                                  "See you in December!", "Thanks, good night!"])
+def test_interjections_and_dates_are_not_entities(extractor, text):
+    assert names(extractor, text) == {}
+
+
+def test_a_date_does_not_stick_to_a_compound_noun(extractor):
+    found = names(extractor, "I went to the support group yesterday.")
+    assert "support group yesterday" not in found and "support group" in found
+
+
+def test_an_interjection_is_trimmed_from_a_name(extractor):
+    assert set(names(extractor, "Congrats Mel!")) == {"Mel"}
+    assert set(names(extractor, "Glad it helped ya, Melanie!")) == {"Melanie"}
+
+
+def test_a_long_note_links_at_most_max_mentions_named_ones_first(extractor):
+    people = [f"{n} went to {c}." for n, c in zip(
+        ["Alice", "Bob", "Carol", "David", "Emma", "Frank", "Grace", "Henry", "Ivy", "Jack", "Karen", "Liam",
+         "Nora", "Oscar", "Paula"],
+        ["Paris", "Berlin", "Madrid", "Rome", "Oslo", "Vienna", "Prague", "Lisbon", "Dublin", "Athens",
+         "Warsaw", "Budapest", "Helsinki", "Stockholm", "Copenhagen"])]
+    text = "The pottery class and the book club and the tennis court. " + " ".join(people) * 40
+    found = extractor.extract(text)
+    assert len(found) == MAX_MENTIONS
+    assert all(m.label != "THING" for m in found)  # named entities win the places
+
+
+def test_normalise_and_kind_names():
+    assert normalise("The Beatles'") == normalise("beatles") == "beatle"
+    assert normalise("Maya's") == "maya"
+    assert kind_name("ORG") == "Organisation" and kind_name("GPE") == "Place"
+    assert kind_name("PERSON") == "Person" and kind_name("NORP") == "Group"
+    assert not is_plausible("December") and not is_plausible("Glad") and is_plausible("Bergen")
+
+
+def test_a_short_name_is_an_alias_of_one_longer_name():
+    assert aliases({"mel": "PERSON", "melanie": "PERSON", "caroline": "PERSON"}) == {"mel": "melanie"}
+    # ambiguous: two longer names start with it
+    assert aliases({"mel": "PERSON", "melanie": "PERSON", "melissa": "PROPN"}) == {}
+    # ... unless one of them is far more common (a typo does not block the merge)
+    assert aliases({"mel": "PERSON", "melanie": "PERSON", "mell": "PROPN"},
+                   {"mel": 5, "melanie": 40, "mell": 1}) == {"mel": "melanie"}
+    assert aliases({"mel": "PERSON", "melanie": "PERSON", "melissa": "PROPN"},
+                   {"mel": 5, "melanie": 40, "melissa": 20}) == {}
+    # a place is no person's full name; two letters are too few
+    assert aliases({"mel": "PERSON", "melbourne": "GPE"}) == {}
+    assert aliases({"jo": "PERSON", "joanna": "PERSON"}) == {}
+
+
+def test_the_pipeline_is_loaded_once_and_shared():
+    assert nlp.spacy_pipeline() is nlp.spacy_pipeline()
+    assert "parser" in nlp.spacy_pipeline().pipe_names
+    with nlp.using(disable=("parser",)) as pipeline:
+        assert "parser" not in pipeline.pipe_names
+    assert "parser" in nlp.spacy_pipeline().pipe_names
+
+
+def test_mel_and_melanie_are_one_entity_in_the_store(memory):
+    memory.add([{"role": "user", "content": "Melanie painted a lake at sunrise."},
+                {"role": "user", "content": "Mel signed up for a pottery class."},
+                {"role": "user", "content": "Caroline went to the LGBTQ support group."}],
+               user_id="c", infer=False)
+    found = {e.name: (e.label, e.memory_count) for e in memory.entities({"user_id": "c"})}
+    assert found["Melanie"] == ("PERSON", 2) and "Mel" not in found
+    assert len(memory.entity_memories("Mel", {"user_id": "c"})) == 2
+    assert len(memory.entity_memories("Melanie", {"user_id": "c"})) == 2
