@@ -18,10 +18,12 @@ demo: install
 test: install lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
-# ruff (errors, likely bugs) and mypy (strict on engine/) as in pyproject.toml; `make test` runs both first
+# ruff (errors, likely bugs), mypy (strict on engine/) and import-linter (the layout's contracts) as in
+# pyproject.toml; `make test` runs all three first
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 # Fault injection (SIGKILLs, a full tmpfs, damaged files, fuzzing); prints its figures at the end.
 test-reliability: install
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m reliability tests/reliability
