@@ -184,11 +184,11 @@ def _run(mem: Any, args: argparse.Namespace) -> Any:
     if cmd == "history":
         return {"results": [e.to_dict() for e in mem.history_records(args.id)]}
     if cmd == "export":
-        from engine import export
+        from engine.store import export
 
         return {"exported": export.export_store(mem, args.file), "file": args.file}
     if cmd == "import":
-        from engine import export
+        from engine.store import export
 
         summary = export.restore(mem, args.file, mode="replace" if args.replace else "merge")
         return {"added": summary.added, "skipped": summary.skipped, "removed": summary.removed,

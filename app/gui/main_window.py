@@ -12,7 +12,8 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QMainWindow, QMessageBox, QSplitter,
                                QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
-from engine import LociError, MemoryRecord, Scope, export
+from engine import LociError, MemoryRecord, Scope
+from engine.store import export
 
 from ..importers import load_conversation, without_small_talk
 from .commands import DeleteMemoriesCommand, EditMemoryCommand

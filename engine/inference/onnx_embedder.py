@@ -245,7 +245,8 @@ def default_embedder(config: Any) -> Any:
 
     An installed app always embeds with onnxruntime (it ships without torch), from the ONNX
     file in the model folder; a folder without one is a ModelError saying what to pick."""
-    from .embeddings import SentenceTransformerEmbedder, packaged_model_dir
+    from ..paths import packaged_model_dir
+    from .embeddings import SentenceTransformerEmbedder
 
     folder = Path(config.path).expanduser() if config.path else packaged_model_dir(config.model)
     if is_frozen():

@@ -154,7 +154,8 @@ def sqlite_problems(path: Path) -> list[str]:
     return [] if found == ["ok"] else found
 
 
-def check_and_repair(data_dir: Path, open_store: Callable[[], Any]) -> IntegrityReport:
+def check_and_repair(data_dir: Path, open_store: Callable[[], Any], *,
+                     progress: Progress | None = None) -> IntegrityReport:
     """Check a closed store fully and repair what can be repaired.
 
     1. SQLite: PRAGMA integrity_check; a damaged file is salvaged with VACUUM INTO when SQLite

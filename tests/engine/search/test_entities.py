@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import nlp
+from engine.inference import nlp
 from engine.search.entities import (MAX_MENTIONS, EntityExtractor, aliases, is_plausible, kind_name,
                              normalise)
 

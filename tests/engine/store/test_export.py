@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from engine import CancelToken, InvalidInputError, Memory, export
+from engine import CancelToken, InvalidInputError, Memory
+from engine.store import export
 
 
 @pytest.fixture
