@@ -15,7 +15,8 @@ from typing import Any, Callable, Mapping, Sequence, cast
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
 from engine import (CancelToken, Entity, HistoryEvent, LociConfig, LociError, Memory, MemoryRecord, Message, Scope,
-                    ScoredMemory, StoreError, export)
+                    ScoredMemory, StoreError)
+from engine.store import export
 from engine.store.ledger import ScopeCount
 from engine.inference.models import check_gguf
 

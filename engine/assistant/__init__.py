@@ -1,1 +1,1 @@
-"""Answers and chat from memory: context within a word budget, the answer, the remembering chat turn. Imports search, extraction, inference."""
+"""Answers and chats from memory (context, answer, chat turn). Imports search, extraction, inference."""

@@ -1,1 +1,1 @@
-"""The local model runtimes: embedders (onnx, torch), spaCy, the GGUF LLM and its catalog. Imports only config, errors, paths, records."""
+"""Model runtimes: embedders (onnx, torch), spaCy, the GGUF LLM, its catalog. Imports config and base."""

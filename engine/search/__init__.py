@@ -1,1 +1,1 @@
-"""Finding memories again: BM25, entities, filters, fusion, collapse, the retriever. Imports extraction, store, inference."""
+"""Finding memories: BM25, entities, filters, fusion, collapse, the retriever. Imports extraction, store, inference."""

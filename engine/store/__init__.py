@@ -1,1 +1,1 @@
-"""The ledger, the vectors and what keeps them whole: journal, integrity, backup, export. Imports inference and the base modules only."""
+"""Ledger, vectors, and what keeps them whole (journal, integrity, backup, export). Imports inference and base."""
