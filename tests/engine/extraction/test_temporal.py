@@ -391,7 +391,7 @@ def test_module_is_light():
     import ast
     import pathlib
 
-    source = pathlib.Path(__file__).resolve().parents[2] / "engine" / "temporal.py"
+    source = pathlib.Path(__file__).resolve().parents[3] / "engine" / "extraction" / "temporal.py"
     tree = ast.parse(source.read_text())
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}

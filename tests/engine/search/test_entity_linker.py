@@ -16,7 +16,7 @@ import engine.search.entity_linker
 from engine import Memory
 from engine.search.entity_linker import EntityLinker
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 INGRID = "My sister Ingrid moved to Bergen last week"
 
 
