@@ -7,6 +7,8 @@ from datetime import date, datetime, timezone
 from typing import Any, Mapping
 
 EXPIRATION_KEY = "expiration_date"  # metadata key holding a memory's expiry day (mem0's payload key)
+SCOPE_KEYS = ("user_id", "agent_id", "run_id")  # who a memory belongs to, as mem0 names it
+EPISODE = "message"  # memory_type of a message stored as said (an episode)
 
 
 def content_hash(text: str) -> str:

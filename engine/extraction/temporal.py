@@ -189,6 +189,13 @@ def parse_timestamp(value: object) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
+def timestamp_or_now(value: object) -> datetime:
+    """A caller's optional date/time argument: parse_timestamp(value), or now (UTC) when None."""
+    if value is None:
+        return datetime.now(timezone.utc)
+    return parse_timestamp(value)
+
+
 # ---------------------------------------------------------------- calendar arithmetic
 
 def _add_months(d: date, n: int) -> date:

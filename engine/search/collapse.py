@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..records import ScoredMemory
+from ..records import EPISODE, ScoredMemory
 
-EPISODE = "message"
 PREFERENCES = ("best", "episode", "fact")
 
 

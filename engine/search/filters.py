@@ -6,11 +6,10 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable, Mapping
 
 from ..errors import InvalidInputError
-from ..records import MemoryRecord
+from ..records import SCOPE_KEYS, MemoryRecord
 
 Predicate = Callable[[MemoryRecord], bool]
 
-SCOPE_KEYS = ("user_id", "agent_id", "run_id")
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "icontains")
 LOGICAL = ("AND", "OR", "NOT")
 # Chroma/MongoDB spellings accepted as well: {"$or": [...]}, {"user_id": {"$eq": "a"}}

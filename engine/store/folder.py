@@ -1,0 +1,63 @@
+"""A data folder as a whole: opened for writing (embedder, vectors, ledger) and measured on disk."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import LociConfig
+from ..errors import ConfigError
+from ..inference.embeddings import Embedder
+from .backup import create_snapshot, schema_version
+from .integrity import LEDGER_FILE, ledger_is_missing, missing_ledger_error
+from .ledger import SCHEMA_VERSION as LEDGER_SCHEMA
+from .ledger import Ledger
+from .vectors import Manifest, VectorStore
+
+
+def open_store(data_dir: Path, config: LociConfig, embedder: Embedder) -> tuple[VectorStore, Ledger]:
+    """The folder's vector store and ledger (the caller holds its writer lock).
+
+    Refuses an embedder other than the one that made the folder, and a lost SQLite file beside
+    surviving vectors; a schema migration is preceded by a backup. Nothing stays open on error.
+    """
+    if not embedder.dimension:
+        load = getattr(embedder, "load", None)
+        if load:
+            load()
+    check_dimension(config, embedder)
+    Manifest(data_dir).check_or_write(embedder.name, embedder.dimension)
+    store = config.store
+    vectors = VectorStore(data_dir, store.collection_name, host=store.chroma_host,
+                          port=store.chroma_port, ssl=store.chroma_ssl)
+    try:
+        ledger_path = (Path(store.history_db_path).expanduser() if store.history_db_path
+                       else data_dir / LEDGER_FILE)
+        if ledger_is_missing(ledger_path) and vectors.count() > 0:
+            raise missing_ledger_error(data_dir)
+        if 0 < schema_version(ledger_path) < LEDGER_SCHEMA:
+            create_snapshot(data_dir, reason="pre-migration")
+        return vectors, Ledger(ledger_path)
+    except BaseException:
+        vectors.close()
+        raise
+
+
+def check_dimension(config: LociConfig, embedder: Embedder) -> None:
+    """A dimension given in the settings must be the one the embedding model makes."""
+    wanted = config.embedder.dimension
+    if wanted and embedder.dimension and wanted != embedder.dimension:
+        raise ConfigError(f"embedding_dims is {wanted}, but the embedding model '{embedder.name}' makes "
+                          f"{embedder.dimension}-dimensional vectors. Set it to {embedder.dimension} "
+                          "or leave it out.")
+
+
+def disk_usage(data_dir: Path, ledger: Ledger) -> int:
+    """Bytes the folder takes on disk, measured as after a restart (the SQLite log is folded in)."""
+    ledger.checkpoint()
+    total = 0
+    for path in data_dir.rglob("*"):
+        try:
+            if path.is_file():
+                total += path.stat().st_size
+        except OSError:
+            continue
+    return total
