@@ -482,7 +482,8 @@ class Memory:
 def doctor(data_dir: str | Path, *, config: Any = None, embedder: Embedder | None = None,
            progress: Progress | None = None) -> IntegrityReport:
     """`loci doctor`: check a closed store fully and repair what can be (engine/store/integrity.py)."""
-    return check_and_repair(Path(data_dir), lambda: Memory(data_dir, config, embedder=embedder, progress=progress))
+    return check_and_repair(Path(data_dir), lambda: Memory(data_dir, config, embedder=embedder, progress=progress),
+                            progress=progress)
 
 
 def _lock_folder(data_dir: Path) -> WriterLock:
