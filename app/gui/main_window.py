@@ -13,12 +13,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QMainWindow, QMes
                                QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from engine import LociError, MemoryRecord, Scope
+from engine.inference.models import model_file_problem
 from engine.store import export
 
 from ..importers import load_conversation, without_small_talk
 from .commands import DeleteMemoriesCommand, EditMemoryCommand
 from .engine_bridge import EngineBridge
-from .messages import Messages, plural
+from .messages import Messages, memories, plural
 from .models import MemoryTableModel
 from .models.memory_table import (MemorySortProxy, COL_AGENT, COL_CREATED, COL_ENTITIES, COL_EVENT_DATE, COL_MEMORY,
                                   COL_SCORE, COL_SESSION, COL_TYPE, COL_UPDATED, COL_USER, HEADERS,
@@ -569,10 +570,10 @@ class MainWindow(QMainWindow):
         missing = "all of them are already here" if new == 0 and total else \
             f"{new:,} of them {'is' if new == 1 else 'are'} not in this store yet"
         box = QMessageBox(QMessageBox.Icon.Question, "Restore memories",
-                          f"{name} holds {_memories(total)}; {missing}. This store holds {_memories(here)}.",
+                          f"{name} holds {memories(total)}; {missing}. This store holds {memories(here)}.",
                           parent=self)
         box.setInformativeText("Merge adds the missing memories and keeps everything here. Replace "
-                               f"deletes the {_memories(here)} here first (this cannot be undone).")
+                               f"deletes the {memories(here)} here first (this cannot be undone).")
         merge = box.addButton("&Merge", QMessageBox.ButtonRole.AcceptRole)
         replace = box.addButton("&Replace…", QMessageBox.ButtonRole.DestructiveRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
@@ -583,15 +584,15 @@ class MainWindow(QMainWindow):
         if box.clickedButton() is replace:
             sure = QMessageBox.warning(
                 self, "Replace all memories",
-                f"Delete all {_memories(here)} in this store, with their history, and restore the "
-                f"{_memories(total)} of {name} instead?",
+                f"Delete all {memories(here)} in this store, with their history, and restore the "
+                f"{memories(total)} of {name} instead?",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
             return "replace" if sure == QMessageBox.StandardButton.Yes else None
         return None
 
     # -- settings and about --------------------------------------------------------------
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.bridge.config, self.bridge.data_dir, self.bridge.check_model_file, self)
+        dialog = SettingsDialog(self.bridge.config, self.bridge.data_dir, model_file_problem, self)
         dialog.accepted.connect(lambda: self.bridge.apply_settings(*dialog.values()))
         from engine.inference.model_catalog import discover_models
 
@@ -612,6 +613,3 @@ class MainWindow(QMainWindow):
     def about(self) -> None:
         QMessageBox.about(self, "About Loci", self.about_text())
 
-
-def _memories(n: int) -> str:
-    return plural(n, "memory")

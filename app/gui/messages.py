@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
+
+from engine.service.importing import ImportSummary
+from engine.store.export import ExportFile, RestoreSummary
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +18,28 @@ _IRREGULAR = {"memory": "memories", "match": "matches", "entity": "entities"}
 def plural(n: int, word: str) -> str:
     """'1 memory', '2 memories', '1,000 results'."""
     return f"{n:,} {word if n == 1 else _IRREGULAR.get(word, word + 's')}"
+
+
+def memories(n: int) -> str:
+    """'1 memory', '12 memories'."""
+    return plural(n, "memory")
+
+
+def imported(summary: ImportSummary) -> str:
+    """The status line after a conversation import."""
+    what = memories(summary.added)
+    return f"Import cancelled after storing {what}." if summary.cancelled else f"Imported {what}."
+
+
+def restored(summary: RestoreSummary, source: str | Path | ExportFile) -> str:
+    """The status line after restoring an export: added, skipped as already here, removed first."""
+    name = Path(source).name if isinstance(source, (str, Path)) else "the export"
+    text = f"Restored {memories(summary.added)} from {name}"
+    if summary.skipped:
+        text += f"; {summary.skipped:,} already here were skipped"
+    if summary.removed:
+        text += f"; {memories(summary.removed)} removed first"
+    return text + (" (cancelled)." if summary.cancelled else ".")
 
 
 class Messages(QObject):

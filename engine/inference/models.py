@@ -80,6 +80,20 @@ def check_gguf(path: str | Path) -> Path:
     return p
 
 
+def model_file_problem(path: str | Path | None) -> str | None:
+    """What is wrong with a chosen model file, said so a person can fix it; None when it looks
+    loadable or none was chosen (the packaged default is used)."""
+    if not path:
+        return None
+    try:
+        check_gguf(path)
+    except ModelError as exc:
+        return exc.user_message
+    except OSError as exc:
+        return f"Cannot read the model file {path}: {exc.strerror or exc}."
+    return None
+
+
 # -- GGUF header ---------------------------------------------------------------------------
 # Layout (GGUF v2/v3): magic, u32 version, u64 tensor count, u64 metadata count, metadata
 # key/values, tensor infos (name, n_dims, dims, ggml type, offset), padding to the alignment,
