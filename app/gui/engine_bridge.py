@@ -1,8 +1,8 @@
-"""Owns the one engine.Memory of the GUI; runs its calls in worker pools and reports by signals.
+"""Owns the one engine.Memory of the GUI: runs its calls on worker pools (jobs.py) and reports by signals.
 
-Fast reads (SQLite: counts, a page, one record, its history) are plain methods. Everything that
-embeds, searches, scans the whole store or writes runs in a worker (the pools are in jobs.py).
-What an import, a restore or new settings do is the engine's to decide; this only moves calls.
+Fast reads (SQLite: counts, a page, one record and its history) run inline; whatever embeds,
+searches, scans or writes runs in a worker. What an import, a restore or new settings do is the
+engine's to decide (engine.service.importing, engine.store.export, engine.service.settings).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from engine.store.ledger import ScopeCount
 
 from ..importers import Conversation
 from .jobs import JobRunner
-from .messages import Messages, imported, memories, restored
+from .messages import Messages, imported, memories, repaired, restored
 from .store_changes import StoreChanges
 from .workers import Worker
 
@@ -43,32 +43,26 @@ class EngineBridge(JobRunner):
                  config: LociConfig | None = None, config_path: str | Path | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(messages, parent)
-        self._memory = memory
+        self.memory: Memory | None = memory
         self._owns_memory = memory is None
         self.data_dir = Path(data_dir) if data_dir else (memory.data_dir if memory is not None else None)
         self.config = config or (memory.config if memory is not None else LociConfig())
         self.config_path = Path(config_path) if config_path else None
-        self.model_state = MODEL_NOT_LOADED
-        self.model_error = ""
+        self.model_state, self.model_error = MODEL_NOT_LOADED, ""
         self.changes = StoreChanges(lambda: self.import_token is not None, self)
         self.changes.changed.connect(self.store_changed)
         self.import_finished.connect(lambda _summary: self.changes.note())
-        self._backup_timer = QTimer(self, interval=BACKUP_CHECK_MS)  # the daily backup
-        self._backup_timer.timeout.connect(self.backup_if_due)
+        self._backup_timer = QTimer(self, interval=BACKUP_CHECK_MS, timeout=self.backup_if_due)  # the daily backup
 
     # -- lifecycle ---------------------------------------------------------------
     @property
-    def memory(self) -> Memory | None:
-        return self._memory
-
-    @property
     def is_open(self) -> bool:
-        return self._memory is not None
+        return self.memory is not None
 
     def start(self) -> None:
         """Open the store (in a worker unless one was given), then load the model."""
-        if self._memory is not None:
-            self._opened(self._memory)
+        if self.memory is not None:
+            self._opened(self.memory)
         else:
             self.open_store(self.data_dir)
 
@@ -81,27 +75,26 @@ class EngineBridge(JobRunner):
                     on_failed=failed, name="open store")
 
     def _opened(self, mem: Memory) -> None:
-        if mem is not self._memory:  # opened here, not given
-            self._memory, self._owns_memory, self.data_dir = mem, True, mem.data_dir
+        if mem is not self.memory:  # opened here, not given
+            self.memory, self._owns_memory, self.data_dir = mem, True, mem.data_dir
         self.changes.follow(mem)
         self.store_opened.emit()
         if self._owns_memory:
             if mem.open_report.repairs:
-                self.messages.info(f"The store was checked and repaired when it opened: "
-                                   f"{'; '.join(mem.open_report.repairs)}.")
+                self.messages.info(repaired(mem.open_report.repairs))
             self.backup_if_due()
             self._backup_timer.start()
         self.load_model()
 
     def backup_if_due(self) -> None:
         """Take the daily snapshot in the background when the last one is a day old."""
-        if self._memory is not None and self._owns_memory:
-            self.submit(self._memory.backup_if_due, on_failed=self.messages.error, pool=self.write_pool,
+        if self.memory is not None and self._owns_memory:
+            self.submit(self.memory.backup_if_due, on_failed=self.messages.error, pool=self.write_pool,
                         name="daily backup")
 
     def load_model(self) -> None:
         """Load the embedding model (and warm the search indexes) in the background."""
-        if self._memory is None:
+        if self.memory is None:
             return
         self._set_model_state(MODEL_LOADING)
 
@@ -109,7 +102,7 @@ class EngineBridge(JobRunner):
             self.model_error = text
             self._set_model_state(MODEL_ERROR)
             self.messages.error(text)
-        self.submit(self._memory.warm_up, on_result=lambda _: self._set_model_state(MODEL_READY), on_failed=failed,
+        self.submit(self.memory.warm_up, on_result=lambda _: self._set_model_state(MODEL_READY), on_failed=failed,
                     name="load embedding model")
 
     def _set_model_state(self, state: str) -> None:
@@ -124,25 +117,25 @@ class EngineBridge(JobRunner):
 
     def _release(self) -> None:
         self.changes.stop()
-        if self._memory is not None and self._owns_memory:
-            self._memory.close()
-        self._memory = None
+        if self.memory is not None and self._owns_memory:
+            self.memory.close()
+        self.memory = None
 
     def _need_memory(self) -> Memory:
-        if self._memory is None:
+        if self.memory is None:
             raise StoreError("No memory store is open. Check the message above or pick another "
                              "data folder in Settings.")
-        return self._memory
+        return self.memory
 
     # -- fast reads (milliseconds: SQLite) -----------------------------------------------
     def count(self, filters: Mapping[str, Any] | None = None) -> int:
-        return self._memory.count(filters) if self._memory is not None else 0
+        return self.memory.count(filters) if self.memory is not None else 0
 
     def page(self, filters: Mapping[str, Any] | None, offset: int, limit: int) -> list[MemoryRecord]:
-        return [] if self._memory is None else self._memory.list_records(filters=filters, top_k=limit, offset=offset)
+        return [] if self.memory is None else self.memory.list_records(filters=filters, top_k=limit, offset=offset)
 
     def scopes(self) -> list[ScopeCount]:
-        return self._memory.scopes() if self._memory is not None else []
+        return self.memory.scopes() if self.memory is not None else []
 
     def get_record(self, memory_id: str) -> MemoryRecord:
         return self._need_memory().get_record(memory_id)
@@ -178,22 +171,19 @@ class EngineBridge(JobRunner):
 
     def measure_store(self) -> None:
         """Count memories and bytes on disk in the background; emits store_size_known."""
-        if (mem := self._memory) is not None:
+        if (mem := self.memory) is not None:
             self.submit(lambda: (mem.count(), mem.disk_usage()), on_result=lambda v: self.store_size_known.emit(*v),
                         on_failed=lambda _t: None, name="store size")
 
     # -- writes ---------------------------------------------------------------------
     def _write(self, fn: Callable[[], Any], on_done: Callable | None, name: str, *, pool: QThreadPool | None = None,
-               tell: Callable[[Any], str] | None = None, changes: bool = True) -> Worker:
-        """Run a write; when it lands, refresh (if it changes the store), say what it did and call on_done."""
+               tell: Callable[[Any], str] | None = None) -> Worker:
+        """Run a write; when it lands, say what it did (tell), refresh and call on_done."""
         def done(value: Any) -> None:
-            if changes:
-                self.changes.note()
-            if tell is not None:
-                self.messages.info(tell(value))
+            self.changes.note()
             if on_done:
                 on_done(value)
-        return self.submit(fn, on_result=done, pool=pool or self.write_pool, name=name)
+        return self.submit(fn, on_result=done, pool=pool or self.write_pool, name=name, tell=tell)
 
     def update_text(self, memory_id: str, text: str, on_done: Callable | None = None) -> Worker:
         return self._write(lambda: self._need_memory().update_record(memory_id, text, actor=ME), on_done, "save memory")
@@ -235,9 +225,8 @@ class EngineBridge(JobRunner):
     def export_json(self, path: str | Path, records: Sequence[MemoryRecord] | None = None,
                     on_done: Callable | None = None) -> Worker:
         """Write the whole store (records=None) or the given records to a JSON file."""
-        return self._write(lambda: export.export_store(self._need_memory(), path, records), on_done, "export",
-                           pool=self.read_pool, tell=lambda n: f"Exported {memories(n)} to {Path(path).name}.",
-                           changes=False)
+        return self.submit(lambda: export.export_store(self._need_memory(), path, records), on_result=on_done,
+                           name="export", tell=lambda n: f"Exported {memories(n)} to {Path(path).name}.")
 
     # -- settings ------------------------------------------------------------------------
     def apply_settings(self, config: LociConfig, data_dir: str | Path | None) -> None:
@@ -248,7 +237,7 @@ class EngineBridge(JobRunner):
                 settings.save_settings(config, self.config_path)
             except LociError as exc:
                 self.messages.error(exc.user_message)
-        change = settings.apply_settings(self._memory, old, config, self.data_dir, data_dir)
+        change = settings.apply_settings(self.memory, old, config, self.data_dir, data_dir)
         if not (change.reopen and self._owns_memory):
             self.messages.info("Settings saved.")
             return

@@ -14,14 +14,16 @@ from .workers import Worker
 class Job(QObject):
     """Lives on the GUI thread so a worker's signals arrive there; calls the callbacks.
 
-    A known error goes to on_failed (or to the messages when there is none); a bug is shown as a
-    crash and on_failed hears of it too. on_finished(job) runs last, whatever happened.
+    A result is said to the person when tell(result) is given, then goes to on_result. A known
+    error goes to on_failed (or to the messages when there is none); a bug is shown as a crash and
+    on_failed hears of it too. on_finished(job) runs last, whatever happened.
     """
 
     def __init__(self, worker: Worker, messages: Messages, on_result: Callable | None, on_failed: Callable | None,
-                 on_progress: Callable | None, on_finished: Callable[[Job], None], parent: QObject) -> None:
+                 on_progress: Callable | None, on_finished: Callable[[Job], None], parent: QObject,
+                 tell: Callable[[Any], str] | None = None) -> None:
         super().__init__(parent)
-        self.worker, self.messages = worker, messages
+        self.worker, self.messages, self.tell = worker, messages, tell
         self.on_result, self.on_failed, self.on_progress = on_result, on_failed, on_progress
         self.on_finished = on_finished
         s = worker.signals
@@ -33,6 +35,8 @@ class Job(QObject):
 
     @Slot(object)
     def handle_result(self, value: object) -> None:
+        if self.tell:
+            self.messages.info(self.tell(value))
         if self.on_result:
             self.on_result(value)
 
@@ -85,10 +89,10 @@ class JobRunner(QObject):
     def submit(self, fn: Callable[..., Any], *args: Any, on_result: Callable | None = None,
                on_failed: Callable | None = None, on_progress: Callable | None = None,
                pool: QThreadPool | None = None, wants_progress: bool = False, name: str = "",
-               **kwargs: Any) -> Worker:
+               tell: Callable[[Any], str] | None = None, **kwargs: Any) -> Worker:
         """Run fn(*args, **kwargs) on a pool (the read pool by default); callbacks run on the GUI thread."""
         worker = Worker(fn, *args, wants_progress=wants_progress, name=name, **kwargs)
-        self._jobs.add(Job(worker, self.messages, on_result, on_failed, on_progress, self._job_done, self))
+        self._jobs.add(Job(worker, self.messages, on_result, on_failed, on_progress, self._job_done, self, tell))
         self.jobs_changed.emit(len(self._jobs))
         (pool or self.read_pool).start(worker)
         return worker
@@ -101,7 +105,6 @@ class JobRunner(QObject):
 
         def done(summary: Any) -> None:
             self.import_token = None
-            self.messages.info(tell(summary))
             self.import_finished.emit({"added": summary.added, "cancelled": summary.cancelled, "error": None})
             if on_done:
                 on_done(summary)
@@ -111,7 +114,7 @@ class JobRunner(QObject):
             self.messages.error(text)
             self.import_finished.emit({"added": 0, "cancelled": token.is_cancelled, "error": text})
         self.submit(run, token, on_result=done, on_failed=failed, on_progress=self.import_progressed.emit,
-                    pool=self.ingest_pool, wants_progress=True, name=name)
+                    pool=self.ingest_pool, wants_progress=True, name=name, tell=tell)
         return token
 
     def cancel_import(self) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Sequence
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
@@ -29,6 +30,11 @@ def imported(summary: ImportSummary) -> str:
     """The status line after a conversation import."""
     what = memories(summary.added)
     return f"Import cancelled after storing {what}." if summary.cancelled else f"Imported {what}."
+
+
+def repaired(repairs: Sequence[str]) -> str:
+    """The status line when opening the store repaired it."""
+    return f"The store was checked and repaired when it opened: {'; '.join(repairs)}."
 
 
 def restored(summary: RestoreSummary, source: str | Path | ExportFile) -> str:
