@@ -1,0 +1,88 @@
+"""engine/store/folder.py: a data folder opened (embedder checked, old schemas backed up) and measured."""
+from __future__ import annotations
+
+import sqlite3
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import ConfigError, LociConfig, StoreError
+from engine.store.backup import list_snapshots
+from engine.store.folder import check_dimension, disk_usage, open_store
+from engine.store.ledger import SCHEMA_VERSION
+from engine.store.vectors import VectorStore
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+class OtherEmbedder:
+    """Another model's name and size (the Embedder protocol), to open a folder it did not make."""
+
+    name = "other-model"
+    dimension = 8
+
+    def embed_batch(self, texts):
+        return np.ones((len(texts), 8), dtype=np.float32) / np.sqrt(8)
+
+
+def test_a_new_folder_is_opened_and_remembers_its_embedder(tmp_path, embedder):
+    vectors, ledger = open_store(tmp_path, LociConfig(), embedder)
+    try:
+        assert ledger.count() == 0 and vectors.count() == 0
+    finally:
+        vectors.close()
+        ledger.close()
+    with pytest.raises(StoreError, match="was built with the embedding model"):
+        open_store(tmp_path, LociConfig(), OtherEmbedder())
+
+
+def test_a_dimension_in_the_settings_must_match_the_model(embedder):
+    check_dimension(LociConfig.from_dict({"embedder": {"dimension": embedder.dimension}}), embedder)
+    with pytest.raises(ConfigError, match=f"embedding_dims is 512, but the embedding model '{embedder.name}' "
+                                          f"makes {embedder.dimension}-dimensional vectors"):
+        check_dimension(LociConfig.from_dict({"embedder": {"dimension": 512}}), embedder)
+
+
+def test_a_lost_ledger_beside_vectors_is_refused_and_nothing_stays_open(tmp_path, embedder, monkeypatch):
+    vectors, ledger = open_store(tmp_path, LociConfig(), embedder)
+    vectors.upsert(["a"], embedder.embed_batch(["I like tea"]), [{"user_id": "u", "ts": 0}])
+    vectors.close()
+    ledger.close()
+    (tmp_path / "loci.sqlite3").unlink()
+    closed: list[VectorStore] = []
+    real_close = VectorStore.close
+    monkeypatch.setattr(VectorStore, "close", lambda self: closed.append(self) or real_close(self))
+    with pytest.raises(StoreError, match="is missing or empty"):
+        open_store(tmp_path, LociConfig(), embedder)
+    assert len(closed) == 1
+
+
+def test_an_older_schema_is_backed_up_before_it_is_migrated(tmp_path, embedder):
+    with tarfile.open(DATA / "store_v2.tar.gz") as tar:  # made by Loci at schema 2
+        tar.extractall(tmp_path, filter="data")
+    folder = tmp_path / "store_v2"
+    vectors, ledger = open_store(folder, LociConfig(), embedder)
+    vectors.close()
+    ledger.close()
+    assert [s.reason for s in list_snapshots(folder)] == ["pre-migration"]
+    db = sqlite3.connect(folder / "loci.sqlite3")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+
+
+def test_disk_usage_counts_every_file_with_the_sqlite_log_folded_in(tmp_path, embedder):
+    vectors, ledger = open_store(tmp_path, LociConfig(), embedder)
+    try:
+        before = disk_usage(tmp_path, ledger)
+        with ledger.transaction() as db:
+            db.execute("CREATE TABLE filler (x BLOB)")
+            db.execute("INSERT INTO filler VALUES (?)", (b"x" * 200_000,))
+        after = disk_usage(tmp_path, ledger)
+        assert after - before >= 200_000
+        assert not (tmp_path / "loci.sqlite3-wal").exists() or (tmp_path / "loci.sqlite3-wal").stat().st_size == 0
+        assert after == sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+    finally:
+        vectors.close()
+        ledger.close()
