@@ -1,4 +1,4 @@
-"""One owner per store, many clients: open_memory() gives the owner's Memory or a client. Imports anything in engine."""
+"""Sharing a store: one owner, many clients; imports and settings changes any front end runs. Imports any room."""
 from .keys import load_or_create_api_key
 from .opening import open_memory
 from .owner import ServedMemory
