@@ -1,1 +1,1 @@
-"""The write side: messages -> episodes and facts -> the store's writer. Imports search, extraction, store, inference."""
+"""The write side: messages -> episodes and facts -> the store's writer. Imports search, extraction, store."""
