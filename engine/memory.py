@@ -18,6 +18,7 @@ from .extraction.temporal import timestamp_or_now
 from .inference.embeddings import Embedder
 from .inference.onnx_embedder import default_embedder
 from .inference.preload import Preload
+from .inference.shutdown import STORE, install_sigterm_exit, on_exit
 from .ingest.adder import Adder
 from .ingest.editor import Editor
 from .ingest.messages import to_messages
@@ -79,6 +80,9 @@ class Memory:
         # models load while the caller does other things (no stall on the first write)
         self._preload = Preload([("embedding model", getattr(self.embedder, "load", None) or (lambda: None)),
                                  ("entity model", self._entity_extractor.load)], load_progress, start=preload)
+        # closed (threads stopped, indexes saved) when the program ends without close(), too
+        self._unregister_exit = on_exit(lambda: self.close(), STORE)
+        install_sigterm_exit()
 
     def _open_indexes(self, progress: Progress | None) -> None:
         """Finish writes a crash interrupted, check the vectors, and start the search indexes."""
@@ -146,7 +150,9 @@ class Memory:
         if self._closed:
             return
         self._closed = True
+        self._unregister_exit()
         try:
+            self._preload.stop()  # no model may still be loading once the files are released
             try:
                 self._linker.close()  # links for up to 2 s; the rest is linked after the next open
             except LociError as exc:  # the queue keeps them: the next open tries again

@@ -89,10 +89,11 @@ class EntityExtractor:
         """Load the shared spaCy pipeline now (otherwise it loads on first use)."""
         nlp.spacy_pipeline(self._model_name)
 
-    def extract_many(self, texts: Sequence[str]) -> list[list[Mention]]:
-        """Mentions for each text, deduplicated by key, at most MAX_MENTIONS, named ones first."""
+    def extract_many(self, texts: Sequence[str], *, background: bool = False) -> list[list[Mention]]:
+        """Mentions for each text, deduplicated by key, at most MAX_MENTIONS, named ones first
+        (background=True: in short slices that let foreground callers of spaCy go first)."""
         docs = nlp.parse(texts, disable=("parser", "lemmatizer"), batch_size=128, max_chars=MAX_CHARS,
-                         model=self._model_name)
+                         model=self._model_name, background=background)
         return [mentions(doc) for doc in docs]
 
     def extract(self, text: str) -> list[Mention]:

@@ -45,8 +45,8 @@ class ServedMemory(Memory):
     """engine.Memory that owns its folder, serves it to other processes and reports changes."""
 
     def __init__(self, data_dir: str | Path | None = None, config: Any = None, *, embedder: Any = None,
-                 llm: Any = None, serve: bool = True) -> None:
-        super().__init__(data_dir, config, embedder=embedder, llm=llm)
+                 llm: Any = None, serve: bool = True, preload: bool = True) -> None:
+        super().__init__(data_dir, config, embedder=embedder, llm=llm, preload=preload)
         self.changes = ChangeFeed()
         self.owner_id = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._service: _Service | None = None
