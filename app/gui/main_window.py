@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import importlib.metadata
 import logging
+from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -450,7 +451,21 @@ class MainWindow(QMainWindow):
         self.detail_updated.emit()
 
     def save_edit(self, record: MemoryRecord, text: str) -> None:
-        self.undo_stack.push(EditMemoryCommand(self.bridge, record, text, self._edit_saved))
+        self.undo_stack.push(EditMemoryCommand(self.bridge, record, text, self._edit_saved, show=self._show_text,
+                                               refused=self._edit_refused))
+
+    def _show_text(self, memory_id: str, text: str) -> None:
+        """An edit or its undo, shown before the store has it (the store's answer follows)."""
+        row = self.model.row_of(memory_id)
+        rec = self.model.record(row) if row is not None else None
+        if rec is not None:
+            self.model.update_record(dc_replace(rec, memory=text))
+        if self.detail.record is not None and self.detail.record.id == memory_id:
+            self.detail.show_text(text)
+
+    def _edit_refused(self, memory_id: str, previous: str, message: str) -> None:
+        self._show_text(memory_id, previous)
+        self.messages.error(f"The edit was not saved: {message}")
 
     def _edit_saved(self, record: MemoryRecord) -> None:
         self.model.update_record(record)
@@ -479,7 +494,11 @@ class MainWindow(QMainWindow):
             return
         if self.detail.record is not None and self.detail.record.id in {r.id for r in records}:
             self.detail.show_record(None)
-        self.undo_stack.push(DeleteMemoriesCommand(self.bridge, records, self._deleted))
+        self.undo_stack.push(DeleteMemoriesCommand(self.bridge, records, self._deleted, hide=self.model.hide_ids,
+                                                   put_back=self.model.show_again, refused=self._delete_refused))
+
+    def _delete_refused(self, message: str) -> None:
+        self.messages.error(f"Not done: {message}")
 
     def _deleted(self, n: int) -> None:
         self.messages.info(f"{plural(n, 'memory')} changed. Ctrl+Z undoes, Ctrl+Shift+Z redoes.")

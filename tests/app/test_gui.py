@@ -606,3 +606,61 @@ def test_a_store_repaired_on_open_says_so_and_gets_its_daily_backup(qtbot, tmp_p
     qtbot.waitUntil(lambda: bool(list_snapshots(tmp_path / "s")), timeout=10_000)
     assert list_snapshots(tmp_path / "s")[0].reason == "daily"
     bridge.close()
+
+
+def test_a_saved_edit_and_its_undo_show_at_once_before_the_store_answers(qtbot, gui):
+    seed(gui)
+    rec = select_row(qtbot, gui, 0)
+    gui.bridge.write_pool.setMaxThreadCount(1)
+    gate = __import__("threading").Event()
+    gui.bridge.write_pool.start(lambda: gate.wait(30))  # the store is busy: our write waits behind this
+    gui.detail.editor.setPlainText("I am vegan now")
+    gui.save_action.trigger()
+    # shown in the list and the details, Save disabled, while the write has not run yet
+    assert gui.bridge.memory.get_record(rec.id).memory == rec.memory
+    assert "I am vegan now" in row_texts(gui)
+    assert gui.detail.editor.toPlainText() == "I am vegan now" and not gui.detail.save_button.isEnabled()
+    gui.undo_action.trigger()
+    assert rec.memory in row_texts(gui) and "I am vegan now" not in row_texts(gui)
+    assert gui.detail.editor.toPlainText() == rec.memory
+    gate.set()
+    qtbot.waitUntil(lambda: [e.event for e in gui.bridge.history(rec.id)] == ["ADD", "UPDATE", "UPDATE"],
+                    timeout=10_000)
+    assert gui.bridge.memory.get_record(rec.id).memory == rec.memory
+
+
+def test_an_edit_the_store_refuses_is_rolled_back_with_a_message(qtbot, gui, monkeypatch):
+    from engine import StoreError
+
+    seed(gui)
+    rec = select_row(qtbot, gui, 0)
+
+    def full_disk(*_a, **_k):
+        raise StoreError("Could not save: the disk is full. Free some space and try again; nothing was changed.")
+    monkeypatch.setattr(gui.bridge.memory, "update_record", full_disk)
+    shown = []
+    gui.messages.shown.connect(lambda level, text: shown.append((level, text)))
+    gui.detail.editor.setPlainText("I am vegan now")
+    gui.save_action.trigger()
+    assert "I am vegan now" in row_texts(gui)  # optimistic
+    qtbot.waitUntil(lambda: any(level == "error" for level, _ in shown), timeout=10_000)
+    assert ("error", "The edit was not saved: Could not save: the disk is full. Free some space and try again; "
+            "nothing was changed.") in shown
+    assert "I am vegan now" not in row_texts(gui) and rec.memory in row_texts(gui)
+    assert gui.detail.editor.toPlainText() == rec.memory
+
+
+def test_a_delete_and_its_undo_show_at_once(qtbot, gui, monkeypatch):
+    seed(gui)
+    rec = select_row(qtbot, gui, 1)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    gate = __import__("threading").Event()
+    gui.bridge.write_pool.start(lambda: gate.wait(30))
+    gui.delete_action.trigger()
+    assert rec.memory not in row_texts(gui) and gui.proxy.rowCount() == len(FACTS) - 1
+    gui.undo_action.trigger()
+    assert row_texts(gui)[1] == rec.memory and gui.proxy.rowCount() == len(FACTS)
+    gate.set()
+    qtbot.waitUntil(lambda: [e.event for e in gui.bridge.history(rec.id)] == ["ADD", "DELETE", "RESTORE"],
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: rec.memory in row_texts(gui), timeout=5000)

@@ -96,6 +96,43 @@ class MemoryTableModel(QAbstractTableModel):
             self._pages[row // self.PAGE][row % self.PAGE] = record
         self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
 
+    def hide_ids(self, memory_ids: Sequence[str]) -> list[tuple[int, MemoryRecord]]:
+        """Take these memories' loaded rows away at once (a delete the store has not done yet);
+        returns (row, record) pairs for show_again."""
+        wanted = set(memory_ids)
+        gone: list[tuple[int, MemoryRecord]] = []
+        for row in sorted((r for i in wanted if (r := self.row_of(i)) is not None), reverse=True):
+            rec = self.record(row)
+            if rec is None:
+                continue
+            self.beginRemoveRows(QModelIndex(), row, row)
+            if self._fetch is None:
+                del self._rows[row]
+            else:
+                del self._pages[row // self.PAGE][row % self.PAGE]
+                self._total -= 1
+            self.endRemoveRows()
+            gone.append((row, rec))
+        return sorted(gone, key=lambda pair: pair[0])
+
+    def show_again(self, rows: Sequence[tuple[int, MemoryRecord]]) -> None:
+        """Put rows taken by hide_ids back where they were (an undo, or a refused delete)."""
+        for row, rec in rows:
+            if self.row_of(rec.id) is not None:
+                continue
+            if self._fetch is None:
+                row = min(row, len(self._rows))
+                self.beginInsertRows(QModelIndex(), row, row)
+                self._rows.insert(row, (rec, None, {}))
+            else:
+                row = min(row, self._total)
+                page = self._pages.get(row // self.PAGE)
+                self.beginInsertRows(QModelIndex(), row, row)
+                if page is not None:
+                    page.insert(row % self.PAGE, rec)
+                self._total += 1
+            self.endInsertRows()
+
     def _entry(self, row: int) -> tuple[MemoryRecord, float | None, dict[str, float]] | None:
         if self._fetch is None:
             return self._rows[row] if 0 <= row < len(self._rows) else None

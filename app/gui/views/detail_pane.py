@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import replace
 from typing import Any, Sequence
 
 from PySide6.QtCore import Qt, Signal
@@ -103,6 +104,13 @@ class DetailPane(QWidget):
     def revert(self) -> None:
         if self.record is not None:
             self.editor.setPlainText(self.record.memory)
+
+    def show_text(self, text: str) -> None:
+        """The shown memory's text changed (saved, undone, or put back): show it, Save disabled."""
+        if self.record is not None:
+            self.record = replace(self.record, memory=text)
+            self.editor.setPlainText(text)
+            self._update_buttons()
 
     def _update_buttons(self) -> None:
         dirty = self.is_dirty and bool(self.editor.toPlainText().strip())
