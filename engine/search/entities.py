@@ -20,10 +20,12 @@ KINDS = {"PERSON": "Person", "GPE": "Place", "LOC": "Place", "FAC": "Place", "OR
 _PERSONISH = {"PERSON", "PROPN", "EXTRACTED"}
 # Words that never name an entity on their own: pronouns, titles, interjections and reactions
 # (spaCy often tags a capitalised "Glad" or "Congrats" at the start of a message as a name),
-# and calendar words (dates are the temporal module's business, not entities).
+# calendar words and their short forms (dates are the temporal module's business, not
+# entities) and spoken fillers ("Wanna", "Gonna").
 _CALENDAR = frozenset("""
 january february march april may june july august september october november december jan feb mar
 apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday
+mon tue tues wed weds thu thur thurs fri sat sun
 today yesterday tomorrow tonight weekend week weeks month months year years day days morning
 evening afternoon night noon midnight spring summer autumn fall winter christmas easter
 """.split())
@@ -33,7 +35,9 @@ yep yup nope nah ugh aw aww ooh oops hmm huh whoa wow yay yikes omg lol haha con
 congratulations glad understood indeed anyway btw ok okay sure thanks cheers welcome sorry please
 exactly definitely absolutely totally really honestly seriously hopefully luckily anyway
 woohoo woo hooray yippee whoa wahoo phew
+wanna gonna gotta kinda sorta lemme gimme dunno ya yeah yea
 """.split())
+_PROPER_TAGS = {"NNP", "NNPS"}
 _SPACE = re.compile(r"\s+")
 _EDGE = re.compile(r"^[^\w]+|[^\w]+$")
 
@@ -130,16 +134,16 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
 
     for ent in doc.ents:
         covered.update(range(ent.start, ent.end))  # dates, numbers and money are no entities
-        if ent.label_ in _KEEP_LABELS:
+        if ent.label_ in _KEEP_LABELS and not _common_word(list(ent), ent.label_):
             keep(list(ent), ent.label_, "ent")
     run: list[Any] = []
     for tok in [*doc, None]:
         if tok is not None and tok.pos_ == "PROPN" and tok.i not in covered and tok.is_alpha:
             run.append(tok)
             continue
-        if run:
+        if run and not (len(run) == 1 and _starts_sentence(doc, run[0])):
             keep(run, "PROPN", "PROPN")
-            run = []
+        run = []
     # compound nouns ("support group", "pottery class"): two or more nouns in a row
     nouns: list[Any] = []
     for tok in [*doc, None]:
@@ -152,6 +156,21 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
         nouns = []
     best = sorted(found.values(), key=lambda item: (item[0], item[1]))[:limit]
     return [m for _rank, _pos, m in sorted(best, key=lambda item: item[1])]
+
+
+def _common_word(tokens: list[Any], label: str) -> bool:
+    """A one-word person or organisation the tagger reads as a common word ("Pottery", "Wish")."""
+    return label in ("PERSON", "ORG") and len(tokens) == 1 and tokens[0].tag_ not in _PROPER_TAGS
+
+
+def _starts_sentence(doc: Any, tok: Any) -> bool:
+    """The text's first word is capitalised whatever it is ("Wish me luck", "Life is good"):
+    alone, it is no evidence of a name (a name there is still found when the named-entity
+    model recognises it, or when it is followed by a comma: "Caroline, how are you?"). Later
+    sentence starts keep theirs ("... said hi. Caroline agreed.")."""
+    if tok.i + 1 < len(doc) and doc[tok.i + 1].text == ",":
+        return False
+    return not any(not t.is_space and not t.is_punct for t in doc[:tok.i])
 
 
 def aliases(keys: Mapping[str, str], counts: Mapping[str, int] | None = None) -> dict[str, str]:

@@ -89,13 +89,13 @@ def test_select_edit_save_shows_history_and_undo_restores(qtbot, gui):
     assert "ADD" in gui.detail.history.toPlainText()
     gui.detail.editor.setPlainText("I am vegan now")
     assert gui.detail.save_button.isEnabled()
-    with qtbot.waitSignal(gui.detail_updated, timeout=5000):
+    with qtbot.waitSignal(gui.detail_updated, timeout=30_000):
         gui.save_action.trigger()
     assert gui.bridge.memory.get_record(rec.id).memory == "I am vegan now"
     history = gui.detail.history.toPlainText()
     assert "UPDATE" in history and rec.memory in history and "I am vegan now" in history
     assert gui.undo_stack.canUndo()
-    with qtbot.waitSignal(gui.detail_updated, timeout=5000):
+    with qtbot.waitSignal(gui.detail_updated, timeout=30_000):
         gui.undo_action.trigger()
     assert gui.bridge.memory.get_record(rec.id).memory == rec.memory
     assert gui.detail.editor.toPlainText() == rec.memory
