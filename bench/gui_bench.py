@@ -183,12 +183,33 @@ class StallMeter:
         self.worst = 0.0
         self.ticks: list[float] = []
 
+        self._last_tick = time.monotonic()
+        if os.environ.get("LOCI_STALL_TRACE"):  # print what the GUI thread does during a stall
+            import threading
+
+            threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        import threading
+        import traceback
+
+        main_id = threading.main_thread().ident
+        while True:
+            time.sleep(0.1)
+            if self.timer.isActive() and time.monotonic() - self._last_tick > 0.25:
+                names = {t.ident: t.name for t in threading.enumerate()}
+                for ident, frame in sys._current_frames().items():
+                    where = traceback.format_stack(frame)[-4:] if ident != main_id else ["(GUI thread)"]
+                    print("STALL", names.get(ident, ident), "".join(where), flush=True)
+                time.sleep(0.5)
+
     def start(self) -> None:
         self.worst, self.ticks = 0.0, []
         self.clock.start()
         self.timer.start()
 
     def _tick(self) -> None:
+        self._last_tick = time.monotonic()
         gap = self.clock.nsecsElapsed() / 1e6
         self.clock.restart()
         self.ticks.append(gap)

@@ -23,6 +23,7 @@ from .engine_bridge import EngineBridge
 from .messages import Messages, memories, plural
 from .models import MemoryTableModel
 from .models.memory_table import (MemorySortProxy, COL_AGENT, COL_CREATED, COL_ENTITIES, COL_EVENT_DATE, COL_MEMORY,
+                                  COL_SAID, COL_SAID_BY,
                                   COL_SCORE, COL_SESSION, COL_TYPE, COL_UPDATED, COL_USER, HEADERS,
                                   RecordRole, SortRole)
 from .views.add_note_dialog import AddNoteDialog
@@ -45,9 +46,10 @@ SORT_LIMIT = 5_000  # paged lists longer than this are not sorted client-side
 FILTER_LIMIT = 10_000
 SEARCH_TOP_K = 100
 TAB_MEMORIES, TAB_ENTITIES, TAB_TIMELINE = range(3)
-_DEFAULT_HIDDEN = (COL_AGENT, COL_UPDATED)
+_DEFAULT_HIDDEN = (COL_AGENT, COL_UPDATED, COL_CREATED, COL_TYPE)  # "Said" shows when, not the import's time
 _WIDTHS = {COL_MEMORY: 380, COL_SCORE: 56, COL_TYPE: 64, COL_USER: 64, COL_AGENT: 72, COL_SESSION: 104,
-           COL_EVENT_DATE: 82, COL_CREATED: 112, COL_UPDATED: 112, COL_ENTITIES: 110}
+           COL_EVENT_DATE: 82, COL_CREATED: 112, COL_UPDATED: 112, COL_ENTITIES: 110, COL_SAID_BY: 80,
+           COL_SAID: 112}
 
 
 class MainWindow(QMainWindow):
@@ -100,6 +102,9 @@ class MainWindow(QMainWindow):
             self.table.setColumnWidth(col, width)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(COL_MEMORY, header.ResizeMode.Stretch)
+        header.moveSection(header.visualIndex(COL_SAID_BY), 1)  # who said it and when, next to what was said
+        header.moveSection(header.visualIndex(COL_SAID), 2)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)  # the whole text is in the details
         self.empty_state = EmptyState()
         self.table_stack = QStackedWidget()
         self.table_stack.addWidget(self.table)
@@ -364,7 +369,10 @@ class MainWindow(QMainWindow):
             self.table.scrollToTop()  # the best hits, even when the kept selection is further down
         n = self.model.rowCount()
         what = {"browse": "memory", "search": "result", "filter": "match"}[self.mode]
-        self.status.showMessage(plural(n, what), 4000)
+        if self.mode == "search" and n >= SEARCH_TOP_K:  # a cut-off, not how many memories match
+            self.status.showMessage(f"The best {n} results, best first", 4000)
+        else:
+            self.status.showMessage(plural(n, what), 4000)
         self.table_updated.emit()
 
     def _unsort(self) -> None:
@@ -448,7 +456,16 @@ class MainWindow(QMainWindow):
             self.detail.show_record(None)
         else:
             self.detail.show_record(fresh, history, sources)
+            self.detail.show_score(self._score_html(record.id))
         self.detail_updated.emit()
+
+    def _score_html(self, memory_id: str) -> str:
+        """Why a search hit ranks where it does (empty outside a search)."""
+        row = self.model.row_of(memory_id) if self.mode == "search" else None
+        if row is None:
+            return ""
+        index = self.model.index(row, COL_SCORE)
+        return str(self.model.data(index, Qt.ItemDataRole.ToolTipRole) or "")
 
     def save_edit(self, record: MemoryRecord, text: str) -> None:
         self.undo_stack.push(EditMemoryCommand(self.bridge, record, text, self._edit_saved, show=self._show_text,

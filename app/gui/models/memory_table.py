@@ -11,10 +11,11 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from engine import MemoryRecord, ScoredMemory
 
 COL_MEMORY, COL_SCORE, COL_TYPE, COL_USER, COL_AGENT, COL_SESSION, COL_EVENT_DATE, COL_CREATED, \
-    COL_UPDATED, COL_ENTITIES = range(10)
+    COL_UPDATED, COL_ENTITIES, COL_SAID_BY, COL_SAID = range(12)  # new columns last: saved layouts keep theirs
 HEADERS = {COL_MEMORY: "Memory", COL_SCORE: "Score", COL_TYPE: "Type", COL_USER: "User",
            COL_AGENT: "Agent", COL_SESSION: "Session", COL_EVENT_DATE: "Event date",
-           COL_CREATED: "Created", COL_UPDATED: "Updated", COL_ENTITIES: "Entities"}
+           COL_CREATED: "Stored", COL_UPDATED: "Updated", COL_ENTITIES: "Entities", COL_SAID_BY: "Said by",
+           COL_SAID: "Said"}
 RecordRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
 SIGNAL_NAMES = ("semantic", "keyword", "entity", "time")
@@ -184,6 +185,8 @@ class MemoryTableModel(QAbstractTableModel):
                 return score_tooltip(score, signals, self._weights.get(rec.id, {}))
             if col == COL_MEMORY:
                 return rec.memory if len(rec.memory) < 600 else rec.memory[:600] + "…"
+            if col == COL_CREATED:
+                return "When the memory was stored in Loci (an import stores old conversations today)"
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_SCORE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -242,6 +245,10 @@ def _display(rec: MemoryRecord, score: float | None, col: int) -> str:
         return rec.event_date or ""
     if col == COL_CREATED:
         return _date(rec.created_at)
+    if col == COL_SAID:
+        return _date(rec.timestamp)
+    if col == COL_SAID_BY:
+        return rec.actor or rec.role or ""
     if col == COL_UPDATED:
         return _date(rec.updated_at)
     if col == COL_ENTITIES:
@@ -264,6 +271,8 @@ def _sort_value(rec: MemoryRecord, score: float | None, col: int) -> Any:
         return float(score) if score is not None else -1.0
     if col == COL_CREATED:
         return rec.created_at.timestamp()
+    if col == COL_SAID:
+        return rec.timestamp.timestamp() if rec.timestamp else None
     if col == COL_UPDATED:
         return rec.updated_at.timestamp()
     if col == COL_MEMORY:

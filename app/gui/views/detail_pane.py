@@ -85,6 +85,8 @@ class DetailPane(QWidget):
         self.past.setDocumentMode(True)
         self.past.addTab(self.provenance, "Where it came from")
         self.past.addTab(self.history, "History")
+        self.score_page = QTextBrowser(openLinks=False)
+        self.score_page.setAccessibleName("Why this result")
         self.past.setMinimumHeight(110)
         layout.addWidget(self.past, 1)
 
@@ -104,6 +106,17 @@ class DetailPane(QWidget):
     def revert(self) -> None:
         if self.record is not None:
             self.editor.setPlainText(self.record.memory)
+
+    def show_score(self, html_text: str) -> None:
+        """A search hit's score breakdown, in its own tab (shown first); none outside a search."""
+        index = self.past.indexOf(self.score_page)
+        if html_text:
+            self.score_page.setHtml(html_text)
+            if index < 0:
+                self.past.insertTab(0, self.score_page, "Why this result")
+            self.past.setCurrentWidget(self.score_page)
+        elif index >= 0:
+            self.past.removeTab(index)
 
     def show_text(self, text: str) -> None:
         """The shown memory's text changed (saved, undone, or put back): show it, Save disabled."""
@@ -131,6 +144,7 @@ class DetailPane(QWidget):
             self.entities.clear()
             self.provenance.clear()
             self.history.clear()
+            self.show_score("")
             self._update_buttons()
             return
         scope = ", ".join(f"{k.replace('_id', '')} {v}" for k, v in record.scope.as_dict().items())
