@@ -664,3 +664,27 @@ def test_a_delete_and_its_undo_show_at_once(qtbot, gui, monkeypatch):
     qtbot.waitUntil(lambda: [e.event for e in gui.bridge.history(rec.id)] == ["ADD", "DELETE", "RESTORE"],
                     timeout=10_000)
     qtbot.waitUntil(lambda: rec.memory in row_texts(gui), timeout=5000)
+
+
+def test_results_show_who_said_it_and_when_and_the_details_explain_the_score(qtbot, gui):
+    from app.gui.models.memory_table import COL_CREATED, COL_SAID, COL_SAID_BY, HEADERS
+
+    said = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)
+    gui.bridge.memory.add([{"role": "user", "name": "Caroline", "content": "I went to the LGBTQ support group "
+                            "yesterday and it was so powerful."}], user_id="maya", infer=False,
+                          timestamp=said.isoformat())
+    gui.refresh()
+    header = gui.table.horizontalHeader()
+    assert [HEADERS[header.logicalIndex(v)] for v in range(3)] == ["Memory", "Said by", "Said"]
+    assert gui.table.isColumnHidden(COL_CREATED) and not gui.table.isColumnHidden(COL_SAID_BY)
+    assert gui.proxy.index(0, COL_SAID_BY).data() == "Caroline"
+    assert gui.proxy.index(0, COL_SAID).data() == said.astimezone().strftime("%Y-%m-%d %H:%M")
+    with qtbot.waitSignal(gui.table_updated, timeout=30_000):
+        gui.find_action.trigger()
+        qtbot.keyClicks(gui.search_bar.box, "support group")
+    assert gui.status.currentMessage() == "1 result"  # how many came back, not the cut-off
+    select_row(qtbot, gui, 0)
+    assert gui.detail.past.currentWidget() is gui.detail.score_page
+    why = gui.detail.score_page.toPlainText()
+    assert why.startswith("Score") and "semantic" in why and "weight" in why
+    assert "powerful." in gui.detail.editor.toPlainText()  # the whole text, however narrow the column
