@@ -49,7 +49,7 @@ TAB_MEMORIES, TAB_ENTITIES, TAB_TIMELINE = range(3)
 _DEFAULT_HIDDEN = (COL_AGENT, COL_UPDATED, COL_CREATED, COL_TYPE)  # "Said" shows when, not the import's time
 _WIDTHS = {COL_MEMORY: 380, COL_SCORE: 56, COL_TYPE: 64, COL_USER: 64, COL_AGENT: 72, COL_SESSION: 104,
            COL_EVENT_DATE: 82, COL_CREATED: 112, COL_UPDATED: 112, COL_ENTITIES: 110, COL_SAID_BY: 80,
-           COL_SAID: 112}
+           COL_SAID: 84}
 
 
 class MainWindow(QMainWindow):
@@ -89,9 +89,9 @@ class MainWindow(QMainWindow):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
+        self.table.setWordWrap(True)  # two lines of each memory, the rest elided; all of it in the details
         self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.verticalHeader().setDefaultSectionSize(2 * self.fontMetrics().lineSpacing() + 8)
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         header = self.table.horizontalHeader()
         header.setSortIndicatorShown(True)
@@ -464,8 +464,7 @@ class MainWindow(QMainWindow):
         row = self.model.row_of(memory_id) if self.mode == "search" else None
         if row is None:
             return ""
-        index = self.model.index(row, COL_SCORE)
-        return str(self.model.data(index, Qt.ItemDataRole.ToolTipRole) or "")
+        return self.model.score_details(row)
 
     def save_edit(self, record: MemoryRecord, text: str) -> None:
         self.undo_stack.push(EditMemoryCommand(self.bridge, record, text, self._edit_saved, show=self._show_text,

@@ -33,7 +33,7 @@ def on_exit(stop: Callable[[], None], stage: int = STORE) -> Callable[[], None]:
     global _next
     ref: Callable[[], Callable[[], None] | None]
     if hasattr(stop, "__self__") and hasattr(stop, "__func__"):
-        ref = weakref.WeakMethod(stop)  # type: ignore[arg-type]
+        ref = weakref.WeakMethod(stop)
     else:
         ref = lambda: stop  # noqa: E731 - a plain function lives as long as its module
     with _lock:

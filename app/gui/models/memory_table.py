@@ -134,6 +134,21 @@ class MemoryTableModel(QAbstractTableModel):
                 self._total += 1
             self.endInsertRows()
 
+    def score_details(self, row: int) -> str:
+        """A search hit's score, one signal a line (for a narrow details pane); "" for other rows."""
+        entry = self._entry(row)
+        if entry is None or entry[1] is None:
+            return ""
+        rec, score, signals = entry
+        weights = self._weights.get(rec.id, {})
+        lines = [f"<b>Score {score:.3f}</b> (0 to 1) = the sum of each signal's value times its weight:"]
+        for name in [n for n in (*SIGNAL_NAMES, "context") if n in signals] + sorted(
+                set(signals) - {*SIGNAL_NAMES, "context"}):
+            part = f" &times; {weights[name]:.2f} = {signals[name] * weights[name]:.3f}" if name in weights else ""
+            lines.append(f"<b>{name}</b> {signals[name]:.2f}{part}<br><span style='color:gray'>"
+                         f"{_EXPLAIN.get(name, '')}</span>")
+        return "".join(f"<p>{line}</p>" for line in lines)
+
     def _entry(self, row: int) -> tuple[MemoryRecord, float | None, dict[str, float]] | None:
         if self._fetch is None:
             return self._rows[row] if 0 <= row < len(self._rows) else None
@@ -212,10 +227,11 @@ def score_tooltip(score: float, signals: dict[str, float], weights: dict[str, fl
     for name in names:
         value = signals[name]
         if name in weights:
-            rows.append(f"<tr><td>{name}</td><td align=right>{value:.2f}</td><td>&times; {weights[name]:.2f}</td>"
-                        f"<td align=right>= {value * weights[name]:.3f}</td></tr>")
+            rows.append(f"<tr><td nowrap>{name}</td><td align=right>{value:.2f}</td>"
+                        f"<td nowrap>&times; {weights[name]:.2f}</td>"
+                        f"<td align=right nowrap>= {value * weights[name]:.3f}</td></tr>")
         else:
-            rows.append(f"<tr><td>{name}</td><td align=right>{value:.2f}</td><td></td><td></td></tr>")
+            rows.append(f"<tr><td nowrap>{name}</td><td align=right>{value:.2f}</td><td></td><td></td></tr>")
     explained = "".join(f"<li>{_EXPLAIN[n]}</li>" for n in names if n in _EXPLAIN)
     total = (f"<tr><td><b>score</b></td><td></td><td></td><td align=right><b>{score:.3f}</b></td></tr>"
              if weights else "")
@@ -245,8 +261,8 @@ def _display(rec: MemoryRecord, score: float | None, col: int) -> str:
         return rec.event_date or ""
     if col == COL_CREATED:
         return _date(rec.created_at)
-    if col == COL_SAID:
-        return _date(rec.timestamp)
+    if col == COL_SAID:  # the day; the time is in the details
+        return rec.timestamp.astimezone().strftime("%Y-%m-%d") if rec.timestamp else ""
     if col == COL_SAID_BY:
         return rec.actor or rec.role or ""
     if col == COL_UPDATED:
