@@ -142,6 +142,11 @@ class EngineBridge(JobRunner):
     def get_record(self, memory_id: str) -> MemoryRecord:
         return self._need_memory().get_record(memory_id, link=False)
 
+    def linked_record(self, memory_id: str, on_result: Callable[[MemoryRecord], None]) -> Worker:
+        """The memory with its entities, linking it first if the linker has not yet (in a worker)."""
+        return self.submit(lambda: self._need_memory().get_record(memory_id), on_result=on_result,
+                           on_failed=lambda _text: None, name="entities of a memory")
+
     def history(self, memory_id: str) -> list[HistoryEvent]:
         return self._need_memory().history_records(memory_id)
 

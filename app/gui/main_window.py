@@ -457,7 +457,14 @@ class MainWindow(QMainWindow):
         else:
             self.detail.show_record(fresh, history, sources)
             self.detail.show_score(self._score_html(record.id))
+            if not fresh.entities:  # maybe not linked yet: the linker's answer fills them in
+                self.bridge.linked_record(fresh.id, self._entities_found)
         self.detail_updated.emit()
+
+    def _entities_found(self, record: MemoryRecord) -> None:
+        if self.detail.record is not None and self.detail.record.id == record.id and record.entities:
+            self.detail.show_entities(record.entities)
+            self.detail_updated.emit()
 
     def _score_html(self, memory_id: str) -> str:
         """Why a search hit ranks where it does (empty outside a search)."""

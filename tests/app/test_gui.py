@@ -95,10 +95,11 @@ def test_select_edit_save_shows_history_and_undo_restores(qtbot, gui):
     history = gui.detail.history.toPlainText()
     assert "UPDATE" in history and rec.memory in history and "I am vegan now" in history
     assert gui.undo_stack.canUndo()
-    with qtbot.waitSignal(gui.detail_updated, timeout=30_000):
-        gui.undo_action.trigger()
-    assert gui.bridge.memory.get_record(rec.id).memory == rec.memory
-    assert gui.detail.editor.toPlainText() == rec.memory
+    gui.undo_action.trigger()
+    assert gui.detail.editor.toPlainText() == rec.memory  # shown at once, stored moments later
+    qtbot.waitUntil(lambda: gui.bridge.memory.get_record(rec.id).memory == rec.memory, timeout=30_000)
+    qtbot.waitUntil(lambda: "UPDATE" in gui.detail.history.toPlainText()
+                    and gui.detail.history.toPlainText().count("UPDATE") == 2, timeout=30_000)
 
 
 def test_delete_then_undo_and_redo(qtbot, gui, monkeypatch):
@@ -345,15 +346,15 @@ def test_column_choice_is_remembered(qtbot, store, tmp_path):
     from PySide6.QtCore import QSettings
 
     from app.gui.application import build
-    from app.gui.models.memory_table import COL_TYPE
+    from app.gui.models.memory_table import COL_SESSION
 
     settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
     window, bridge, _m = build(store, settings=settings)
     qtbot.addWidget(window)
-    window.column_actions[COL_TYPE].setChecked(False)
+    window.column_actions[COL_SESSION].setChecked(False)
     again, bridge2, _m2 = build(store, settings=settings)
     qtbot.addWidget(again)
-    assert again.table.isColumnHidden(COL_TYPE) and not again.column_actions[COL_TYPE].isChecked()
+    assert again.table.isColumnHidden(COL_SESSION) and not again.column_actions[COL_SESSION].isChecked()
 
 
 def test_paged_model_with_many_rows(qtmodeltester):
@@ -574,7 +575,9 @@ def test_a_50000_character_note_keeps_the_details_usable(qtbot, gui):
     with qtbot.waitSignal(gui.table_updated, timeout=30_000):
         gui.bridge.add_note(text, Scope(user_id="maya"), infer=False)
     gui.resize(800, 600)
-    rec = select_row(qtbot, gui, 0)
+    select_row(qtbot, gui, 0)
+    qtbot.waitUntil(lambda: gui.detail.record is not None and bool(gui.detail.record.entities), timeout=30_000)
+    rec = gui.detail.record  # the entities arrive once the linker has read the note
     assert len(rec.memory) == 50_000
     assert 10 <= len(rec.entities) <= MAX_MENTIONS
     assert sum(e.memory_count for e in gui.bridge.memory.entities()) <= MAX_MENTIONS

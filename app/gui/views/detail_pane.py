@@ -107,6 +107,17 @@ class DetailPane(QWidget):
         if self.record is not None:
             self.editor.setPlainText(self.record.memory)
 
+    def show_entities(self, entities: Sequence[str]) -> None:
+        """The shown memory's entities (they may arrive after the rest: the linker finds them)."""
+        if self.record is not None and tuple(entities) != self.record.entities:
+            self.record = replace(self.record, entities=tuple(entities))
+        shown = list(entities)[:SHOWN_ENTITIES]
+        links = ", ".join(f'<a href="{html.escape(e, quote=True)}">{html.escape(e)}</a>' for e in shown)
+        if len(entities) > len(shown):
+            links += f" and {len(entities) - len(shown)} more"
+        self.entities.setText(links or "—")
+        self.entities.setToolTip("Click an entity to list every memory that mentions it")
+
     def show_score(self, html_text: str) -> None:
         """A search hit's score breakdown, in its own tab (shown first); none outside a search."""
         index = self.past.indexOf(self.score_page)
@@ -159,12 +170,7 @@ class DetailPane(QWidget):
         self.id_field.setText(record.id)
         self.id_field.setToolTip(record.id)
         self.id_field.setCursorPosition(0)
-        shown = record.entities[:SHOWN_ENTITIES]
-        links = ", ".join(f'<a href="{html.escape(e, quote=True)}">{html.escape(e)}</a>' for e in shown)
-        if len(record.entities) > len(shown):
-            links += f" and {len(record.entities) - len(shown)} more"
-        self.entities.setText(links or "—")
-        self.entities.setToolTip("Click an entity to list every memory that mentions it")
+        self.show_entities(record.entities)
         self.provenance.setHtml(_sources_html(sources))
         self.history.setHtml(_history_html(history))
         self._update_buttons()
