@@ -141,9 +141,9 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
         if tok is not None and tok.pos_ == "PROPN" and tok.i not in covered and tok.is_alpha:
             run.append(tok)
             continue
-        if run and not (len(run) == 1 and _starts_sentence(doc, run[0])):
+        if run:
             keep(run, "PROPN", "PROPN")
-        run = []
+            run = []
     # compound nouns ("support group", "pottery class"): two or more nouns in a row
     nouns: list[Any] = []
     for tok in [*doc, None]:
@@ -161,16 +161,6 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
 def _common_word(tokens: list[Any], label: str) -> bool:
     """A one-word person or organisation the tagger reads as a common word ("Pottery", "Wish")."""
     return label in ("PERSON", "ORG") and len(tokens) == 1 and tokens[0].tag_ not in _PROPER_TAGS
-
-
-def _starts_sentence(doc: Any, tok: Any) -> bool:
-    """The text's first word is capitalised whatever it is ("Wish me luck", "Life is good"):
-    alone, it is no evidence of a name (a name there is still found when the named-entity
-    model recognises it, or when it is followed by a comma: "Caroline, how are you?"). Later
-    sentence starts keep theirs ("... said hi. Caroline agreed.")."""
-    if tok.i + 1 < len(doc) and doc[tok.i + 1].text == ",":
-        return False
-    return not any(not t.is_space and not t.is_punct for t in doc[:tok.i])
 
 
 def aliases(keys: Mapping[str, str], counts: Mapping[str, int] | None = None) -> dict[str, str]:
