@@ -691,3 +691,18 @@ def test_results_show_who_said_it_and_when_and_the_details_explain_the_score(qtb
     why = gui.detail.score_page.toPlainText()
     assert why.startswith("Score") and "semantic" in why and "weight" in why and "meaning:" in why
     assert "powerful." in gui.detail.editor.toPlainText()  # the whole text, however narrow the column
+
+
+def test_the_first_window_says_what_is_loading(qtbot, tmp_path):
+    from app.gui.application import build
+
+    window, bridge, _messages = build(data_dir=tmp_path / "store")
+    qtbot.addWidget(window)
+    window.show()
+    bridge.start()  # opens the store in a worker: the window is already up and says so
+    assert window.status.store_label.text() == "Opening the store…"
+    assert window.status.jobs_label.text() == "Open store…"
+    qtbot.waitUntil(lambda: bridge.is_open, timeout=120_000)
+    qtbot.waitUntil(lambda: window.status.store_label.text().startswith("0 memories"), timeout=120_000)
+    qtbot.waitUntil(lambda: window.status.model_label.text() == "Model: ready", timeout=120_000)
+    bridge.close()
