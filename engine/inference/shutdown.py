@@ -53,13 +53,22 @@ def is_exiting() -> bool:
 
 
 def stop_all() -> None:
-    """Run every registered stop function, stage by stage, newest first within a stage."""
+    """Run every registered stop function, stage by stage, newest first within a stage.
+
+    Between the FRONT stage and the stores, the program's own threads are waited for as Python
+    would (its non-daemon threads and executors' queued work finish first), so a thread that
+    still writes to a store is not cut short by closing it.
+    """
     global _exiting
     _exiting = True
     with _lock:
         pending = sorted(_stops.items(), key=lambda kv: (kv[1][0], -kv[0]))
         _stops.clear()
-    for _key, (_stage, ref) in pending:
+    waited = False
+    for _key, (stage, ref) in pending:
+        if stage > FRONT and not waited:
+            _wait_for_program_threads()
+            waited = True
         stop = ref()
         if stop is None:
             continue
@@ -67,6 +76,21 @@ def stop_all() -> None:
             stop()
         except Exception:  # noqa: BLE001 - one failing stop must not keep the others from running
             log.exception("stopping background work at exit failed")
+
+
+def _wait_for_program_threads() -> None:
+    """What the interpreter does right after this hook, done first: executors finish their queued
+    work, then every other non-daemon thread is joined."""
+    import sys
+
+    executors = sys.modules.get("concurrent.futures.thread")
+    python_exit = getattr(executors, "_python_exit", None)
+    if python_exit is not None:
+        python_exit()  # wakes idle workers and joins them (it runs again, harmlessly, later)
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
 
 
 def install_sigterm_exit() -> None:

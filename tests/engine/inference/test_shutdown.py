@@ -80,3 +80,29 @@ def test_a_script_that_never_closes_its_store_exits_cleanly_and_keeps_every_memo
     """, str(tmp_path / "store"))
     assert check.returncode == 0, check.stderr[-2000:]
     assert check.stdout.split() == ["1", "0"]  # nothing lost, nothing to repair: it was closed
+
+
+def test_a_thread_still_writing_when_the_main_thread_ends_finishes_before_the_store_closes(tmp_path):
+    out = _run("""
+        import sys, threading, time
+        from engine import Memory
+
+        m = Memory(sys.argv[1])
+
+        def work():
+            time.sleep(1.0)  # still running when the main thread has ended
+            for i in range(5):
+                m.add(f"Late note {i} about Oslo.", user_id="maya", infer=False)
+            print("written", flush=True)
+        threading.Thread(target=work).start()
+    """, str(tmp_path / "store"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["written"]
+    check = _run("""
+        import sys
+        from engine import Memory
+
+        with Memory(sys.argv[1]) as m:
+            print(m.count({"user_id": "maya"}))
+    """, str(tmp_path / "store"))
+    assert check.stdout.split() == ["5"], check.stderr[-2000:]
