@@ -147,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in _CARE:
             out = _care(args)
         else:
-            with open_memory(args.data_dir) as mem:  # the owner's store, or a client of whoever owns it
+            # the owner's store, or a client of whoever owns it; models load only for commands using them
+            with open_memory(args.data_dir, preload=args.command in _USES_MODELS) as mem:
                 out = _run(mem, args)
     except LociError as exc:
         print(f"loci: {exc}", file=sys.stderr)
@@ -157,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         _print_human(args.command, out)
     return 1 if args.command == "doctor" and out["unrepaired"] else 0
+
+
+_USES_MODELS = ("add", "search", "demo", "import")
 
 
 def _scope(args: argparse.Namespace) -> dict[str, str]:

@@ -18,6 +18,7 @@ from .extraction.temporal import timestamp_or_now
 from .inference.embeddings import Embedder
 from .inference.onnx_embedder import default_embedder
 from .inference.preload import Preload
+from .inference.shutdown import STORE, install_sigterm_exit, on_exit
 from .ingest.adder import Adder
 from .ingest.editor import Editor
 from .ingest.messages import to_messages
@@ -79,6 +80,9 @@ class Memory:
         # models load while the caller does other things (no stall on the first write)
         self._preload = Preload([("embedding model", getattr(self.embedder, "load", None) or (lambda: None)),
                                  ("entity model", self._entity_extractor.load)], load_progress, start=preload)
+        # closed (threads stopped, indexes saved) when the program ends without close(), too
+        self._unregister_exit = on_exit(lambda: self.close(), STORE)
+        install_sigterm_exit()
 
     def _open_indexes(self, progress: Progress | None) -> None:
         """Finish writes a crash interrupted, check the vectors, and start the search indexes."""
@@ -146,7 +150,9 @@ class Memory:
         if self._closed:
             return
         self._closed = True
+        self._unregister_exit()
         try:
+            self._preload.stop()  # no model may still be loading once the files are released
             try:
                 self._linker.close()  # links for up to 2 s; the rest is linked after the next open
             except LociError as exc:  # the queue keeps them: the next open tries again
@@ -292,10 +298,13 @@ class Memory:
         rec = self._reader.get(memory_id)
         return None if rec is None else {**rec.to_dict(), "score": None}
 
-    def get_record(self, memory_id: str) -> MemoryRecord:
+    def get_record(self, memory_id: str, *, link: bool = True) -> MemoryRecord:
+        """One memory; link=False returns at once, without waiting for the entity linker (a
+        memory still queued for it shows no entities yet)."""
         self._check_open()
         check_id(memory_id)
-        return self._reader.get_record(memory_id)
+        check_flag(link, "link")
+        return self._reader.get_record(memory_id, link)
 
     def get_all(self, *, filters: Mapping[str, Any] | None = None, top_k: int = 20, offset: int = 0,
                 user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -317,13 +326,15 @@ class Memory:
 
     def list_records(self, *, filters: Mapping[str, Any] | None = None, top_k: int = 100,
                      offset: int = 0, oldest_first: bool = False,
-                     show_expired: bool = False) -> list[MemoryRecord]:
-        """Memories matching the filters, newest first unless oldest_first; expired ones only when asked."""
+                     show_expired: bool = False, link: bool = True) -> list[MemoryRecord]:
+        """Memories matching the filters, newest first unless oldest_first; expired ones only when asked.
+        link=False: at once, without waiting for the entity linker (as get_record)."""
         self._check_open()
         check_count(top_k, "top_k", 0, MAX_PAGE)
         check_count(offset, "offset", 0, MAX_PAGE)
+        check_flag(link, "link")
         return self._reader.list_records(filters, top_k=top_k, offset=offset, oldest_first=oldest_first,
-                                         show_expired=show_expired)
+                                         show_expired=show_expired, link=link)
 
     def count(self, filters: Mapping[str, Any] | None = None) -> int:
         """How many memories match the filters."""
@@ -365,7 +376,7 @@ class Memory:
 
     def source_messages(self, memory_id: str) -> list[Message]:
         """Provenance: the stored messages a memory came from."""
-        return self._reader.source_messages(self.get_record(memory_id))
+        return self._reader.source_messages(self.get_record(memory_id, link=False))
 
     def linked_records(self, memory_id: str) -> list[MemoryRecord]:
         """The episodes a fact came from, or the facts drawn from an episode (shared messages)."""

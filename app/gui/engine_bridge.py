@@ -132,13 +132,20 @@ class EngineBridge(JobRunner):
         return self.memory.count(filters) if self.memory is not None else 0
 
     def page(self, filters: Mapping[str, Any] | None, offset: int, limit: int) -> list[MemoryRecord]:
-        return [] if self.memory is None else self.memory.list_records(filters=filters, top_k=limit, offset=offset)
+        # link=False: a page never waits for the entity linker (nor for the write lock it needs)
+        return [] if self.memory is None else self.memory.list_records(filters=filters, top_k=limit, offset=offset,
+                                                                      link=False)
 
     def scopes(self) -> list[ScopeCount]:
         return self.memory.scopes() if self.memory is not None else []
 
     def get_record(self, memory_id: str) -> MemoryRecord:
-        return self._need_memory().get_record(memory_id)
+        return self._need_memory().get_record(memory_id, link=False)
+
+    def linked_record(self, memory_id: str, on_result: Callable[[MemoryRecord], None]) -> Worker:
+        """The memory with its entities, linking it first if the linker has not yet (in a worker)."""
+        return self.submit(lambda: self._need_memory().get_record(memory_id), on_result=on_result,
+                           on_failed=lambda _text: None, name="entities of a memory")
 
     def history(self, memory_id: str) -> list[HistoryEvent]:
         return self._need_memory().history_records(memory_id)
@@ -177,28 +184,36 @@ class EngineBridge(JobRunner):
 
     # -- writes ---------------------------------------------------------------------
     def _write(self, fn: Callable[[], Any], on_done: Callable | None, name: str, *, pool: QThreadPool | None = None,
-               tell: Callable[[Any], str] | None = None) -> Worker:
+               tell: Callable[[Any], str] | None = None, on_failed: Callable[[str], None] | None = None) -> Worker:
         """Run a write; when it lands, say what it did (tell), refresh and call on_done."""
         def done(value: Any) -> None:
             self.changes.note()
             if on_done:
                 on_done(value)
-        return self.submit(fn, on_result=done, pool=pool or self.write_pool, name=name, tell=tell)
+        def failed(text: str) -> None:
+            self.changes.note()  # show what the store really holds
+            (on_failed or self.messages.error)(text)
+        return self.submit(fn, on_result=done, on_failed=failed, pool=pool or self.write_pool, name=name, tell=tell)
 
-    def update_text(self, memory_id: str, text: str, on_done: Callable | None = None) -> Worker:
-        return self._write(lambda: self._need_memory().update_record(memory_id, text, actor=ME), on_done, "save memory")
+    def update_text(self, memory_id: str, text: str, on_done: Callable | None = None, *,
+                    on_failed: Callable[[str], None] | None = None) -> Worker:
+        return self._write(lambda: self._need_memory().update_record(memory_id, text, actor=ME), on_done,
+                           "save memory", on_failed=on_failed)
 
-    def delete(self, records: Sequence[MemoryRecord], on_done: Callable | None = None) -> Worker:
+    def delete(self, records: Sequence[MemoryRecord], on_done: Callable | None = None, *,
+               on_failed: Callable[[str], None] | None = None) -> Worker:
         ids = [r.id for r in records]
-        return self._write(lambda: self._need_memory().delete_records(ids, actor=ME), on_done, "delete")
+        return self._write(lambda: self._need_memory().delete_records(ids, actor=ME), on_done, "delete",
+                           on_failed=on_failed)
 
-    def restore(self, records: Sequence[MemoryRecord], on_done: Callable | None = None) -> Worker:
+    def restore(self, records: Sequence[MemoryRecord], on_done: Callable | None = None, *,
+                on_failed: Callable[[str], None] | None = None) -> Worker:
         def run() -> int:
             mem = self._need_memory()
             for rec in records:
                 mem.restore_record(rec)
             return len(records)
-        return self._write(run, on_done, "restore")
+        return self._write(run, on_done, "restore", on_failed=on_failed)
 
     def add_note(self, text: str, scope: Scope, infer: bool, on_done: Callable | None = None) -> Worker:
         def run() -> dict[str, Any]:

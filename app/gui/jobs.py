@@ -86,6 +86,10 @@ class JobRunner(QObject):
     def jobs(self) -> int:
         return len(self._jobs)
 
+    def running(self) -> list[str]:
+        """What the jobs in flight do ("open store", "search"...), oldest first."""
+        return [job.worker.name for job in self._jobs]
+
     def submit(self, fn: Callable[..., Any], *args: Any, on_result: Callable | None = None,
                on_failed: Callable | None = None, on_progress: Callable | None = None,
                pool: QThreadPool | None = None, wants_progress: bool = False, name: str = "",

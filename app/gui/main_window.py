@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import importlib.metadata
 import logging
+from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,6 +23,7 @@ from .engine_bridge import EngineBridge
 from .messages import Messages, memories, plural
 from .models import MemoryTableModel
 from .models.memory_table import (MemorySortProxy, COL_AGENT, COL_CREATED, COL_ENTITIES, COL_EVENT_DATE, COL_MEMORY,
+                                  COL_SAID, COL_SAID_BY,
                                   COL_SCORE, COL_SESSION, COL_TYPE, COL_UPDATED, COL_USER, HEADERS,
                                   RecordRole, SortRole)
 from .views.add_note_dialog import AddNoteDialog
@@ -44,9 +46,10 @@ SORT_LIMIT = 5_000  # paged lists longer than this are not sorted client-side
 FILTER_LIMIT = 10_000
 SEARCH_TOP_K = 100
 TAB_MEMORIES, TAB_ENTITIES, TAB_TIMELINE = range(3)
-_DEFAULT_HIDDEN = (COL_AGENT, COL_UPDATED)
+_DEFAULT_HIDDEN = (COL_AGENT, COL_UPDATED, COL_CREATED, COL_TYPE)  # "Said" shows when, not the import's time
 _WIDTHS = {COL_MEMORY: 380, COL_SCORE: 56, COL_TYPE: 64, COL_USER: 64, COL_AGENT: 72, COL_SESSION: 104,
-           COL_EVENT_DATE: 82, COL_CREATED: 112, COL_UPDATED: 112, COL_ENTITIES: 110}
+           COL_EVENT_DATE: 82, COL_CREATED: 112, COL_UPDATED: 112, COL_ENTITIES: 110, COL_SAID_BY: 80,
+           COL_SAID: 84}
 
 
 class MainWindow(QMainWindow):
@@ -86,9 +89,9 @@ class MainWindow(QMainWindow):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
+        self.table.setWordWrap(True)  # two lines of each memory, the rest elided; all of it in the details
         self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.verticalHeader().setDefaultSectionSize(2 * self.fontMetrics().lineSpacing() + 8)
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         header = self.table.horizontalHeader()
         header.setSortIndicatorShown(True)
@@ -99,6 +102,9 @@ class MainWindow(QMainWindow):
             self.table.setColumnWidth(col, width)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(COL_MEMORY, header.ResizeMode.Stretch)
+        header.moveSection(header.visualIndex(COL_SAID_BY), 1)  # who said it and when, next to what was said
+        header.moveSection(header.visualIndex(COL_SAID), 2)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)  # the whole text is in the details
         self.empty_state = EmptyState()
         self.table_stack = QStackedWidget()
         self.table_stack.addWidget(self.table)
@@ -217,7 +223,8 @@ class MainWindow(QMainWindow):
         b.store_opened.connect(self._store_opened)
         b.store_changed.connect(self._store_changed)
         b.model_state_changed.connect(lambda s: self.status.set_model_state(s, b.model_error))
-        b.jobs_changed.connect(self.status.set_jobs)
+        b.jobs_changed.connect(lambda n: self.status.set_jobs(n, b.running()))
+        b.store_failed.connect(lambda _text: self.status.store_label.setText("No store"))
         b.import_progressed.connect(self.status.set_import_progress)
         b.import_finished.connect(lambda _s: self.status.end_import())
         b.store_size_known.connect(self.status.set_store_size)
@@ -363,7 +370,10 @@ class MainWindow(QMainWindow):
             self.table.scrollToTop()  # the best hits, even when the kept selection is further down
         n = self.model.rowCount()
         what = {"browse": "memory", "search": "result", "filter": "match"}[self.mode]
-        self.status.showMessage(plural(n, what), 4000)
+        if self.mode == "search" and n >= SEARCH_TOP_K:  # a cut-off, not how many memories match
+            self.status.showMessage(f"The best {n} results, best first", 4000)
+        else:
+            self.status.showMessage(plural(n, what), 4000)
         self.table_updated.emit()
 
     def _unsort(self) -> None:
@@ -447,10 +457,39 @@ class MainWindow(QMainWindow):
             self.detail.show_record(None)
         else:
             self.detail.show_record(fresh, history, sources)
+            self.detail.show_score(self._score_html(record.id))
+            if not fresh.entities:  # maybe not linked yet: the linker's answer fills them in
+                self.bridge.linked_record(fresh.id, self._entities_found)
         self.detail_updated.emit()
 
+    def _entities_found(self, record: MemoryRecord) -> None:
+        if self.detail.record is not None and self.detail.record.id == record.id and record.entities:
+            self.detail.show_entities(record.entities)
+            self.detail_updated.emit()
+
+    def _score_html(self, memory_id: str) -> str:
+        """Why a search hit ranks where it does (empty outside a search)."""
+        row = self.model.row_of(memory_id) if self.mode == "search" else None
+        if row is None:
+            return ""
+        return self.model.score_details(row)
+
     def save_edit(self, record: MemoryRecord, text: str) -> None:
-        self.undo_stack.push(EditMemoryCommand(self.bridge, record, text, self._edit_saved))
+        self.undo_stack.push(EditMemoryCommand(self.bridge, record, text, self._edit_saved, show=self._show_text,
+                                               refused=self._edit_refused))
+
+    def _show_text(self, memory_id: str, text: str) -> None:
+        """An edit or its undo, shown before the store has it (the store's answer follows)."""
+        row = self.model.row_of(memory_id)
+        rec = self.model.record(row) if row is not None else None
+        if rec is not None:
+            self.model.update_record(dc_replace(rec, memory=text))
+        if self.detail.record is not None and self.detail.record.id == memory_id:
+            self.detail.show_text(text)
+
+    def _edit_refused(self, memory_id: str, previous: str, message: str) -> None:
+        self._show_text(memory_id, previous)
+        self.messages.error(f"The edit was not saved: {message}")
 
     def _edit_saved(self, record: MemoryRecord) -> None:
         self.model.update_record(record)
@@ -479,7 +518,11 @@ class MainWindow(QMainWindow):
             return
         if self.detail.record is not None and self.detail.record.id in {r.id for r in records}:
             self.detail.show_record(None)
-        self.undo_stack.push(DeleteMemoriesCommand(self.bridge, records, self._deleted))
+        self.undo_stack.push(DeleteMemoriesCommand(self.bridge, records, self._deleted, hide=self.model.hide_ids,
+                                                   put_back=self.model.show_again, refused=self._delete_refused))
+
+    def _delete_refused(self, message: str) -> None:
+        self.messages.error(f"Not done: {message}")
 
     def _deleted(self, n: int) -> None:
         self.messages.info(f"{plural(n, 'memory')} changed. Ctrl+Z undoes, Ctrl+Shift+Z redoes.")

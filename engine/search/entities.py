@@ -20,10 +20,12 @@ KINDS = {"PERSON": "Person", "GPE": "Place", "LOC": "Place", "FAC": "Place", "OR
 _PERSONISH = {"PERSON", "PROPN", "EXTRACTED"}
 # Words that never name an entity on their own: pronouns, titles, interjections and reactions
 # (spaCy often tags a capitalised "Glad" or "Congrats" at the start of a message as a name),
-# and calendar words (dates are the temporal module's business, not entities).
+# calendar words and their short forms (dates are the temporal module's business, not
+# entities) and spoken fillers ("Wanna", "Gonna").
 _CALENDAR = frozenset("""
 january february march april may june july august september october november december jan feb mar
 apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday
+mon tue tues wed weds thu thur thurs fri sat sun
 today yesterday tomorrow tonight weekend week weeks month months year years day days morning
 evening afternoon night noon midnight spring summer autumn fall winter christmas easter
 """.split())
@@ -33,7 +35,9 @@ yep yup nope nah ugh aw aww ooh oops hmm huh whoa wow yay yikes omg lol haha con
 congratulations glad understood indeed anyway btw ok okay sure thanks cheers welcome sorry please
 exactly definitely absolutely totally really honestly seriously hopefully luckily anyway
 woohoo woo hooray yippee whoa wahoo phew
+wanna gonna gotta kinda sorta lemme gimme dunno ya yeah yea
 """.split())
+_PROPER_TAGS = {"NNP", "NNPS"}
 _SPACE = re.compile(r"\s+")
 _EDGE = re.compile(r"^[^\w]+|[^\w]+$")
 
@@ -89,10 +93,11 @@ class EntityExtractor:
         """Load the shared spaCy pipeline now (otherwise it loads on first use)."""
         nlp.spacy_pipeline(self._model_name)
 
-    def extract_many(self, texts: Sequence[str]) -> list[list[Mention]]:
-        """Mentions for each text, deduplicated by key, at most MAX_MENTIONS, named ones first."""
+    def extract_many(self, texts: Sequence[str], *, background: bool = False) -> list[list[Mention]]:
+        """Mentions for each text, deduplicated by key, at most MAX_MENTIONS, named ones first
+        (background=True: in short slices that let foreground callers of spaCy go first)."""
         docs = nlp.parse(texts, disable=("parser", "lemmatizer"), batch_size=128, max_chars=MAX_CHARS,
-                         model=self._model_name)
+                         model=self._model_name, background=background)
         return [mentions(doc) for doc in docs]
 
     def extract(self, text: str) -> list[Mention]:
@@ -129,7 +134,7 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
 
     for ent in doc.ents:
         covered.update(range(ent.start, ent.end))  # dates, numbers and money are no entities
-        if ent.label_ in _KEEP_LABELS:
+        if ent.label_ in _KEEP_LABELS and not _common_word(list(ent), ent.label_):
             keep(list(ent), ent.label_, "ent")
     run: list[Any] = []
     for tok in [*doc, None]:
@@ -151,6 +156,11 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
         nouns = []
     best = sorted(found.values(), key=lambda item: (item[0], item[1]))[:limit]
     return [m for _rank, _pos, m in sorted(best, key=lambda item: item[1])]
+
+
+def _common_word(tokens: list[Any], label: str) -> bool:
+    """A one-word person or organisation the tagger reads as a common word ("Pottery", "Wish")."""
+    return label in ("PERSON", "ORG") and len(tokens) == 1 and tokens[0].tag_ not in _PROPER_TAGS
 
 
 def aliases(keys: Mapping[str, str], counts: Mapping[str, int] | None = None) -> dict[str, str]:

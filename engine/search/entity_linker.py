@@ -173,7 +173,9 @@ class EntityLinker:
         # the thread. Two linkers may parse the same memory; the ledger writes it once.
         rows = self._ledger.get_many(ids)
         records = [rows[i] for i in ids if i in rows]
-        found = self._extractor.extract_many([r.memory for r in records]) if records else []
+        background = threading.current_thread() is self._thread  # a caller's link_now goes first
+        texts = [r.memory for r in records]
+        found = self._extractor.extract_many(texts, background=background) if records else []
         mentions = {r.id: links(ms, r.entities) for r, ms in zip(records, found)}
         linked = [(r.id, r.hash, tuple(t for _, t, _ in mentions[r.id]), mentions[r.id])
                   for r in records]

@@ -65,14 +65,14 @@ class Reader:
                                       threshold=threshold, reference_date=ref, options=options)
         return hits if evidence == "all" else collapse(hits, top_k, prefer=evidence)
 
-    def get(self, memory_id: str) -> MemoryRecord | None:
-        """One memory, linked, or None."""
+    def get(self, memory_id: str, link: bool = True) -> MemoryRecord | None:
+        """One memory, linked (unless link=False), or None."""
         rec = self._ledger.get(memory_id)
-        return None if rec is None else self.linked([rec])[0]
+        return None if rec is None else self.linked([rec])[0] if link else rec
 
-    def get_record(self, memory_id: str) -> MemoryRecord:
-        """One memory, linked; NotFoundError when there is none."""
-        rec = self.get(memory_id)
+    def get_record(self, memory_id: str, link: bool = True) -> MemoryRecord:
+        """One memory, linked (unless link=False); NotFoundError when there is none."""
+        rec = self.get(memory_id, link)
         if rec is None:
             raise NotFoundError(f"No memory with id '{memory_id}'. It may have been deleted.")
         return rec
@@ -87,13 +87,15 @@ class Reader:
         return [fresh.get(r.id, r) for r in records]
 
     def list_records(self, filters: Any, *, top_k: int, offset: int, oldest_first: bool,
-             show_expired: bool) -> list[MemoryRecord]:
-        """A page of the memories matching the filters, newest first unless oldest_first."""
+             show_expired: bool, link: bool = True) -> list[MemoryRecord]:
+        """A page of the memories matching the filters, newest first unless oldest_first (linked
+        unless link=False: then a memory still queued for the entity linker shows no entities yet)."""
         filters = filter_dict(filters)
         scope = scope_of(filters)
         if set(filters) <= set(scope):  # only literal scope keys: let SQLite page
-            return self.linked(self._ledger.page(scope, offset, top_k, oldest_first=oldest_first,
-                                                 unexpired_on=None if show_expired else today()))
+            page = self._ledger.page(scope, offset, top_k, oldest_first=oldest_first,
+                                     unexpired_on=None if show_expired else today())
+            return self.linked(page) if link else page
         if names_entities(filters):
             self._linker.drain()
         predicate = unexpired(compile_filters(filters), show_expired)
@@ -107,7 +109,7 @@ class Reader:
                 out.append(rec)
                 if len(out) >= top_k:
                     break
-        return self.linked(out)
+        return self.linked(out) if link else out
 
     def count(self, filters: Any) -> int:
         """How many memories match the filters (expired ones included)."""

@@ -25,11 +25,12 @@ WAIT_FOR_OWNER_S = 8.0
 
 def open_memory(data_dir: str | Path | None = None, config: LociConfig | Mapping[str, Any] | None = None,
                 *, embedder: Any = None, llm: Any = None,
-                wait: float = WAIT_FOR_OWNER_S) -> ServedMemory | RemoteMemory:
+                wait: float = WAIT_FOR_OWNER_S, preload: bool = True) -> ServedMemory | RemoteMemory:
     """The store in `data_dir`: a ServedMemory when this process is first, else a RemoteMemory.
 
     Both have engine.Memory's methods and a subscribe(fn) for changes made by anyone. A
     RemoteMemory takes over the store when its owner closes, so callers never see the lock.
+    preload=False: an owner loads its models when first used (a short command that only reads).
     """
     folder = Path(data_dir) if data_dir is not None else default_data_dir()
     try:
@@ -37,7 +38,7 @@ def open_memory(data_dir: str | Path | None = None, config: LociConfig | Mapping
     except OSError as exc:
         raise StoreError(f"Cannot create the data folder {folder}: {exc}") from exc
     cfg = config if isinstance(config, LociConfig) else LociConfig.from_dict(config)
-    found = _owner_or_lock(folder, cfg, embedder, llm, wait)
+    found = _owner_or_lock(folder, cfg, embedder, llm, wait, preload=preload)
     if isinstance(found, announce.Announcement):
         log.info("the store in %s is open in process %s; using it through %s", folder, found.pid, found.url)
 
@@ -48,12 +49,13 @@ def open_memory(data_dir: str | Path | None = None, config: LociConfig | Mapping
 
 
 def _owner_or_lock(folder: Path, cfg: LociConfig, embedder: Any, llm: Any, wait: float,
-                   exclude: announce.Announcement | None = None) -> ServedMemory | announce.Announcement:
+                   exclude: announce.Announcement | None = None,
+                   preload: bool = True) -> ServedMemory | announce.Announcement:
     deadline = time.monotonic() + wait
     while True:
         if _lock_is_free(folder):
             try:
-                return ServedMemory(folder, cfg, embedder=embedder, llm=llm)
+                return ServedMemory(folder, cfg, embedder=embedder, llm=llm, preload=preload)
             except StoreError:
                 if _lock_is_free(folder):
                     raise  # a real problem (manifest, disk), not a lost race for the lock

@@ -20,6 +20,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import InvalidInputError, LociError
+from ..inference.shutdown import FRONT, on_exit
 from ..memory import Memory
 from . import announce
 from .changes import ChangeFeed
@@ -45,11 +46,12 @@ class ServedMemory(Memory):
     """engine.Memory that owns its folder, serves it to other processes and reports changes."""
 
     def __init__(self, data_dir: str | Path | None = None, config: Any = None, *, embedder: Any = None,
-                 llm: Any = None, serve: bool = True) -> None:
-        super().__init__(data_dir, config, embedder=embedder, llm=llm)
+                 llm: Any = None, serve: bool = True, preload: bool = True) -> None:
+        super().__init__(data_dir, config, embedder=embedder, llm=llm, preload=preload)
         self.changes = ChangeFeed()
         self.owner_id = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._service: _Service | None = None
+        self._unregister_serving: Callable[[], None] = lambda: None
         if serve:
             try:
                 self._service = _Service(self)
@@ -57,6 +59,9 @@ class ServedMemory(Memory):
             except BaseException:
                 super().close()
                 raise
+        # at exit, serving stops before the program's own threads are waited for (request threads
+        # of long polls would otherwise keep it waiting); the store closes after them
+        self._unregister_serving = on_exit(self._stop_serving, FRONT)
 
     @property
     def service_url(self) -> str | None:
@@ -103,11 +108,15 @@ class ServedMemory(Memory):
 
     def close(self) -> None:
         """Stop serving (every request already read gets its reply), then release the store."""
+        self._unregister_serving()
+        self._stop_serving()
+        self.changes.close()
+        super().close()
+
+    def _stop_serving(self) -> None:
         if self._service is not None:
             self._service.stop()
             self._service = None
-        self.changes.close()
-        super().close()
 
 
 class _Server(ThreadingHTTPServer):

@@ -221,8 +221,8 @@ class RemoteMemory:
     def get(self, memory_id: str) -> dict[str, Any]:
         return self._call("get", memory_id)
 
-    def get_record(self, memory_id: str) -> Any:
-        return self._call("get_record", memory_id)
+    def get_record(self, memory_id: str, **kwargs: Any) -> Any:
+        return self._call("get_record", memory_id, **kwargs)
 
     def get_all(self, **kwargs: Any) -> dict[str, Any]:
         return self._call("get_all", **kwargs)

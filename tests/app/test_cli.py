@@ -108,3 +108,23 @@ def test_backup_doctor_restore(tmp_path, capsys, embedder, monkeypatch):
     assert main([*d, "doctor"]) == 1
     assert main([*d, "restore", name]) == 0 and "Restored" in capsys.readouterr().out
     assert main([*d, "list"]) == 0 and "Ana likes tea" in capsys.readouterr().out
+
+
+def test_commands_exit_0_without_a_native_crash_at_exit(tmp_path, embedder):
+    # `loci list` and `loci export` used to print their output and then abort (exit 134,
+    # "terminate called without an active exception") while models loaded in the background.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine import Memory
+
+    with Memory(tmp_path / "store", embedder=embedder) as m:
+        m.add("My brother Tom lives in Leeds", user_id="ana", infer=False)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]), HF_HUB_OFFLINE="1")
+    for args in (["list"], ["export", str(tmp_path / "out.json")], ["list"], ["export", str(tmp_path / "out.json")]):
+        out = subprocess.run([sys.executable, "-m", "app.cli", "--data-dir", str(tmp_path / "store"), *args],
+                             env=env, capture_output=True, text=True, timeout=240)
+        assert (out.returncode, out.stderr) == (0, ""), args
+    assert json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))

@@ -89,16 +89,17 @@ def test_select_edit_save_shows_history_and_undo_restores(qtbot, gui):
     assert "ADD" in gui.detail.history.toPlainText()
     gui.detail.editor.setPlainText("I am vegan now")
     assert gui.detail.save_button.isEnabled()
-    with qtbot.waitSignal(gui.detail_updated, timeout=5000):
+    with qtbot.waitSignal(gui.detail_updated, timeout=30_000):
         gui.save_action.trigger()
     assert gui.bridge.memory.get_record(rec.id).memory == "I am vegan now"
     history = gui.detail.history.toPlainText()
     assert "UPDATE" in history and rec.memory in history and "I am vegan now" in history
     assert gui.undo_stack.canUndo()
-    with qtbot.waitSignal(gui.detail_updated, timeout=5000):
-        gui.undo_action.trigger()
-    assert gui.bridge.memory.get_record(rec.id).memory == rec.memory
-    assert gui.detail.editor.toPlainText() == rec.memory
+    gui.undo_action.trigger()
+    assert gui.detail.editor.toPlainText() == rec.memory  # shown at once, stored moments later
+    qtbot.waitUntil(lambda: gui.bridge.memory.get_record(rec.id).memory == rec.memory, timeout=30_000)
+    qtbot.waitUntil(lambda: "UPDATE" in gui.detail.history.toPlainText()
+                    and gui.detail.history.toPlainText().count("UPDATE") == 2, timeout=30_000)
 
 
 def test_delete_then_undo_and_redo(qtbot, gui, monkeypatch):
@@ -345,15 +346,15 @@ def test_column_choice_is_remembered(qtbot, store, tmp_path):
     from PySide6.QtCore import QSettings
 
     from app.gui.application import build
-    from app.gui.models.memory_table import COL_TYPE
+    from app.gui.models.memory_table import COL_SESSION
 
     settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
     window, bridge, _m = build(store, settings=settings)
     qtbot.addWidget(window)
-    window.column_actions[COL_TYPE].setChecked(False)
+    window.column_actions[COL_SESSION].setChecked(False)
     again, bridge2, _m2 = build(store, settings=settings)
     qtbot.addWidget(again)
-    assert again.table.isColumnHidden(COL_TYPE) and not again.column_actions[COL_TYPE].isChecked()
+    assert again.table.isColumnHidden(COL_SESSION) and not again.column_actions[COL_SESSION].isChecked()
 
 
 def test_paged_model_with_many_rows(qtmodeltester):
@@ -574,7 +575,9 @@ def test_a_50000_character_note_keeps_the_details_usable(qtbot, gui):
     with qtbot.waitSignal(gui.table_updated, timeout=30_000):
         gui.bridge.add_note(text, Scope(user_id="maya"), infer=False)
     gui.resize(800, 600)
-    rec = select_row(qtbot, gui, 0)
+    select_row(qtbot, gui, 0)
+    qtbot.waitUntil(lambda: gui.detail.record is not None and bool(gui.detail.record.entities), timeout=30_000)
+    rec = gui.detail.record  # the entities arrive once the linker has read the note
     assert len(rec.memory) == 50_000
     assert 10 <= len(rec.entities) <= MAX_MENTIONS
     assert sum(e.memory_count for e in gui.bridge.memory.entities()) <= MAX_MENTIONS
@@ -605,4 +608,101 @@ def test_a_store_repaired_on_open_says_so_and_gets_its_daily_backup(qtbot, tmp_p
     assert any("repaired when it opened: rebuilt 1 vectors" in text for _, text in shown)
     qtbot.waitUntil(lambda: bool(list_snapshots(tmp_path / "s")), timeout=10_000)
     assert list_snapshots(tmp_path / "s")[0].reason == "daily"
+    bridge.close()
+
+
+def test_a_saved_edit_and_its_undo_show_at_once_before_the_store_answers(qtbot, gui):
+    seed(gui)
+    rec = select_row(qtbot, gui, 0)
+    gui.bridge.write_pool.setMaxThreadCount(1)
+    gate = __import__("threading").Event()
+    gui.bridge.write_pool.start(lambda: gate.wait(30))  # the store is busy: our write waits behind this
+    gui.detail.editor.setPlainText("I am vegan now")
+    gui.save_action.trigger()
+    # shown in the list and the details, Save disabled, while the write has not run yet
+    assert gui.bridge.memory.get_record(rec.id).memory == rec.memory
+    assert "I am vegan now" in row_texts(gui)
+    assert gui.detail.editor.toPlainText() == "I am vegan now" and not gui.detail.save_button.isEnabled()
+    gui.undo_action.trigger()
+    assert rec.memory in row_texts(gui) and "I am vegan now" not in row_texts(gui)
+    assert gui.detail.editor.toPlainText() == rec.memory
+    gate.set()
+    qtbot.waitUntil(lambda: [e.event for e in gui.bridge.history(rec.id)] == ["ADD", "UPDATE", "UPDATE"],
+                    timeout=10_000)
+    assert gui.bridge.memory.get_record(rec.id).memory == rec.memory
+
+
+def test_an_edit_the_store_refuses_is_rolled_back_with_a_message(qtbot, gui, monkeypatch):
+    from engine import StoreError
+
+    seed(gui)
+    rec = select_row(qtbot, gui, 0)
+
+    def full_disk(*_a, **_k):
+        raise StoreError("Could not save: the disk is full. Free some space and try again; nothing was changed.")
+    monkeypatch.setattr(gui.bridge.memory, "update_record", full_disk)
+    shown = []
+    gui.messages.shown.connect(lambda level, text: shown.append((level, text)))
+    gui.detail.editor.setPlainText("I am vegan now")
+    gui.save_action.trigger()
+    assert "I am vegan now" in row_texts(gui)  # optimistic
+    qtbot.waitUntil(lambda: any(level == "error" for level, _ in shown), timeout=10_000)
+    assert ("error", "The edit was not saved: Could not save: the disk is full. Free some space and try again; "
+            "nothing was changed.") in shown
+    assert "I am vegan now" not in row_texts(gui) and rec.memory in row_texts(gui)
+    assert gui.detail.editor.toPlainText() == rec.memory
+
+
+def test_a_delete_and_its_undo_show_at_once(qtbot, gui, monkeypatch):
+    seed(gui)
+    rec = select_row(qtbot, gui, 1)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    gate = __import__("threading").Event()
+    gui.bridge.write_pool.start(lambda: gate.wait(30))
+    gui.delete_action.trigger()
+    assert rec.memory not in row_texts(gui) and gui.proxy.rowCount() == len(FACTS) - 1
+    gui.undo_action.trigger()
+    assert row_texts(gui)[1] == rec.memory and gui.proxy.rowCount() == len(FACTS)
+    gate.set()
+    qtbot.waitUntil(lambda: [e.event for e in gui.bridge.history(rec.id)] == ["ADD", "DELETE", "RESTORE"],
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: rec.memory in row_texts(gui), timeout=5000)
+
+
+def test_results_show_who_said_it_and_when_and_the_details_explain_the_score(qtbot, gui):
+    from app.gui.models.memory_table import COL_CREATED, COL_SAID, COL_SAID_BY, HEADERS
+
+    said = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)
+    gui.bridge.memory.add([{"role": "user", "name": "Caroline", "content": "I went to the LGBTQ support group "
+                            "yesterday and it was so powerful."}], user_id="maya", infer=False,
+                          timestamp=said.isoformat())
+    gui.refresh()
+    header = gui.table.horizontalHeader()
+    assert [HEADERS[header.logicalIndex(v)] for v in range(3)] == ["Memory", "Said by", "Said"]
+    assert gui.table.isColumnHidden(COL_CREATED) and not gui.table.isColumnHidden(COL_SAID_BY)
+    assert gui.proxy.index(0, COL_SAID_BY).data() == "Caroline"
+    assert gui.proxy.index(0, COL_SAID).data() == said.astimezone().strftime("%Y-%m-%d")
+    with qtbot.waitSignal(gui.table_updated, timeout=30_000):
+        gui.find_action.trigger()
+        qtbot.keyClicks(gui.search_bar.box, "support group")
+    assert gui.status.currentMessage() == "1 result"  # how many came back, not the cut-off
+    select_row(qtbot, gui, 0)
+    assert gui.detail.past.currentWidget() is gui.detail.score_page
+    why = gui.detail.score_page.toPlainText()
+    assert why.startswith("Score") and "semantic" in why and "weight" in why and "meaning:" in why
+    assert "powerful." in gui.detail.editor.toPlainText()  # the whole text, however narrow the column
+
+
+def test_the_first_window_says_what_is_loading(qtbot, tmp_path):
+    from app.gui.application import build
+
+    window, bridge, _messages = build(data_dir=tmp_path / "store")
+    qtbot.addWidget(window)
+    window.show()
+    bridge.start()  # opens the store in a worker: the window is already up and says so
+    assert window.status.store_label.text() == "Opening the store…"
+    assert window.status.jobs_label.text() == "Open store…"
+    qtbot.waitUntil(lambda: bridge.is_open, timeout=120_000)
+    qtbot.waitUntil(lambda: window.status.store_label.text().startswith("0 memories"), timeout=120_000)
+    qtbot.waitUntil(lambda: window.status.model_label.text() == "Model: ready", timeout=120_000)
     bridge.close()

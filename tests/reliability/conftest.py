@@ -20,7 +20,8 @@ ORDER = ["kills survived", "acknowledged writes checked", "acknowledged writes l
          "repairs needed on open after a kill", "disk-full runs", "disk-full runs that hung",
          "disk-full raw errors leaked", "disk-full acknowledged writes lost",
          "damaged-store cases", "damaged-store cases detected", "damaged-store raw errors",
-         "fuzz calls made", "fuzz raw exceptions"]
+         "fuzz calls made", "fuzz raw exceptions",
+         "exit runs", "abnormal exits"]
 
 
 def record(name: str, value: int = 1) -> None:

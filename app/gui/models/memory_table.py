@@ -11,10 +11,11 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from engine import MemoryRecord, ScoredMemory
 
 COL_MEMORY, COL_SCORE, COL_TYPE, COL_USER, COL_AGENT, COL_SESSION, COL_EVENT_DATE, COL_CREATED, \
-    COL_UPDATED, COL_ENTITIES = range(10)
+    COL_UPDATED, COL_ENTITIES, COL_SAID_BY, COL_SAID = range(12)  # new columns last: saved layouts keep theirs
 HEADERS = {COL_MEMORY: "Memory", COL_SCORE: "Score", COL_TYPE: "Type", COL_USER: "User",
            COL_AGENT: "Agent", COL_SESSION: "Session", COL_EVENT_DATE: "Event date",
-           COL_CREATED: "Created", COL_UPDATED: "Updated", COL_ENTITIES: "Entities"}
+           COL_CREATED: "Stored", COL_UPDATED: "Updated", COL_ENTITIES: "Entities", COL_SAID_BY: "Said by",
+           COL_SAID: "Said"}
 RecordRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
 SIGNAL_NAMES = ("semantic", "keyword", "entity", "time")
@@ -96,6 +97,58 @@ class MemoryTableModel(QAbstractTableModel):
             self._pages[row // self.PAGE][row % self.PAGE] = record
         self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
 
+    def hide_ids(self, memory_ids: Sequence[str]) -> list[tuple[int, MemoryRecord]]:
+        """Take these memories' loaded rows away at once (a delete the store has not done yet);
+        returns (row, record) pairs for show_again."""
+        wanted = set(memory_ids)
+        gone: list[tuple[int, MemoryRecord]] = []
+        for row in sorted((r for i in wanted if (r := self.row_of(i)) is not None), reverse=True):
+            rec = self.record(row)
+            if rec is None:
+                continue
+            self.beginRemoveRows(QModelIndex(), row, row)
+            if self._fetch is None:
+                del self._rows[row]
+            else:
+                del self._pages[row // self.PAGE][row % self.PAGE]
+                self._total -= 1
+            self.endRemoveRows()
+            gone.append((row, rec))
+        return sorted(gone, key=lambda pair: pair[0])
+
+    def show_again(self, rows: Sequence[tuple[int, MemoryRecord]]) -> None:
+        """Put rows taken by hide_ids back where they were (an undo, or a refused delete)."""
+        for row, rec in rows:
+            if self.row_of(rec.id) is not None:
+                continue
+            if self._fetch is None:
+                row = min(row, len(self._rows))
+                self.beginInsertRows(QModelIndex(), row, row)
+                self._rows.insert(row, (rec, None, {}))
+            else:
+                row = min(row, self._total)
+                page = self._pages.get(row // self.PAGE)
+                self.beginInsertRows(QModelIndex(), row, row)
+                if page is not None:
+                    page.insert(row % self.PAGE, rec)
+                self._total += 1
+            self.endInsertRows()
+
+    def score_details(self, row: int) -> str:
+        """A search hit's score, one signal a line (for a narrow details pane); "" for other rows."""
+        entry = self._entry(row)
+        if entry is None or entry[1] is None:
+            return ""
+        rec, score, signals = entry
+        weights = self._weights.get(rec.id, {})
+        lines = [f"<b>Score {score:.3f}</b> (0 to 1) = the sum of each signal's value times its weight:"]
+        for name in [n for n in (*SIGNAL_NAMES, "context") if n in signals] + sorted(
+                set(signals) - {*SIGNAL_NAMES, "context"}):
+            part = f" &times; {weights[name]:.2f} = {signals[name] * weights[name]:.3f}" if name in weights else ""
+            lines.append(f"<b>{name}</b> {signals[name]:.2f}{part}<br><span style='color:gray'>"
+                         f"{_EXPLAIN.get(name, '')}</span>")
+        return "".join(f"<p>{line}</p>" for line in lines)
+
     def _entry(self, row: int) -> tuple[MemoryRecord, float | None, dict[str, float]] | None:
         if self._fetch is None:
             return self._rows[row] if 0 <= row < len(self._rows) else None
@@ -147,6 +200,8 @@ class MemoryTableModel(QAbstractTableModel):
                 return score_tooltip(score, signals, self._weights.get(rec.id, {}))
             if col == COL_MEMORY:
                 return rec.memory if len(rec.memory) < 600 else rec.memory[:600] + "…"
+            if col == COL_CREATED:
+                return "When the memory was stored in Loci (an import stores old conversations today)"
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_SCORE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -172,10 +227,11 @@ def score_tooltip(score: float, signals: dict[str, float], weights: dict[str, fl
     for name in names:
         value = signals[name]
         if name in weights:
-            rows.append(f"<tr><td>{name}</td><td align=right>{value:.2f}</td><td>&times; {weights[name]:.2f}</td>"
-                        f"<td align=right>= {value * weights[name]:.3f}</td></tr>")
+            rows.append(f"<tr><td nowrap>{name}</td><td align=right>{value:.2f}</td>"
+                        f"<td nowrap>&times; {weights[name]:.2f}</td>"
+                        f"<td align=right nowrap>= {value * weights[name]:.3f}</td></tr>")
         else:
-            rows.append(f"<tr><td>{name}</td><td align=right>{value:.2f}</td><td></td><td></td></tr>")
+            rows.append(f"<tr><td nowrap>{name}</td><td align=right>{value:.2f}</td><td></td><td></td></tr>")
     explained = "".join(f"<li>{_EXPLAIN[n]}</li>" for n in names if n in _EXPLAIN)
     total = (f"<tr><td><b>score</b></td><td></td><td></td><td align=right><b>{score:.3f}</b></td></tr>"
              if weights else "")
@@ -205,6 +261,10 @@ def _display(rec: MemoryRecord, score: float | None, col: int) -> str:
         return rec.event_date or ""
     if col == COL_CREATED:
         return _date(rec.created_at)
+    if col == COL_SAID:  # the day; the time is in the details
+        return rec.timestamp.astimezone().strftime("%Y-%m-%d") if rec.timestamp else ""
+    if col == COL_SAID_BY:
+        return rec.actor or rec.role or ""
     if col == COL_UPDATED:
         return _date(rec.updated_at)
     if col == COL_ENTITIES:
@@ -227,6 +287,8 @@ def _sort_value(rec: MemoryRecord, score: float | None, col: int) -> Any:
         return float(score) if score is not None else -1.0
     if col == COL_CREATED:
         return rec.created_at.timestamp()
+    if col == COL_SAID:
+        return rec.timestamp.timestamp() if rec.timestamp else None
     if col == COL_UPDATED:
         return rec.updated_at.timestamp()
     if col == COL_MEMORY:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import replace
 from typing import Any, Sequence
 
 from PySide6.QtCore import Qt, Signal
@@ -84,6 +85,8 @@ class DetailPane(QWidget):
         self.past.setDocumentMode(True)
         self.past.addTab(self.provenance, "Where it came from")
         self.past.addTab(self.history, "History")
+        self.score_page = QTextBrowser(openLinks=False)
+        self.score_page.setAccessibleName("Why this result")
         self.past.setMinimumHeight(110)
         layout.addWidget(self.past, 1)
 
@@ -104,6 +107,35 @@ class DetailPane(QWidget):
         if self.record is not None:
             self.editor.setPlainText(self.record.memory)
 
+    def show_entities(self, entities: Sequence[str]) -> None:
+        """The shown memory's entities (they may arrive after the rest: the linker finds them)."""
+        if self.record is not None and tuple(entities) != self.record.entities:
+            self.record = replace(self.record, entities=tuple(entities))
+        shown = list(entities)[:SHOWN_ENTITIES]
+        links = ", ".join(f'<a href="{html.escape(e, quote=True)}">{html.escape(e)}</a>' for e in shown)
+        if len(entities) > len(shown):
+            links += f" and {len(entities) - len(shown)} more"
+        self.entities.setText(links or "—")
+        self.entities.setToolTip("Click an entity to list every memory that mentions it")
+
+    def show_score(self, html_text: str) -> None:
+        """A search hit's score breakdown, in its own tab (shown first); none outside a search."""
+        index = self.past.indexOf(self.score_page)
+        if html_text:
+            self.score_page.setHtml(html_text)
+            if index < 0:
+                self.past.insertTab(0, self.score_page, "Why this result")
+            self.past.setCurrentWidget(self.score_page)
+        elif index >= 0:
+            self.past.removeTab(index)
+
+    def show_text(self, text: str) -> None:
+        """The shown memory's text changed (saved, undone, or put back): show it, Save disabled."""
+        if self.record is not None:
+            self.record = replace(self.record, memory=text)
+            self.editor.setPlainText(text)
+            self._update_buttons()
+
     def _update_buttons(self) -> None:
         dirty = self.is_dirty and bool(self.editor.toPlainText().strip())
         self.save_button.setEnabled(dirty)
@@ -123,6 +155,7 @@ class DetailPane(QWidget):
             self.entities.clear()
             self.provenance.clear()
             self.history.clear()
+            self.show_score("")
             self._update_buttons()
             return
         scope = ", ".join(f"{k.replace('_id', '')} {v}" for k, v in record.scope.as_dict().items())
@@ -137,12 +170,7 @@ class DetailPane(QWidget):
         self.id_field.setText(record.id)
         self.id_field.setToolTip(record.id)
         self.id_field.setCursorPosition(0)
-        shown = record.entities[:SHOWN_ENTITIES]
-        links = ", ".join(f'<a href="{html.escape(e, quote=True)}">{html.escape(e)}</a>' for e in shown)
-        if len(record.entities) > len(shown):
-            links += f" and {len(record.entities) - len(shown)} more"
-        self.entities.setText(links or "—")
-        self.entities.setToolTip("Click an entity to list every memory that mentions it")
+        self.show_entities(record.entities)
         self.provenance.setHtml(_sources_html(sources))
         self.history.setHtml(_history_html(history))
         self._update_buttons()

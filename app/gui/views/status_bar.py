@@ -1,7 +1,7 @@
 """Status bar: messages, store size, model state, background jobs with progress and Cancel."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
 
@@ -22,7 +22,7 @@ class StatusBar(QStatusBar):
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.store_label = QLabel("No store")
+        self.store_label = QLabel("Opening the store…")
         self.model_label = QLabel("Model: not loaded")
         self.jobs_label = QLabel("")
         self.progress = QProgressBar(maximumWidth=160, textVisible=True)
@@ -40,8 +40,13 @@ class StatusBar(QStatusBar):
         self.model_label.setText(f"Model: {state}")
         self.model_label.setToolTip(detail or "The embedding model used for search and for new memories")
 
-    def set_jobs(self, n: int) -> None:
-        self.jobs_label.setText(f"{n} job{'s' if n != 1 else ''} running" if n else "")
+    def set_jobs(self, n: int, names: Sequence[str] = ()) -> None:
+        """How many jobs run, and what they do when that is short enough to read ("Opening store…")."""
+        shown = list(dict.fromkeys(names))
+        if n and shown and len(shown) <= 2:
+            self.jobs_label.setText(" · ".join(name[:1].upper() + name[1:] for name in shown) + "…")
+        else:
+            self.jobs_label.setText(f"{n} job{'s' if n != 1 else ''} running" if n else "")
 
     def set_import_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(total, 1))

@@ -40,3 +40,25 @@ def test_without_start_nothing_runs_and_it_is_ready_at_once():
     ran: list[str] = []
     preload = Preload([("embedding model", lambda: ran.append("x"))], start=False)
     assert preload.wait(0) and ran == []
+
+
+def test_stop_waits_for_the_step_under_way_and_skips_the_rest():
+    gate = threading.Event()
+    started = threading.Event()
+    ran: list[str] = []
+
+    def slow() -> None:
+        started.set()
+        gate.wait(30)
+        ran.append("embed")
+
+    preload = Preload([("embedding model", slow), ("entity model", lambda: ran.append("spacy"))])
+    assert started.wait(30)
+    stopper = threading.Thread(target=preload.stop)
+    stopper.start()
+    stopper.join(0.2)
+    assert stopper.is_alive()  # a model half loaded is not abandoned to a finalizing interpreter
+    gate.set()
+    stopper.join(30)
+    assert not stopper.is_alive() and preload.wait(1)
+    assert ran == ["embed"]  # the entity model was never started

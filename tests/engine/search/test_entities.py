@@ -90,3 +90,17 @@ def test_mel_and_melanie_are_one_entity_in_the_store(memory):
     assert found["Melanie"] == ("PERSON", 2) and "Mel" not in found
     assert len(memory.entity_memories("Mel", {"user_id": "c"})) == 2
     assert len(memory.entity_memories("Melanie", {"user_id": "c"})) == 2
+
+
+@pytest.mark.parametrize("text", ["Tues works for me.", "Wanna go hiking on Sat?", "Wish me luck with the interview.",
+                                  "Life is good lately.", "Pottery is my new hobby, I love it.",
+                                  "See you Thurs or Fri, gonna be fun."])
+def test_short_weekdays_fillers_and_a_capitalised_first_word_are_not_names(extractor, text):
+    assert names(extractor, text) == {}
+
+
+def test_names_after_the_first_word_and_common_nouns_inside_compounds_are_kept(extractor):
+    found = names(extractor, "Melanie said hi. Caroline agreed to join the pottery class in Oslo.")
+    assert {"Melanie", "Caroline", "Oslo", "pottery class"} <= set(found)
+    assert names(extractor, "Thanks Mel! We met Jon at Google on Tues.").keys() >= {"Mel", "Jon", "Google"}
+    assert "Tues" not in names(extractor, "Thanks Mel! We met Jon at Google on Tues.")

@@ -95,6 +95,43 @@ def test_a_read_links_the_memories_it_shows_first(rooms, held):
         rooms.reader.get_record("no-such-id")
 
 
+def test_a_read_without_linking_returns_at_once_and_leaves_the_memory_queued(rooms, held):
+    # the GUI reads pages and details this way: never waiting for spaCy or the write lock
+    ids, _ = remember(rooms, SAID[:1])
+    with _held_elsewhere(rooms.writer.lock):
+        rec = rooms.reader.get_record(ids[0], link=False)
+        page = rooms.reader.list_records({"user_id": "maya"}, top_k=10, offset=0, oldest_first=True,
+                                         show_expired=False, link=False)
+    assert rec.entities == () and [r.id for r in page] == ids and page[0].entities == ()
+    assert rooms.linker.is_pending(ids[0])
+    assert {"Ingrid", "Bergen"} <= set(rooms.reader.list_records({"user_id": "maya"}, top_k=10, offset=0,
+                                                                 oldest_first=True, show_expired=False)[0].entities)
+
+
+def _held_elsewhere(lock):
+    """The write lock held by another thread (an import's add) for the duration of the block."""
+    import contextlib
+    import threading
+
+    @contextlib.contextmanager
+    def held():
+        taken, release = threading.Event(), threading.Event()
+
+        def hold():
+            with lock:
+                taken.set()
+                release.wait(30)
+        thread = threading.Thread(target=hold)
+        thread.start()
+        taken.wait(30)
+        try:
+            yield
+        finally:
+            release.set()
+            thread.join(30)
+    return held()
+
+
 def test_listing_pages_in_either_order_with_any_filter(rooms):
     ids, _ = remember(rooms, SAID)
     remember(rooms, ["Note for later."], meta={"topic": "misc"})

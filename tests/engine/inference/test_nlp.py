@@ -1,0 +1,33 @@
+"""engine/inference/nlp.py: one shared spaCy pipeline; background parses step aside for foreground callers."""
+from __future__ import annotations
+
+import threading
+
+from engine.inference import nlp
+
+
+def test_the_pipeline_is_loaded_once_and_parses_what_it_is_given():
+    assert nlp.spacy_pipeline() is nlp.spacy_pipeline()
+    docs = nlp.parse(["Maya moved to Oslo.", "Ingrid lives in Bergen."], disable=("parser",))
+    assert ["Oslo" in [e.text for e in d.ents] for d in docs] == [True, False]
+    assert [t.text for t in docs[1]] == ["Ingrid", "lives", "in", "Bergen", "."]
+
+
+def test_a_foreground_parse_does_not_wait_for_a_whole_background_batch():
+    texts = [f"Entry {i}: Maya met Tomas and Ingrid in Bergen to plan the concert." for i in range(1500)]
+    nlp.spacy_pipeline()
+    done: list[int] = []
+    started = threading.Event()
+
+    def background() -> None:
+        started.set()
+        done.append(len(nlp.parse(texts, disable=("parser", "lemmatizer"), background=True)))
+
+    worker = threading.Thread(target=background)
+    worker.start()
+    started.wait(30)
+    for _ in range(3):  # each foreground call gets in between two slices
+        assert "Paris" in [e.text for e in nlp.parse(["Caroline went to Paris."])[0].ents]
+        assert worker.is_alive() and not done  # the background batch is still under way
+    worker.join(300)
+    assert done == [1500]  # and it parsed every text
