@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib import resources
 from typing import Any, Sequence
@@ -133,6 +134,8 @@ def _care(args: argparse.Namespace) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(os, "umask"):
+        os.umask(0o077)  # files this process makes in the data folder are private as they are created
     if args.command in ("chat", "models"):
         from .chat_cli import list_models, run_chat
 

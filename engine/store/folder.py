@@ -1,6 +1,9 @@
-"""A data folder as a whole: opened for writing (embedder, vectors, ledger) and measured on disk."""
+"""A data folder as a whole: opened for writing (embedder, vectors, ledger), kept private, measured on disk."""
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from pathlib import Path
 
 from ..config import LociConfig
@@ -11,6 +14,11 @@ from .integrity import LEDGER_FILE, ledger_is_missing, missing_ledger_error
 from .ledger import SCHEMA_VERSION as LEDGER_SCHEMA
 from .ledger import Ledger
 from .vectors import Manifest, VectorStore
+
+log = logging.getLogger(__name__)
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
 
 
 def open_store(data_dir: Path, config: LociConfig, embedder: Embedder) -> tuple[VectorStore, Ledger]:
@@ -35,7 +43,9 @@ def open_store(data_dir: Path, config: LociConfig, embedder: Embedder) -> tuple[
             raise missing_ledger_error(data_dir)
         if 0 < schema_version(ledger_path) < LEDGER_SCHEMA:
             create_snapshot(data_dir, reason="pre-migration")
-        return vectors, Ledger(ledger_path)
+        ledger = Ledger(ledger_path)
+        make_private(data_dir)  # a store made by an older Loci (0644 files in a 0755 folder) too
+        return vectors, ledger
     except BaseException:
         vectors.close()
         raise
@@ -61,3 +71,33 @@ def disk_usage(data_dir: Path, ledger: Ledger) -> int:
         except OSError:
             continue
     return total
+
+
+def make_private(data_dir: Path) -> int:
+    """Make the folder readable by its owner only (POSIX): folders 0700, files 0600; returns how many changed.
+
+    Called when a store opens and closes, so files a session created (Chroma's segments, backups)
+    are private too, and an older store is fixed. Symbolic links are left alone; Windows keeps the
+    profile folder's ACLs, which already limit it to the user.
+    """
+    if os.name != "posix":
+        return 0
+    changed = 0
+    for root, dirs, files in os.walk(data_dir):
+        for name, mode in [(root, PRIVATE_DIR)] + [(os.path.join(root, f), PRIVATE_FILE) for f in files]:
+            try:
+                st = os.lstat(name)
+                if stat.S_ISLNK(st.st_mode) or stat.S_IMODE(st.st_mode) == mode:
+                    continue
+                if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+                    continue
+                os.chmod(name, mode)
+                changed += 1
+            except FileNotFoundError:
+                continue  # removed meanwhile (a temp file)
+            except OSError as exc:
+                log.warning("cannot make %s private: %s", name, exc)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+    if changed:
+        log.info("made %d files and folders in %s private", changed, data_dir)
+    return changed
