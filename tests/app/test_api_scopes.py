@@ -53,13 +53,13 @@ def test_memory_client_with_a_scoped_key_sees_its_user_only(world):
         assert all(h["user_id"] == "alice" for h in hits), hits
         assert all(r["user_id"] == "alice" for r in client.get_all(filters=filters)["results"])
     assert [(e["type"], e["name"]) for e in client.users()["results"]] == [("user", "alice")]
-    with pytest.raises(Exception):
-        client.get(ids["bob"])
-    with pytest.raises(Exception):
-        client.update(ids["bob"], text="Bob's PIN is 0000")
-    with pytest.raises(Exception):
-        client.delete(ids["bob"])
-    with pytest.raises(Exception):
+    from mem0.exceptions import AuthenticationError, MemoryNotFoundError
+
+    for call in (lambda: client.get(ids["bob"]), lambda: client.update(ids["bob"], text="Bob's PIN is 0000"),
+                 lambda: client.delete(ids["bob"]), lambda: client.history(ids["bob"])):
+        with pytest.raises(MemoryNotFoundError):  # 404: as if bob's memory did not exist
+            call()
+    with pytest.raises(AuthenticationError):  # 403: needs the owner key
         client.delete_all(user_id="alice")
     # bob's memory is untouched
     owner = MemoryClient(host=server.url, api_key=server.key)
