@@ -7,10 +7,11 @@ import stat
 from pathlib import Path
 
 from ..config import LociConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
 from ..inference.embeddings import Embedder
 from .backup import create_snapshot, schema_version
-from .integrity import LEDGER_FILE, ledger_is_missing, missing_ledger_error
+from .integrity import (LEDGER_FILE, damaged_ledger_error, ledger_is_missing, missing_ledger_error,
+                        move_vectors_aside, quick_problems)
 from .ledger import SCHEMA_VERSION as LEDGER_SCHEMA
 from .ledger import Ledger
 from .vectors import Manifest, VectorStore
@@ -34,12 +35,16 @@ def open_store(data_dir: Path, config: LociConfig, embedder: Embedder) -> tuple[
     check_dimension(config, embedder)
     Manifest(data_dir).check_or_write(embedder.name, embedder.dimension)
     store = config.store
-    vectors = VectorStore(data_dir, store.collection_name, host=store.chroma_host,
-                          port=store.chroma_port, ssl=store.chroma_ssl)
+    ledger_path = (Path(store.history_db_path).expanduser() if store.history_db_path
+                   else data_dir / LEDGER_FILE)
+    missing = ledger_is_missing(ledger_path)
+    if not missing:
+        problems = quick_problems(ledger_path)
+        if problems:
+            raise damaged_ledger_error(ledger_path, problems)
+    vectors = _open_vectors(data_dir, config, repairable=not missing)
     try:
-        ledger_path = (Path(store.history_db_path).expanduser() if store.history_db_path
-                       else data_dir / LEDGER_FILE)
-        if ledger_is_missing(ledger_path) and vectors.count() > 0:
+        if missing and vectors.count() > 0:
             raise missing_ledger_error(data_dir)
         if 0 < schema_version(ledger_path) < LEDGER_SCHEMA:
             create_snapshot(data_dir, reason="pre-migration")
@@ -49,6 +54,33 @@ def open_store(data_dir: Path, config: LociConfig, embedder: Embedder) -> tuple[
     except BaseException:
         vectors.close()
         raise
+
+
+def _open_vectors(data_dir: Path, config: LociConfig, *, repairable: bool) -> VectorStore:
+    """The folder's Chroma; an unreadable local one is moved aside and started afresh when the
+    ledger can rebuild it (the open's reconcile then re-embeds every memory, with progress)."""
+    store = config.store
+
+    def make() -> VectorStore:
+        return VectorStore(data_dir, store.collection_name, host=store.chroma_host,
+                           port=store.chroma_port, ssl=store.chroma_ssl)
+
+    try:
+        vectors = make()
+    except StoreError as exc:
+        if store.chroma_host or not repairable:
+            raise
+        move_vectors_aside(data_dir, str(exc.__cause__ or exc))
+        return make()
+    if not store.chroma_host and repairable:
+        try:  # a damaged page may only show when read
+            vectors.count()
+            vectors.probe()
+        except StoreError as exc:
+            vectors.close()
+            move_vectors_aside(data_dir, str(exc.__cause__ or exc))
+            return make()
+    return vectors
 
 
 def check_dimension(config: LociConfig, embedder: Embedder) -> None:
