@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sqlite3
 import time
@@ -169,7 +170,7 @@ def quick_problems(path: Path, budget_s: float = QUICK_CHECK_BUDGET_S) -> list[s
     except sqlite3.DatabaseError as exc:
         return [str(exc)]
     try:
-        db.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        db.set_progress_handler(lambda: int(time.monotonic() > deadline), 1_000)
         rows = db.execute("PRAGMA quick_check(5)").fetchall()
     except sqlite3.OperationalError as exc:
         if "interrupt" in str(exc).lower():
@@ -197,6 +198,8 @@ def move_vectors_aside(data_dir: Path, why: str) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     aside = backups_dir(data_dir) / f"damaged-{stamp}" / CHROMA_DIR
     forget_chroma_system(data_dir / CHROMA_DIR)
+    if not os.path.lexists(data_dir / CHROMA_DIR):  # nothing left to move: it starts afresh
+        return aside
     try:
         aside.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(data_dir / CHROMA_DIR), str(aside))
@@ -255,9 +258,7 @@ def check_and_repair(data_dir: Path, open_store: Callable[[], Any], *,
             store.close()
         except StoreError as exc:
             problems.append(f"the vector database could not be read ({exc})")
-            aside = backups_dir(data_dir) / f"damaged-{stamp}" / CHROMA_DIR
-            aside.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(data_dir / CHROMA_DIR), str(aside))
+            aside = move_vectors_aside(data_dir, str(exc))
             repairs.append(f"moved the damaged vector database to {aside}; it is rebuilt from the "
                            "database")
     finally:
