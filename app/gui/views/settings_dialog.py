@@ -87,7 +87,7 @@ class SettingsDialog(QDialog):
             layout.addWidget(self.api_keys)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
-        self.resize(560, 460 if data_dir is not None else 320)
+        self.resize(560, 540 if data_dir is not None else 320)
 
     def set_models(self, models: list[Any]) -> None:
         """Fill the picker with engine.inference.model_catalog.FoundModel entries (found in the background)."""
