@@ -2,9 +2,11 @@
 
 Two surfaces over one store: the platform endpoints mem0ai's `MemoryClient(host=..., api_key=...)`
 calls (/v1, /v3), and the endpoints of mem0's self-hosted server (/memories, /search, /reset).
-Every request needs the data folder's API key (`Authorization: Token <key>`); the server binds
-to 127.0.0.1 unless told otherwise. Each response says how long the engine worked on it
-(`Server-Timing: engine;dur=<ms>`), so the API's own overhead can be measured per request.
+Every request needs an API key (`Authorization: Token <key>`): the data folder's owner key, or a
+key made for one user with `loci api-key create`, which sees and changes that user's memories
+only (engine/service/scoped.py enforces it). The server binds to 127.0.0.1 and answers only
+requests addressed to a loopback name (no DNS rebinding) unless told otherwise. Each response says how long
+the engine worked on it (`Server-Timing: engine;dur=<ms>`), so the API's own overhead can be measured per request.
 Handlers are plain functions run in FastAPI's thread pool, so one client's slow add
 (extraction) never holds up another client's search.
 """
@@ -26,9 +28,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from engine import InvalidInputError, LociError, NotFoundError, StoreError
+from engine import AccessDeniedError, InvalidInputError, LociError, NotFoundError, StoreError
 from engine.service import mem0_compat as compat
-from engine.service.keys import key_path, same_key, token_from_header
+from engine.service.keys import KeyRing, KeyScope, key_path, token_from_header
+from engine.service.scoped import view_for
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +39,14 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_BATCH = 1000
-PUBLIC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/openapi.json"})
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 # -- request bodies (extra keys newer SDKs send are ignored) --------------------------------
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # strict: a field gets what the engine takes, "infer": "no" or "top_k": "5" are refused (400)
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class MessageIn(_Body):
@@ -138,16 +143,18 @@ class SearchRequest(Scoped):
 
 # -- engine time per request, reported in a Server-Timing header ------------------------------------
 _engine_time: ContextVar[list[float]] = ContextVar("loci_engine_time")
+# -- whose key made the request: None for the owner key, else the key's scope ---------------------
+_caller: ContextVar[Optional[KeyScope]] = ContextVar("loci_caller", default=None)
 
 
 class _Timed:
-    """The memory, with the time each call spends in the engine added to the request's total."""
+    """The memory as the request's key may see it (the scoped view), each engine call timed."""
 
     def __init__(self, memory: Any) -> None:
         self._memory = memory
 
     def __getattr__(self, name: str) -> Any:
-        fn = getattr(self._memory, name)
+        fn = getattr(view_for(self._memory, _caller.get()), name)
         if not callable(fn):
             return fn
 
@@ -164,23 +171,37 @@ class _Timed:
 
 # -- the ASGI guard: key and size, before any handler runs --------------------------------------
 class Guard:
-    """Refuses requests without the API key (401) or with a body over the limit (413)."""
+    """Refuses a foreign Host (421), a missing or unknown key (401) and a body over the limit (413).
 
-    def __init__(self, app: Any, api_key: str, key_file: str, max_body: int) -> None:
-        self.app, self.api_key, self.key_file, self.max_body = app, api_key, key_file, max_body
+    A request's key decides what it sees: the owner key the whole store, a scoped key its scope.
+    """
+
+    def __init__(self, app: Any, keys: KeyRing, key_file: str, max_body: int, *,
+                 allow_remote: bool = False) -> None:
+        self.app, self.keys, self.key_file, self.max_body = app, keys, key_file, max_body
+        self.allow_remote = allow_remote
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if not self.allow_remote and not _loopback_host(headers.get("host")):
+            await _send_json(send, 421, {"detail": f"This server answers only requests to localhost or "
+                                         f"127.0.0.1, not to '{headers.get('host')}' (start it with "
+                                         "--allow-remote to be reached by other names)."})
+            return
+        caller: Optional[KeyScope] = None
         if scope["path"] not in PUBLIC_PATHS:
             token = token_from_header(headers.get("authorization"))
-            if not same_key(token, self.api_key):
-                what = "No API key was sent" if token is None else "The API key is wrong"
+            known, caller = self.keys.identify(token)
+            if not known:
+                what = "No API key was sent" if token is None else "The API key is wrong or was revoked"
                 await _send_json(send, 401, {"detail": f"{what}. Send the header 'Authorization: Token <key>' "
-                                             f"with the key in {self.key_file} (`loci api-key` prints it)."})
+                                             f"with the key in {self.key_file} (`loci api-key` prints it) "
+                                             "or a key from `loci api-key create`."})
                 return
+        _caller.set(caller)
         try:
             declared = int(headers.get("content-length", "0"))
         except ValueError:
@@ -189,8 +210,19 @@ class Guard:
             await _send_json(send, 413, {"detail": f"The request body is {declared:,} bytes; the limit is "
                                          f"{self.max_body:,}. Send fewer or shorter messages per request."})
             return
-        seen = 0
         limit = self.max_body
+        body = bytearray()
+        while True:  # the whole body first: a chunked one declares no length
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if len(body) > limit:
+                await _send_json(send, 413, {"detail": f"The request body is over the limit of {limit:,} bytes. "
+                                             "Send fewer or shorter messages per request."})
+                return
+            if not message.get("more_body", False):
+                break
         box = [0.0]
         _engine_time.set(box)  # handlers (in worker threads) add to the same list
 
@@ -200,22 +232,28 @@ class Guard:
                                                   (b"server-timing", f"engine;dur={box[0] * 1000:.2f}".encode())]}
             await send(message)
 
-        async def counted() -> dict[str, Any]:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _TooLarge()
-            return message
+        replayed = False
 
-        try:
-            await self.app(scope, counted, timed_send)
-        except _TooLarge:
-            await _send_json(send, 413, {"detail": f"The request body is over the limit of {limit:,} bytes."})
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()  # after the body: wait for the client to disconnect
+
+        await self.app(scope, replay, timed_send)
 
 
-class _TooLarge(Exception):
-    pass
+def _loopback_host(value: Optional[str]) -> bool:
+    """Whether a Host header names this machine's loopback (a request without one is let through)."""
+    if not value:
+        return True
+    host = value.strip().lower()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host in LOOPBACK_NAMES or is_loopback(host)
 
 
 async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
@@ -252,6 +290,8 @@ def _query_dict(text: Optional[str], name: str) -> Optional[dict[str, Any]]:
 def _status_of(exc: LociError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, AccessDeniedError):
+        return 403
     if isinstance(exc, InvalidInputError):
         return 400
     if isinstance(exc, StoreError):
@@ -260,13 +300,20 @@ def _status_of(exc: LociError) -> int:
 
 
 # -- the app ----------------------------------------------------------------------------------
-def create_app(memory: Any, api_key: str, *, key_file: str = "api_key", max_body: int = MAX_BODY_BYTES) -> Any:
-    """The FastAPI app over `memory` (engine.Memory, ServedMemory or RemoteMemory), wrapped in the Guard."""
+def create_app(memory: Any, api_key: str, *, key_file: str = "api_key", max_body: int = MAX_BODY_BYTES,
+               allow_remote: bool = False) -> Any:
+    """The FastAPI app over `memory` (engine.Memory, ServedMemory or RemoteMemory), wrapped in the Guard.
+
+    `api_key` is the owner key; scoped keys are read from the data folder's key list.
+    """
+    keys = KeyRing(memory.data_dir, api_key)
     memory = _Timed(memory)
+    # no /docs page: Swagger UI's assets come from a CDN, and nothing may leave the machine
     app = FastAPI(title="Loci memory API",
                   description="mem0-compatible REST API of a local Loci store. Send `Authorization: Token "
-                              "<key>`; the key is in the data folder (`loci api-key`).",
-                  version="1.0.0")
+                              "<key>`; the owner key is in the data folder (`loci api-key`), keys limited "
+                              "to one user come from `loci api-key create --user NAME`.",
+                  version="1.0.0", docs_url=None, redoc_url=None)
 
     @app.exception_handler(LociError)
     async def loci_error(_request: Request, exc: LociError) -> JSONResponse:
@@ -378,6 +425,9 @@ def create_app(memory: Any, api_key: str, *, key_file: str = "api_key", max_body
     def _scope_required(body: Scoped) -> dict[str, str]:
         scope = compat.scope_from(None, user_id=body.user_id, agent_id=body.agent_id, run_id=body.run_id,
                                   app_id=body.app_id)
+        caller = _caller.get()
+        if not scope and caller is not None:
+            return {"user_id": caller.user_id}  # a scoped key names its user
         if not scope:
             raise InvalidInputError("At least one identifier (user_id, agent_id, run_id) is required.")
         return scope
@@ -433,9 +483,9 @@ def create_app(memory: Any, api_key: str, *, key_file: str = "api_key", max_body
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
-        return RedirectResponse(url="/docs")
+        return RedirectResponse(url="/openapi.json")
 
-    return Guard(app, api_key, key_file, max_body)
+    return Guard(app, keys, key_file, max_body, allow_remote=allow_remote)
 
 
 # -- `loci serve` ----------------------------------------------------------------------------
@@ -467,12 +517,12 @@ def serve(data_dir: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
     memory = open_memory(data_dir)
     try:
         key = load_or_create_api_key(memory.data_dir)
-        app = create_app(memory, key, key_file=str(key_path(memory.data_dir)))
+        app = create_app(memory, key, key_file=str(key_path(memory.data_dir)), allow_remote=allow_remote)
         if parent_pid:
             _exit_with_parent(parent_pid)
         role = "owner of" if not hasattr(memory, "owner_url") else "client of the owner of"
         print(f"Loci API on http://{host}:{port} ({role} {memory.data_dir}); API key in "
-              f"{key_path(memory.data_dir)}; docs at /docs", file=sys.stderr, flush=True)
+              f"{key_path(memory.data_dir)}; schema at /openapi.json", file=sys.stderr, flush=True)
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         memory.close()
@@ -520,3 +570,44 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+# -- `loci api-key [create|list|revoke]` ----------------------------------------------------------
+def api_key_command(args: Any) -> int:
+    """Print the owner key, or create, list and revoke keys limited to one user (see engine/service/keys.py)."""
+    from engine.paths import default_data_dir
+    from engine.service.keys import (create_scoped_key, list_scoped_keys, load_or_create_api_key,
+                                     revoke_scoped_key)
+
+    data_dir = args.data_dir or default_data_dir()
+    if args.action is None:
+        print(load_or_create_api_key(data_dir))
+        return 0
+    if args.action == "create":
+        if not args.key_user:
+            print("loci: say whose memories the key may reach: loci api-key create --user NAME", file=sys.stderr)
+            return 2
+        key, token = create_scoped_key(data_dir, args.key_user, args.key_agent, read_only=args.key_read_only,
+                                       name=args.key_name)
+        if args.json:
+            print(json.dumps({**key.to_dict(), "key": token}, indent=2))
+        else:
+            print(token)
+            print(f"Key {key.id} for {key.scope.describe()}. It is shown only now; "
+                  f"`loci api-key revoke {key.id}` stops it.", file=sys.stderr)
+        return 0
+    if args.action == "list":
+        keys = list_scoped_keys(data_dir)
+        if args.json:
+            print(json.dumps([k.to_dict() for k in keys], indent=2))
+        elif not keys:
+            print("No scoped keys. The owner key (`loci api-key`) reaches every memory.")
+        for k in keys if not args.json else []:
+            print(f"{k.id}  {k.scope.describe()}  created {k.created_at}" + (f"  ({k.name})" if k.name else ""))
+        return 0
+    if not args.key_id:
+        print("loci: say which key to revoke: loci api-key revoke ID (ids from `loci api-key list`)", file=sys.stderr)
+        return 2
+    gone = revoke_scoped_key(data_dir, args.key_id)
+    print(f"Revoked key {gone.id} ({gone.scope.describe()}).")
+    return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib import resources
 from typing import Any, Sequence
@@ -80,8 +81,19 @@ def _parser() -> argparse.ArgumentParser:
                     help="allow listening on a non-loopback address (reachable from other machines)")
     sv.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     mc = sub.add_parser("mcp", help="run the MCP server over stdio (for Claude Desktop, Cursor, ...)")
-    mc.add_argument("--user-id", default=None, help="default user_id for tools (default: 'default')")
-    sub.add_parser("api-key", help="print the API key of the store (created on first use)")
+    mc.add_argument("--user-id", default=None,
+                    help="confine every tool to this user (default: any user, 'default' when none is named)")
+    mc.add_argument("--agent-id", default=None, help="with --user-id: confine to this agent of the user too")
+    mc.add_argument("--read-only", action="store_true", help="with --user-id: refuse every write")
+    mc.add_argument("--api-key", default=None, help="a scoped key (`loci api-key create`): confine to its "
+                    "scope (also LOCI_API_KEY)")
+    ak = sub.add_parser("api-key", help="print the owner's API key, or create, list and revoke keys for one user")
+    ak.add_argument("action", nargs="?", choices=["create", "list", "revoke"], help="(default: print the owner key)")
+    ak.add_argument("key_id", nargs="?", help="revoke: the id `loci api-key list` shows")
+    ak.add_argument("--user", dest="key_user", help="create: the user the key is limited to")
+    ak.add_argument("--agent", dest="key_agent", help="create: limit it to this agent of the user too")
+    ak.add_argument("--read-only", dest="key_read_only", action="store_true", help="create: reads only")
+    ak.add_argument("--name", dest="key_name", help="create: a label to recognise the key by")
     return p
 
 
@@ -122,12 +134,14 @@ def _care(args: argparse.Namespace) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(os, "umask"):
+        os.umask(0o077)  # files this process makes in the data folder are private as they are created
     if args.command in ("chat", "models"):
         from .chat_cli import list_models, run_chat
 
         return run_chat(args) if args.command == "chat" else list_models(args)
     from engine import LociError
-    from engine.service import load_or_create_api_key, open_memory
+    from engine.service import open_memory
 
     try:
         if args.command == "serve":
@@ -138,12 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "mcp":
             from .mcp_server import run
 
-            return run(args.data_dir, default_user=args.user_id)
+            return run(args.data_dir, default_user=args.user_id, agent_id=args.agent_id,
+                       read_only=args.read_only, api_key=args.api_key)
         if args.command == "api-key":
-            from engine.paths import default_data_dir
+            from .api import api_key_command
 
-            print(load_or_create_api_key(args.data_dir or default_data_dir()))
-            return 0
+            return api_key_command(args)
         if args.command in _CARE:
             out = _care(args)
         else:

@@ -6,7 +6,7 @@ enforce_offline()
 from .assistant.answer import Answer  # noqa: E402
 from .config import (EmbedderConfig, ExtractionConfig, LLMConfig, LociConfig, SearchConfig,  # noqa: E402
                      StoreConfig)
-from .errors import (ConfigError, ExtractionError, InvalidInputError, LociError,  # noqa: E402
+from .errors import (AccessDeniedError, ConfigError, ExtractionError, InvalidInputError, LociError,  # noqa: E402
                      ModelError, NotFoundError, StoreError)
 from .extraction import CancelToken  # noqa: E402
 from .memory import Memory  # noqa: E402
@@ -17,7 +17,7 @@ from .service import open_memory  # noqa: E402
 __all__ = [
     "Memory", "AsyncMemory", "Answer", "CancelToken", "LociConfig", "EmbedderConfig", "LLMConfig",
     "ExtractionConfig", "SearchConfig", "StoreConfig",
-    "LociError", "ConfigError", "ModelError", "ExtractionError", "StoreError", "NotFoundError",
+    "LociError", "AccessDeniedError", "ConfigError", "ModelError", "ExtractionError", "StoreError", "NotFoundError",
     "InvalidInputError", "MemoryRecord", "Message", "Scope", "ScoredMemory", "HistoryEvent", "Entity",
     "open_memory",
 ]

@@ -32,3 +32,7 @@ class NotFoundError(LociError, ValueError):
 
 class InvalidInputError(LociError, ValueError):
     """An argument given to the API cannot be used (wrong type, empty, bad filter)."""
+
+
+class AccessDeniedError(LociError):
+    """The caller's key or server is limited to a scope and the call reaches beyond it."""

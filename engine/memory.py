@@ -35,7 +35,7 @@ from .store.backup import Snapshot, create_snapshot, is_due
 from .store.export import ExportedMemory
 from .store.integrity import IntegrityReport, check_and_repair, reconcile
 from .store.ledger import ScopeCount
-from .store.folder import disk_usage, open_store
+from .store.folder import disk_usage, make_private, open_store
 from .store.vectors import WriterLock
 from .store.writer import Writer, recover
 
@@ -170,6 +170,7 @@ class Memory:
                 vectors.close()
             if ledger is not None:
                 ledger.close()
+                make_private(self.data_dir)  # what this session created (segments, backups) too
         finally:
             self._lock.release()
 

@@ -47,7 +47,9 @@ def write(data_dir: str | Path, ann: Announcement) -> None:
     """Replace the announcement atomically (readers never see half a file)."""
     target = path_of(data_dir)
     tmp = target.with_name(f".{ANNOUNCE_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({
-        "host": ann.host, "port": ann.port, "pid": ann.pid, "program": ann.program, "state": ann.state,
-        "previous_pid": ann.previous_pid, "previous_clean": ann.previous_clean}), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private, as the whole folder is
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({
+            "host": ann.host, "port": ann.port, "pid": ann.pid, "program": ann.program, "state": ann.state,
+            "previous_pid": ann.previous_pid, "previous_clean": ann.previous_clean}))
     os.replace(tmp, target)

@@ -1,16 +1,25 @@
-"""A data folder as a whole: opened for writing (embedder, vectors, ledger) and measured on disk."""
+"""A data folder as a whole: opened for writing (embedder, vectors, ledger), kept private, measured on disk."""
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from pathlib import Path
 
 from ..config import LociConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
 from ..inference.embeddings import Embedder
 from .backup import create_snapshot, schema_version
-from .integrity import LEDGER_FILE, ledger_is_missing, missing_ledger_error
+from .integrity import (LEDGER_FILE, damaged_ledger_error, ledger_is_missing, missing_ledger_error,
+                        move_vectors_aside, quick_problems)
 from .ledger import SCHEMA_VERSION as LEDGER_SCHEMA
 from .ledger import Ledger
 from .vectors import Manifest, VectorStore
+
+log = logging.getLogger(__name__)
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
 
 
 def open_store(data_dir: Path, config: LociConfig, embedder: Embedder) -> tuple[VectorStore, Ledger]:
@@ -26,19 +35,52 @@ def open_store(data_dir: Path, config: LociConfig, embedder: Embedder) -> tuple[
     check_dimension(config, embedder)
     Manifest(data_dir).check_or_write(embedder.name, embedder.dimension)
     store = config.store
-    vectors = VectorStore(data_dir, store.collection_name, host=store.chroma_host,
-                          port=store.chroma_port, ssl=store.chroma_ssl)
+    ledger_path = (Path(store.history_db_path).expanduser() if store.history_db_path
+                   else data_dir / LEDGER_FILE)
+    missing = ledger_is_missing(ledger_path)
+    if not missing:
+        problems = quick_problems(ledger_path)
+        if problems:
+            raise damaged_ledger_error(ledger_path, problems)
+    vectors = _open_vectors(data_dir, config, repairable=not missing)
     try:
-        ledger_path = (Path(store.history_db_path).expanduser() if store.history_db_path
-                       else data_dir / LEDGER_FILE)
-        if ledger_is_missing(ledger_path) and vectors.count() > 0:
+        if missing and vectors.count() > 0:
             raise missing_ledger_error(data_dir)
         if 0 < schema_version(ledger_path) < LEDGER_SCHEMA:
             create_snapshot(data_dir, reason="pre-migration")
-        return vectors, Ledger(ledger_path)
+        ledger = Ledger(ledger_path)
+        make_private(data_dir)  # a store made by an older Loci (0644 files in a 0755 folder) too
+        return vectors, ledger
     except BaseException:
         vectors.close()
         raise
+
+
+def _open_vectors(data_dir: Path, config: LociConfig, *, repairable: bool) -> VectorStore:
+    """The folder's Chroma; an unreadable local one is moved aside and started afresh when the
+    ledger can rebuild it (the open's reconcile then re-embeds every memory, with progress)."""
+    store = config.store
+
+    def make() -> VectorStore:
+        return VectorStore(data_dir, store.collection_name, host=store.chroma_host,
+                           port=store.chroma_port, ssl=store.chroma_ssl)
+
+    try:
+        vectors = make()
+    except StoreError as exc:
+        if store.chroma_host or not repairable:
+            raise
+        move_vectors_aside(data_dir, str(exc.__cause__ or exc))
+        return make()
+    if not store.chroma_host and repairable:
+        try:  # a damaged page may only show when read
+            vectors.count()
+            vectors.probe()
+        except StoreError as exc:
+            vectors.close()
+            move_vectors_aside(data_dir, str(exc.__cause__ or exc))
+            return make()
+    return vectors
 
 
 def check_dimension(config: LociConfig, embedder: Embedder) -> None:
@@ -61,3 +103,33 @@ def disk_usage(data_dir: Path, ledger: Ledger) -> int:
         except OSError:
             continue
     return total
+
+
+def make_private(data_dir: Path) -> int:
+    """Make the folder readable by its owner only (POSIX): folders 0700, files 0600; returns how many changed.
+
+    Called when a store opens and closes, so files a session created (Chroma's segments, backups)
+    are private too, and an older store is fixed. Symbolic links are left alone; Windows keeps the
+    profile folder's ACLs, which already limit it to the user.
+    """
+    if os.name != "posix":
+        return 0
+    changed = 0
+    for root, dirs, files in os.walk(data_dir):
+        for name, mode in [(root, PRIVATE_DIR)] + [(os.path.join(root, f), PRIVATE_FILE) for f in files]:
+            try:
+                st = os.lstat(name)
+                if stat.S_ISLNK(st.st_mode) or stat.S_IMODE(st.st_mode) == mode:
+                    continue
+                if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+                    continue
+                os.chmod(name, mode)
+                changed += 1
+            except FileNotFoundError:
+                continue  # removed meanwhile (a temp file)
+            except OSError as exc:
+                log.warning("cannot make %s private: %s", name, exc)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+    if changed:
+        log.info("made %d files and folders in %s private", changed, data_dir)
+    return changed

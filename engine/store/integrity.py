@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,13 +14,14 @@ from typing import Any, Callable
 from ..inference.embeddings import Embedder
 from ..errors import StoreError
 from .ledger import Ledger
-from .vectors import CHROMA_DIR, VectorStore, WriterLock, vector_meta
+from .vectors import CHROMA_DIR, VectorStore, WriterLock, forget_chroma_system, vector_meta
 
 log = logging.getLogger(__name__)
 
 LEDGER_FILE = "loci.sqlite3"
 REBUILD_BATCH = 256
 SAMPLE = 100  # memories whose vectors a full check re-embeds and searches for
+QUICK_CHECK_BUDGET_S = 3.0  # PRAGMA quick_check on open stops after this (bench/quick_check_bench.py)
 
 Progress = Callable[[int, int], None]
 
@@ -154,6 +157,60 @@ def sqlite_problems(path: Path) -> list[str]:
     return [] if found == ["ok"] else found
 
 
+def quick_problems(path: Path, budget_s: float = QUICK_CHECK_BUDGET_S) -> list[str]:
+    """PRAGMA quick_check of a database, stopped after budget_s seconds: [] when sound (or not finished).
+
+    quick_check reads every page (not the index contents integrity_check compares), so a garbled
+    page is found when the store opens rather than at the first search that reads it. On a store
+    too large to check within the budget the rest is left to `loci doctor` (logged).
+    """
+    deadline = time.monotonic() + budget_s
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    try:
+        db.set_progress_handler(lambda: int(time.monotonic() > deadline), 1_000)
+        rows = db.execute("PRAGMA quick_check(5)").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "interrupt" in str(exc).lower():
+            log.info("quick check of %s stopped after %.1f s; `loci doctor` checks it fully", path, budget_s)
+            return []
+        return [str(exc)]
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    finally:
+        db.close()
+    found = [str(r[0]) for r in rows]
+    return [] if found == ["ok"] else found
+
+
+def damaged_ledger_error(path: Path, problems: list[str]) -> StoreError:
+    return StoreError(f"The memory database {path} is damaged ({'; '.join(problems[:2])}). Run `loci doctor` "
+                      "to copy everything still readable into a fresh database, or `loci restore` to go "
+                      "back to a backup.")
+
+
+def move_vectors_aside(data_dir: Path, why: str) -> Path:
+    """Move an unreadable Chroma folder (or whatever stands in its place) under backups/; returns where."""
+    from .backup import backups_dir
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    aside = backups_dir(data_dir) / f"damaged-{stamp}" / CHROMA_DIR
+    forget_chroma_system(data_dir / CHROMA_DIR)
+    if not os.path.lexists(data_dir / CHROMA_DIR):  # nothing left to move: it starts afresh
+        return aside
+    try:
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(data_dir / CHROMA_DIR), str(aside))
+    except OSError as exc:
+        raise StoreError(f"The vector database in {data_dir / CHROMA_DIR} is damaged ({why}) and cannot be "
+                         f"moved aside to rebuild it: {exc}. Free some disk space, then open Loci again.") from exc
+    log.warning("the vector database of %s was unreadable (%s): moved to %s, rebuilding it from the "
+                "memory database", data_dir, why, aside)
+    return aside
+
+
 def check_and_repair(data_dir: Path, open_store: Callable[[], Any], *,
                      progress: Progress | None = None) -> IntegrityReport:
     """Check a closed store fully and repair what can be repaired.
@@ -201,9 +258,7 @@ def check_and_repair(data_dir: Path, open_store: Callable[[], Any], *,
             store.close()
         except StoreError as exc:
             problems.append(f"the vector database could not be read ({exc})")
-            aside = backups_dir(data_dir) / f"damaged-{stamp}" / CHROMA_DIR
-            aside.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(data_dir / CHROMA_DIR), str(aside))
+            aside = move_vectors_aside(data_dir, str(exc))
             repairs.append(f"moved the damaged vector database to {aside}; it is rebuilt from the "
                            "database")
     finally:

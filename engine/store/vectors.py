@@ -200,7 +200,8 @@ class _DamagedChroma(OSError):
     """Chroma could not open its folder (seen as the OSError of a damaged file)."""
 
 
-def _forget_chroma_system(path: Path) -> None:
+def forget_chroma_system(path: Path) -> None:
+    """Drop Chroma's cached system for a folder (a failed open leaves a dead one that later opens reuse)."""
     from chromadb.api.shared_system_client import SharedSystemClient
 
     SharedSystemClient._identifier_to_system.pop(str(path), None)
@@ -286,7 +287,7 @@ class VectorStore:
                 # Chroma 1.x reports a damaged chroma.sqlite3 as "Could not connect to tenant"
                 # (ValueError), and its clean-up after that fails with an AttributeError; both
                 # leave a dead system in its per-path cache, which must go.
-                _forget_chroma_system(self.path)
+                forget_chroma_system(self.path)
                 raise _DamagedChroma(str(exc)) from exc
 
         # Opening an existing folder writes little: it must work on a full disk, for reading.
@@ -395,8 +396,9 @@ class VectorStore:
             self._mark_dirty()
             for start in range(0, len(ids), 1000):
                 chunk = list(ids[start:start + 1000])
+                # no free-space check: a delete is how a person frees space on a full disk
                 self._run("delete memory vectors", lambda chunk=chunk: self._collection.delete(  # type: ignore[misc]
-                    ids=chunk), write=True, items=len(chunk))
+                    ids=chunk), write=True, items=len(chunk), check_space=False)
                 if self.index is not None:
                     self.index.remove(chunk)
 

@@ -60,6 +60,10 @@ def _segment_file(store: Path, name: str) -> Path:
     return next((store / "chroma").glob(f"*/{name}"))
 
 
+def _middle_page(path: Path) -> int:
+    return (path.stat().st_size // 2) // 4096 * 4096
+
+
 # case -> (damage, what a person must get: "repaired" on open, or "refused" with a hint).
 # "harmless": Chroma 1.x does not read these files back for a small store (it searches from
 # its own log), so nothing is damaged from a person's point of view; the doctor's full check
@@ -74,7 +78,12 @@ CASES = {
     "sqlite emptied": (lambda s: open(s / "loci.sqlite3", "w").close(), "refused"),
     "sqlite header garbage": (lambda s: _garbage(s / "loci.sqlite3", 0, 100), "refused"),
     "sqlite pages garbage": (lambda s: _garbage(s / "loci.sqlite3", 4096 * 3, 4096 * 20), "refused"),
-    "chroma sqlite garbage": (lambda s: _garbage(s / "chroma" / "chroma.sqlite3", 0, 4096), "refused"),
+    "chroma sqlite garbage": (lambda s: _garbage(s / "chroma" / "chroma.sqlite3", 0, 4096), "repaired"),
+    "chroma sqlite truncated": (lambda s: os.truncate(s / "chroma" / "chroma.sqlite3", 8192), "repaired"),
+    "chroma folder replaced by a file": (lambda s: (shutil.rmtree(s / "chroma"), (s / "chroma").write_text("x")),
+                                         "repaired"),
+    "sqlite 4 KiB garbage mid-file": (lambda s: _garbage(s / "loci.sqlite3", _middle_page(s / "loci.sqlite3"), 4096),
+                                      "refused"),
     "hnsw index garbage": (lambda s: _garbage(_segment_file(s, "data_level0.bin"), 0, 4096), "harmless"),
     "hnsw header garbage": (lambda s: _garbage(_segment_file(s, "header.bin"), 0, 100), "harmless"),
     "manifest garbage": (lambda s: _garbage(s / "manifest.json", 0, 60), "refused"),

@@ -115,3 +115,32 @@ def test_full_disk_at_many_levels(tmp_path, small_disk, leave, space_check):
     if small_disk is None:
         pytest.skip("cannot mount a tmpfs here (needs root); the file-size cap runs instead")
     _run(tmp_path, small_disk, leave=leave, space_check=space_check, seed=200 + leave % 997)
+
+
+def test_delete_frees_space_on_a_full_disk(small_disk, hash_embedder):
+    """Below the free-space floor, adds are refused but deletes work: a person can make room."""
+    if small_disk is None:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    from engine import Memory, StoreError
+
+    store = small_disk / "store"
+    with Memory(store, embedder=hash_embedder) as mem:
+        mem.add([{"role": "user", "content": f"memory {i} about tea"} for i in range(60)], user_id="u1",
+                infer=False)
+        mem.add("Bob's note", user_id="bob", infer=False)
+        ids = [r.id for r in mem.list_records(filters={"user_id": "u1"}, top_k=100)]
+    filler = _fill(small_disk, 1024 * 1024)  # 1 MB left: far below the 32 MB Loci keeps free
+    try:
+        with Memory(store, embedder=hash_embedder) as mem:
+            with pytest.raises(StoreError, match="Not enough free disk space"):
+                mem.add("one more", user_id="u1", infer=False)
+            assert mem.delete(ids[0]) == {"message": "Memory deleted successfully!"}
+            assert mem.delete_records(ids[1:30]) == 29
+            mem.delete_all(user_id="u1")
+            assert mem.count({"user_id": "u1"}) == 0 and mem.get(ids[0]) is None
+        with Memory(store, embedder=hash_embedder) as mem:  # the deletes were durable
+            assert mem.count({"user_id": "u1"}) == 0 and mem.count({"user_id": "bob"}) == 1
+            report = mem.check_integrity(full=True)
+            assert report.rows == report.vectors == 1
+    finally:
+        filler.unlink()

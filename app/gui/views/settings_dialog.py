@@ -1,4 +1,4 @@
-"""Settings: LLM model file (validated), GPU layers, threads, embedding model, data folder."""
+"""Settings: LLM model file (validated), GPU layers, threads, embedding model, data folder, API keys."""
 from __future__ import annotations
 
 import copy
@@ -10,6 +10,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
 
 from engine import LociConfig
+
+from .api_keys_panel import ApiKeysPanel
 
 
 class SettingsDialog(QDialog):
@@ -79,9 +81,13 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(note)
+        self.api_keys: ApiKeysPanel | None = None
+        if data_dir is not None:
+            self.api_keys = ApiKeysPanel(data_dir)
+            layout.addWidget(self.api_keys)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
-        self.resize(560, 320)
+        self.resize(560, 540 if data_dir is not None else 320)
 
     def set_models(self, models: list[Any]) -> None:
         """Fill the picker with engine.inference.model_catalog.FoundModel entries (found in the background)."""

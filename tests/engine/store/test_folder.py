@@ -86,3 +86,56 @@ def test_disk_usage_counts_every_file_with_the_sqlite_log_folded_in(tmp_path, em
     finally:
         vectors.close()
         ledger.close()
+
+
+def _modes(folder: Path) -> dict[str, int]:
+    import stat
+
+    return {str(p.relative_to(folder)) or ".": stat.S_IMODE(p.lstat().st_mode)
+            for p in [folder, *folder.rglob("*")] if not p.is_symlink()}
+
+
+def _not_private(folder: Path) -> dict[str, str]:
+    return {name: oct(mode) for name, mode in _modes(folder).items()
+            if mode != (0o700 if (folder / name).is_dir() else 0o600)}
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "getuid"), reason="POSIX file modes")
+def test_a_store_is_private_after_create_and_after_use(tmp_path, embedder):
+    import os
+
+    from engine import Memory
+
+    old = os.umask(0o022)  # a usual desktop umask: the store must not rely on the caller's
+    try:
+        with Memory(tmp_path / "store", embedder=embedder) as mem:
+            assert _not_private(tmp_path / "store") == {}  # as created
+            mem.add("Maya lives in Oslo", user_id="maya", infer=False)
+            mem.backup()
+        assert (tmp_path / "store" / "backups").is_dir()
+        assert _not_private(tmp_path / "store") == {}  # segments and the backup made meanwhile too
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "getuid"), reason="POSIX file modes")
+def test_an_older_world_readable_store_is_made_private_on_open(tmp_path, embedder):
+    import os
+
+    from engine import Memory
+    from engine.store.folder import make_private
+
+    store = tmp_path / "store"
+    with Memory(store, embedder=embedder) as mem:
+        mem.add("Maya lives in Oslo", user_id="maya", infer=False)
+    for path in [store, *store.rglob("*")]:  # as an older Loci left it
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("not the store's")
+    os.chmod(outside, 0o644)
+    (store / "link").symlink_to(outside)
+    with Memory(store, embedder=embedder) as mem:
+        assert _not_private(store) == {}
+        assert mem.count({"user_id": "maya"}) == 1
+    assert oct(outside.stat().st_mode & 0o777) == "0o644"  # a link is not followed
+    assert make_private(store) == 0

@@ -64,8 +64,6 @@ def test_doctor_salvages_a_database_with_damaged_pages(tmp_path, embedder):
 def test_doctor_moves_an_unreadable_vector_database_aside_and_rebuilds(tmp_path, embedder):
     _store(tmp_path / "s", embedder, n=10)
     (tmp_path / "s" / "chroma" / "chroma.sqlite3").write_bytes(b"\0garbage" * 4096)
-    with pytest.raises(StoreError, match="loci doctor"):
-        Memory(tmp_path / "s", embedder=embedder)
     report = doctor(tmp_path / "s", embedder=embedder)
     assert any("moved the damaged vector database" in r for r in report.repairs)
     assert report.rows == report.vectors == 10
@@ -86,3 +84,45 @@ def test_doctor_on_a_sound_store_reports_nothing(tmp_path, embedder):
     shutil.rmtree(tmp_path / "s" / "backups", ignore_errors=True)
     report = doctor(tmp_path / "s", embedder=embedder)
     assert report.problems == () and report.rows == report.vectors == 3
+
+
+def test_quick_check_finds_a_garbled_page_and_stays_within_its_budget(tmp_path):
+    import os
+    import sqlite3
+
+    from engine.store.integrity import damaged_ledger_error, quick_problems
+
+    path = tmp_path / "db.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, text TEXT)")
+    db.executemany("INSERT INTO t (text) VALUES (?)", [(f"row {i} " * 20,) for i in range(20_000)])
+    db.commit()
+    db.close()
+    assert quick_problems(path) == []
+    middle = (path.stat().st_size // 2) // 4096 * 4096
+    with open(path, "r+b") as fh:
+        fh.seek(middle)
+        fh.write(os.urandom(4096))
+    found = quick_problems(path)
+    assert found and "loci doctor" in str(damaged_ledger_error(path, found))
+    assert quick_problems(path, budget_s=0.0) == []  # stopped at once: left to loci doctor
+
+
+def test_an_unreadable_chroma_is_moved_under_backups(tmp_path):
+    from engine.store.integrity import move_vectors_aside
+
+    (tmp_path / "chroma").write_text("not a folder")
+    aside = move_vectors_aside(tmp_path, "File exists")
+    assert not (tmp_path / "chroma").exists() and aside.read_text() == "not a folder"
+    assert aside.parent.parent.name == "backups" and aside.parent.name.startswith("damaged-")
+
+
+def test_open_moves_an_unreadable_vector_database_aside_and_rebuilds_it(tmp_path, embedder):
+    _store(tmp_path / "s", embedder, n=10)
+    (tmp_path / "s" / "chroma" / "chroma.sqlite3").write_bytes(b"\0garbage" * 4096)
+    seen = []
+    with Memory(tmp_path / "s", embedder=embedder, progress=lambda done, total: seen.append((done, total))) as mem:
+        assert mem.open_report.rebuilt == 10 and mem.count() == 10
+        assert mem.search("city number 3", user_id="u", top_k=1)["results"]
+    assert seen and seen[-1] == (10, 10)  # the rebuild reported its progress
+    assert list((tmp_path / "s" / "backups").glob("damaged-*/chroma/chroma.sqlite3"))
