@@ -135,6 +135,8 @@ def _conversations(p: Path, kind: str, only: Collection[str] | None) -> Iterator
             if only is not None and conv_id not in only:
                 continue
             conv = parse(raw, conv_id)
+            for msg in conv.messages:  # each episode says where it came from
+                msg["metadata"] = {"source": kind, "conversation": conv.title}
             if conv.messages:
                 yield conv
 
