@@ -27,7 +27,7 @@ LOCI_EXPORT = "loci-export"
 MEMBER = "conversations.json"
 MAX_CHARS = 100_000  # engine.arguments.MAX_MESSAGE_CHARS: longer messages are cut there
 _TEXT_TYPES = {"text", "multimodal_text"}
-_EXPECTED = ("a ChatGPT export (conversations.json whose conversations have a 'mapping'), a Claude "
+EXPECTED = ("a ChatGPT export (conversations.json whose conversations have a 'mapping'), a Claude "
              "export (conversations.json whose conversations have 'chat_messages'), the .zip of either, "
              "or a Loci export")
 
@@ -130,7 +130,7 @@ def _conversations(p: Path, kind: str, only: Collection[str] | None) -> Iterator
     with _open_json(p) as stream:
         for n, raw in enumerate(_items(stream, p.name)):
             if not isinstance(raw, Mapping):
-                raise InvalidInputError(f"Conversation {n + 1} in {p.name} is not an object; expected {_EXPECTED}.")
+                raise InvalidInputError(f"Conversation {n + 1} in {p.name} is not an object; expected {EXPECTED}.")
             conv_id = str(raw.get("conversation_id") or raw.get("id") or raw.get("uuid") or f"n{n + 1}")
             if only is not None and conv_id not in only:
                 continue
@@ -148,7 +148,7 @@ def _require_kind(p: Path) -> str:
     if kind == LOCI_EXPORT:
         raise InvalidInputError(f"{p.name} is a Loci export: restore it with File -> Restore From Export "
                                 "(or `loci import FILE`).")
-    raise InvalidInputError(f"{p.name} is not a chat export Loci can read: expected {_EXPECTED}.")
+    raise InvalidInputError(f"{p.name} is not a chat export Loci can read: expected {EXPECTED}.")
 
 
 # -- ChatGPT -------------------------------------------------------------------------------
@@ -313,7 +313,7 @@ def _open_json(p: Path) -> Iterator[BinaryIO]:
             names = archive.namelist()
             member = next((n for n in names if Path(n).name == MEMBER), None)
             if member is None:
-                raise InvalidInputError(f"{p.name} is a .zip without {MEMBER}: expected {_EXPECTED}.")
+                raise InvalidInputError(f"{p.name} is a .zip without {MEMBER}: expected {EXPECTED}.")
             with archive.open(member) as inner:
                 yield inner  # type: ignore[misc]
     except zipfile.BadZipFile:
@@ -327,7 +327,7 @@ def _items(stream: BinaryIO, name: str) -> Iterator[Any]:
     try:
         yield from ijson.items(_skip_bom(stream), "item", use_float=True)
     except ijson.JSONError as exc:
-        raise InvalidInputError(f"{name} is not valid JSON ({exc}); expected {_EXPECTED}.") from None
+        raise InvalidInputError(f"{name} is not valid JSON ({exc}); expected {EXPECTED}.") from None
 
 
 def _skip_bom(stream: BinaryIO) -> BinaryIO:
