@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, TextIO
 from engine import CancelToken, InvalidInputError, Scope
 
 from . import chat_exports
+from .import_rate import ImportRate
 from .importers import FORMATS, load_conversation, without_small_talk
 
 
@@ -142,32 +143,20 @@ class ProgressMeter:
     """progress(done, total) printed as messages, messages/s and time left, at most twice a second."""
 
     def __init__(self, out: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
-        self.out, self.clock = out, clock
-        self.start = clock()
-        self.first_done: int | None = None
-        self.shown = 0.0
+        self.out = out
+        self.rate = ImportRate(clock)
+        self.shown = -1e9
         self.tty = bool(getattr(out, "isatty", lambda: False)())
         self.line = ""
 
     def __call__(self, done: int, total: int) -> None:
-        now = self.clock()
-        if self.first_done is None:  # skipped (already imported) messages do not count toward the rate
-            self.first_done, self.start = done, now
+        now = self.rate.step(done)
         if now - self.shown < (0.5 if self.tty else 5.0) and done < total:
             return
         self.shown = now
-        self.line = self.describe(done, total, now)
+        self.line = self.rate.describe(done, total, now)
         print(("\r" + self.line + "   ") if self.tty else self.line, end="" if self.tty else "\n",
               file=self.out, flush=True)
-
-    def describe(self, done: int, total: int, now: float) -> str:
-        """'1,200 / 10,000 messages (12%), 340 messages/s, 0:26 left'."""
-        elapsed = now - self.start
-        rate = (done - (self.first_done or 0)) / elapsed if elapsed > 0 else 0.0
-        left = (total - done) / rate if rate > 0 else None
-        eta = f", {int(left // 60)}:{int(left % 60):02d} left" if left is not None and done < total else ""
-        pct = 100 * done // max(total, 1)
-        return f"{done:,} / {total:,} messages ({pct}%), {rate:,.0f} messages/s{eta}"
 
     def close(self) -> None:
         if self.tty and self.line:

@@ -142,7 +142,8 @@ def chatgpt(convs: Iterator[list[dict[str, Any]]], rng: random.Random) -> Iterat
                 old = node + "old"
                 mapping[old] = {"id": old, "parent": parent, "children": [], "message": {
                     "id": old, "author": {"role": "assistant"}, "create_time": when - 5,
-                    "content": {"content_type": "text", "parts": ["An earlier draft: " + m["text"][::-1]]}, "metadata": {}}}
+                    "content": {"content_type": "text", "parts": ["An earlier draft: " + m["text"][::-1]]},
+                    "metadata": {}}}
                 mapping[parent]["children"].append(old)
             if m["role"] == "assistant" and rng.random() < 0.05:  # a tool call and its output before the reply
                 tool = node + "tool"
@@ -166,7 +167,8 @@ def claude(convs: Iterator[list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
         out = []
         for i, m in enumerate(msgs):
             files = [{"file_name": m["attach"]}] if m["attach"] else []
-            out.append({"uuid": f"c{c}m{i}", "text": m["text"], "sender": "human" if m["role"] == "user" else "assistant",
+            sender = "human" if m["role"] == "user" else "assistant"
+            out.append({"uuid": f"c{c}m{i}", "text": m["text"], "sender": sender,
                         "created_at": m["time"], "content": [{"type": "text", "text": m["text"]}],
                         "attachments": [], "files": files})
             if i % 9 == 8:

@@ -61,6 +61,6 @@ def test_progress_tells_rate_and_time_left_counting_only_new_messages() -> None:
     meter = ProgressMeter(out, clock=lambda: now[0])
     meter(2000, 12000)  # 2,000 already imported: the rate starts from here
     now[0] = 110.0
-    assert meter.describe(4000, 12000, now[0]) == "4,000 / 12,000 messages (33%), 200 messages/s, 0:40 left"
+    assert meter.rate.describe(4000, 12000, now[0]) == "4,000 / 12,000 messages (33%), 200 messages/s, 0:40 left"
     meter(12000, 12000)
     assert out.getvalue().splitlines()[-1].startswith("12,000 / 12,000 messages (100%), 1,000 messages/s")

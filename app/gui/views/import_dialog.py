@@ -55,7 +55,8 @@ class ImportDialog(QDialog):
         self.summary: chat_exports.ExportSummary | None = None
         self._generation = 0
         self.app_user = app_user
-        self.path = QLineEdit(path, placeholderText="A ChatGPT or Claude export (.zip), or a .json, .jsonl or .txt conversation")
+        self.path = QLineEdit(path, placeholderText="A ChatGPT or Claude export (.zip), or a .json, .jsonl "
+                                                    "or .txt conversation")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         file_row = QHBoxLayout()
@@ -126,7 +127,9 @@ class ImportDialog(QDialog):
         self._generation += 1
         self.conversations.hide()
         self.format.setEnabled(True)
+        self.skip_small_talk.setVisible(True)
         self.skip_small_talk.setEnabled(not self.infer.isChecked())
+        self.scope_fields.run.setEnabled(True)
         text = self.path.text().strip()
         if not text:
             return False
@@ -165,7 +168,8 @@ class ImportDialog(QDialog):
         generation = self._generation
         self.error.hide()
         self.format.setEnabled(False)
-        self.skip_small_talk.setEnabled(False)
+        self.skip_small_talk.setVisible(False)  # an export is imported as it was said (resumable)
+        self.scope_fields.run.setEnabled(False)  # each conversation is a session of its own
         self.preview.setText(f"Reading the {chat_exports.KINDS[kind]}…")
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
 
