@@ -37,7 +37,8 @@ def test_cli_imports_a_chatgpt_zip_for_the_user_and_a_second_run_adds_nothing(tm
     assert len(users) == 3 and {r["actor_id"] for r in users} == {"Maya"}  # the user's name on their episodes
     assert all(r["metadata"]["source"] == "chatgpt" for r in rows)
     assert main([*d, "import", str(archive), "--user", "maya"]) == 0
-    assert "Imported 0 memories" in capsys.readouterr().out and "5 messages were already imported"
+    out_text = capsys.readouterr().out
+    assert "Imported 0 memories" in out_text and "5 messages were already imported" in out_text
     assert main([*d, "--json", "import", str(archive), "--user", "ingrid"]) == 0  # another person's copy
     assert json.loads(capsys.readouterr().out)["added"] == 5
 
