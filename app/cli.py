@@ -61,10 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="store a sample conversation and search it")
     e = sub.add_parser("export", help="save every memory (with history and sources) to a JSON file")
     e.add_argument("file")
-    i = sub.add_parser("import", help="restore memories from an export file")
-    i.add_argument("file")
-    i.add_argument("--replace", action="store_true",
-                   help="delete every memory in the store first (default: merge, skipping ones already here)")
+    from .import_cli import add_arguments as import_arguments
+
+    import_arguments(sub.add_parser("import", help="restore a Loci export, or import a ChatGPT/Claude export "
+                                                   "or a conversation file (Ctrl-C stops; run again to continue)"))
     sub.add_parser("doctor", help="check the store fully and repair what can be repaired")
     b = sub.add_parser("backup", help="take a backup now (or list them with --list)")
     b.add_argument("--list", action="store_true", help="list the backups, newest first")
@@ -206,11 +206,9 @@ def _run(mem: Any, args: argparse.Namespace) -> Any:
 
         return {"exported": export.export_store(mem, args.file), "file": args.file}
     if cmd == "import":
-        from engine.store import export
+        from .import_cli import run_import
 
-        summary = export.restore(mem, args.file, mode="replace" if args.replace else "merge")
-        return {"added": summary.added, "skipped": summary.skipped, "removed": summary.removed,
-                "file": args.file}
+        return run_import(mem, args)
     return _demo(mem)
 
 
@@ -280,7 +278,7 @@ def _print_human(command: str, out: Any) -> None:
     if command == "export":
         print(f"Exported {_memories(out['exported'])} to {out['file']}.")
         return
-    if command == "import":
+    if command == "import" and "removed" in out:
         text = f"Restored {_memories(out['added'])} from {out['file']}"
         if out["skipped"]:
             text += f"; skipped {out['skipped']:,} already in the store"

@@ -7,17 +7,18 @@ engine's to decide (engine.service.importing, engine.store.export, engine.servic
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, cast
+from typing import Any, Callable, Collection, Mapping, Sequence, cast
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from engine import (CancelToken, HistoryEvent, LociConfig, LociError, Memory, MemoryRecord, Message, Scope, StoreError,
                     open_memory)
 from engine.service import settings
-from engine.service.importing import added_count, import_sessions
+from engine.service.importing import added_count, import_resumable, import_sessions
 from engine.store import export
 from engine.store.ledger import ScopeCount
 
+from ..chat_exports import read_conversations
 from ..importers import Conversation
 from .jobs import JobRunner
 from .messages import Messages, imported, memories, repaired, restored
@@ -229,6 +230,16 @@ class EngineBridge(JobRunner):
             return import_sessions(self._need_memory(), conv.sessions, scope, infer=infer, progress=progress,
                                    cancel=token, stored=self.changes.note_from_any_thread)
         return self.submit_import(run, imported, "import conversation")
+
+    def import_chat_export(self, path: Path, ids: Collection[str], messages: int, scope: Scope,
+                           infer: bool) -> CancelToken:
+        """Store the chosen conversations of a ChatGPT/Claude export, streamed; what an earlier
+        import of the file stored is skipped (an interrupted import continues)."""
+        def run(token: CancelToken, progress: Callable[[int, int], None]) -> Any:
+            return import_resumable(self._need_memory(), read_conversations(path, only=ids), scope, total=messages,
+                                    infer=infer, progress=progress, cancel=token,
+                                    stored=self.changes.note_from_any_thread)
+        return self.submit_import(run, imported, "import chat export")
 
     def import_json(self, source: str | Path | export.ExportFile, mode: export.Mode = "merge",
                     on_done: Callable | None = None) -> CancelToken:

@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self._generation = 0
         self.undo_stack = QUndoStack(self)
         self.setWindowTitle("Loci — memory browser")
+        self.setAcceptDrops(True)  # a dropped ChatGPT/Claude export (.zip) or conversation file imports it
         self.resize(1280, 780)
         messages.set_dialog_parent(self)
         self._build_widgets()
@@ -163,8 +164,9 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         K = QKeySequence.StandardKey
         self.add_note_action = self._action("&Add Note…", self.add_note, K.New, "Write a memory by hand")
-        self.import_action = self._action("&Import Conversation…", self.import_conversation, "Ctrl+I",
-                                          "Import a conversation file (JSON, JSONL, transcript, LoCoMo)")
+        self.import_action = self._action("&Import Conversations…", self.import_conversation, "Ctrl+I",
+                                          "Import a ChatGPT or Claude export (.zip) or a conversation file "
+                                          "(JSON, JSONL, transcript, LoCoMo); you can also drop it on the window")
         self.sample_action = self._action("Import &Sample Conversation", self.import_sample, None)
         self.export_all_action = self._action("&Export All…", self.export_all, "Ctrl+E",
                                               "Save every memory to a JSON file")
@@ -549,10 +551,31 @@ class MainWindow(QMainWindow):
             self.bridge.add_note(text, scope, infer)
 
     def import_conversation(self, path: str = "") -> None:
-        dialog = ImportDialog(self._current_scope() if self.scope else None, self, path=path)
-        if dialog.exec():
+        dialog = ImportDialog(self._current_scope() if self.scope else None, self, path=path,
+                              app_user=self.assistant_view.conversation.user_id)
+        if not dialog.exec():
+            return
+        choice = dialog.chat_export()
+        if choice is None:
             conv, scope, infer = dialog.values()
             self.start_import(conv, scope, infer)
+        elif self.bridge.import_token is not None:
+            self.messages.error("An import is already running; wait for it or cancel it first.")
+        else:
+            self.status.set_import_progress(0, choice.messages)
+            self.bridge.import_chat_export(choice.path, choice.ids, choice.messages, dialog.scope(),
+                                           dialog.infer.isChecked())
+
+    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        """A dropped export or conversation file opens the import dialog with it."""
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.import_conversation(files[0])
 
     def start_import(self, conv: Any, scope: Scope, infer: bool) -> None:
         if self.bridge.import_token is not None:

@@ -29,7 +29,10 @@ def memories(n: int) -> str:
 def imported(summary: ImportSummary) -> str:
     """The status line after a conversation import."""
     what = memories(summary.added)
-    return f"Import cancelled after storing {what}." if summary.cancelled else f"Imported {what}."
+    earlier = f" ({plural(summary.skipped, 'message')} were already imported)" if summary.skipped else ""
+    if summary.cancelled:
+        return f"Import cancelled after storing {what}{earlier}; import the file again to continue."
+    return f"Imported {what}{earlier}."
 
 
 def repaired(repairs: Sequence[str]) -> str:

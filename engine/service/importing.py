@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from ..records import Scope
+from ..records import EPISODE, Scope
 
 RAW_CHUNK = 25  # messages per add() when storing without the model
 
@@ -33,6 +33,8 @@ class Writer(Protocol):
             run_id: str | None = ..., timestamp: Any = ..., infer: bool = ...,
             progress: Progress | None = ..., cancel: Any = ...) -> dict[str, Any]: ...
 
+    def count(self, filters: Mapping[str, Any] | None = ...) -> int: ...
+
 
 class Cancel(Protocol):
     """Anything with an is_cancelled flag (engine.CancelToken)."""
@@ -47,6 +49,7 @@ class ImportSummary:
 
     added: int
     cancelled: bool
+    skipped: int = 0  # messages already in the store from an earlier (interrupted) import of the file
 
 
 def added_count(result: Mapping[str, Any]) -> int:
@@ -101,3 +104,54 @@ def import_sessions(memory: Writer, sessions: Sequence[Session], scope: Scope, *
             if stored is not None:
                 stored()
     return ImportSummary(added, cancelled=cancel is not None and cancel.is_cancelled)
+
+
+def already_stored(memory: Writer, scope: Scope, run_id: str) -> int:
+    """How many messages of a session (its own run id) an earlier import stored: each add() commits
+    whole, in order, so they are the session's first ones."""
+    return memory.count({**Scope(scope.user_id, scope.agent_id, None).as_dict(), "run_id": run_id,
+                         "memory_type": EPISODE})
+
+
+def import_resumable(memory: Writer, sessions: Iterable[Session], scope: Scope, *, total: int, infer: bool,
+                     progress: Progress | None = None, cancel: Cancel | None = None,
+                     stored: Callable[[], None] | None = None) -> ImportSummary:
+    """Store sessions that each carry their own run id (one per conversation of a chat export),
+    read lazily (a stream), skipping the messages an earlier import of the same file stored.
+
+    An interrupted import run again continues where it stopped, and a finished one adds nothing.
+    progress(done, total) counts messages, the skipped ones included; the scope's run id is not
+    used (every conversation is its own session). Cancel stops before the next add().
+    """
+    report = progress or (lambda _done, _total: None)
+    total = max(total, 1)
+    added = done = skipped = 0
+    report(0, total)
+    owner = Scope(scope.user_id, scope.agent_id, None)
+    for session in sessions:
+        if cancel is not None and cancel.is_cancelled:
+            return ImportSummary(added, True, skipped)
+        run_id = session.run_id
+        messages = session.messages
+        if run_id:
+            have = min(already_stored(memory, owner, run_id), len(messages))
+            skipped += have
+            done += have
+            messages = messages[have:]
+            if have:
+                report(done, total)
+        for chunk in chunks(messages, infer):
+            if cancel is not None and cancel.is_cancelled:
+                return ImportSummary(added, True, skipped)
+
+            def step(d: int, t: int, base: int = done, n: int = len(chunk)) -> None:
+                report(base + (min(d, t) * n // t if t else 0), total)
+            result = memory.add(chunk, user_id=owner.user_id, agent_id=owner.agent_id, run_id=run_id,
+                                timestamp=session.timestamp, infer=infer,
+                                progress=step if infer else None, cancel=cancel if infer else None)
+            added += added_count(result) + (len(result.get("episodes", ())) if infer else 0)
+            done += len(chunk)
+            report(min(done, total), total)
+            if stored is not None:
+                stored()
+    return ImportSummary(added, cancel is not None and cancel.is_cancelled, skipped)

@@ -387,7 +387,7 @@ def test_table_models_pass_qtmodeltester(qtmodeltester):
     assert [entities.index(r, 1).data() for r in range(3)] == ["Person", "Place", "Organisation"]
 
 
-def test_import_dialog_previews_file_and_suggests_scope(qtbot, tmp_path):
+def test_import_dialog_previews_file_for_the_apps_user(qtbot, tmp_path):
     from app.gui.views.import_dialog import ImportDialog
 
     path = tmp_path / "chat.txt"
@@ -396,10 +396,11 @@ def test_import_dialog_previews_file_and_suggests_scope(qtbot, tmp_path):
     qtbot.addWidget(dialog)
     assert "3 messages in 1 session" in dialog.preview.text()
     assert "2 messages are small talk and will be skipped" in dialog.preview.text()
-    assert dialog.scope_fields.scope().user_id == "maya"
+    assert dialog.scope_fields.scope().user_id == "default"  # the app's user, not the first speaker
     dialog.accept()
     conv, scope, infer = dialog.values()
-    assert conv.message_count == 1 and scope.user_id == "maya" and infer is False
+    assert conv.message_count == 1 and scope.user_id == "default" and infer is False
+    assert conv.sessions[0].messages[0]["name"] == "Maya"  # the speaker keeps their name
     assert conv.sessions[0].messages[0]["content"] == "I love skiing"
     dialog.skip_small_talk.setChecked(False)
     assert dialog.values()[0].message_count == 3

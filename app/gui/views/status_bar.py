@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
 
+from ...import_rate import ImportRate
 from ..messages import plural
 
 
@@ -25,7 +26,8 @@ class StatusBar(QStatusBar):
         self.store_label = QLabel("Opening the store…")
         self.model_label = QLabel("Model: not loaded")
         self.jobs_label = QLabel("")
-        self.progress = QProgressBar(maximumWidth=160, textVisible=True)
+        self.progress = QProgressBar(maximumWidth=200, textVisible=True)
+        self.import_rate: ImportRate | None = None
         self.progress.hide()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the running import after the current step")
@@ -49,11 +51,19 @@ class StatusBar(QStatusBar):
             self.jobs_label.setText(f"{n} job{'s' if n != 1 else ''} running" if n else "")
 
     def set_import_progress(self, done: int, total: int) -> None:
+        """The bar shows the percentage and the time left; its tooltip messages and messages/s."""
+        if self.import_rate is None or not self.progress.isVisible():
+            self.import_rate = ImportRate()
+        now = self.import_rate.step(done)
+        left = self.import_rate.left(done, total, now)
+        self.progress.setFormat(f"%p% · {left}" if left else "%p%")
+        self.progress.setToolTip(self.import_rate.describe(done, total, now))
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(min(done, total))
         self.progress.show()
         self.cancel_button.show()
 
     def end_import(self) -> None:
+        self.import_rate = None
         self.progress.hide()
         self.cancel_button.hide()

@@ -9,8 +9,8 @@ import pytest
 
 from engine import CancelToken, Memory, Scope
 from engine.extraction import Cancelled
-from engine.service.importing import (RAW_CHUNK, ImportSummary, added_count, chunks, import_sessions,
-                                      session_run_id)
+from engine.service.importing import (RAW_CHUNK, ImportSummary, added_count, already_stored, chunks,
+                                      import_resumable, import_sessions, session_run_id)
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,43 @@ def test_helpers() -> None:
     assert [len(c) for c in chunks(msgs, infer=False)] == [25, 25, 1]
     assert [len(c) for c in chunks(msgs, infer=True)] == [51]
     assert chunks((), infer=True) == []
+
+
+def _conversations(n: int, size: int) -> list[Session]:
+    return [Session(said(*(f"Conversation {c} message {i} about the harbour." for i in range(size))), f"chat-{c}")
+            for c in range(n)]
+
+
+def test_an_interrupted_resumable_import_continues_where_it_stopped_and_a_reimport_adds_nothing(
+        memory: Memory) -> None:
+    sessions = _conversations(3, 30)  # 30 messages: two adds each (25 + 5)
+    token = CancelToken()
+    adds = 0
+
+    def stop_after_three() -> None:
+        nonlocal adds
+        adds += 1
+        if adds == 3:
+            token.cancel()
+    first = import_resumable(memory, iter(sessions), Scope(user_id="maya"), total=90, infer=False,
+                             cancel=token, stored=stop_after_three)
+    assert first == ImportSummary(added=55, cancelled=True, skipped=0)  # 25 + 5 + 25
+    assert already_stored(memory, Scope(user_id="maya"), "chat-1") == 25
+    steps: list[tuple[int, int]] = []
+    second = import_resumable(memory, iter(sessions), Scope(user_id="maya"), total=90, infer=False,
+                              progress=lambda d, t: steps.append((d, t)))
+    assert second == ImportSummary(added=35, cancelled=False, skipped=55)
+    assert steps[-1] == (90, 90) and (30, 90) in steps  # skipped messages count as done
+    texts = [r.memory for r in memory.list_records(filters={"user_id": "maya"}, top_k=500)]
+    assert len(texts) == 90 and len(set(texts)) == 90  # every message once, none twice
+    again = import_resumable(memory, iter(sessions), Scope(user_id="maya"), total=90, infer=False)
+    assert again == ImportSummary(added=0, cancelled=False, skipped=90)
+    assert memory.count({"user_id": "maya"}) == 90
+
+
+def test_resuming_is_per_owner_so_another_user_gets_the_whole_file(memory: Memory) -> None:
+    sessions = _conversations(1, 4)
+    import_resumable(memory, sessions, Scope(user_id="maya"), total=4, infer=False)
+    other = import_resumable(memory, sessions, Scope(user_id="ingrid", run_id="ignored"), total=4, infer=False)
+    assert other == ImportSummary(added=4, cancelled=False, skipped=0)
+    assert memory.count({"user_id": "ingrid", "run_id": "chat-0"}) == 4
