@@ -54,11 +54,11 @@ class _State:
     """What the terminal chat shows about the last turn."""
 
     used: list[Any] = field(default_factory=list)  # MemoryRecords given to the last reply
-    remembered: list[tuple[str, str]] = field(default_factory=list)  # (id, text) stored from it
+    remembered: list[tuple[tuple[str, ...], str]] = field(default_factory=list)  # (ids, text) stored
     pending: "list[Future[Any]]" = field(default_factory=list)  # background adds not shown yet
 
-    def items(self) -> list[tuple[str, str]]:
-        return [(r.id, r.memory) for r in self.used] + self.remembered
+    def items(self) -> list[tuple[tuple[str, ...], str]]:
+        return [((r.id,), r.memory) for r in self.used] + self.remembered
 
 
 def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
@@ -134,6 +134,7 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO 
         if bot.is_busy:
             say("Saving what to remember from this chat…")
         bot.close()
+        _show_remembered(state, say)  # what the last turns stored, so it can still be found and forgotten
         mem.close()
     return 0
 
@@ -163,12 +164,12 @@ def _show_remembered(state: _State, say: Callable[[str], None]) -> None:
         except Exception as exc:  # noqa: BLE001 - the add's error is shown, the chat goes on
             say(f"      (could not remember an exchange: {exc})")
             continue
-        if not got.memory_ids:
+        if not got.all_ids:
             continue
-        first = len(state.items()) + 1
-        state.remembered += list(zip(got.memory_ids, got.texts))
-        numbers = ", ".join(str(first + i) for i in range(len(got.memory_ids)))
-        say("      (remembered: " + "; ".join(got.texts)[:160] + f" — /forget {numbers} to undo)")
+        number = len(state.items()) + 1
+        said = "; ".join(got.texts)
+        state.remembered.append((got.all_ids, said))
+        say(f"      (remembered: {said[:160]} — forget that: /forget {number})")
 
 
 def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], None]) -> str | None:
@@ -191,7 +192,7 @@ def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], 
         items = state.items()
         if not items:
             say("The last reply was given no memories, and nothing was remembered from it.")
-        for n, (_memory_id, memory) in enumerate(items, start=1):
+        for n, (_ids, memory) in enumerate(items, start=1):
             if n == 1 and state.used:
                 say("Given to the last reply:")
             if n == len(state.used) + 1:
@@ -203,10 +204,10 @@ def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], 
             say(f"Give the number of a memory from /memories (1 to {len(items)})." if items
                 else "Nothing to forget: /memories is empty.")
             return None
-        memory_id, memory = items[int(arg) - 1]
-        removed = bot.forget([memory_id])
-        state.used = [r for r in state.used if r.id != memory_id]
-        state.remembered = [x for x in state.remembered if x[0] != memory_id]
+        ids, memory = items[int(arg) - 1]
+        removed = bot.forget(list(ids))
+        state.used = [r for r in state.used if r.id not in ids]
+        state.remembered = [x for x in state.remembered if x[0] != ids]
         say(f"Forgot: {memory}" if removed else "That memory was already gone.")
     elif cmd == "/model":
         if not arg:

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
+from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
+from .intent import classify
 from ..errors import InvalidInputError
 from ..inference.llm import LoadedModel
 from ..records import MemoryRecord
@@ -95,11 +97,11 @@ class Prompt:
 
 @dataclass(frozen=True, slots=True)
 class Remembered:
-    """The memories stored from one exchange (empty when nothing new was worth keeping)."""
+    """The memories stored from one exchange: what the user stated, never the reply or a question."""
 
-    memory_ids: tuple[str, ...]  # the facts drawn from the exchange
-    texts: tuple[str, ...]  # their texts, in the same order
-    episode_ids: tuple[str, ...] = ()  # the exchange's own messages, kept as said (memory_type "message")
+    memory_ids: tuple[str, ...]  # the facts drawn from the user's statement
+    texts: tuple[str, ...]  # what to announce: the facts, or the statement itself when it gave none
+    episode_ids: tuple[str, ...] = ()  # the statement as said (memory_type "message")
 
     @property
     def all_ids(self) -> tuple[str, ...]:
@@ -128,11 +130,13 @@ def new_conversation_id() -> str:
 
 
 class Assistant:
-    """Chats on the local model with the memory store; stores each exchange in the background.
+    """Chats on the local model with the memory store; remembers what the user states.
 
-    One background thread adds exchanges to memory (infer=True, the conversation id as run_id),
-    one add per finished turn, in the order the turns were made. Incognito conversations
-    (remember=False) are never stored. Pass `llm` to use a model other than the store's own
+    One background thread, in the order the turns were made, writes each exchange to the chat log
+    (engine/assistant/chat_log.py) and adds the user's statements to memory (infer=True, the
+    conversation id as run_id; engine/assistant/intent.py decides what is a statement). Replies,
+    questions and requests are never stored as memories. Incognito conversations (remember=False)
+    are neither logged nor stored. Pass `llm` to use a model other than the store's own
     (`memory.language_model()`, which follows the current settings).
     """
 
@@ -144,6 +148,7 @@ class Assistant:
         self._llm = llm
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loci-remember")
         self._pending: list[Future[Remembered]] = []
+        self.log = ChatLog(memory.data_dir)
 
     @property
     def llm(self) -> ChatModel:
@@ -230,7 +235,7 @@ class Assistant:
         conversation.turns.append(ChatTurn("user", text, now))
         if reply:
             conversation.turns.append(ChatTurn("assistant", reply, datetime.now(timezone.utc), ids))
-        remembered = self._remember(conversation, text, reply if not cancelled else "", now)
+        remembered = self._remember(conversation, text, reply, now, ids)
         log.debug("chat turn: %d memories, %d prompt tokens, %d pieces, first piece %.2fs",
                   len(ids), prompt.tokens, len(pieces), first or -1.0)
         return ChatReply(reply, ids, prompt.memories, cancelled, prompt.tokens, prompt.memory_tokens,
@@ -248,20 +253,32 @@ class Assistant:
                                                               "role": {"ne": "assistant"}})
         return hits
 
-    def _remember(self, conversation: Conversation, text: str, reply: str,
-                  when: datetime) -> "Future[Remembered] | None":
+    def _remember(self, conversation: Conversation, text: str, reply: str, when: datetime,
+                  cited: tuple[str, ...] = ()) -> "Future[Remembered] | None":
+        """Log the exchange in the chat log; store only what the user stated (or asked to remember).
+
+        The reply and the user's questions and requests stay in the log, never in memory: what the
+        model said is not something the user told, and must not come back as evidence.
+        """
         if not conversation.remember:
             return None
-        messages = [{"role": "user", "content": text}]
-        if reply:
-            messages.append({"role": "assistant", "content": reply})
         user_id, run_id = conversation.user_id, conversation.id
+        intent = classify(text)
+        turns = [LoggedTurn("user", text, when)]
+        if reply:
+            turns.append(LoggedTurn("assistant", reply, datetime.now(timezone.utc), cited))
 
         def add() -> Remembered:
-            result = self.memory.add(messages, user_id=user_id, run_id=run_id, timestamp=when, infer=True)
+            self.log.append(run_id, user_id, turns)
+            if intent.to_remember is None:
+                return Remembered((), (), ())
+            result = self.memory.add([{"role": "user", "content": intent.to_remember}], user_id=user_id,
+                                     run_id=run_id, timestamp=when, infer=True,
+                                     metadata={"source": "assistant chat", "intent": intent.kind})
             added = [e for e in result.get("results", []) if e.get("event") == "ADD"]
             episodes = tuple(e["id"] for e in result.get("episodes", []))
-            return Remembered(tuple(e["id"] for e in added), tuple(e["memory"] for e in added), episodes)
+            texts = tuple(e["memory"] for e in added) or ((intent.to_remember,) if episodes else ())
+            return Remembered(tuple(e["id"] for e in added), texts, episodes)
 
         future = self._executor.submit(add)
         self._pending = [f for f in self._pending if not f.done()] + [future]
@@ -273,10 +290,12 @@ class Assistant:
         return int(self.memory.delete_records(list(memory_ids), actor="you (Loci assistant)"))
 
     def conversations(self, user_id: str) -> list[Conversation]:
-        """Earlier remembered chats of a user (newest first), rebuilt from the stored messages."""
-        runs = [s.value for s in self.memory.scopes() if s.kind == "run_id" and s.value.startswith(CHAT_PREFIX)]
+        """Earlier remembered chats of a user (newest first): the chat log, and the chats that
+        earlier versions kept as stored messages."""
+        runs = set(self.log.chat_ids())
+        runs |= {s.value for s in self.memory.scopes() if s.kind == "run_id" and s.value.startswith(CHAT_PREFIX)}
         out: list[Conversation] = []
-        for run_id in runs:
+        for run_id in sorted(runs):
             conv = self.open_conversation(run_id, user_id)
             if conv.turns:
                 out.append(conv)
@@ -284,9 +303,13 @@ class Assistant:
         return out
 
     def open_conversation(self, run_id: str, user_id: str, *, limit: int = 200) -> Conversation:
-        """A stored chat with its last `limit` messages, to continue it."""
-        messages = self.memory.messages({"user_id": user_id, "run_id": run_id}, limit=limit)
-        turns = [ChatTurn(m.role, m.content, m.timestamp) for m in messages if m.role in ("user", "assistant")]
+        """A chat with its last `limit` messages, to continue it (from the log, else stored messages)."""
+        logged = self.log.read(run_id, user_id) if run_id in set(self.log.chat_ids()) else []
+        if logged:
+            turns = [ChatTurn(t.role, t.content, t.timestamp, t.memory_ids) for t in logged[-limit:]]
+        else:
+            messages = self.memory.messages({"user_id": user_id, "run_id": run_id}, limit=limit)
+            turns = [ChatTurn(m.role, m.content, m.timestamp) for m in messages if m.role in ("user", "assistant")]
         return Conversation(user_id=user_id, remember=True, id=run_id, turns=turns)
 
     @property

@@ -110,7 +110,7 @@ class MessageBubble(QFrame):
 
     def show_remembered(self, got: Remembered) -> None:
         self.remembered_ids = got.all_ids
-        if not got.memory_ids:
+        if not got.all_ids:
             return
         said = "; ".join(f"\u201c{html.escape(_short(t))}\u201d" for t in got.texts)
         self.remembered_label.setText(f"<span style='color:#2e7d32'>Remembered:</span> {said} "
