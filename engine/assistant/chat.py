@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -11,7 +12,9 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
-from .intent import classify
+from .answer import NO_MEMORY, date_reply, found_reply, is_time_question, relevant_memories, said_by
+from .grounding import Claim, check
+from .intent import QUESTION, REQUEST, classify
 from ..errors import InvalidInputError
 from ..inference.llm import LoadedModel
 from ..records import MemoryRecord
@@ -123,6 +126,14 @@ class ChatReply:
     first_token_s: float | None  # from the call to the first piece of text
     seconds: float
     remembered: "Future[Remembered] | None"  # the background add; None when nothing is stored
+    cited_ids: tuple[str, ...] = ()  # the memories the reply rests on ([n] in the text: n-th of `memories`)
+    claims: tuple[Claim, ...] = ()  # the model's reply checked claim by claim (grounding.py)
+    draft: str = ""  # the model's own reply when it was not supported and `text` quotes memory instead
+
+    @property
+    def supported(self) -> bool:
+        """False when the model said more than the memories; the reply then quotes them instead."""
+        return all(c.supported for c in self.claims)
 
 
 def new_conversation_id() -> str:
@@ -213,7 +224,54 @@ class Assistant:
             raise InvalidInputError("Type a message first.")
         now = now or datetime.now(timezone.utc)
         prompt = self.prepare(conversation, text, now=now)
+        # A question is answered from memory or not at all; a request ("tell me about Caroline") is
+        # checked against the memories it touches, and otherwise left to the model ("write a poem").
+        kind = classify(text).kind if self.config.use_memory else ""
+        found = relevant_memories(text, prompt.memories) if kind in (QUESTION, REQUEST) else []
+        asking = kind == QUESTION or bool(found)
+        number = {r.id: n for n, r in enumerate(prompt.memories, start=1)}
+        fixed = ""
+        if kind == QUESTION and not found:
+            fixed = NO_MEMORY  # memory is silent: say so rather than let the model invent
+        elif found and is_time_question(text):
+            best = found[0]
+            fixed = f"{date_reply(best)}: \u201c{_plain(best)}\u201d{said_by(best)} [{number[best.id]}]"
         pieces: list[str] = []
+        first: float | None = None
+        if fixed:
+            first = time.perf_counter() - started
+            pieces.append(fixed)
+            if on_token is not None:
+                on_token(fixed)
+        else:
+            first = self._stream(prompt, pieces, on_token, cancel, started)
+        cancelled = bool(cancel is not None and cancel.is_cancelled)
+        reply = "".join(pieces).strip()
+        cited: tuple[str, ...] = tuple(r.id for r in found[:1]) if fixed and found else ()
+        claims: tuple[Claim, ...] = ()
+        draft = ""
+        if asking and found and not fixed and reply and not cancelled:
+            grounding = check(reply, text, prompt.memories, now=now)
+            claims = grounding.claims
+            if grounding.supported:
+                cited = grounding.memory_ids or (found[0].id,)
+                reply = f"{_CITE.sub('', reply).rstrip()} " + "".join(f"[{number[i]}]" for i in cited)
+            else:
+                draft, cited = reply, (found[0].id,)
+                reply = f"{found_reply(found[0], text)} [{number[found[0].id]}]"
+        ids = tuple(r.id for r in prompt.memories)
+        conversation.turns.append(ChatTurn("user", text, now))
+        if reply:
+            conversation.turns.append(ChatTurn("assistant", reply, datetime.now(timezone.utc), cited))
+        remembered = self._remember(conversation, text, reply, now, cited)
+        log.debug("chat turn: %d memories, %d prompt tokens, %d pieces, first piece %.2fs",
+                  len(ids), prompt.tokens, len(pieces), first or -1.0)
+        return ChatReply(reply, ids, prompt.memories, cancelled, prompt.tokens, prompt.memory_tokens,
+                         len(pieces), first, time.perf_counter() - started, remembered, cited, claims, draft)
+
+    def _stream(self, prompt: Prompt, pieces: list[str], on_token: Callable[[str], None] | None,
+                cancel: Any, started: float) -> float | None:
+        """Stream the model's reply into `pieces`; returns the seconds to the first piece."""
         first: float | None = None
         stream = self.llm.stream(prompt.messages, max_tokens=self.config.reply_tokens, cancel=cancel)
         try:
@@ -229,17 +287,7 @@ class Assistant:
             close = getattr(stream, "close", None)  # a generator holds the model's lock until closed
             if close is not None:
                 close()
-        cancelled = bool(cancel is not None and cancel.is_cancelled)
-        reply = "".join(pieces).strip()
-        ids = tuple(r.id for r in prompt.memories)
-        conversation.turns.append(ChatTurn("user", text, now))
-        if reply:
-            conversation.turns.append(ChatTurn("assistant", reply, datetime.now(timezone.utc), ids))
-        remembered = self._remember(conversation, text, reply, now, ids)
-        log.debug("chat turn: %d memories, %d prompt tokens, %d pieces, first piece %.2fs",
-                  len(ids), prompt.tokens, len(pieces), first or -1.0)
-        return ChatReply(reply, ids, prompt.memories, cancelled, prompt.tokens, prompt.memory_tokens,
-                         len(pieces), first, time.perf_counter() - started, remembered)
+        return first
 
     def _retrieve(self, conversation: Conversation, text: str) -> list[Any]:
         query = text
@@ -329,6 +377,15 @@ class Assistant:
         """Finish the pending adds and stop the background thread."""
         self.wait()
         self._executor.shutdown(wait=True)
+
+
+_CITE = re.compile(r"\s*\[\d{1,3}\]")
+
+
+def _plain(record: MemoryRecord) -> str:
+    """A memory's text without the "Name: " a transcript line starts with."""
+    text = " ".join(record.memory.split())
+    return text[len(record.actor) + 1:].strip() if record.actor and text.startswith(f"{record.actor}:") else text
 
 
 def _memory_block(text: str) -> str:

@@ -73,15 +73,16 @@ def test_reply_streams_and_cites_the_memories_it_was_given(mem: Memory, llm: Rep
     pieces: list[str] = []
     reply = bot.chat(conv, "Where does my sister live?", on_token=pieces.append, now=T)
     bot.close()
-    assert "".join(pieces).strip() == reply.text == llm.reply
+    assert "".join(pieces).strip() == llm.reply
     assert reply.memory_ids, "memories were retrieved"
     sister = next(r for r in reply.memories if "Ingrid" in r.memory)
     assert reply.memory_ids[0] == sister.id  # the relevant memory ranks first
+    assert reply.supported and reply.cited_ids == (sister.id,) and reply.text == llm.reply + " [1]"
     system = _system(llm.prompts[0])
     assert "[1 April 2024] Maya: My sister Ingrid lives in Bergen" in system  # date and speaker
     assert "Tom likes sailing" not in system  # another user's memories never leak in
     assert set(reply.memory_ids) <= {r.id for r in mem.list_records(filters={"user_id": "maya"})}
-    assert conv.turns[-1].role == "assistant" and conv.turns[-1].memory_ids == reply.memory_ids
+    assert conv.turns[-1].role == "assistant" and conv.turns[-1].memory_ids == reply.cited_ids
     assert reply.first_token_s is not None and reply.first_token_s <= reply.seconds
 
 
@@ -158,7 +159,7 @@ def test_questions_requests_and_small_talk_stay_in_the_chat_log_only(mem: Memory
     got = reply.remembered.result(timeout=60)
     bot.close()
     assert got.all_ids == () and mem.count() == before
-    assert [t.content for t in bot.open_conversation(conv.id, "maya").turns] == [question, llm.reply]
+    assert [t.content for t in bot.open_conversation(conv.id, "maya").turns] == [question, reply.text]
     assert [c.id for c in bot.conversations("maya")] == [conv.id]
 
 
@@ -260,3 +261,29 @@ def test_the_assistants_own_replies_are_never_given_back_as_memories(mem: Memory
     assert second.memory_ids and not said & set(second.memory_ids)
     old = bot.open_conversation(CHAT_PREFIX + "old", "maya")  # old chats still reopen
     assert [t.role for t in old.turns] == ["user", "assistant"]
+
+
+def test_an_invented_reply_is_replaced_by_what_the_memory_says(mem: Memory, llm: ReplayedLLM) -> None:
+    llm.reply = "Your sister Ingrid lives in Paris with her husband Pierre since 2019."
+    bot = Assistant(mem)
+    reply = bot.chat(Conversation(user_id="maya", remember=False), "Where does my sister live?", now=T)
+    bot.close()
+    assert not reply.supported and reply.draft == llm.reply
+    assert reply.text == "I found: \u201cMy sister Ingrid lives in Bergen\u201d, said by Maya on 1 April 2024. [1]"
+    (claim,) = reply.claims
+    assert {"Paris", "Pierre"} <= set(claim.unsupported)
+    assert reply.cited_ids == (reply.memories[0].id,)
+
+
+def test_when_is_answered_from_the_event_date_and_an_unknown_topic_is_declined(mem: Memory,
+                                                                               llm: ReplayedLLM) -> None:
+    mem.add([{"role": "user", "content": "My appointment is on Friday", "name": "Maya"}], user_id="maya",
+            timestamp="2024-05-08T10:00:00Z", infer=False)  # a Wednesday
+    bot = Assistant(mem)
+    conv = Conversation(user_id="maya", remember=False)
+    when = bot.chat(conv, "When is my appointment?", now=T)
+    unknown = bot.chat(conv, "What is my favourite opera?", now=T)
+    bot.close()
+    assert when.text.startswith("10 May 2024: \u201cMy appointment is on Friday\u201d, said by Maya on 8 May 2024")
+    assert llm.prompts == [] and when.cited_ids  # neither needed the model
+    assert unknown.text == "I don't have a memory of that." and unknown.cited_ids == ()
