@@ -126,6 +126,7 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO 
             finally:
                 signal.signal(signal.SIGINT, previous)
             say(" [stopped]" if reply.cancelled else "")
+            _show_grounding(reply, say)
             waiting = state.pending + ([reply.remembered] if reply.remembered is not None else [])
             state = _State(used=list(reply.memories), pending=waiting)
             if reply.memories:
@@ -137,6 +138,21 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO 
         _show_remembered(state, say)  # what the last turns stored, so it can still be found and forgotten
         mem.close()
     return 0
+
+
+def _show_grounding(reply: Any, say: Callable[[str], None]) -> None:
+    """After a streamed reply: what was not supported (and the answer from memory instead), and the
+    memories it cites, by their number in /memories."""
+    from engine.assistant.context import format_memory
+
+    if reply.draft:
+        missing = [w for c in reply.claims for w in c.unsupported]
+        say("      (not shown as fact: not in your memories: " + ", ".join(dict.fromkeys(missing))[:160] + ")")
+        say(f"loci> {reply.text}")
+    number = {r.id: n for n, r in enumerate(reply.memories, start=1)}
+    for memory in reply.memories:
+        if memory.id in reply.cited_ids:
+            say(f"      [{number[memory.id]}] {format_memory(memory)}")
 
 
 def _on_interrupt(handler: Callable[[], None]) -> Any:

@@ -139,7 +139,8 @@ def check(reply: str, question: str, memories: Sequence[MemoryRecord], *,
     stems = {i: {stem(w) for w in _WORD.findall(t)} for i, t in texts.items()}
     lower = {i: t.casefold() for i, t in texts.items()}
     question_stems = {stem(w) for w in _WORD.findall(question)}
-    reference = now or max((r.timestamp for r in memories), default=datetime.now().astimezone())
+    # A relative date in the reply ("in April") may be meant from today or from when a memory was said.
+    references = list(dict.fromkeys([now or datetime.now().astimezone(), *(r.timestamp for r in memories)]))
     claims: list[Claim] = []
     for sentence in _SENTENCE.split(_CITE.sub("", reply)):
         sentence = sentence.strip()
@@ -148,13 +149,18 @@ def check(reply: str, question: str, memories: Sequence[MemoryRecord], *,
         missing: list[str] = []
         score: dict[str, float] = {i: 0.0 for i in texts}
         rest = sentence
-        for mention in find_mentions(sentence, reference):
-            overlapping = [r.id for r, w in windows if w.start <= mention.window.end and mention.window.start <= w.end]
+        readings: dict[tuple[int, str], list[DateWindow]] = {}
+        for reference in references:
+            for mention in find_mentions(sentence, reference):
+                readings.setdefault((mention.start_char, mention.text), []).append(mention.window)
+        for (_at, mention_text), options in readings.items():
+            overlapping = list(dict.fromkeys(r.id for r, w in windows for o in options
+                                             if w.start <= o.end and o.start <= w.end))
             if not overlapping:
-                missing.append(mention.text)
+                missing.append(mention_text)
             for i in overlapping:
                 score[i] += 2
-            rest = rest.replace(mention.text, " ")
+            rest = rest.replace(mention_text, " ")
         for name in names(rest):
             have = [i for i, t in lower.items() if re.search(rf"\b{re.escape(name.casefold())}\b", t)]
             if not have and name.casefold() not in question.casefold():
