@@ -58,7 +58,9 @@ class _State:
     pending: "list[Future[Any]]" = field(default_factory=list)  # background adds not shown yet
 
     def items(self) -> list[tuple[tuple[str, ...], str]]:
-        return [((r.id,), r.memory) for r in self.used] + self.remembered
+        """What /memories lists and /forget N counts: what was remembered in this chat first (its
+        numbers stay the same as the chat goes on), then the memories given to the last reply."""
+        return self.remembered + [((r.id,), r.memory) for r in self.used]
 
 
 def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
@@ -128,7 +130,7 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO 
             say(" [stopped]" if reply.cancelled else "")
             _show_grounding(reply, say)
             waiting = state.pending + ([reply.remembered] if reply.remembered is not None else [])
-            state = _State(used=list(reply.memories), pending=waiting)
+            state = _State(used=list(reply.memories), remembered=state.remembered, pending=waiting)
             if reply.memories:
                 say(f"      (used {len(reply.memories)} memor{'y' if len(reply.memories) == 1 else 'ies'}: /memories)")
     finally:
@@ -182,9 +184,9 @@ def _show_remembered(state: _State, say: Callable[[str], None]) -> None:
             continue
         if not got.all_ids:
             continue
-        number = len(state.items()) + 1
         said = "; ".join(got.texts)
         state.remembered.append((got.all_ids, said))
+        number = len(state.remembered)
         say(f"      (remembered: {said[:160]} — forget that: /forget {number})")
 
 
@@ -209,10 +211,10 @@ def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], 
         if not items:
             say("The last reply was given no memories, and nothing was remembered from it.")
         for n, (_ids, memory) in enumerate(items, start=1):
-            if n == 1 and state.used:
+            if n == 1 and state.remembered:
+                say("Remembered from this chat:")
+            if n == len(state.remembered) + 1:
                 say("Given to the last reply:")
-            if n == len(state.used) + 1:
-                say("Remembered from this chat since then:" if state.used else "Remembered:")
             say(f"  [{n}] {memory}")
     elif cmd == "/forget":
         items = state.items()

@@ -14,7 +14,7 @@ from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
 from .answer import NO_MEMORY, date_reply, found_reply, is_time_question, relevant_memories, said_by
 from .grounding import Claim, check
-from .intent import QUESTION, REQUEST, classify
+from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
 from ..inference.llm import LoadedModel
 from ..records import MemoryRecord
@@ -27,6 +27,7 @@ SYSTEM_PROMPT = ("You are Loci, a helpful assistant that remembers what the user
                  "chats. Answer briefly.")
 MESSAGE_OVERHEAD = 8  # tokens a chat template adds around each message (role markers)
 SAFETY_TOKENS = 16
+ACKNOWLEDGED = "Noted."  # the reply to a statement when the model's own reply could not be checked
 
 
 class ChatModel(Protocol):
@@ -250,7 +251,13 @@ class Assistant:
         cited: tuple[str, ...] = tuple(r.id for r in found[:1]) if fixed and found else ()
         claims: tuple[Claim, ...] = ()
         draft = ""
-        if asking and found and not fixed and reply and not cancelled:
+        if kind in (STATEMENT, REMEMBER) and reply and not cancelled:
+            # the user told something: a reply may repeat it or the memories, but not invent
+            grounding = check(reply, text, prompt.memories, now=now)
+            claims = grounding.claims
+            if not grounding.supported:
+                draft, reply = reply, ACKNOWLEDGED
+        elif asking and found and not fixed and reply and not cancelled:
             grounding = check(reply, text, prompt.memories, now=now)
             claims = grounding.claims
             if grounding.supported:

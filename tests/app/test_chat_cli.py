@@ -47,7 +47,8 @@ def test_chat_streams_remembers_lists_and_forgets(tmp_path: Path, cli_embedder) 
                            "What is my dog called?", "/memories", "/model nowhere-model", f"/model {copy}",
                            "/new", "My sister Ingrid lives in Bergen.", "/help", "/quit"])
     assert text.startswith("Loci chat as 'maya' with SmolLM2-135M-Instruct.Q4_1.gguf on CPU.")
-    assert text.count("loci> ") == 4  # four replies streamed
+    assert text.count("you> ") >= 4 and text.count("loci> ") >= 4  # four replies streamed (a statement's
+    # unchecked reply is followed by "loci> Noted.")
     assert text.count("forget that: /forget") == 3  # every stated fact announced, the question never
     remembered = text.split("\nRemembered")[1].split("you>")[0]
     assert "Miso" in remembered

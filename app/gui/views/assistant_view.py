@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel
                                QListWidgetItem, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy,
                                QSplitter, QVBoxLayout, QWidget)
 
+from engine.assistant.answer import NO_MEMORY
 from engine.assistant.chat import ChatReply, Conversation, Remembered
 from engine.assistant.context import format_memory
 
@@ -122,6 +123,11 @@ class MessageBubble(QFrame):
         memories = self.reply.memories if self.reply is not None else ()
         if not memories:
             self.memories_label.setText("<span style='color:gray'>No memories were used for this reply.</span>")
+            return
+        if self.reply is not None and self.reply.text == NO_MEMORY:
+            self.memories_label.setText(f"<span style='color:gray'>Looked at {len(memories)} memor"
+                                        f"{'y' if len(memories) == 1 else 'ies'}; none was about this.</span>")
+            self.memories_label.setToolTip("\n".join(format_memory(r) for r in memories))
             return
         shown = memories if expanded else memories[:STRIP_SHOWN]
         cited = set(self.reply.cited_ids) if self.reply is not None else set()
