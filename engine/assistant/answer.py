@@ -81,15 +81,24 @@ def relevant_memories(question: str, records: Sequence[MemoryRecord]) -> list[Me
     keys = key_stems(question)
     out: list[tuple[float, int, MemoryRecord]] = []
     for k, r in enumerate(records):
-        text = r.memory.casefold()
-        if people and not any((r.actor or "").casefold() == p or re.search(rf"\b{re.escape(p)}\b", text)
-                              for p in people):
+        if people and not any((r.actor or "").casefold() == p or _about(r, p) for p in people):
             continue
         have = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", r.memory)}
         share = len(keys & have) / len(keys) if keys else 1.0
         if share >= MIN_KEY_SHARE and (keys & have or not keys):
             out.append((-share, k, r))
     return [r for _, _, r in sorted(out, key=lambda t: (t[0], t[1]))]
+
+
+def _about(record: MemoryRecord, person: str) -> bool:
+    """Whether a memory speaks of `person`: names them, other than by addressing them ("Hey Caroline,")."""
+    text = record.memory.casefold()
+    if record.actor and text.startswith(record.actor.casefold() + ":"):
+        text = text[len(record.actor) + 1:]
+    name = re.escape(person)
+    mentions = len(re.findall(rf"\b{name}\b", text))
+    addressed = len(re.findall(rf"\b{name}\s*[,!]|,\s*{name}\s*(?:[.!?]|$)", text))
+    return mentions > addressed
 
 
 def said_by(record: MemoryRecord) -> str:

@@ -112,3 +112,13 @@ def test_memory_silent_on_a_topic_or_a_person_says_so(store):
     other_person = store.answer("Who did John meet at the pottery class?", user_id="u", llm=llm)
     assert other_person.abstained  # Maria met Jean there, not John
     assert llm.calls == []
+
+
+def test_a_memory_that_only_addresses_the_person_asked_about_is_not_about_them(tmp_path, embedder):
+    with Memory(tmp_path / "s2", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Melanie",
+                  "content": "Melanie: Hey Caroline, I ran a charity race for mental health last Saturday!"}],
+                user_id="u", timestamp=WHEN, infer=False)
+        llm = ReplayLLM("self-care is important")
+        assert mem.answer("What did Caroline realize after her charity race?", user_id="u", llm=llm).abstained
+        assert not mem.answer("What did Melanie run for mental health?", user_id="u", llm=llm).abstained
