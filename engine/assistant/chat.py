@@ -359,7 +359,7 @@ class Assistant:
 
     def open_conversation(self, run_id: str, user_id: str, *, limit: int = 200) -> Conversation:
         """A chat with its last `limit` messages, to continue it (from the log, else stored messages)."""
-        logged = self.log.read(run_id, user_id) if run_id in set(self.log.chat_ids()) else []
+        logged = self.log.read(run_id, user_id)
         if logged:
             turns = [ChatTurn(t.role, t.content, t.timestamp, t.memory_ids) for t in logged[-limit:]]
         else:

@@ -62,6 +62,8 @@ class ChatLog:
 
     def read(self, chat_id: str, user_id: str | None = None) -> list[LoggedTurn]:
         """The turns of a chat, oldest first (of `user_id` only when given); [] when there is none."""
+        if not _SAFE.match(chat_id):
+            return []  # a session id no chat log can have (e.g. stored by another program)
         path = self._file(chat_id)
         try:
             lines = path.read_text(encoding="utf-8").splitlines()

@@ -37,5 +37,6 @@ def test_a_damaged_line_is_skipped_and_a_bad_id_refused(tmp_path: Path) -> None:
     with open(tmp_path / "chats" / "c.jsonl", "a", encoding="utf-8") as f:
         f.write('{"user_id": "maya", "role": "assis')  # a crash cut the last write
     assert [t.content for t in log.read("c")] == ["one"]
+    assert log.read("../escape") == []
     with pytest.raises(StoreError, match="chat id"):
         log.append("../escape", "maya", [])
