@@ -73,8 +73,8 @@ def key_stems(question: str) -> set[str]:
 def relevant_memories(question: str, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
     """The memories that speak of the question, best first; [] means memory is silent on it.
 
-    A memory is relevant when it shares at least MIN_KEY_SHARE of the question's key words (by stem)
-    and, when the question names people, is said by or mentions one of them. "What did Caroline
+    A memory is relevant when its statements (its questions assert nothing) share at least
+    MIN_KEY_SHARE of the question's key words (by stem) and, when the question names people, is said by or mentions one of them. "What did Caroline
     realise after her race?" is not answered by Melanie's race.
     """
     people = {re.sub(r"['’]s$", "", n).casefold() for n in names(question)}
@@ -83,11 +83,16 @@ def relevant_memories(question: str, records: Sequence[MemoryRecord]) -> list[Me
     for k, r in enumerate(records):
         if people and not any((r.actor or "").casefold() == p or _about(r, p) for p in people):
             continue
-        have = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", r.memory)}
+        have = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", _statements(r.memory))}
         share = len(keys & have) / len(keys) if keys else 1.0
         if share >= MIN_KEY_SHARE and (keys & have or not keys):
             out.append((-share, k, r))
     return [r for _, _, r in sorted(out, key=lambda t: (t[0], t[1]))]
+
+
+def _statements(text: str) -> str:
+    """A memory's text without its questions: "What got you into running?" says nothing about running."""
+    return " ".join(x for x in re.split(r"(?<=[.!?])\s+", text) if not x.rstrip().endswith("?"))
 
 
 def _about(record: MemoryRecord, person: str) -> bool:
