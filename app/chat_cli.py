@@ -54,11 +54,13 @@ class _State:
     """What the terminal chat shows about the last turn."""
 
     used: list[Any] = field(default_factory=list)  # MemoryRecords given to the last reply
-    remembered: list[tuple[str, str]] = field(default_factory=list)  # (id, text) stored from it
+    remembered: list[tuple[tuple[str, ...], str]] = field(default_factory=list)  # (ids, text) stored
     pending: "list[Future[Any]]" = field(default_factory=list)  # background adds not shown yet
 
-    def items(self) -> list[tuple[str, str]]:
-        return [(r.id, r.memory) for r in self.used] + self.remembered
+    def items(self) -> list[tuple[tuple[str, ...], str]]:
+        """What /memories lists and /forget N counts: what was remembered in this chat first (its
+        numbers stay the same as the chat goes on), then the memories given to the last reply."""
+        return self.remembered + [((r.id,), r.memory) for r in self.used]
 
 
 def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
@@ -126,16 +128,33 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO 
             finally:
                 signal.signal(signal.SIGINT, previous)
             say(" [stopped]" if reply.cancelled else "")
+            _show_grounding(reply, say)
             waiting = state.pending + ([reply.remembered] if reply.remembered is not None else [])
-            state = _State(used=list(reply.memories), pending=waiting)
+            state = _State(used=list(reply.memories), remembered=state.remembered, pending=waiting)
             if reply.memories:
                 say(f"      (used {len(reply.memories)} memor{'y' if len(reply.memories) == 1 else 'ies'}: /memories)")
     finally:
         if bot.is_busy:
             say("Saving what to remember from this chat…")
         bot.close()
+        _show_remembered(state, say)  # what the last turns stored, so it can still be found and forgotten
         mem.close()
     return 0
+
+
+def _show_grounding(reply: Any, say: Callable[[str], None]) -> None:
+    """After a streamed reply: what was not supported (and the answer from memory instead), and the
+    memories it cites, by their number in /memories."""
+    from engine.assistant.context import format_memory
+
+    if reply.draft:
+        missing = [w for c in reply.claims for w in c.unsupported]
+        say("      (not shown as fact: not in your memories: " + ", ".join(dict.fromkeys(missing))[:160] + ")")
+        say(f"loci> {reply.text}")
+    number = {r.id: n for n, r in enumerate(reply.memories, start=1)}
+    for memory in reply.memories:
+        if memory.id in reply.cited_ids:
+            say(f"      [{number[memory.id]}] {format_memory(memory)}")
 
 
 def _on_interrupt(handler: Callable[[], None]) -> Any:
@@ -163,12 +182,12 @@ def _show_remembered(state: _State, say: Callable[[str], None]) -> None:
         except Exception as exc:  # noqa: BLE001 - the add's error is shown, the chat goes on
             say(f"      (could not remember an exchange: {exc})")
             continue
-        if not got.memory_ids:
+        if not got.all_ids:
             continue
-        first = len(state.items()) + 1
-        state.remembered += list(zip(got.memory_ids, got.texts))
-        numbers = ", ".join(str(first + i) for i in range(len(got.memory_ids)))
-        say("      (remembered: " + "; ".join(got.texts)[:160] + f" — /forget {numbers} to undo)")
+        said = "; ".join(got.texts)
+        state.remembered.append((got.all_ids, said))
+        number = len(state.remembered)
+        say(f"      (remembered: {said[:160]} — forget that: /forget {number})")
 
 
 def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], None]) -> str | None:
@@ -191,11 +210,11 @@ def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], 
         items = state.items()
         if not items:
             say("The last reply was given no memories, and nothing was remembered from it.")
-        for n, (_memory_id, memory) in enumerate(items, start=1):
-            if n == 1 and state.used:
+        for n, (_ids, memory) in enumerate(items, start=1):
+            if n == 1 and state.remembered:
+                say("Remembered from this chat:")
+            if n == len(state.remembered) + 1:
                 say("Given to the last reply:")
-            if n == len(state.used) + 1:
-                say("Remembered from this chat since then:" if state.used else "Remembered:")
             say(f"  [{n}] {memory}")
     elif cmd == "/forget":
         items = state.items()
@@ -203,10 +222,10 @@ def _command(text: str, mem: Any, bot: Any, state: _State, say: Callable[[str], 
             say(f"Give the number of a memory from /memories (1 to {len(items)})." if items
                 else "Nothing to forget: /memories is empty.")
             return None
-        memory_id, memory = items[int(arg) - 1]
-        removed = bot.forget([memory_id])
-        state.used = [r for r in state.used if r.id != memory_id]
-        state.remembered = [x for x in state.remembered if x[0] != memory_id]
+        ids, memory = items[int(arg) - 1]
+        removed = bot.forget(list(ids))
+        state.used = [r for r in state.used if r.id not in ids]
+        state.remembered = [x for x in state.remembered if x[0] != ids]
         say(f"Forgot: {memory}" if removed else "That memory was already gone.")
     elif cmd == "/model":
         if not arg:

@@ -65,7 +65,10 @@ def _parser() -> argparse.ArgumentParser:
 
     import_arguments(sub.add_parser("import", help="restore a Loci export, or import a ChatGPT/Claude export "
                                                    "or a conversation file (Ctrl-C stops; run again to continue)"))
-    sub.add_parser("doctor", help="check the store fully and repair what can be repaired")
+    d = sub.add_parser("doctor", help="check the store fully and repair what can be repaired")
+    d.add_argument("--chat-leftovers", action="store_true",
+                   help="list the memories earlier versions stored from assistant replies and your questions")
+    d.add_argument("--delete", action="store_true", help="with --chat-leftovers: delete the ones listed")
     b = sub.add_parser("backup", help="take a backup now (or list them with --list)")
     b.add_argument("--list", action="store_true", help="list the backups, newest first")
     r = sub.add_parser("restore", help="replace the store with a backup (the newest by default)")
@@ -110,6 +113,15 @@ def _care(args: argparse.Namespace) -> Any:
     from engine.paths import default_data_dir
 
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    if args.command == "doctor" and getattr(args, "chat_leftovers", False):
+        from engine.assistant.legacy import chat_leftovers
+
+        with Memory(data_dir) as mem:
+            found = chat_leftovers(mem)
+            deleted = mem.delete_records([r.id for r in found], actor="loci doctor") if args.delete and found else 0
+        return {"memories": 0, "vectors": 0, "problems": [], "repairs": [], "unrepaired": [],
+                "chat_leftovers": [{"id": r.id, "memory": r.memory, "role": r.role} for r in found],
+                "deleted": deleted}
     if args.command == "doctor":
         def progress(done: int, total: int) -> None:
             print(f"  rebuilding vectors: {done}/{total}", file=sys.stderr)
@@ -236,6 +248,14 @@ def _demo(mem: Any) -> dict[str, Any]:
 
 
 def _print_human(command: str, out: Any) -> None:
+    if command == "doctor" and "chat_leftovers" in out:
+        for row in out["chat_leftovers"]:
+            print(f"{row['id']}  {row['role'] or ''}: {row['memory'][:100]}")
+        n = len(out["chat_leftovers"])
+        print(f"Deleted {out['deleted']} memories stored from assistant replies and questions." if out["deleted"]
+              else f"{n} memories were stored from assistant replies and questions by an earlier version"
+              + (": remove them with loci doctor --chat-leftovers --delete." if n else "."))
+        return
     if command == "doctor":
         for line in out["problems"]:
             print(f"found:    {line}")

@@ -1,14 +1,19 @@
 """LoCoMo question answering: retrieve within a word budget, answer with a local GGUF, score token F1.
 
-Every category 1-4 question of the dev conversations ($LOCI_LOCOMO_DIR, default
-<repo>/../shared/data/locomo-dev) goes through Memory.answer() (engine/assistant/answer.py) on three paths:
+Every question of the dev conversations ($LOCI_LOCOMO_DIR, default <repo>/../shared/data/locomo-dev),
+category 5 (adversarial: the memories do not hold the answer) included, goes through Memory.answer()
+(engine/assistant/answer.py) on one or more paths (default ep+facts, what the assistant searches):
   raw-only      the infer=False store (every turn an episode);
   facts-only    the infer=True store, filters={"memory_type": {"ne": "message"}};
   ep+facts      the infer=True store searched whole (a fact and its episode share one slot).
 Scores per category: token F1 against the gold answer (the LoCoMo paper's metric: lower case,
 no punctuation or articles; multi-hop answers split at commas, each gold part matched to its
 best predicted part; no stemming), "gold in context" (every gold word appears in the context
-given to the model: an upper bound that needs no model) and the context size in words.
+given to the model: an upper bound that needs no model) and the context size in words; the
+supported rate (share of shown answers whose every claim the grounding check finds in the cited
+memories, engine/assistant/grounding.py, re-checked here), the model's own reply supported before any
+fallback, abstention ("I don't have a memory of that": wanted on category 5, a miss elsewhere) and
+the answer time (the whole answer; Memory.answer does not stream).
 
 The stores come from bench/locomo_retrieval.py's cache (built there or here on first use).
 Scale down with --limit N (first N questions per conversation) and --conversations 26.
@@ -28,12 +33,32 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from locomo_retrieval import (CACHE, CATEGORIES, FACTS_ONLY, build, last_session_date, load,  # noqa: E402
-                              open_memory, questions)
+from locomo_retrieval import (CACHE, FACTS_ONLY, build, last_session_date, load,  # noqa: E402
+                              open_memory)
 
 from engine.config import LLMConfig  # noqa: E402
 from engine.assistant.context import format_memory  # noqa: E402
 from engine.inference.llm import LlamaCppLLM  # noqa: E402
+
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
+SCORED = (1, 2, 3, 4)  # categories with a gold answer to score F1 against
+
+
+def questions(conv: dict, limit: int | None = None, per_category: int | None = None) -> list[dict]:
+    """Every question (categories 1-5): all, the first `limit`, or the first `per_category` of each."""
+    qs = [q for q in conv["qa"] if q.get("category") in CATEGORIES]
+    if per_category:
+        qs = [q for c in CATEGORIES for q in [x for x in qs if x["category"] == c][:per_category]]
+    return qs[:limit] if limit else qs
+
+
+def grounded(text: str, question: str, cited: list) -> float:
+    """1.0 when the shown answer passes the grounding check against the memories it cites."""
+    try:
+        from engine.assistant.grounding import check
+    except ImportError:  # the code before grounding existed: every answer counts as unchecked
+        return 0.0
+    return 1.0 if check(text, question, cited).supported else 0.0
 
 _ARTICLES = re.compile(r"\b(a|an|the|and)\b")
 
@@ -80,7 +105,7 @@ def main() -> None:
     ap.add_argument("--extract-model", help="GGUF used for extraction (the store's cache key)")
     ap.add_argument("--model", help="GGUF that answers (default: the packaged SmolLM2-135M)")
     ap.add_argument("--budget", type=int, default=300, help="context words given to the model")
-    ap.add_argument("--paths", default="raw-only,facts-only,ep+facts")
+    ap.add_argument("--paths", default="ep+facts")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--verbose", action="store_true", help="print the table after every path")
     args = ap.parse_args()
@@ -89,7 +114,7 @@ def main() -> None:
     llm.load()
     paths = args.paths.split(",")
     results: dict[str, dict[str, dict[int, list[float]]]] = {
-        p: {"f1": {}, "gold in ctx": {}, "words": {}} for p in paths}
+        p: {m: {} for m in METRICS} for p in paths}
     seconds: list[float] = []
     for conv_id, conv in convs:
         stores = {
@@ -112,8 +137,17 @@ def main() -> None:
                     seconds.append(time.perf_counter() - started)
                     dated = "\n".join(format_memory(mem.get_record(i)) for i in ans.context_ids)
                     r = results[path]
-                    r["f1"].setdefault(cat, []).append(score(ans.text, gold, cat))
-                    r["gold in ctx"].setdefault(cat, []).append(gold_in_context(gold, dated))
+                    abstained = float(getattr(ans, "abstained", False))
+                    if cat in SCORED:
+                        r["f1"].setdefault(cat, []).append(score(ans.text, gold, cat))
+                        r["gold in ctx"].setdefault(cat, []).append(gold_in_context(gold, dated))
+                    r["supported"].setdefault(cat, []).append(
+                        1.0 if abstained else grounded(ans.text, qa["question"],
+                                                       [mem.get_record(i) for i in ans.memory_ids]))
+                    if not abstained and getattr(ans, "claims", ()):
+                        r["model ok"].setdefault(cat, []).append(float(all(c.supported for c in ans.claims)))
+                    r["abstained"].setdefault(cat, []).append(abstained)
+                    r["seconds"].setdefault(cat, []).append(seconds[-1])
                     r["words"].setdefault(cat, []).append(float(ans.context_words))
                     if args.limit and args.limit <= 5:
                         print(f"  [{path}] {qa['question']} -> {ans.text!r} (gold {gold!r})")
@@ -123,25 +157,34 @@ def main() -> None:
     print_table(results, paths, convs, args, llm.name, seconds)
 
 
+METRICS = ("f1", "gold in ctx", "supported", "model ok", "abstained", "seconds", "words")
+
+
 def print_table(results: dict[str, dict[str, dict[int, list[float]]]], paths: list[str],
                 convs: list[tuple[str, dict]], args: argparse.Namespace, model: str,
                 seconds: list[float]) -> None:
     n_q = sum(len(questions(c, args.limit, args.per_category)) for _, c in convs)
-    print(f"\n{n_q} questions (categories 1-4) from {', '.join(c for c, _ in convs)}; answers by "
+    print(f"\n{n_q} questions (categories 1-5) from {', '.join(c for c, _ in convs)}; answers by "
           f"{model}; context budget {args.budget} words; infer=True store: extraction mode {args.mode}")
-    print(f"answer time: median {statistics.median(seconds):.2f} s per question\n")
+    ordered = sorted(seconds)
+    print(f"answer time: median {statistics.median(seconds):.2f} s, p90 {ordered[int(len(ordered) * 0.9)]:.2f} s "
+          "per question (whole answer)")
+    print("f1 and overall over categories 1-4; supported: shown answers passing the grounding check (an "
+          "abstention counts as supported); model ok: the model's own reply passed, before any fallback; "
+          "abstained: 'I don't have a memory of that' (wanted on adversarial)\n")
     header = f"{'path':<12} {'metric':<12}" + "".join(f"{CATEGORIES[c][:11]:>12}" for c in CATEGORIES) + \
         f"{'overall':>10}"
     print(header)
     print("-" * len(header))
-    for metric in ("f1", "gold in ctx", "words"):
+    for metric in METRICS:
         for path in paths:
             per = results[path][metric]
-            cells = [statistics.fmean(per[c]) if per.get(c) else 0.0 for c in CATEGORIES]
-            flat = [v for c in CATEGORIES for v in per.get(c, [])]
-            fmt = "{:>12.1f}" if metric == "words" else "{:>12.3f}"
+            cells = [f"{statistics.fmean(per[c]):>12.{1 if metric == 'words' else 3}f}" if per.get(c)
+                     else f"{'-':>12}" for c in CATEGORIES]
+            flat = [v for c in (SCORED if metric in ("f1", "gold in ctx", "abstained") else CATEGORIES)
+                    for v in per.get(c, [])]
             overall = statistics.fmean(flat) if flat else 0.0
-            print(f"{path:<12} {metric:<12}" + "".join(fmt.format(v) for v in cells)
+            print(f"{path:<12} {metric:<12}" + "".join(cells)
                   + (f"{overall:>10.1f}" if metric == "words" else f"{overall:>10.3f}"))
         print()
 

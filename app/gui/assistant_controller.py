@@ -134,7 +134,7 @@ class AssistantController(QObject):
             log.exception("storing a chat exchange failed")
             self.remember_failed.emit(reply, f"Something went wrong while remembering: {exc}")
             return
-        if got.memory_ids:
+        if got.all_ids:
             self.bridge.store_changed.emit()  # the browser shows the new memories
         self.remembered.emit(reply, got)
 

@@ -1,4 +1,4 @@
-"""Questions answered from memory: search, a context within a word budget, one short model reply."""
+"""Questions answered from memory: relevant memories, dates from the store, a checked model reply or "I don't know"."""
 from __future__ import annotations
 
 import re
@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Protocol, Sequence
 
-from .context import build_context
+from .context import build_context, human_date
+from .grounding import Claim, check, content_words, names, stem
 from ..records import MemoryRecord, ScoredMemory
 
 INSTRUCTIONS = (
@@ -47,22 +48,107 @@ class Answer:
     """A model's answer, the memories it cites, and the context it was given (ids and words)."""
 
     text: str
-    memory_ids: tuple[str, ...]  # cited: marked [n] by the model, else the lines sharing its words
+    memory_ids: tuple[str, ...]  # cited: the memories the answer rests on
     context_ids: tuple[str, ...]  # every memory the model was shown, best first
     context_words: int
+    supported: bool = True  # False: the model's reply said more than the memories; `text` quotes them
+    claims: tuple[Claim, ...] = ()  # the model's reply, claim by claim, as the grounding check saw it
+    abstained: bool = False  # no memory was relevant enough: "I don't have a memory of that."
+
+
+NO_MEMORY = "I don't have a memory of that."
+_QUESTION_WORDS = frozenset("kind type sort thing things name names something anything much many long "
+                            "often get got go went make made feel felt".split())
+MIN_KEY_SHARE = 0.5  # of the question's key words a memory must share to count as relevant
+
+
+def key_stems(question: str) -> set[str]:
+    """The stems a relevant memory should share with the question (names and generic words left out)."""
+    people = {n.casefold() for n in names(question)}
+    return {stem(w) for w in content_words(question)
+            if w.casefold() not in people and w.casefold().removesuffix("'s") not in people
+            and w.casefold() not in _QUESTION_WORDS and not w[0].isdigit()}
+
+
+def relevant_memories(question: str, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+    """The memories that speak of the question, best first; [] means memory is silent on it.
+
+    A memory is relevant when its statements (its questions assert nothing) share at least
+    MIN_KEY_SHARE of the question's key words (by stem) and, when the question names people, is said by or mentions one of them. "What did Caroline
+    realise after her race?" is not answered by Melanie's race.
+    """
+    people = {re.sub(r"['’]s$", "", n).casefold() for n in names(question)}
+    keys = key_stems(question)
+    out: list[tuple[float, int, MemoryRecord]] = []
+    for k, r in enumerate(records):
+        if people and not any((r.actor or "").casefold() == p or _about(r, p) for p in people):
+            continue
+        have = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", _statements(r.memory))}
+        share = len(keys & have) / len(keys) if keys else 1.0
+        if share >= MIN_KEY_SHARE and (keys & have or not keys):
+            out.append((-share, k, r))
+    return [r for _, _, r in sorted(out, key=lambda t: (t[0], t[1]))]
+
+
+def _statements(text: str) -> str:
+    """A memory's text without its questions: "What got you into running?" says nothing about running."""
+    return " ".join(x for x in re.split(r"(?<=[.!?])\s+", text) if not x.rstrip().endswith("?"))
+
+
+def _about(record: MemoryRecord, person: str) -> bool:
+    """Whether a memory speaks of `person`: names them, other than by addressing them ("Hey Caroline,")."""
+    text = record.memory.casefold()
+    if record.actor and text.startswith(record.actor.casefold() + ":"):
+        text = text[len(record.actor) + 1:]
+    name = re.escape(person)
+    mentions = len(re.findall(rf"\b{name}\b", text))
+    addressed = len(re.findall(rf"\b{name}\s*[,!]|,\s*{name}\s*(?:[.!?]|$)", text))
+    return mentions > addressed
+
+
+def said_by(record: MemoryRecord) -> str:
+    """", said by Caroline on 8 May 2023" (who only when known)."""
+    when = human_date(record.timestamp.date().isoformat())
+    return f", said by {record.actor} on {when}" if record.actor else f", said on {when}"
+
+
+def found_reply(record: MemoryRecord, question: str) -> str:
+    """What a memory says, as the answer when the model's own reply could not be checked:
+    its sentence closest to the question, quoted, with who said it and when."""
+    text = re.sub(rf"^\s*{re.escape(record.actor)}:\s*", "", record.memory) if record.actor else record.memory
+    sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if x.strip()] or [text]
+    keys = key_stems(question)
+    best = max(sentences, key=lambda x: (len(keys & {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", x)}),
+                                         -sentences.index(x)))
+    quoted = best if len(sentences) == 1 else f"{best} …"
+    return f"I found: \u201c{quoted}\u201d{said_by(record)}."
+
+
+def date_reply(record: MemoryRecord) -> str:
+    """A "when" answer from the store: the memory's resolved event date, else the day it was said."""
+    return human_date(record.event_date or record.timestamp.date().isoformat())
 
 
 def answer(searcher: Searcher, llm: Completer, question: str, *,
            filters: Mapping[str, Any] | None = None, budget_words: int = 300,
            reference_date: Any = None) -> Answer:
-    """Retrieve memories for `question` up to `budget_words` words and let the model answer."""
+    """Answer `question` from memory, or say that memory is silent on it.
+
+    Retrieve memories, keep the relevant ones (relevant_memories). None: "I don't have a memory of
+    that." A "when" question: the event date of the best one, no model involved. Otherwise the model
+    answers from them within `budget_words` words; the reply is checked claim by claim (grounding.py)
+    and, when it says anything the memories do not, replaced by what the best memory says.
+    """
     hits = searcher.search_records(question, top_k=max(10, budget_words // 6), filters=filters,
                                    reference_date=reference_date)
-    if not hits:
-        return Answer("I don't know: no memory matches this question.", (), (), 0)
-    context = build_context(hits, budget_words)
-    records = {h.record.id: h.record for h in hits}
+    found = relevant_memories(question, [h.record for h in hits])
+    if not found:
+        return Answer(NO_MEMORY, (), tuple(h.record.id for h in hits[:5]), 0, abstained=True)
+    context = build_context(found, budget_words)
+    records = {r.id: r for r in found}
     shown = [records[i] for i in context.memory_ids]
+    if is_time_question(question):
+        return Answer(date_reply(shown[0]), (shown[0].id,), context.memory_ids, context.words)
     numbered = "\n".join(f"[{n}] {line}" for n, line in enumerate(context.text.split("\n"), start=1))
     chat = [{"role": "system", "content": INSTRUCTIONS},
             {"role": "user", "content": EXAMPLE_IN},
@@ -70,9 +156,12 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
             {"role": "user", "content": f"Memories:\n{numbered}\n\nQuestion: {question}"}]
     raw = llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"])
     text, cited = read_reply(raw, shown)
-    if is_time_question(question) and cited:
-        text = date_answer(text, cited[0])
-    return Answer(text, tuple(r.id for r in cited), context.memory_ids, context.words)
+    grounding = check(text, question, shown)
+    if not text or not grounding.supported:
+        return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
+                      supported=False, claims=grounding.claims)
+    ids = tuple(dict.fromkeys([r.id for r in cited] + list(grounding.memory_ids))) or (shown[0].id,)
+    return Answer(text, ids, context.memory_ids, context.words, claims=grounding.claims)
 
 
 def read_reply(raw: str, shown: Sequence[MemoryRecord]) -> tuple[str, list[MemoryRecord]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -9,7 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
+from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
+from .answer import NO_MEMORY, date_reply, found_reply, is_time_question, relevant_memories, said_by
+from .grounding import Claim, check
+from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
 from ..inference.llm import LoadedModel
 from ..inference.shutdown import FRONT, on_exit
@@ -23,6 +28,7 @@ SYSTEM_PROMPT = ("You are Loci, a helpful assistant that remembers what the user
                  "chats. Answer briefly.")
 MESSAGE_OVERHEAD = 8  # tokens a chat template adds around each message (role markers)
 SAFETY_TOKENS = 16
+ACKNOWLEDGED = "Noted."  # the reply to a statement when the model's own reply could not be checked
 
 
 class ChatModel(Protocol):
@@ -96,11 +102,11 @@ class Prompt:
 
 @dataclass(frozen=True, slots=True)
 class Remembered:
-    """The memories stored from one exchange (empty when nothing new was worth keeping)."""
+    """The memories stored from one exchange: what the user stated, never the reply or a question."""
 
-    memory_ids: tuple[str, ...]  # the facts drawn from the exchange
-    texts: tuple[str, ...]  # their texts, in the same order
-    episode_ids: tuple[str, ...] = ()  # the exchange's own messages, kept as said (memory_type "message")
+    memory_ids: tuple[str, ...]  # the facts drawn from the user's statement
+    texts: tuple[str, ...]  # what to announce: the facts, or the statement itself when it gave none
+    episode_ids: tuple[str, ...] = ()  # the statement as said (memory_type "message")
 
     @property
     def all_ids(self) -> tuple[str, ...]:
@@ -122,6 +128,14 @@ class ChatReply:
     first_token_s: float | None  # from the call to the first piece of text
     seconds: float
     remembered: "Future[Remembered] | None"  # the background add; None when nothing is stored
+    cited_ids: tuple[str, ...] = ()  # the memories the reply rests on ([n] in the text: n-th of `memories`)
+    claims: tuple[Claim, ...] = ()  # the model's reply checked claim by claim (grounding.py)
+    draft: str = ""  # the model's own reply when it was not supported and `text` quotes memory instead
+
+    @property
+    def supported(self) -> bool:
+        """False when the model said more than the memories; the reply then quotes them instead."""
+        return all(c.supported for c in self.claims)
 
 
 def new_conversation_id() -> str:
@@ -129,11 +143,13 @@ def new_conversation_id() -> str:
 
 
 class Assistant:
-    """Chats on the local model with the memory store; stores each exchange in the background.
+    """Chats on the local model with the memory store; remembers what the user states.
 
-    One background thread adds exchanges to memory (infer=True, the conversation id as run_id),
-    one add per finished turn, in the order the turns were made. Incognito conversations
-    (remember=False) are never stored. Pass `llm` to use a model other than the store's own
+    One background thread, in the order the turns were made, writes each exchange to the chat log
+    (engine/assistant/chat_log.py) and adds the user's statements to memory (infer=True, the
+    conversation id as run_id; engine/assistant/intent.py decides what is a statement). Replies,
+    questions and requests are never stored as memories. Incognito conversations (remember=False)
+    are neither logged nor stored. Pass `llm` to use a model other than the store's own
     (`memory.language_model()`, which follows the current settings).
     """
 
@@ -146,6 +162,7 @@ class Assistant:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loci-remember")
         self._pending: list[Future[Remembered]] = []
         self._unregister_exit = on_exit(self.close, FRONT)  # exchanges are stored before the store closes
+        self.log = ChatLog(memory.data_dir)
 
     @property
     def llm(self) -> ChatModel:
@@ -210,7 +227,60 @@ class Assistant:
             raise InvalidInputError("Type a message first.")
         now = now or datetime.now(timezone.utc)
         prompt = self.prepare(conversation, text, now=now)
+        # A question is answered from memory or not at all; a request ("tell me about Caroline") is
+        # checked against the memories it touches, and otherwise left to the model ("write a poem").
+        kind = classify(text).kind if self.config.use_memory else ""
+        found = relevant_memories(text, prompt.memories) if kind in (QUESTION, REQUEST) else []
+        asking = kind == QUESTION or bool(found)
+        number = {r.id: n for n, r in enumerate(prompt.memories, start=1)}
+        fixed = ""
+        if kind == QUESTION and not found:
+            fixed = NO_MEMORY  # memory is silent: say so rather than let the model invent
+        elif found and is_time_question(text):
+            best = found[0]
+            fixed = f"{date_reply(best)}: \u201c{_plain(best)}\u201d{said_by(best)} [{number[best.id]}]"
         pieces: list[str] = []
+        first: float | None = None
+        if fixed:
+            first = time.perf_counter() - started
+            pieces.append(fixed)
+            if on_token is not None:
+                on_token(fixed)
+        else:
+            first = self._stream(prompt, pieces, on_token, cancel, started)
+        cancelled = bool(cancel is not None and cancel.is_cancelled)
+        reply = "".join(pieces).strip()
+        cited: tuple[str, ...] = tuple(r.id for r in found[:1]) if fixed and found else ()
+        claims: tuple[Claim, ...] = ()
+        draft = ""
+        if kind in (STATEMENT, REMEMBER) and reply and not cancelled:
+            # the user told something: a reply may repeat it or the memories, but not invent
+            grounding = check(reply, text, prompt.memories, now=now)
+            claims = grounding.claims
+            if not grounding.supported:
+                draft, reply = reply, ACKNOWLEDGED
+        elif asking and found and not fixed and reply and not cancelled:
+            grounding = check(reply, text, prompt.memories, now=now)
+            claims = grounding.claims
+            if grounding.supported:
+                cited = grounding.memory_ids or (found[0].id,)
+                reply = f"{_CITE.sub('', reply).rstrip()} " + "".join(f"[{number[i]}]" for i in cited)
+            else:
+                draft, cited = reply, (found[0].id,)
+                reply = f"{found_reply(found[0], text)} [{number[found[0].id]}]"
+        ids = tuple(r.id for r in prompt.memories)
+        conversation.turns.append(ChatTurn("user", text, now))
+        if reply:
+            conversation.turns.append(ChatTurn("assistant", reply, datetime.now(timezone.utc), cited))
+        remembered = self._remember(conversation, text, reply, now, cited)
+        log.debug("chat turn: %d memories, %d prompt tokens, %d pieces, first piece %.2fs",
+                  len(ids), prompt.tokens, len(pieces), first or -1.0)
+        return ChatReply(reply, ids, prompt.memories, cancelled, prompt.tokens, prompt.memory_tokens,
+                         len(pieces), first, time.perf_counter() - started, remembered, cited, claims, draft)
+
+    def _stream(self, prompt: Prompt, pieces: list[str], on_token: Callable[[str], None] | None,
+                cancel: Any, started: float) -> float | None:
+        """Stream the model's reply into `pieces`; returns the seconds to the first piece."""
         first: float | None = None
         stream = self.llm.stream(prompt.messages, max_tokens=self.config.reply_tokens, cancel=cancel)
         try:
@@ -226,17 +296,7 @@ class Assistant:
             close = getattr(stream, "close", None)  # a generator holds the model's lock until closed
             if close is not None:
                 close()
-        cancelled = bool(cancel is not None and cancel.is_cancelled)
-        reply = "".join(pieces).strip()
-        ids = tuple(r.id for r in prompt.memories)
-        conversation.turns.append(ChatTurn("user", text, now))
-        if reply:
-            conversation.turns.append(ChatTurn("assistant", reply, datetime.now(timezone.utc), ids))
-        remembered = self._remember(conversation, text, reply if not cancelled else "", now)
-        log.debug("chat turn: %d memories, %d prompt tokens, %d pieces, first piece %.2fs",
-                  len(ids), prompt.tokens, len(pieces), first or -1.0)
-        return ChatReply(reply, ids, prompt.memories, cancelled, prompt.tokens, prompt.memory_tokens,
-                         len(pieces), first, time.perf_counter() - started, remembered)
+        return first
 
     def _retrieve(self, conversation: Conversation, text: str) -> list[Any]:
         query = text
@@ -250,20 +310,32 @@ class Assistant:
                                                               "role": {"ne": "assistant"}})
         return hits
 
-    def _remember(self, conversation: Conversation, text: str, reply: str,
-                  when: datetime) -> "Future[Remembered] | None":
+    def _remember(self, conversation: Conversation, text: str, reply: str, when: datetime,
+                  cited: tuple[str, ...] = ()) -> "Future[Remembered] | None":
+        """Log the exchange in the chat log; store only what the user stated (or asked to remember).
+
+        The reply and the user's questions and requests stay in the log, never in memory: what the
+        model said is not something the user told, and must not come back as evidence.
+        """
         if not conversation.remember:
             return None
-        messages = [{"role": "user", "content": text}]
-        if reply:
-            messages.append({"role": "assistant", "content": reply})
         user_id, run_id = conversation.user_id, conversation.id
+        intent = classify(text)
+        turns = [LoggedTurn("user", text, when)]
+        if reply:
+            turns.append(LoggedTurn("assistant", reply, datetime.now(timezone.utc), cited))
 
         def add() -> Remembered:
-            result = self.memory.add(messages, user_id=user_id, run_id=run_id, timestamp=when, infer=True)
+            self.log.append(run_id, user_id, turns)
+            if intent.to_remember is None:
+                return Remembered((), (), ())
+            result = self.memory.add([{"role": "user", "content": intent.to_remember}], user_id=user_id,
+                                     run_id=run_id, timestamp=when, infer=True,
+                                     metadata={"source": "assistant chat", "intent": intent.kind})
             added = [e for e in result.get("results", []) if e.get("event") == "ADD"]
             episodes = tuple(e["id"] for e in result.get("episodes", []))
-            return Remembered(tuple(e["id"] for e in added), tuple(e["memory"] for e in added), episodes)
+            texts = tuple(e["memory"] for e in added) or ((intent.to_remember,) if episodes else ())
+            return Remembered(tuple(e["id"] for e in added), texts, episodes)
 
         future = self._executor.submit(add)
         self._pending = [f for f in self._pending if not f.done()] + [future]
@@ -275,10 +347,12 @@ class Assistant:
         return int(self.memory.delete_records(list(memory_ids), actor="you (Loci assistant)"))
 
     def conversations(self, user_id: str) -> list[Conversation]:
-        """Earlier remembered chats of a user (newest first), rebuilt from the stored messages."""
-        runs = [s.value for s in self.memory.scopes() if s.kind == "run_id" and s.value.startswith(CHAT_PREFIX)]
+        """Earlier remembered chats of a user (newest first): the chat log, and the chats that
+        earlier versions kept as stored messages."""
+        runs = set(self.log.chat_ids())
+        runs |= {s.value for s in self.memory.scopes() if s.kind == "run_id" and s.value.startswith(CHAT_PREFIX)}
         out: list[Conversation] = []
-        for run_id in runs:
+        for run_id in sorted(runs):
             conv = self.open_conversation(run_id, user_id)
             if conv.turns:
                 out.append(conv)
@@ -286,9 +360,13 @@ class Assistant:
         return out
 
     def open_conversation(self, run_id: str, user_id: str, *, limit: int = 200) -> Conversation:
-        """A stored chat with its last `limit` messages, to continue it."""
-        messages = self.memory.messages({"user_id": user_id, "run_id": run_id}, limit=limit)
-        turns = [ChatTurn(m.role, m.content, m.timestamp) for m in messages if m.role in ("user", "assistant")]
+        """A chat with its last `limit` messages, to continue it (from the log, else stored messages)."""
+        logged = self.log.read(run_id, user_id)
+        if logged:
+            turns = [ChatTurn(t.role, t.content, t.timestamp, t.memory_ids) for t in logged[-limit:]]
+        else:
+            messages = self.memory.messages({"user_id": user_id, "run_id": run_id}, limit=limit)
+            turns = [ChatTurn(m.role, m.content, m.timestamp) for m in messages if m.role in ("user", "assistant")]
         return Conversation(user_id=user_id, remember=True, id=run_id, turns=turns)
 
     @property
@@ -309,6 +387,15 @@ class Assistant:
         self._unregister_exit()
         self.wait()
         self._executor.shutdown(wait=True)
+
+
+_CITE = re.compile(r"\s*\[\d{1,3}\]")
+
+
+def _plain(record: MemoryRecord) -> str:
+    """A memory's text without the "Name: " a transcript line starts with."""
+    text = " ".join(record.memory.split())
+    return text[len(record.actor) + 1:].strip() if record.actor and text.startswith(f"{record.actor}:") else text
 
 
 def _memory_block(text: str) -> str:

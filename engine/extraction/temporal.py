@@ -18,7 +18,8 @@ from ..errors import InvalidInputError
 # - "last Saturday" is the latest Saturday strictly before the reference day, "next Friday" the first
 #   strictly after, "this Friday" the Friday of the reference week. A bare "(on) Saturday" is the latest
 #   one before, or the first after when its sentence speaks of the future ("will", "'ll", "going to",
-#   "plan to", "want to", "next", "soon" ...). "the weekend" follows the same tense rule.
+#   "plan to", "want to", "next", "soon" ...) or a present tense comes right before "on Saturday"
+#   ("my appointment is on Friday", "I'm seeing her on Friday"). "the weekend" follows the tense rule.
 # - Months, seasons and days without a year: "last May" is the latest May that ended before the
 #   reference day, "next May" the first that starts after it, "this May" the one holding the reference
 #   day or else the nearest; a bare "in May" / "the 8th of May" is the latest that has started (the
@@ -250,6 +251,10 @@ _UNIT = r"days?|weeks?|months?|years?"
 _QUAL = r"(?:(last|previous|this\s+past|this\s+coming|this|next|coming)\s+)"
 _FUTURE = re.compile(r"\b(?:will|shall|going\s+to|gonna|plan(?:s|ning)?\s+to|intend(?:s|ing)?\s+to|hope\s+to|"
                      r"want\s+to|upcoming|soon|next|tomorrow)\b|['’]ll\b", re.I)
+# "my appointment is on Friday", "I'm seeing her on Friday": the present tense right before "on <day>"
+# speaks of a coming day (a plan or a schedule), "it was on Friday" of a past one.
+_SCHEDULED = re.compile(r"\b(?:is|are|am|['’]s|['’]re|['’]m)\s+(?:(?:\w+ing|due|booked|scheduled|planned|set)\s+)?"
+                        r"(?:(?!been\b|was\b|were\b)\w+\s+){0,2}?on\s+$", re.I)
 _NEGATION = re.compile(r"n['’]t\b|\bnot\b|\bnever\b", re.I)
 _DATE_CONTEXT = re.compile(r"\b(?:in|during|since|of|by|until|till|through|throughout|from|before|after|"
                            r"around|early|mid|late|year)[\s-]+$", re.I)
@@ -302,7 +307,8 @@ def _relative_day(m: re.Match[str], ref: date) -> DateWindow:
 def _weekday(m: re.Match[str], ref: date) -> DateWindow:
     """last/this/next Saturday, or a bare one by tense."""
     target, today = _WEEKDAYS.index(m[2].lower()), ref.weekday()
-    qual = _qual(m[1]) or ("next" if _tense(m) == "future" else "last")
+    ahead = _tense(m) == "future" or _preceded(m, _SCHEDULED)
+    qual = _qual(m[1]) or ("next" if ahead else "last")
     if qual == "this":
         return DateWindow.of_day(ref + timedelta(days=target - today))
     if qual == "next":

@@ -99,9 +99,10 @@ def test_send_streams_the_reply_and_shows_the_memories_used(qtbot, window, llm) 
     with qtbot.waitSignal(view.reply_shown, timeout=30_000):
         pass
     user, reply = bubbles(view)
-    assert user.text == "Where does my sister live?" and reply.text == llm.reply
+    assert user.text == "Where does my sister live?" and reply.text == llm.reply + " [1]"
     strip = reply.memories_label.text()
     assert "Memories used (2)" in strip and "Maya: My sister Ingrid lives in" in strip  # dated, attributed
+    assert "[1] <a href=" in strip  # numbered as the reply cites them
     assert "[1 April 2024] Maya: My sister Ingrid lives in Bergen" in reply.memories_label.toolTip()
     assert not view.stop_button.isEnabled() and view.send_button.isEnabled()
     assert view.chat_list.count() == 1 and view.chat_list.item(0).text() == "Where does my sister live?"
@@ -211,3 +212,37 @@ def test_a_new_chat_is_with_the_user_whose_memories_the_store_holds(qtbot, tmp_p
     view.close_chat()
     bridge.close()
     mem.close()
+
+
+def test_citations_are_clickable_and_unsupported_parts_are_marked(qtbot, window, llm) -> None:
+    view = window.assistant_view
+    type_and_send(qtbot, view, "Where does my sister live?")
+    with qtbot.waitSignal(view.reply_shown, timeout=30_000):
+        pass
+    good = bubbles(view)[-1]
+    assert good.reply.supported and good.text.endswith("[1]")
+    cited = good.reply.cited_ids[0]
+    assert f"<a href='{cited}'>[1]</a>" in good.text_label.text() and not good.draft_label.isVisible()
+    with qtbot.waitSignal(window.detail_updated, timeout=30_000):
+        good.text_label.linkActivated.emit(cited)  # the [1] in the reply opens the memory
+    assert window.detail.record.id == cited
+    window.tabs.setCurrentIndex(TAB_ASSISTANT)
+
+    llm.reply = "Your sister Ingrid moved to Paris with Pierre."
+    type_and_send(qtbot, view, "Where does my sister live now?")
+    with qtbot.waitSignal(view.reply_shown, timeout=30_000):
+        pass
+    bad = bubbles(view)[-1]
+    assert bad.text.startswith("I found: \u201cMy sister Ingrid lives in Bergen\u201d, said by Maya on 1 April 2024")
+    draft = bad.draft_label.text()
+    assert bad.draft_label.isVisible() and "Not shown as fact" in draft
+    assert "<s style='color:#b3261e'>Paris</s>" in draft and "<s style='color:#b3261e'>Pierre</s>" in draft
+    assert "<s style='color:#b3261e'>Ingrid</s>" not in draft  # supported words are not struck
+
+
+def test_a_question_the_memories_cannot_answer_is_declined(qtbot, window, llm) -> None:
+    view = window.assistant_view
+    type_and_send(qtbot, view, "What is my favourite opera?")
+    with qtbot.waitSignal(view.reply_shown, timeout=30_000):
+        pass
+    assert bubbles(view)[-1].text == "I don't have a memory of that." and llm.prompts == []

@@ -42,13 +42,16 @@ def chat(tmp_path: Path, lines: list[str], *extra: str) -> str:
 def test_chat_streams_remembers_lists_and_forgets(tmp_path: Path, cli_embedder) -> None:
     copy = tmp_path / "second-model.gguf"
     shutil.copy(default_llm_path(), copy)
-    text = chat(tmp_path, ["I have a dog called Rex and I live in Oslo.", "/memories", "/forget 1",
+    text = chat(tmp_path, ["I have a dog called Rex and I live in Oslo.", "I have a cat called Miso.",
+                           "/memories", "/forget 1",
                            "What is my dog called?", "/memories", "/model nowhere-model", f"/model {copy}",
                            "/new", "My sister Ingrid lives in Bergen.", "/help", "/quit"])
     assert text.startswith("Loci chat as 'maya' with SmolLM2-135M-Instruct.Q4_1.gguf on CPU.")
-    assert text.count("loci> ") == 3  # three replies streamed
+    assert text.count("you> ") >= 4 and text.count("loci> ") >= 4  # four replies streamed (a statement's
+    # unchecked reply is followed by "loci> Noted.")
+    assert text.count("forget that: /forget") == 3  # every stated fact announced, the question never
     remembered = text.split("\nRemembered")[1].split("you>")[0]
-    assert "Rex" in remembered
+    assert "Miso" in remembered
     forgot = text.split("Forgot: ")[1].split("\n")[0]
     assert "No model file or known model named 'nowhere-model'" in text
     assert "Switched to second-model.gguf on CPU." in text
@@ -59,6 +62,8 @@ def test_chat_streams_remembers_lists_and_forgets(tmp_path: Path, cli_embedder) 
         assert forgot not in texts and texts  # forgotten, while the rest was kept
         runs = {r.scope.run_id for r in mem.list_records(filters={"user_id": "maya"})}
         assert len(runs) == 2 and all(r.startswith("assistant-") for r in runs)  # /new began a new session
+        assert not any("dog called?" in t for t in texts)  # the question stays in the chat log
+        assert mem.list_records(filters={"user_id": "maya", "role": "assistant"}) == []
 
 
 def test_no_remember_stores_nothing(tmp_path: Path, cli_embedder) -> None:

@@ -128,3 +128,23 @@ def test_commands_exit_0_without_a_native_crash_at_exit(tmp_path, embedder):
                              env=env, capture_output=True, text=True, timeout=240)
         assert (out.returncode, out.stderr) == (0, ""), args
     assert json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+
+
+def test_doctor_lists_and_deletes_what_an_old_assistant_stored_from_its_replies(tmp_path, capsys, embedder,
+                                                                                 monkeypatch):
+    from engine import Memory
+
+    monkeypatch.setattr("engine.memory.default_embedder", lambda *a, **k: embedder)
+    with Memory(tmp_path, embedder=embedder) as mem:  # as an earlier version stored a chat exchange
+        mem.add([{"role": "user", "content": "What do you know about Caroline?"},
+                 {"role": "assistant", "content": "Caroline is a 2019-2024 employee of the company."}],
+                user_id="u", run_id="assistant-20240101-000000-abcdef", infer=False)
+        mem.add("My dog is called Pixel", user_id="u", run_id="assistant-20240101-000000-abcdef", infer=False)
+    d = ["--data-dir", str(tmp_path)]
+    assert main([*d, "doctor", "--chat-leftovers"]) == 0
+    out = capsys.readouterr().out
+    assert "2019-2024 employee" in out and "What do you know about Caroline" in out and "Pixel" not in out
+    assert "2 memories were stored from assistant replies" in out
+    assert main([*d, "doctor", "--chat-leftovers", "--delete"]) == 0
+    assert "Deleted 2 memories" in capsys.readouterr().out
+    assert main([*d, "list", "--user", "u"]) == 0 and "Pixel" in capsys.readouterr().out

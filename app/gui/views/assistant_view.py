@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel
                                QListWidgetItem, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy,
                                QSplitter, QVBoxLayout, QWidget)
 
+from engine.assistant.answer import NO_MEMORY
 from engine.assistant.chat import ChatReply, Conversation, Remembered
 from engine.assistant.context import format_memory
 
@@ -54,6 +56,13 @@ class MessageBubble(QFrame):
         self.text_label.setTextFormat(Qt.TextFormat.PlainText)
         self.text_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.text_label.setAccessibleName("You said" if role == "user" else "Loci replied")
+        self.text_label.linkActivated.connect(self.memory_clicked)  # a [n] citation
+        self._plain = text
+        self.draft_label = QLabel()  # the model's own reply when it was not supported, parts marked
+        self.draft_label.setObjectName("draftNote")
+        self.draft_label.setWordWrap(True)
+        self.draft_label.setTextFormat(Qt.TextFormat.RichText)
+        self.draft_label.hide()
         self.memories_label = QLabel()
         self.memories_label.setObjectName("memoriesStrip")
         self.memories_label.setWordWrap(True)
@@ -70,22 +79,43 @@ class MessageBubble(QFrame):
         layout.setContentsMargins(12, 8, 12, 8)
         layout.setSpacing(4)
         layout.addWidget(self.text_label)
+        layout.addWidget(self.draft_label)
         layout.addWidget(self.memories_label)
         layout.addWidget(self.remembered_label)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
     @property
     def text(self) -> str:
-        return self.text_label.text()
+        """The text shown, without markup."""
+        return self._plain
 
     def set_text(self, text: str) -> None:
+        self._plain = text
+        self.text_label.setTextFormat(Qt.TextFormat.PlainText)
         self.text_label.setText(text)
 
     def show_reply(self, reply: ChatReply) -> None:
-        """The finished reply: its text, a stop mark and the memories it was given."""
+        """The finished reply: its text with clickable [n] citations, a stop mark, the memories it
+        was given, and, when the model's own reply was not supported, that reply with its
+        unsupported parts marked."""
         self.reply = reply
-        self.set_text(reply.text + ("  [stopped]" if reply.cancelled else "") if reply.text else
-                      "[stopped before the first word]" if reply.cancelled else "[no reply]")
+        plain = (reply.text + ("  [stopped]" if reply.cancelled else "") if reply.text else
+                 "[stopped before the first word]" if reply.cancelled else "[no reply]")
+        self._plain = plain
+        numbered = {n: r.id for n, r in enumerate(reply.memories, start=1)}
+        body = _CITE.sub(lambda m: (f"<a href='{html.escape(numbered[int(m[1])])}'>[{m[1]}]</a>"
+                                    if int(m[1]) in numbered else m[0]), html.escape(plain))
+        if reply.cited_ids and reply.supported and not reply.draft:
+            body += " <span style='color:#2e7d32' title='Every part of this reply is in the cited memories'>" \
+                    "\u2713</span>"
+        self.text_label.setTextFormat(Qt.TextFormat.RichText)
+        self.text_label.setText(body)
+        self.text_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        if reply.draft:
+            self.draft_label.setText(_marked_draft(reply))
+            self.draft_label.setToolTip("The model's reply said things your memories do not: those parts "
+                                        "are struck through, and Loci shows what the memories say instead.")
+            self.draft_label.show()
         self._show_strip(expanded=False)
         self.memories_label.show()
 
@@ -94,9 +124,16 @@ class MessageBubble(QFrame):
         if not memories:
             self.memories_label.setText("<span style='color:gray'>No memories were used for this reply.</span>")
             return
+        if self.reply is not None and self.reply.text == NO_MEMORY:
+            self.memories_label.setText(f"<span style='color:gray'>Looked at {len(memories)} memor"
+                                        f"{'y' if len(memories) == 1 else 'ies'}; none was about this.</span>")
+            self.memories_label.setToolTip("\n".join(format_memory(r) for r in memories))
+            return
         shown = memories if expanded else memories[:STRIP_SHOWN]
-        links = " · ".join(f"<a href='{html.escape(r.id)}'>{html.escape(_short(format_memory(r)))}</a>"
-                           for r in shown)
+        cited = set(self.reply.cited_ids) if self.reply is not None else set()
+        links = " · ".join(f"[{n}] <a href='{html.escape(r.id)}'>" + (f"<b>{html.escape(_short(format_memory(r)))}</b>"
+                           if r.id in cited else html.escape(_short(format_memory(r)))) + "</a>"
+                           for n, r in enumerate(shown, start=1))
         if len(shown) < len(memories):
             links += f" · <a href='more:'>{len(memories) - len(shown)} more…</a>"
         self.memories_label.setText(f"<span style='color:gray'>Memories used ({len(memories)}):</span> {links}")
@@ -110,7 +147,7 @@ class MessageBubble(QFrame):
 
     def show_remembered(self, got: Remembered) -> None:
         self.remembered_ids = got.all_ids
-        if not got.memory_ids:
+        if not got.all_ids:
             return
         said = "; ".join(f"\u201c{html.escape(_short(t))}\u201d" for t in got.texts)
         self.remembered_label.setText(f"<span style='color:#2e7d32'>Remembered:</span> {said} "
@@ -227,7 +264,7 @@ class AssistantView(QWidget):
             "#userBubble { background: #e3eefc; border-radius: 8px; margin-left: 80px; }"
             "#assistantBubble { background: palette(alternate-base); border: 1px solid palette(mid);"
             " border-radius: 8px; margin-right: 80px; }"
-            "#memoriesStrip, #rememberedNote { font-size: 11px; }")
+            "#memoriesStrip, #rememberedNote, #draftNote { font-size: 11px; }")
 
     def _connect(self) -> None:
         c = self.controller
@@ -446,6 +483,23 @@ class AssistantView(QWidget):
     def close_chat(self) -> None:
         """Stop a reply and finish storing exchanges (call before the store closes)."""
         self.controller.close()
+
+
+_CITE = re.compile(r"\[(\d{1,3})\]")
+
+
+def _marked_draft(reply: ChatReply) -> str:
+    """The model's unsupported reply, claim by claim: supported parts as they are, the words found in
+    no memory struck through in red."""
+    parts: list[str] = []
+    for claim in reply.claims:
+        text = html.escape(claim.text)
+        for word in sorted(claim.unsupported, key=len, reverse=True):
+            text = re.sub(rf"(?<![\w>]){re.escape(html.escape(word))}(?!\w)",
+                          f"<s style='color:#b3261e'>{html.escape(word)}</s>", text)
+        parts.append(text if claim.supported else f"<span style='color:gray'>{text}</span>")
+    return ("<span style='color:#b3261e'>Not shown as fact: the model's reply said things your memories "
+            "don't (struck through):</span> " + " ".join(parts))
 
 
 def _short(text: str) -> str:

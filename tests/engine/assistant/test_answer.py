@@ -45,8 +45,9 @@ def _line_of(llm: ReplayLLM, needle: str) -> int:
 
 
 def test_answer_returns_the_memories_the_model_cites(store):
-    probe = ReplayLLM("x")
-    store.answer("Who did Maria meet?", user_id="u", llm=probe)
+    probe = ReplayLLM("She met Pierre at the market")
+    unchecked = store.answer("Who did Maria meet?", user_id="u", llm=probe)
+    assert not unchecked.supported and unchecked.text.startswith("I found: \u201cI met Jean")
     n = _line_of(probe, "Jean")
     llm = ReplayLLM(f"Jean [{n}] [99]")
     result = store.answer("Who did Maria meet?", user_id="u", llm=llm)
@@ -76,7 +77,7 @@ def test_the_budget_bounds_the_context_and_an_empty_store_says_so(store, tmp_pat
     small = store.answer("Who did Maria meet?", user_id="u", budget_words=12, llm=ReplayLLM("Jean"))
     assert small.context_words <= 12
     nothing = store.answer("Who did Maria meet?", user_id="nobody", llm=ReplayLLM("Jean"))
-    assert nothing.memory_ids == () and "don't know" in nothing.text
+    assert nothing.memory_ids == () and nothing.abstained and nothing.text == "I don't have a memory of that."
 
 
 def test_the_real_model_answers_from_the_memories(store):
@@ -95,3 +96,29 @@ def test_a_time_question_is_answered_with_just_the_date():
     assert date_answer("Maria met Jean yesterday.", rec) == "7 May 2023"
     assert date_answer("The answer is: 2023-07-16", rec) == "16 July 2023"
     assert date_answer("at the pottery class", rec) == "7 May 2023"
+
+
+def test_when_is_answered_from_the_stored_event_date_without_the_model(store):
+    llm = ReplayLLM("20 August 2023")  # what a small model invents
+    result = store.answer("When did Maria meet Jean?", user_id="u", llm=llm)
+    assert result.text == "7 May 2023" and llm.calls == []  # "yesterday", said on 8 May 2023
+    assert "Jean" in store.get_record(result.memory_ids[0]).memory
+
+
+def test_memory_silent_on_a_topic_or_a_person_says_so(store):
+    llm = ReplayLLM("Paris")
+    unknown = store.answer("What is Maria's favourite opera?", user_id="u", llm=llm)
+    assert unknown.abstained and unknown.text == "I don't have a memory of that." and unknown.memory_ids == ()
+    other_person = store.answer("Who did John meet at the pottery class?", user_id="u", llm=llm)
+    assert other_person.abstained  # Maria met Jean there, not John
+    assert llm.calls == []
+
+
+def test_a_memory_that_only_addresses_the_person_asked_about_is_not_about_them(tmp_path, embedder):
+    with Memory(tmp_path / "s2", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Melanie",
+                  "content": "Melanie: Hey Caroline, I ran a charity race for mental health last Saturday!"}],
+                user_id="u", timestamp=WHEN, infer=False)
+        llm = ReplayLLM("self-care is important")
+        assert mem.answer("What did Caroline realize after her charity race?", user_id="u", llm=llm).abstained
+        assert not mem.answer("What did Melanie run for mental health?", user_id="u", llm=llm).abstained

@@ -399,3 +399,14 @@ def test_module_is_light():
                  if isinstance(node, ast.ImportFrom) and node.module}
     assert imported <= {"__future__", "calendar", "math", "numbers", "re", "dataclasses", "datetime", "typing",
                         "errors"}
+
+
+@pytest.mark.parametrize("text, day", [
+    ("My appointment is on Friday", date(2024, 5, 10)),  # said on Wednesday 8 May 2024: the coming Friday
+    ("I'm seeing her on Friday", date(2024, 5, 10)),
+    ("The party is on Saturday!", date(2024, 5, 11)),
+    ("It was on Friday", date(2024, 5, 3)),
+    ("I went to the gym on Friday", date(2024, 5, 3))])
+def test_a_present_tense_weekday_is_the_coming_one(text: str, day: date) -> None:
+    said = datetime(2024, 5, 8, 10, 0, tzinfo=timezone.utc)
+    assert resolve_event_date(text, said) == DateWindow.of_day(day)

@@ -1,0 +1,57 @@
+"""engine/assistant/grounding.py: a reply's names, numbers, dates and words are checked against its memories."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from engine.assistant.grounding import check, stem
+from engine.records import MemoryRecord, Scope
+
+SAID = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)
+
+
+def rec(id_: str, text: str, actor: str | None = "Caroline", event_date: str | None = None) -> MemoryRecord:
+    return MemoryRecord(id=id_, memory=text, hash=id_, scope=Scope(user_id="u"), created_at=SAID,
+                        updated_at=SAID, timestamp=SAID, role="user", actor=actor, event_date=event_date)
+
+
+MEMORIES = [rec("a", "Caroline: I went to an LGBTQ support group yesterday and it was so powerful.",
+                event_date="2023-05-07"),
+            rec("b", "Melanie: I painted a sunrise over the lake last year.", actor="Melanie",
+                event_date="2022-01-01/2022-12-31")]
+
+
+def test_a_reply_that_repeats_the_memories_is_supported_and_cites_them() -> None:
+    got = check("Caroline went to an LGBTQ support group on 7 May 2023.", "What did Caroline do?", MEMORIES)
+    assert got.supported and got.memory_ids[0] == "a"
+    assert check("Melanie painted a sunrise in 2022 [2].", "When did Melanie paint?", MEMORIES).memory_ids == ("b",)
+
+
+def test_an_invented_name_is_flagged() -> None:
+    got = check("Caroline went to the support group with Jessica.", "What did Caroline do?", MEMORIES)
+    assert not got.supported and got.claims[0].unsupported == ("Jessica",)
+
+
+def test_an_invented_date_or_number_is_flagged() -> None:
+    wrong_day = check("Melanie painted a sunrise on 20 August 2023.", "When did Melanie paint?", MEMORIES)
+    assert not wrong_day.supported and "20 August 2023" in wrong_day.claims[0].unsupported
+    number = check("Caroline went to 3 support groups.", "What did Caroline do?", MEMORIES)
+    assert not number.supported and number.claims[0].unsupported == ("3",)
+
+
+def test_invented_content_is_flagged_but_words_of_the_question_are_not() -> None:
+    made_up = check("Caroline is a 2019-2024 employee of the company, working in sales.", "Who is Caroline?",
+                    MEMORIES)
+    assert not made_up.supported
+    echo = check("Caroline went to a support group.", "Where did Caroline go last week?", MEMORIES)
+    assert echo.supported
+
+
+def test_claims_are_checked_one_by_one() -> None:
+    got = check("Caroline went to a support group. She also adopted a puppy named Rex.", "?", MEMORIES)
+    assert [c.supported for c in got.claims] == [True, False]
+    assert got.memory_ids == ("a",)  # only the supported claim's memories are cited
+
+
+def test_stems_meet_across_forms() -> None:
+    assert stem("painted") == stem("painting") == stem("paints")
+    assert stem("met") == stem("meet") and stem("went") == stem("go")
