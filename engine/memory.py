@@ -35,8 +35,7 @@ from .store.backup import Snapshot, create_snapshot, is_due
 from .store.export import ExportedMemory
 from .store.integrity import IntegrityReport, check_and_repair, reconcile
 from .store.ledger import ScopeCount
-from .store.folder import disk_usage, make_private, open_store
-from .store.vectors import WriterLock
+from .store.folder import disk_usage, lock_folder, make_private, open_store
 from .store.writer import Writer, recover
 
 __all__ = ["Memory", "doctor", "content_hash", "EPISODE"]
@@ -68,7 +67,7 @@ class Memory:
         self.config = config if isinstance(config, LociConfig) else LociConfig.from_dict(config)
         self.config.validate()
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-        self._lock = _lock_folder(self.data_dir)
+        self._lock = lock_folder(self.data_dir)
         try:
             self.embedder: Embedder = embedder or default_embedder(self.config.embedder)
             self._vectors, self._ledger = open_store(self.data_dir, self.config, self.embedder)
@@ -497,13 +496,3 @@ def doctor(data_dir: str | Path, *, config: Any = None, embedder: Embedder | Non
     return check_and_repair(Path(data_dir), lambda: Memory(data_dir, config, embedder=embedder, progress=progress),
                             progress=progress)
 
-
-def _lock_folder(data_dir: Path) -> WriterLock:
-    """The data folder, made when missing, with this process's writer lock held."""
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"Cannot create the data folder {data_dir}: {exc}") from exc
-    lock = WriterLock(data_dir)
-    lock.acquire()
-    return lock

@@ -29,6 +29,8 @@ MODEL_NOT_LOADED, MODEL_LOADING, MODEL_READY, MODEL_ERROR = "not loaded", "loadi
 BACKUP_CHECK_MS = 3_600_000  # hourly check whether the daily backup is due
 SCAN_LIMIT = 20_000  # records listed for the timeline view
 ME = "you (Loci app)"  # the actor of edits made in the window
+OnDone = Callable[[Any], None] | None  # called with a write's result once it landed
+OnFailed = Callable[[str], None] | None  # called with the message when the store refused (default: shown)
 
 
 class EngineBridge(JobRunner):
@@ -133,9 +135,9 @@ class EngineBridge(JobRunner):
         return self.memory.count(filters) if self.memory is not None else 0
 
     def page(self, filters: Mapping[str, Any] | None, offset: int, limit: int) -> list[MemoryRecord]:
-        # link=False: a page never waits for the entity linker (nor for the write lock it needs)
-        return [] if self.memory is None else self.memory.list_records(filters=filters, top_k=limit, offset=offset,
-                                                                      link=False)
+        if self.memory is None:
+            return []  # link=False: a page never waits for the entity linker (nor the write lock it needs)
+        return self.memory.list_records(filters=filters, top_k=limit, offset=offset, link=False)
 
     def scopes(self) -> list[ScopeCount]:
         return self.memory.scopes() if self.memory is not None else []
@@ -184,8 +186,8 @@ class EngineBridge(JobRunner):
                         on_failed=lambda _t: None, name="store size")
 
     # -- writes ---------------------------------------------------------------------
-    def _write(self, fn: Callable[[], Any], on_done: Callable | None, name: str, *, pool: QThreadPool | None = None,
-               tell: Callable[[Any], str] | None = None, on_failed: Callable[[str], None] | None = None) -> Worker:
+    def _write(self, fn: Callable[[], Any], on_done: OnDone, name: str, *, pool: QThreadPool | None = None,
+               tell: Callable[[Any], str] | None = None, on_failed: OnFailed = None) -> Worker:
         """Run a write; when it lands, say what it did (tell), refresh and call on_done."""
         def done(value: Any) -> None:
             self.changes.note()
@@ -196,25 +198,19 @@ class EngineBridge(JobRunner):
             (on_failed or self.messages.error)(text)
         return self.submit(fn, on_result=done, on_failed=failed, pool=pool or self.write_pool, name=name, tell=tell)
 
-    def update_text(self, memory_id: str, text: str, on_done: Callable | None = None, *,
-                    on_failed: Callable[[str], None] | None = None) -> Worker:
+    def update_text(self, memory_id: str, text: str, on_done: OnDone = None, *, on_failed: OnFailed = None) -> Worker:
         return self._write(lambda: self._need_memory().update_record(memory_id, text, actor=ME), on_done,
                            "save memory", on_failed=on_failed)
 
-    def delete(self, records: Sequence[MemoryRecord], on_done: Callable | None = None, *,
-               on_failed: Callable[[str], None] | None = None) -> Worker:
+    def delete(self, records: Sequence[MemoryRecord], on_done: OnDone = None, *, on_failed: OnFailed = None) -> Worker:
         ids = [r.id for r in records]
         return self._write(lambda: self._need_memory().delete_records(ids, actor=ME), on_done, "delete",
                            on_failed=on_failed)
 
-    def restore(self, records: Sequence[MemoryRecord], on_done: Callable | None = None, *,
-                on_failed: Callable[[str], None] | None = None) -> Worker:
-        def run() -> int:
-            mem = self._need_memory()
-            for rec in records:
-                mem.restore_record(rec)
-            return len(records)
-        return self._write(run, on_done, "restore", on_failed=on_failed)
+    def restore(self, records: Sequence[MemoryRecord], on_done: OnDone = None, *, on_failed: OnFailed = None) -> Worker:
+        """Undo of delete: the records back with their ids; the worker's result is how many."""
+        return self._write(lambda: len([self._need_memory().restore_record(r) for r in records]), on_done, "restore",
+                           on_failed=on_failed)
 
     def add_note(self, text: str, scope: Scope, infer: bool, on_done: Callable | None = None) -> Worker:
         def run() -> dict[str, Any]:
@@ -233,8 +229,7 @@ class EngineBridge(JobRunner):
 
     def import_chat_export(self, path: Path, ids: Collection[str], messages: int, scope: Scope,
                            infer: bool) -> CancelToken:
-        """Store the chosen conversations of a ChatGPT/Claude export, streamed; what an earlier
-        import of the file stored is skipped (an interrupted import continues)."""
+        """The chosen conversations of a ChatGPT/Claude export, streamed; a re-import adds nothing twice."""
         def run(token: CancelToken, progress: Callable[[int, int], None]) -> Any:
             return import_resumable(self._need_memory(), read_conversations(path, only=ids), scope, total=messages,
                                     infer=infer, progress=progress, cancel=token,

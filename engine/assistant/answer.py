@@ -74,8 +74,9 @@ def relevant_memories(question: str, records: Sequence[MemoryRecord]) -> list[Me
     """The memories that speak of the question, best first; [] means memory is silent on it.
 
     A memory is relevant when its statements (its questions assert nothing) share at least
-    MIN_KEY_SHARE of the question's key words (by stem) and, when the question names people, is said by or mentions one of them. "What did Caroline
-    realise after her race?" is not answered by Melanie's race.
+    MIN_KEY_SHARE of the question's key words (by stem) and, when the question names people, is
+    said by or mentions one of them. "What did Caroline realise after her race?" is not answered
+    by Melanie's race.
     """
     people = {re.sub(r"['’]s$", "", n).casefold() for n in names(question)}
     keys = key_stems(question)

@@ -14,12 +14,23 @@ from .integrity import (LEDGER_FILE, damaged_ledger_error, ledger_is_missing, mi
                         move_vectors_aside, quick_problems)
 from .ledger import SCHEMA_VERSION as LEDGER_SCHEMA
 from .ledger import Ledger
-from .vectors import Manifest, VectorStore
+from .vectors import Manifest, VectorStore, WriterLock
 
 log = logging.getLogger(__name__)
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+
+
+def lock_folder(data_dir: Path) -> WriterLock:
+    """The data folder, made when missing, with this process's writer lock held."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"Cannot create the data folder {data_dir}: {exc}") from exc
+    lock = WriterLock(data_dir)
+    lock.acquire()
+    return lock
 
 
 def open_store(data_dir: Path, config: LociConfig, embedder: Embedder) -> tuple[VectorStore, Ledger]:
