@@ -131,9 +131,10 @@ def serve(command: list[str]) -> int:
     finally:
         code = stop(proc)
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    # uvicorn shuts down gracefully, then re-raises the signal it caught: -15 is a clean stop.
+    # uvicorn shuts down gracefully, then re-raises the signal it caught: -15 is a clean stop, and
+    # so is 143 (128 + SIGTERM), the status Loci exits with once its own shutdown has run.
     # Windows has no SIGTERM: terminate() ends the process with status 1.
-    clean = code in (0, -signal.SIGTERM) if os.name == "posix" else code is not None
+    clean = code in (0, -signal.SIGTERM, 128 + signal.SIGTERM) if os.name == "posix" else code is not None
     check(clean and "Traceback" not in err, f"loci serve stops when told to (exit {code})")
     if check.failed:
         print(err[-3000:])
