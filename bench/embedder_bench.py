@@ -7,9 +7,9 @@ and the memories per second of 20-per-call `Memory.add(..., infer=False)` of con
 The variants are interleaved round by round (the machine is shared: compare the ratios of one
 run), and the load average is printed before and after.
 
-The int8 model is made here, locally, from the fp32 ONNX export with onnxruntime's own dynamic
-quantization (int8 weights, per channel); nothing is downloaded. Each variant is written as a
-model folder (tokenizer and configs beside onnx/model.onnx) that Memory opens with
+The int8 model is the one `embedder.precision = "int8"` runs (engine/inference/quantized.py: made
+locally from the fp32 ONNX export with onnxruntime's dynamic quantization, int8 weights per
+channel; nothing is downloaded). Each variant is written as a model folder (tokenizer and configs beside onnx/model.onnx) that Memory opens with
 `{"embedder": {"path": FOLDER}}`; `--prepare DIR` only writes them and prints their paths, for
 `bench/locomo_retrieval.py --embedder FOLDER`.
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import shutil
 import statistics
@@ -42,6 +41,7 @@ import numpy as np  # noqa: E402
 
 from engine import Memory  # noqa: E402
 from engine.inference.onnx_embedder import OnnxEmbedder, export, onnx_path, prebuilt_onnx  # noqa: E402
+from engine.inference.quantized import quantize  # noqa: E402
 from engine.paths import DEFAULT_EMBEDDER, packaged_model_dir  # noqa: E402
 
 DATA = Path(os.environ.get("LOCI_LOCOMO_DIR", ROOT.parent / "shared" / "data" / "locomo-dev"))
@@ -66,16 +66,6 @@ def copy_folder(source: Path, target: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(*WEIGHTS, "onnx", "*.onnx"))
     (target / "onnx").mkdir()
-
-
-def quantize(source: Path, target: Path) -> None:
-    """int8 dynamic quantization of an ONNX model with onnxruntime's tools (weights int8, per channel)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process, printed on every call
-    tmp = target.with_suffix(".tmp")
-    quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
-    tmp.replace(target)
 
 
 def l3_onnx() -> Path | None:

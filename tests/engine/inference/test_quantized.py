@@ -114,7 +114,17 @@ def test_an_int8_store_works_and_is_told_apart_from_fp32(tmp_path, int8_file):
         assert hits[0]["memory"] == "My sister Ingrid lives in Bergen"
     manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
     assert manifest["embedder"] == f"{DEFAULT_EMBEDDER}@int8" and manifest["dimension"] == 384
-    with pytest.raises(StoreError, match="@int8"):  # its vectors are not fp32 ones
+    with pytest.raises(StoreError, match='Set embedder.precision to "int8"'):  # its vectors are not fp32 ones
         Memory(tmp_path / "store")
     with Memory(tmp_path / "store", int8) as mem:
         assert mem.count() == 2
+
+
+def test_an_fp32_store_asked_to_open_with_int8_names_the_setting(tmp_path, int8_file):
+    with Memory(tmp_path / "store") as mem:
+        mem.add("I moved to Oslo last month", user_id="maya", infer=False)
+    with pytest.raises(StoreError, match='Set embedder.precision to "fp32"') as err:
+        Memory(tmp_path / "store", {"embedder": {"precision": "int8"}})
+    assert "export the memories" in str(err.value)
+    with Memory(tmp_path / "store") as mem:  # nothing was changed by the refusal
+        assert mem.count() == 1
