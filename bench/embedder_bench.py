@@ -9,9 +9,9 @@ run), and the load average is printed before and after.
 
 The int8 model is the one `embedder.precision = "int8"` runs (engine/inference/quantized.py: made
 locally from the fp32 ONNX export with onnxruntime's dynamic quantization, int8 weights per
-channel; nothing is downloaded). Each variant is written as a model folder (tokenizer and configs beside onnx/model.onnx) that Memory opens with
-`{"embedder": {"path": FOLDER}}`; `--prepare DIR` only writes them and prints their paths, for
-`bench/locomo_retrieval.py --embedder FOLDER`.
+channel; nothing is downloaded). Each variant is written as a model folder (tokenizer and configs
+beside onnx/model.onnx) that Memory opens with `{"embedder": {"path": FOLDER}}`; `--prepare DIR`
+only writes them and prints their paths, for `bench/locomo_retrieval.py --embedder FOLDER`.
 
     python bench/embedder_bench.py --prepare /tmp/loci-embedders
     LOCI_LOCOMO_DIR=... python bench/locomo_retrieval.py --rebuild --embedder /tmp/loci-embedders/int8 \
@@ -148,9 +148,11 @@ def batches(convs: list[list[tuple[str, list[dict[str, Any]]]]]) -> Iterator[tup
                 yield when, turns[start:start + BATCH]
 
 
-def cpu_ms(call: Callable[[], Any]) -> float:
+def cpu_ms(call: Callable[[Any], Any], items: list[Any]) -> float:
+    """CPU milliseconds of this process for call(item), item by item."""
     started = time.process_time()
-    call()
+    for item in items:
+        call(item)
     return (time.process_time() - started) * 1000
 
 
@@ -199,12 +201,10 @@ def main() -> None:
     single: dict[str, list[float]] = {n: [] for n in embedders}
     for r in range(args.rounds):
         for name, emb in embedders.items():  # the whole corpus in 20-text calls
-            ms = sum(cpu_ms(lambda c=c: emb.embed_batch(c)) for c in chunks)  # type: ignore[misc]
-            batched[name].append(ms / len(texts))
+            batched[name].append(cpu_ms(emb.embed_batch, chunks) / len(texts))
         picks = texts[r * args.singles:(r + 1) * args.singles]
         for name, emb in embedders.items():
-            ms = sum(cpu_ms(lambda t=t: emb.embed(t)) for t in picks)  # type: ignore[misc]
-            single[name].append(ms / len(picks))
+            single[name].append(cpu_ms(emb.embed, picks) / len(picks))
 
     rates = measure_adds(folders, list(batches(convs)), args.rounds, args.add_batches)
 
