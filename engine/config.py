@@ -27,7 +27,7 @@ class EmbedderConfig:
     batch_size: int = 64
     dimension: int | None = None  # when set, checked against the model (mem0's embedding_dims)
     backend: str = "onnx"  # onnx (onnxruntime, light) or torch (sentence-transformers)
-    precision: str = "fp32"  # or int8: half the CPU per embed (onnx backend; a store opens with its own)
+    precision: str = "fp32"  # or int8: half the CPU per embed (onnx backend); for new stores, a store keeps its own
 
 
 @dataclass(slots=True)

@@ -86,6 +86,16 @@ class Manifest:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / MANIFEST
 
+    def recorded_embedder(self) -> str | None:
+        """The embedder name the manifest records, None when there is none or it cannot be read
+        (check_or_write says what is wrong)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        name = data.get("embedder") if isinstance(data, dict) else None
+        return name if isinstance(name, str) else None
+
     def check_or_write(self, embedder: str, dimension: int) -> None:
         if not self.path.exists():
             text = json.dumps({"schema_version": SCHEMA_VERSION, "embedder": embedder,

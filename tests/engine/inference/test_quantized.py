@@ -105,26 +105,33 @@ def test_int8_needs_the_onnx_backend():
         LociConfig.from_dict({"embedder": {"precision": "int4"}})
 
 
-def test_an_int8_store_works_and_is_told_apart_from_fp32(tmp_path, int8_file):
-    int8 = {"embedder": {"precision": "int8"}}
-    with Memory(tmp_path / "store", int8) as mem:
+def test_an_int8_store_keeps_int8_whatever_the_setting(tmp_path, int8_file):
+    with Memory(tmp_path / "store", {"embedder": {"precision": "int8"}}) as mem:
         mem.add("My sister Ingrid lives in Bergen", user_id="maya", infer=False)
         mem.add("We adopted a grey cat called Miso", user_id="maya", infer=False)
         hits = mem.search("Where does Ingrid live?", filters={"user_id": "maya"})["results"]
         assert hits[0]["memory"] == "My sister Ingrid lives in Bergen"
     manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
     assert manifest["embedder"] == f"{DEFAULT_EMBEDDER}@int8" and manifest["dimension"] == 384
-    with pytest.raises(StoreError, match='Set embedder.precision to "int8"'):  # its vectors are not fp32 ones
-        Memory(tmp_path / "store")
-    with Memory(tmp_path / "store", int8) as mem:
-        assert mem.count() == 2
+    with Memory(tmp_path / "store") as mem:  # the default settings (fp32), as `loci` has them
+        assert mem.embedder.name == f"{DEFAULT_EMBEDDER}@int8"
+        hits = mem.search("What is the cat called?", filters={"user_id": "maya"})["results"]
+        assert hits[0]["memory"] == "We adopted a grey cat called Miso"
 
 
-def test_an_fp32_store_asked_to_open_with_int8_names_the_setting(tmp_path, int8_file):
+def test_an_fp32_store_keeps_fp32_when_int8_is_set(tmp_path, int8_file, caplog):
     with Memory(tmp_path / "store") as mem:
         mem.add("I moved to Oslo last month", user_id="maya", infer=False)
+        want = mem.embedder.embed_batch(["Where did Maya move?"])
+    before = (tmp_path / "store" / "manifest.json").read_text()
+    with Memory(tmp_path / "store", {"embedder": {"precision": "int8"}}) as mem:
+        assert mem.embedder.name == DEFAULT_EMBEDDER  # queries embedded like the stored vectors
+        assert np.abs(mem.embedder.embed_batch(["Where did Maya move?"]) - want).max() < 1e-6
+        assert mem.search("Where did Maya move?", filters={"user_id": "maya"})["results"]
+    assert "applies to new stores" in caplog.text
+    assert (tmp_path / "store" / "manifest.json").read_text() == before
+    # an embedder given explicitly is checked against the store, and the error names the setting
+    int8 = OnnxEmbedder(DEFAULT_EMBEDDER, packaged_model_dir(DEFAULT_EMBEDDER), precision="int8")
     with pytest.raises(StoreError, match='Set embedder.precision to "fp32"') as err:
-        Memory(tmp_path / "store", {"embedder": {"precision": "int8"}})
+        Memory(tmp_path / "store", embedder=int8)
     assert "export the memories" in str(err.value)
-    with Memory(tmp_path / "store") as mem:  # nothing was changed by the refusal
-        assert mem.count() == 1
