@@ -105,15 +105,18 @@ def store_label(infer: bool, mode: str, model: str | None) -> str:
     return f"infer-{mode}-{Path(model).stem if model else 'default'}"
 
 
-def open_memory(path: Path, mode: str = "select", model: str | None = None) -> Memory:
+def open_memory(path: Path, mode: str = "select", model: str | None = None,
+                embedder: str | None = None) -> Memory:
     config: dict[str, Any] = {"extraction": {"mode": mode}}
     if model:
         config["llm"] = {"model_path": model}
+    if embedder:  # a model folder (bench/embedder_bench.py --prepare writes some)
+        config["embedder"] = {"path": embedder}
     return Memory(path, config)
 
 
 def build(conv_id: str, conv: dict, *, infer: bool, mode: str, model: str | None, cache: Path,
-          rebuild: bool, progress: bool = True) -> Built:
+          rebuild: bool, progress: bool = True, embedder: str | None = None) -> Built:
     """The store of one conversation, from the cache when it is complete."""
     path = cache / f"{conv_id}-{store_label(infer, mode, model)}"
     done = path / "bench-done.json"
@@ -123,7 +126,7 @@ def build(conv_id: str, conv: dict, *, infer: bool, mode: str, model: str | None
     shutil.rmtree(path, ignore_errors=True)
     started = time.perf_counter()
     n_turns = 0
-    with open_memory(path, mode, model) as mem:
+    with open_memory(path, mode, model, embedder) as mem:
         all_sessions = list(sessions(conv))
         for s, (when, turns) in enumerate(all_sessions, start=1):
             mem.add([{"role": "user", "name": t["speaker"], "content": f"{t['speaker']}: {t['text']}",
@@ -228,6 +231,8 @@ def main() -> None:
     ap.add_argument("--budgets", default="250,300", help="two context word budgets")
     ap.add_argument("--methods", default="", help="also compare retrieval signals on raw turns: "
                     + ",".join(METHODS))
+    ap.add_argument("--embedder", help="an embedding model folder instead of the packaged all-MiniLM-L6-v2 "
+                    "(use a --cache of its own: cached stores keep the embedder that built them)")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--rebuild", action="store_true", help="re-ingest even when a cached store exists")
     args = ap.parse_args()
@@ -237,20 +242,20 @@ def main() -> None:
     tables: dict[str, Table] = {"raw (infer=False)": Table()}
     for conv_id, conv in convs:
         raw = build(conv_id, conv, infer=False, mode=args.mode, model=args.model, cache=args.cache,
-                    rebuild=args.rebuild)
+                    rebuild=args.rebuild, embedder=args.embedder)
         inf = build(conv_id, conv, infer=True, mode=args.mode, model=args.model, cache=args.cache,
-                    rebuild=args.rebuild)
+                    rebuild=args.rebuild, embedder=args.embedder)
         print(f"{conv_id}: {raw.turns} turns; raw store {raw.memories} memories"
               + (f" ({raw.seconds / raw.turns * 1000:.1f} ms/turn)" if raw.seconds else " (cached)")
               + f"; infer=True ({args.mode}) {inf.memories} memories"
               + (f" ({inf.seconds / inf.turns:.3f} s/turn)" if inf.seconds else " (cached)"))
-        with open_memory(raw.path) as mem:
+        with open_memory(raw.path, embedder=args.embedder) as mem:
             evaluate(mem, conv_id, conv, tables["raw (infer=False)"], filters={}, budgets=budgets,
                      limit=args.limit)
             for m in [x for x in args.methods.split(",") if x]:
                 evaluate(mem, conv_id, conv, tables.setdefault(f"raw {m}", Table()), filters={},
                          budgets=budgets, limit=args.limit, options=METHODS[m])
-        with open_memory(inf.path, args.mode, args.model) as mem:
+        with open_memory(inf.path, args.mode, args.model, args.embedder) as mem:
             n_facts = mem.count(FACTS_ONLY)
             print(f"    {n_facts} facts ({n_facts / inf.turns:.2f} per turn) + "
                   f"{inf.memories - n_facts} episodes")
@@ -262,7 +267,8 @@ def main() -> None:
                          filters={}, budgets=budgets, limit=args.limit)
     n_q = sum(len(questions(c, args.limit)) for _, c in convs)
     print(f"\n{n_q} questions (categories 1-4) from {', '.join(c for c, _ in convs)}; "
-          f"extraction mode {args.mode}, model {args.model or 'SmolLM2-135M (default)'}\n")
+          f"extraction mode {args.mode}, model {args.model or 'SmolLM2-135M (default)'}, "
+          f"embedder {args.embedder or 'all-MiniLM-L6-v2 (default)'}\n")
     metrics = [f"hit@{k}" for k in KS]
     for b in budgets:
         metrics += [f"ev@{b}w", f"ans@{b}w", f"words@{b}w", f"items@{b}w"]

@@ -27,6 +27,7 @@ class EmbedderConfig:
     batch_size: int = 64
     dimension: int | None = None  # when set, checked against the model (mem0's embedding_dims)
     backend: str = "onnx"  # onnx (onnxruntime, light) or torch (sentence-transformers)
+    precision: str = "fp32"  # or int8: half the CPU per embed (onnx backend); for new stores, a store keeps its own
 
 
 @dataclass(slots=True)
@@ -165,6 +166,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "store.chroma_port": (1, 65_535),
 }
 _DEVICES = ("auto", "cpu", "cuda", "mps")
+_PRECISIONS = ("fp32", "int8")
 
 
 def _check_value(name: str, value: Any) -> None:
@@ -178,6 +180,8 @@ def _check_value(name: str, value: Any) -> None:
             raise ConfigError(f"Setting '{name}' is {value}; it must be between {low:g} and {high:g}.")
     if name == "embedder.device" and not (value in _DEVICES or str(value).startswith("cuda:")):
         raise ConfigError(f"Setting 'embedder.device' is {value!r}; use one of {', '.join(_DEVICES)}.")
+    if name == "embedder.precision" and value not in _PRECISIONS:
+        raise ConfigError(f"Setting 'embedder.precision' is {value!r}; use one of {', '.join(_PRECISIONS)}.")
     if isinstance(value, str):
         try:
             value.encode("utf-8")

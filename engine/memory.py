@@ -35,7 +35,7 @@ from .store.backup import Snapshot, create_snapshot, is_due
 from .store.export import ExportedMemory
 from .store.integrity import IntegrityReport, check_and_repair, reconcile
 from .store.ledger import ScopeCount
-from .store.folder import disk_usage, lock_folder, make_private, open_store
+from .store.folder import disk_usage, lock_folder, make_private, open_store, store_embedder_config
 from .store.writer import Writer, recover
 
 __all__ = ["Memory", "doctor", "content_hash", "EPISODE"]
@@ -69,7 +69,8 @@ class Memory:
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self._lock = lock_folder(self.data_dir)
         try:
-            self.embedder: Embedder = embedder or default_embedder(self.config.embedder)
+            settings = store_embedder_config(self.data_dir, self.config.embedder)  # a store keeps its precision
+            self.embedder: Embedder = embedder or default_embedder(settings)
             self._vectors, self._ledger = open_store(self.data_dir, self.config, self.embedder)
         except BaseException:
             self._release_files()

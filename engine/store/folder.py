@@ -1,12 +1,13 @@
 """A data folder as a whole: opened for writing (embedder, vectors, ledger), kept private, measured on disk."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import stat
 from pathlib import Path
 
-from ..config import LociConfig
+from ..config import EmbedderConfig, LociConfig
 from ..errors import ConfigError, StoreError
 from ..inference.embeddings import Embedder
 from .backup import create_snapshot, schema_version
@@ -31,6 +32,23 @@ def lock_folder(data_dir: Path) -> WriterLock:
     lock = WriterLock(data_dir)
     lock.acquire()
     return lock
+
+
+def store_embedder_config(data_dir: Path, config: EmbedderConfig) -> EmbedderConfig:
+    """The embedder settings for a data folder: a store built with the same model at another
+    precision (fp32, int8) keeps its own, so its vectors and the queries' always match."""
+    recorded = Manifest(data_dir).recorded_embedder()
+    if recorded is None:
+        return config
+    model, _, precision = recorded.partition("@")
+    precision = precision or "fp32"
+    if model != config.model or precision == config.precision:
+        return config
+    log.log(logging.INFO if config.precision == "fp32" else logging.WARNING,
+            "the store in %s was built with the %s embedding model and keeps it (embedder.precision = %s "
+            "applies to new stores; export and import the memories to move this one)", data_dir, precision,
+            config.precision)
+    return dataclasses.replace(config, precision=precision)
 
 
 def open_store(data_dir: Path, config: LociConfig, embedder: Embedder) -> tuple[VectorStore, Ledger]:

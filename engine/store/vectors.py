@@ -86,6 +86,16 @@ class Manifest:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / MANIFEST
 
+    def recorded_embedder(self) -> str | None:
+        """The embedder name the manifest records, None when there is none or it cannot be read
+        (check_or_write says what is wrong)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        name = data.get("embedder") if isinstance(data, dict) else None
+        return name if isinstance(name, str) else None
+
     def check_or_write(self, embedder: str, dimension: int) -> None:
         if not self.path.exists():
             text = json.dumps({"schema_version": SCHEMA_VERSION, "embedder": embedder,
@@ -113,7 +123,14 @@ class Manifest:
             built_dimension = int(data.get("dimension", 0))
         except (TypeError, ValueError):
             built_dimension = -1
-        if data.get("embedder") != embedder or built_dimension != dimension:
+        built = str(data.get("embedder"))
+        if built != embedder and built.split("@")[0] == embedder.split("@")[0]:  # fp32 against int8
+            precision = built.partition("@")[2] or "fp32"
+            raise StoreError(
+                f"The store at {self.path.parent} was built with the {precision} embedding model "
+                f"'{built}', but Loci is set to use '{embedder}'. Set embedder.precision to "
+                f"\"{precision}\" to open it, or export the memories and import them into a new data folder.")
+        if built != embedder or built_dimension != dimension:
             raise StoreError(
                 f"The store at {self.path.parent} was built with the embedding model "
                 f"'{data.get('embedder')}' ({data.get('dimension')} dims), but Loci is set to use "

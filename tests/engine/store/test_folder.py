@@ -10,7 +10,8 @@ import pytest
 
 from engine import ConfigError, LociConfig, StoreError
 from engine.store.backup import list_snapshots
-from engine.store.folder import check_dimension, disk_usage, open_store
+from engine.config import EmbedderConfig
+from engine.store.folder import check_dimension, disk_usage, open_store, store_embedder_config
 from engine.store.ledger import SCHEMA_VERSION
 from engine.store.vectors import VectorStore
 
@@ -139,3 +140,18 @@ def test_an_older_world_readable_store_is_made_private_on_open(tmp_path, embedde
         assert mem.count({"user_id": "maya"}) == 1
     assert oct(outside.stat().st_mode & 0o777) == "0o644"  # a link is not followed
     assert make_private(store) == 0
+
+
+def test_a_folder_keeps_the_precision_that_built_it(tmp_path):
+    default, int8 = EmbedderConfig(), EmbedderConfig(precision="int8")
+    assert store_embedder_config(tmp_path, int8) is int8  # a new folder takes the setting
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(f'{{"schema_version": 1, "embedder": "{default.model}@int8", "dimension": 384}}')
+    assert store_embedder_config(tmp_path, default).precision == "int8"
+    assert store_embedder_config(tmp_path, int8) is int8
+    manifest.write_text(f'{{"schema_version": 1, "embedder": "{default.model}", "dimension": 384}}')
+    assert store_embedder_config(tmp_path, int8).precision == "fp32"
+    other = EmbedderConfig(model="another/model", precision="int8")
+    assert store_embedder_config(tmp_path, other) is other  # another model: open_store refuses it
+    manifest.write_text("{not json")
+    assert store_embedder_config(tmp_path, int8) is int8  # open_store says the manifest is damaged

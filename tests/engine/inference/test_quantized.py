@@ -1,0 +1,137 @@
+"""The int8 embedding model: made locally from the fp32 export, close to it, and kept apart in stores."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import engine.inference.quantized as quantized
+from engine import Memory
+from engine.config import EmbedderConfig, LociConfig
+from engine.errors import ConfigError, ModelError, StoreError
+from engine.inference.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
+from engine.inference.onnx_embedder import OnnxEmbedder, cache_dir, default_embedder, onnx_path
+from engine.inference.quantized import int8_onnx, int8_path, quantize
+
+SENTENCES = ["I moved to Oslo last month", "My sister Ingrid lives in Bergen",
+             "We adopted a grey cat called Miso", "The concert was cancelled because of the storm",
+             "é ü 漢字", "word " * 600]
+QUESTIONS = {"Where did I move?": 0, "Where does Ingrid live?": 1, "What is the cat's name?": 2,
+             "Why was the concert called off?": 3}
+
+
+@pytest.fixture(scope="module")
+def fp32() -> OnnxEmbedder:
+    embedder = default_embedder(EmbedderConfig())
+    assert isinstance(embedder, OnnxEmbedder)
+    embedder.load()
+    return embedder
+
+
+@pytest.fixture(scope="module")
+def int8_file(fp32) -> Path:
+    """The packaged model's int8 copy, in the cache beside its fp32 export (made once per machine)."""
+    return int8_onnx(onnx_path(packaged_model_dir(DEFAULT_EMBEDDER)), cache_dir())
+
+
+def test_the_int8_model_gives_384d_unit_vectors_close_to_fp32(fp32, int8_file):
+    int8 = default_embedder(EmbedderConfig(precision="int8"))
+    assert isinstance(int8, OnnxEmbedder) and int8.dimension == 384
+    got, want = int8.embed_batch(SENTENCES), fp32.embed_batch(SENTENCES)
+    assert got.shape == want.shape == (len(SENTENCES), 384) and got.dtype == np.float32
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cosines = (got * want).sum(axis=1)
+    assert cosines.min() > 0.97, cosines  # 0.99 on average over LoCoMo turns (bench/embedder_bench.py)
+    assert not np.allclose(got, want, atol=1e-4)  # really another model, not the fp32 file again
+    queries = int8.embed_batch(list(QUESTIONS))
+    assert list((queries @ got.T).argmax(axis=1)) == list(QUESTIONS.values())
+    assert int8.embed_batch([]).shape == (0, 384)
+
+
+def test_the_int8_copy_is_a_quarter_of_fp32_and_made_once(tmp_path):
+    source = onnx_path(packaged_model_dir(DEFAULT_EMBEDDER))
+    made = int8_onnx(source, tmp_path)
+    assert made == int8_path(source, tmp_path) and made.parent == tmp_path / "onnx"
+    assert made.stat().st_size < source.stat().st_size / 3
+    assert [p.name for p in made.parent.iterdir()] == [made.name]  # no temp file left
+    stamp = made.stat().st_mtime_ns
+    assert int8_onnx(source, tmp_path) == made and made.stat().st_mtime_ns == stamp
+
+
+def test_a_folder_shipping_model_int8_runs_it_without_quantizing(tmp_path, monkeypatch, fp32, int8_file):
+    folder = tmp_path / "model"
+    shutil.copytree(packaged_model_dir(DEFAULT_EMBEDDER), folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    (folder / "onnx").mkdir()  # as an installer would ship both
+    shutil.copy(onnx_path(packaged_model_dir(DEFAULT_EMBEDDER)), folder / "onnx" / "model.onnx")
+    shutil.copy(int8_file, folder / "onnx" / "model_int8.onnx")
+    monkeypatch.setenv("LOCI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # an installed app: no export, no tools
+
+    def refuse(*_args):
+        raise AssertionError("quantized although the folder ships onnx/model_int8.onnx")
+
+    monkeypatch.setattr(quantized, "quantize", refuse)
+    picked = default_embedder(EmbedderConfig(path=str(folder), precision="int8"))
+    got, want = picked.embed_batch(SENTENCES), fp32.embed_batch(SENTENCES)
+    assert (got * want).sum(axis=1).min() > 0.97 and not np.allclose(got, want, atol=1e-4)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_installed_app_without_the_tools_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)  # left out of the bundle
+    source = onnx_path(packaged_model_dir(DEFAULT_EMBEDDER))
+    with pytest.raises(ModelError, match='precision to "fp32"') as err:
+        quantize(source, tmp_path / "int8.onnx")
+    assert "model_int8.onnx" in str(err.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_damaged_source_is_a_model_error_and_leaves_nothing(tmp_path):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="int8 copy"):
+        int8_onnx(bad, tmp_path / "cache")
+    assert not any((tmp_path / "cache").rglob("*.onnx*"))
+
+
+def test_int8_needs_the_onnx_backend():
+    with pytest.raises(ConfigError, match="embedder.backend"):
+        default_embedder(EmbedderConfig(precision="int8", backend="torch"))
+    with pytest.raises(ConfigError, match="fp32, int8"):
+        LociConfig.from_dict({"embedder": {"precision": "int4"}})
+
+
+def test_an_int8_store_keeps_int8_whatever_the_setting(tmp_path, int8_file):
+    with Memory(tmp_path / "store", {"embedder": {"precision": "int8"}}) as mem:
+        mem.add("My sister Ingrid lives in Bergen", user_id="maya", infer=False)
+        mem.add("We adopted a grey cat called Miso", user_id="maya", infer=False)
+        hits = mem.search("Where does Ingrid live?", filters={"user_id": "maya"})["results"]
+        assert hits[0]["memory"] == "My sister Ingrid lives in Bergen"
+    manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
+    assert manifest["embedder"] == f"{DEFAULT_EMBEDDER}@int8" and manifest["dimension"] == 384
+    with Memory(tmp_path / "store") as mem:  # the default settings (fp32), as `loci` has them
+        assert mem.embedder.name == f"{DEFAULT_EMBEDDER}@int8"
+        hits = mem.search("What is the cat called?", filters={"user_id": "maya"})["results"]
+        assert hits[0]["memory"] == "We adopted a grey cat called Miso"
+
+
+def test_an_fp32_store_keeps_fp32_when_int8_is_set(tmp_path, int8_file, caplog):
+    with Memory(tmp_path / "store") as mem:
+        mem.add("I moved to Oslo last month", user_id="maya", infer=False)
+        want = mem.embedder.embed_batch(["Where did Maya move?"])
+    before = (tmp_path / "store" / "manifest.json").read_text()
+    with Memory(tmp_path / "store", {"embedder": {"precision": "int8"}}) as mem:
+        assert mem.embedder.name == DEFAULT_EMBEDDER  # queries embedded like the stored vectors
+        assert np.abs(mem.embedder.embed_batch(["Where did Maya move?"]) - want).max() < 1e-6
+        assert mem.search("Where did Maya move?", filters={"user_id": "maya"})["results"]
+    assert "applies to new stores" in caplog.text
+    assert (tmp_path / "store" / "manifest.json").read_text() == before
+    # an embedder given explicitly is checked against the store, and the error names the setting
+    int8 = OnnxEmbedder(DEFAULT_EMBEDDER, packaged_model_dir(DEFAULT_EMBEDDER), precision="int8")
+    with pytest.raises(StoreError, match='Set embedder.precision to "fp32"') as err:
+        Memory(tmp_path / "store", embedder=int8)
+    assert "export the memories" in str(err.value)
