@@ -184,24 +184,39 @@ class StallMeter:
         self.ticks: list[float] = []
 
         self._last_tick = time.monotonic()
-        if os.environ.get("LOCI_STALL_TRACE"):  # print what the GUI thread does during a stall
+        self.samples: dict[str, int] = {}  # GUI thread's stack during a stall -> times seen
+        self._beat = None  # LOCI_STALL_BEAT=FILE: the last tick's time.monotonic(), for an outside watcher (py-spy)
+        if os.environ.get("LOCI_STALL_BEAT"):
+            import mmap
+
+            with open(os.environ["LOCI_STALL_BEAT"], "wb") as f:
+                f.write(b" " * 32)
+            with open(os.environ["LOCI_STALL_BEAT"], "r+b") as f:
+                self._beat = mmap.mmap(f.fileno(), 32)
+        if os.environ.get("LOCI_STALL_TRACE"):  # what the GUI thread does during a stall
             import threading
 
             threading.Thread(target=self._watch, daemon=True).start()
 
     def _watch(self) -> None:
+        """Every 10 ms, when the last tick is over 50 ms old: note the GUI thread's stack (and
+        which other threads run Python), to print the commonest at stop()."""
         import threading
         import traceback
 
         main_id = threading.main_thread().ident
         while True:
-            time.sleep(0.1)
-            if self.timer.isActive() and time.monotonic() - self._last_tick > 0.25:
-                names = {t.ident: t.name for t in threading.enumerate()}
-                for ident, frame in sys._current_frames().items():
-                    where = traceback.format_stack(frame)[-4:] if ident != main_id else ["(GUI thread)"]
-                    print("STALL", names.get(ident, ident), "".join(where), flush=True)
-                time.sleep(0.5)
+            time.sleep(0.01)
+            if not self.timer.isActive() or time.monotonic() - self._last_tick < 0.05:
+                continue
+            frames = sys._current_frames()
+            names = {t.ident: t.name for t in threading.enumerate()}
+            gui = frames.get(main_id)
+            where = "".join(traceback.format_list(traceback.extract_stack(gui)[-6:])) if gui else "(no frame)\n"
+            others = sorted(f"{names.get(i, i)}@{traceback.extract_stack(f)[-1].name}"
+                            for i, f in frames.items() if i not in (main_id, threading.get_ident()))
+            key = where + "  others: " + ", ".join(others)
+            self.samples[key] = self.samples.get(key, 0) + 1
 
     def start(self) -> None:
         self.worst, self.ticks = 0.0, []
@@ -210,14 +225,24 @@ class StallMeter:
 
     def _tick(self) -> None:
         self._last_tick = time.monotonic()
+        if self._beat is not None:
+            self._beat.seek(0)
+            self._beat.write(f"{self._last_tick:.6f}\n".encode().ljust(32))
         gap = self.clock.nsecsElapsed() / 1e6
         self.clock.restart()
         self.ticks.append(gap)
         self.worst = max(self.worst, gap - 5)
+        if gap > 100 and self.samples is not None and os.environ.get("LOCI_STALL_TRACE"):
+            print(f"STALL {gap - 5:.0f} ms ending at {time.time():.3f}", flush=True)
 
     def stop(self) -> tuple[float, float]:
         """(worst stall, p99 stall) in ms."""
         self.timer.stop()
+        if self.samples:
+            print(f"-- GUI thread during stalls over 50 ms ({sum(self.samples.values())} samples, 10 ms apart):")
+            for key, n in sorted(self.samples.items(), key=lambda kv: -kv[1])[:6]:
+                print(f"{n} x\n{key}\n")
+            self.samples = {}
         late = sorted(max(0.0, t - 5) for t in self.ticks) or [0.0]
         return self.worst, late[min(len(late) - 1, int(len(late) * 0.99))]
 
