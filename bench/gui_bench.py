@@ -6,8 +6,10 @@
 --stalls measures how long the event loop stalls (a 5 ms timer's longest late tick) in the
 real window over a fresh store with the real models: while the app's importer stores LoCoMo
 conversation 26 (default $LOCI_LOCOMO_DIR/26.json, else ../shared/data/locomo-dev/26.json),
-while another process adds 50 memories through the window's store (a client of it), and the
-time from Save to the new text shown in the list and the details (and to the store's answer).
+while another process adds 50 memories through the window's store (a client of it), while the
+Assistant tab streams a reply from the packaged GGUF model and a note is added in the
+background, and the time from Save to the new text shown in the list and the details (and to
+the store's answer). LOCI_STALL_TRACE=1 prints the GUI thread's stack during stalls.
 Targets: stall <= 100 ms, Save -> shown <= 200 ms.
 
 Stores are built once through the real engine (Memory.add with infer=False) and cached. To
@@ -309,10 +311,39 @@ def measure_stalls(conversation: Path, infer: bool) -> None:
     print(f"50 adds from another process (exit {proc.returncode}) in {time.perf_counter() - started:.1f} s: "
           f"longest stall {worst:.0f} ms, p99 {p99:.0f} ms")
 
+    # a streamed assistant reply (the packaged GGUF model) while a note is added in the background
+    from app.gui.main_window import TAB_MEMORIES
+
+    assistant = window.assistant_view
+    window.tabs.setCurrentIndex(window.tabs.indexOf(assistant))
+    assistant.set_user("bench")
+    assistant.controller.load_model()
+    wait_until(lambda: assistant.controller.model_state in ("ready", "error"), 600)
+    pieces: list[str] = []
+    replies: list[object] = []
+    notes: list[object] = []
+    assistant.controller.token_received.connect(pieces.append)
+    assistant.controller.reply_finished.connect(lambda _c, r: replies.append(r))
+    assistant.controller.reply_failed.connect(replies.append)
+    meter.start()
+    started = time.perf_counter()
+    assistant.input.setPlainText("What did Melanie paint, and what does Caroline want to do for a living?")
+    assistant.send()
+    bridge.add_note("Bench note: Caroline visited the lake with Melanie on a rainy Sunday.", Scope(user_id="bench"),
+                    False, on_done=notes.append)
+    wait_until(lambda: bool(replies) and bool(notes), 600)
+    wait_until(lambda: False, 1.0)  # the browser follows the add
+    worst, p99 = meter.stop()
+    print(f"streamed reply ({len(pieces)} pieces, model {assistant.controller.model_state}) with a background add "
+          f"in {time.perf_counter() - started:.1f} s: longest stall {worst:.0f} ms, p99 {p99:.0f} ms")
+    window.tabs.setCurrentIndex(TAB_MEMORIES)
+
     from app.gui.models.memory_table import COL_MEMORY
 
+    refreshed: list[int] = []
+    window.table_updated.connect(lambda: refreshed.append(1))
     window.refresh()
-    wait_until(lambda: window.model.rowCount() > 0, 30)
+    wait_until(lambda: bool(refreshed) and window.model.rowCount() > 0, 30)
     index = window.proxy.index(0, COL_MEMORY)
     window.table.selectionModel().setCurrentIndex(index, window.table.selectionModel().SelectionFlag.ClearAndSelect
                                                   | window.table.selectionModel().SelectionFlag.Rows)
