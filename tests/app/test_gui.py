@@ -699,8 +699,8 @@ def test_a_delete_and_its_undo_show_at_once(qtbot, gui, monkeypatch):
     gui.undo_action.trigger()
     assert row_texts(gui)[1] == rec.memory and gui.proxy.rowCount() == len(FACTS)
     gate.set()
-    qtbot.waitUntil(lambda: [e.event for e in gui.bridge.memory.history_records(rec.id)] == ["ADD", "DELETE", "RESTORE"],
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: [e.event for e in gui.bridge.memory.history_records(rec.id)]
+                    == ["ADD", "DELETE", "RESTORE"], timeout=10_000)
     qtbot.waitUntil(lambda: rec.memory in row_texts(gui), timeout=5000)
 
 

@@ -191,8 +191,10 @@ class MemoryTableModel(QAbstractTableModel):
             if page not in self._asked:  # read in the background; shown when it arrives
                 self._asked.add(page)
                 source = self._source
-                self._fetch(page * self.PAGE, self.PAGE,
-                            lambda recs, page=page, source=source: self._delivered(source, page, recs))
+
+                def deliver(recs: Sequence[MemoryRecord], page: int = page, source: int = source) -> None:
+                    self._delivered(source, page, recs)
+                self._fetch(page * self.PAGE, self.PAGE, deliver)
             return None
         self._pages.move_to_end(page)
         i = row % self.PAGE
