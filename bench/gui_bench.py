@@ -6,8 +6,10 @@
 --stalls measures how long the event loop stalls (a 5 ms timer's longest late tick) in the
 real window over a fresh store with the real models: while the app's importer stores LoCoMo
 conversation 26 (default $LOCI_LOCOMO_DIR/26.json, else ../shared/data/locomo-dev/26.json),
-while another process adds 50 memories through the window's store (a client of it), and the
-time from Save to the new text shown in the list and the details (and to the store's answer).
+while another process adds 50 memories through the window's store (a client of it), while the
+Assistant tab streams a reply from the packaged GGUF model and a note is added in the
+background, and the time from Save to the new text shown in the list and the details (and to
+the store's answer). LOCI_STALL_TRACE=1 prints the GUI thread's stack during stalls.
 Targets: stall <= 100 ms, Save -> shown <= 200 ms.
 
 Stores are built once through the real engine (Memory.add with infer=False) and cached. To
@@ -184,24 +186,39 @@ class StallMeter:
         self.ticks: list[float] = []
 
         self._last_tick = time.monotonic()
-        if os.environ.get("LOCI_STALL_TRACE"):  # print what the GUI thread does during a stall
+        self.samples: dict[str, int] = {}  # GUI thread's stack during a stall -> times seen
+        self._beat = None  # LOCI_STALL_BEAT=FILE: the last tick's time.monotonic(), for an outside watcher (py-spy)
+        if os.environ.get("LOCI_STALL_BEAT"):
+            import mmap
+
+            with open(os.environ["LOCI_STALL_BEAT"], "wb") as f:
+                f.write(b" " * 32)
+            with open(os.environ["LOCI_STALL_BEAT"], "r+b") as f:
+                self._beat = mmap.mmap(f.fileno(), 32)
+        if os.environ.get("LOCI_STALL_TRACE"):  # what the GUI thread does during a stall
             import threading
 
             threading.Thread(target=self._watch, daemon=True).start()
 
     def _watch(self) -> None:
+        """Every 10 ms, when the last tick is over 50 ms old: note the GUI thread's stack (and
+        which other threads run Python), to print the commonest at stop()."""
         import threading
         import traceback
 
         main_id = threading.main_thread().ident
         while True:
-            time.sleep(0.1)
-            if self.timer.isActive() and time.monotonic() - self._last_tick > 0.25:
-                names = {t.ident: t.name for t in threading.enumerate()}
-                for ident, frame in sys._current_frames().items():
-                    where = traceback.format_stack(frame)[-4:] if ident != main_id else ["(GUI thread)"]
-                    print("STALL", names.get(ident, ident), "".join(where), flush=True)
-                time.sleep(0.5)
+            time.sleep(0.01)
+            if not self.timer.isActive() or time.monotonic() - self._last_tick < 0.05:
+                continue
+            frames = sys._current_frames()
+            names = {t.ident: t.name for t in threading.enumerate()}
+            gui = frames.get(main_id)
+            where = "".join(traceback.format_list(traceback.extract_stack(gui)[-6:])) if gui else "(no frame)\n"
+            others = sorted(f"{names.get(i, i)}@{traceback.extract_stack(f)[-1].name}"
+                            for i, f in frames.items() if i not in (main_id, threading.get_ident()))
+            key = where + "  others: " + ", ".join(others)
+            self.samples[key] = self.samples.get(key, 0) + 1
 
     def start(self) -> None:
         self.worst, self.ticks = 0.0, []
@@ -210,14 +227,24 @@ class StallMeter:
 
     def _tick(self) -> None:
         self._last_tick = time.monotonic()
+        if self._beat is not None:
+            self._beat.seek(0)
+            self._beat.write(f"{self._last_tick:.6f}\n".encode().ljust(32))
         gap = self.clock.nsecsElapsed() / 1e6
         self.clock.restart()
         self.ticks.append(gap)
         self.worst = max(self.worst, gap - 5)
+        if gap > 100 and self.samples is not None and os.environ.get("LOCI_STALL_TRACE"):
+            print(f"STALL {gap - 5:.0f} ms ending at {time.time():.3f}", flush=True)
 
     def stop(self) -> tuple[float, float]:
         """(worst stall, p99 stall) in ms."""
         self.timer.stop()
+        if self.samples:
+            print(f"-- GUI thread during stalls over 50 ms ({sum(self.samples.values())} samples, 10 ms apart):")
+            for key, n in sorted(self.samples.items(), key=lambda kv: -kv[1])[:6]:
+                print(f"{n} x\n{key}\n")
+            self.samples = {}
         late = sorted(max(0.0, t - 5) for t in self.ticks) or [0.0]
         return self.worst, late[min(len(late) - 1, int(len(late) * 0.99))]
 
@@ -256,6 +283,10 @@ def measure_stalls(conversation: Path, infer: bool) -> None:
     meter = StallMeter()
     meter.start()
     wait_until(lambda: bridge.model_state == "ready", 300)
+    if os.environ.get("LOCI_BENCH_AFTER_PRELOAD"):  # let the background loading (spaCy...) finish first
+        import threading
+
+        wait_until(lambda: not any(t.name == "loci-model-loader" for t in threading.enumerate()), 300)
     worst, p99 = meter.stop()
     print(f"first window shown {shown_ms:.0f} ms after build; while the store opened and the model loaded: "
           f"longest stall {worst:.0f} ms, p99 {p99:.0f} ms")
@@ -284,10 +315,39 @@ def measure_stalls(conversation: Path, infer: bool) -> None:
     print(f"50 adds from another process (exit {proc.returncode}) in {time.perf_counter() - started:.1f} s: "
           f"longest stall {worst:.0f} ms, p99 {p99:.0f} ms")
 
+    # a streamed assistant reply (the packaged GGUF model) while a note is added in the background
+    from app.gui.main_window import TAB_MEMORIES
+
+    assistant = window.assistant_view
+    window.tabs.setCurrentIndex(window.tabs.indexOf(assistant))
+    assistant.set_user("bench")
+    assistant.controller.load_model()
+    wait_until(lambda: assistant.controller.model_state in ("ready", "error"), 600)
+    pieces: list[str] = []
+    replies: list[object] = []
+    notes: list[object] = []
+    assistant.controller.token_received.connect(pieces.append)
+    assistant.controller.reply_finished.connect(lambda _c, r: replies.append(r))
+    assistant.controller.reply_failed.connect(replies.append)
+    meter.start()
+    started = time.perf_counter()
+    assistant.input.setPlainText("What did Melanie paint, and what does Caroline want to do for a living?")
+    assistant.send()
+    bridge.add_note("Bench note: Caroline visited the lake with Melanie on a rainy Sunday.", Scope(user_id="bench"),
+                    False, on_done=notes.append)
+    wait_until(lambda: bool(replies) and bool(notes), 600)
+    wait_until(lambda: False, 1.0)  # the browser follows the add
+    worst, p99 = meter.stop()
+    print(f"streamed reply ({len(pieces)} pieces, model {assistant.controller.model_state}) with a background add "
+          f"in {time.perf_counter() - started:.1f} s: longest stall {worst:.0f} ms, p99 {p99:.0f} ms")
+    window.tabs.setCurrentIndex(TAB_MEMORIES)
+
     from app.gui.models.memory_table import COL_MEMORY
 
+    refreshed: list[int] = []
+    window.table_updated.connect(lambda: refreshed.append(1))
     window.refresh()
-    wait_until(lambda: window.model.rowCount() > 0, 30)
+    wait_until(lambda: bool(refreshed) and window.model.rowCount() > 0, 30)
     index = window.proxy.index(0, COL_MEMORY)
     window.table.selectionModel().setCurrentIndex(index, window.table.selectionModel().SelectionFlag.ClearAndSelect
                                                   | window.table.selectionModel().SelectionFlag.Rows)

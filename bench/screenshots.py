@@ -75,11 +75,15 @@ def take(out: Path) -> None:
         raise SystemExit(f"sample import failed: {finished[0]['error']}")
     wait(app, lambda: window.model.rowCount() > 0)
     wait(app, lambda: bridge.model_state in ("ready", "error"), timeout=120)
+    updates.clear()
     window.sidebar.select_scope({"user_id": "maya"})
-    settle(app)
+    wait(app, lambda: updates)  # the scope's rows are read in a worker
     row = next((r for r in range(window.proxy.rowCount())
                 if "Ingrid" in (window.proxy.index(r, 0).data() or "")), 0)
+    details: list[int] = []
+    window.detail_updated.connect(lambda: details.append(1))
     window.table.selectRow(row)
+    wait(app, lambda: details)  # its history and sources too
     grab("memories")
 
     updates.clear()

@@ -1,11 +1,12 @@
 """Owns the one engine.Memory of the GUI: runs its calls on worker pools (jobs.py) and reports by signals.
 
-Fast reads (SQLite: counts, a page, one record and its history) run inline; whatever embeds,
-searches, scans or writes runs in a worker. What an import, a restore or new settings do is the
+Every call into the store runs in a worker, reads too: a read waits while a write or the entity
+linker holds the store, and the event loop must not. What an import, a restore or new settings do is the
 engine's to decide (engine.service.importing, engine.store.export, engine.service.settings).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, Sequence, cast
 
@@ -29,8 +30,30 @@ MODEL_NOT_LOADED, MODEL_LOADING, MODEL_READY, MODEL_ERROR = "not loaded", "loadi
 BACKUP_CHECK_MS = 3_600_000  # hourly check whether the daily backup is due
 SCAN_LIMIT = 20_000  # records listed for the timeline view
 ME = "you (Loci app)"  # the actor of edits made in the window
+PAGE_ROWS = 200  # rows read at a time for a long list (MemoryTableModel.PAGE)
+PRELOAD_ROWS = 5_000  # a scope up to this size is read whole (sortable in the table)
 OnDone = Callable[[Any], None] | None  # called with a write's result once it landed
 OnFailed = Callable[[str], None] | None  # called with the message when the store refused (default: shown)
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """What a refresh of the browser shows: counts, scopes and the browsed scope's rows by first row."""
+
+    total: int
+    scopes: list[ScopeCount]
+    scope: dict[str, str]
+    scope_total: int
+    rows: dict[int, list[MemoryRecord]]
+
+
+@dataclass(frozen=True, slots=True)
+class Details:
+    """One memory as the details pane shows it."""
+
+    record: MemoryRecord
+    history: list[HistoryEvent]
+    sources: list[Message]
 
 
 class EngineBridge(JobRunner):
@@ -130,31 +153,56 @@ class EngineBridge(JobRunner):
                              "data folder in Settings.")
         return self.memory
 
-    # -- fast reads (milliseconds: SQLite) -----------------------------------------------
-    def count(self, filters: Mapping[str, Any] | None = None) -> int:
-        return self.memory.count(filters) if self.memory is not None else 0
+    # -- reads for the browser: in a worker too (a read waits while a write holds the store) ----
+    def overview(self, scope: Mapping[str, str], around: int, on_result: Callable[[Overview], None],
+                 on_failed: Callable[[str], None] | None = None) -> Worker | None:
+        """Counts, scopes and the browsed scope's first rows (all of them up to PRELOAD_ROWS, else the
+        first page and the page around row `around`), read together in a worker."""
+        if (mem := self.memory) is None:
+            return None
+        wanted = dict(scope)
 
-    def page(self, filters: Mapping[str, Any] | None, offset: int, limit: int) -> list[MemoryRecord]:
-        if self.memory is None:
-            return []  # link=False: a page never waits for the entity linker (nor the write lock it needs)
-        return self.memory.list_records(filters=filters, top_k=limit, offset=offset, link=False)
+        def run() -> Overview:
+            total, scopes = mem.count(), mem.scopes()
+            scoped = mem.count(wanted) if wanted else total
+            rows: dict[int, list[MemoryRecord]] = {}
+            if scoped <= PRELOAD_ROWS:
+                rows[0] = mem.list_records(filters=wanted, top_k=max(scoped, 1), link=False) if scoped else []
+            else:
+                for first in sorted({0, max(0, around - around % PAGE_ROWS)}):
+                    rows[first] = mem.list_records(filters=wanted, top_k=2 * PAGE_ROWS, offset=first, link=False)
+            return Overview(total, scopes, wanted, scoped, rows)
+        return self.submit(run, on_result=on_result, on_failed=on_failed, name="refresh")
 
-    def scopes(self) -> list[ScopeCount]:
-        return self.memory.scopes() if self.memory is not None else []
+    def page(self, scope: Mapping[str, str], offset: int, limit: int,
+             on_result: Callable[[list[MemoryRecord]], None]) -> Worker | None:
+        """More rows of a long list, read in a worker (link=False: never waits for the entity linker)."""
+        if (mem := self.memory) is None:
+            return None
+        wanted = dict(scope)
+        return self.submit(lambda: mem.list_records(filters=wanted, top_k=limit, offset=offset, link=False),
+                           on_result=on_result, name="page")
 
-    def get_record(self, memory_id: str) -> MemoryRecord:
-        return self._need_memory().get_record(memory_id, link=False)
+    def details(self, memory_id: str, on_result: Callable[[Details], None],
+                on_failed: Callable[[str], None] | None = None) -> Worker:
+        """One memory fresh from the store, with its history and source messages (in a worker)."""
+        def run() -> Details:
+            mem = self._need_memory()
+            record = mem.get_record(memory_id, link=False)
+            return Details(record, mem.history_records(memory_id), mem.source_messages(memory_id))
+        return self.submit(run, on_result=on_result, on_failed=on_failed or (lambda _t: None), name="details")
+
+    def user_counts(self, on_result: Callable[[dict[str, int]], None]) -> Worker | None:
+        """Every user with how many memories they have (in a worker)."""
+        if (mem := self.memory) is None:
+            return None
+        return self.submit(lambda: {s.value: s.count for s in mem.scopes() if s.kind == "user_id"},
+                           on_result=on_result, on_failed=lambda _t: None, name="users")
 
     def linked_record(self, memory_id: str, on_result: Callable[[MemoryRecord], None]) -> Worker:
         """The memory with its entities, linking it first if the linker has not yet (in a worker)."""
         return self.submit(lambda: self._need_memory().get_record(memory_id), on_result=on_result,
                            on_failed=lambda _text: None, name="entities of a memory")
-
-    def history(self, memory_id: str) -> list[HistoryEvent]:
-        return self._need_memory().history_records(memory_id)
-
-    def sources(self, memory_id: str) -> list[Message]:
-        return self._need_memory().source_messages(memory_id)
 
     # -- background reads ----------------------------------------------------------
     def search(self, query: str, filters: Mapping[str, Any] | None, on_result: Callable,

@@ -19,7 +19,7 @@ from engine.store import export
 
 from ..importers import load_conversation, without_small_talk
 from .commands import DeleteMemoriesCommand, EditMemoryCommand
-from .engine_bridge import EngineBridge
+from .engine_bridge import Details, EngineBridge, Overview
 from .messages import Messages, memories, plural
 from .models import MemoryTableModel
 from .models.memory_table import (MemorySortProxy, COL_AGENT, COL_CREATED, COL_ENTITIES, COL_EVENT_DATE, COL_MEMORY,
@@ -65,6 +65,10 @@ class MainWindow(QMainWindow):
         self.scope: dict[str, str] = {}
         self.mode = "browse"  # browse, search, filter
         self._generation = 0
+        self._detail_generation = 0
+        self._store_total = -1  # memories in the store, as last read (-1: not read yet)
+        self._overview_in_flight = False
+        self._overview_wanted: int | None = None
         self.undo_stack = QUndoStack(self)
         self.setWindowTitle("Loci — memory browser")
         self.setAcceptDrops(True)  # a dropped ChatGPT/Claude export (.zip) or conversation file imports it
@@ -295,13 +299,63 @@ class MainWindow(QMainWindow):
         self.bridge.measure_store()
 
     def refresh(self) -> None:
-        """Reload sidebar counts, the table and the visible secondary view."""
-        total = self.bridge.count()
-        self.sidebar.populate(self.bridge.scopes(), total)
-        self.scope = self.sidebar.current_scope
-        self.refresh_table()
+        """Reload sidebar counts, the table and the visible secondary view (read in a worker)."""
+        self._generation += 1
+        self._read_overview(self._generation)
         if self.tabs.currentIndex() != TAB_MEMORIES:
             self._tab_changed(self.tabs.currentIndex())
+
+    def _read_overview(self, generation: int) -> None:
+        """Counts, scopes and the browsed rows in one worker; shown by _overview_read. While one is
+        on its way, a newer request waits for it (one read in flight, the last one wins)."""
+        if not self.bridge.is_open:
+            self.model.clear()
+            self.table_updated.emit()
+            return
+        if self._overview_in_flight:
+            self._overview_wanted = generation
+            return
+        first = self.table.rowAt(0) if self.model.is_paged else 0
+        self._overview_in_flight = True
+
+        def read(ov: Overview) -> None:
+            self._overview_done()
+            self._overview_read(generation, ov)
+
+        def failed(text: str) -> None:
+            self._overview_done()
+            self.messages.error(text)
+        if self.bridge.overview(self.scope, max(0, first), read, failed) is None:
+            self._overview_in_flight = False
+
+    def _overview_done(self) -> None:
+        """The read in flight is back: start the one asked for meanwhile, if still wanted."""
+        self._overview_in_flight = False
+        wanted, self._overview_wanted = self._overview_wanted, None
+        if wanted is not None and wanted == self._generation:
+            self._read_overview(wanted)
+
+    def _overview_read(self, generation: int, ov: Overview) -> None:
+        self._store_total = ov.total
+        self.sidebar.populate(ov.scopes, ov.total)
+        if self.sidebar.current_scope != self.scope:  # the browsed scope is gone: show all memories
+            self._scope_selected(self.sidebar.current_scope)
+            return
+        if generation != self._generation or self._overview_in_flight:
+            return  # a newer query, filter or scope replaced this one (its read is on its way)
+        query = self.search_bar.query
+        self.table_stack.setCurrentWidget(self.empty_state if ov.total == 0 and not query else self.table)
+        if query or self.search_bar.filters():
+            self.refresh_table()  # search and filter results are read by refresh_table's own worker
+            return
+        self.mode = "browse"
+        if ov.scope_total > SORT_LIMIT:
+            self._unsort()
+        keep = self._current_id()
+        scope = dict(ov.scope)
+        self.model.set_source(lambda offset, limit, deliver: self.bridge.page(scope, offset, limit, deliver),
+                              ov.scope_total, ov.rows)
+        self._after_reset(keep)
 
     def _scope_selected(self, scope: dict[str, str]) -> None:
         self.scope = scope
@@ -317,18 +371,18 @@ class MainWindow(QMainWindow):
 
     # -- table -------------------------------------------------------------------------
     def refresh_table(self) -> None:
-        """Browse (lazy SQL pages), search (hybrid, scored) or filter (engine scan) the current scope."""
+        """Browse (pages read in a worker), search (hybrid, scored) or filter (engine scan) the current scope."""
         self._generation += 1
         generation = self._generation
         query = self.search_bar.query
         extra = self.search_bar.filters()
         filters = {**self.scope, **extra}
-        is_empty_store = self.bridge.is_open and self.bridge.count() == 0
-        self.table_stack.setCurrentWidget(self.empty_state if is_empty_store and not query else self.table)
         if not self.bridge.is_open:
+            self.table_stack.setCurrentWidget(self.table)
             self.model.clear()
             self.table_updated.emit()
             return
+        self.table_stack.setCurrentWidget(self.empty_state if self._store_total == 0 and not query else self.table)
         if query:
             self.mode = "search"
             self.status.showMessage("Searching…", 3000)
@@ -338,14 +392,7 @@ class MainWindow(QMainWindow):
             self.mode = "filter"
             self.bridge.list_filtered(filters, lambda rows: self._rows_loaded(generation, rows), FILTER_LIMIT)
         else:
-            self.mode = "browse"
-            scope = dict(self.scope)
-            total = self.bridge.count(scope)
-            if total > SORT_LIMIT:
-                self._unsort()
-            keep = self._current_id()
-            self.model.set_source(lambda offset, limit: self.bridge.page(scope, offset, limit), total)
-            self._after_reset(keep)
+            self._read_overview(generation)
 
     def _rows_loaded(self, generation: int, rows: Sequence[Any]) -> None:
         if generation != self._generation:
@@ -432,18 +479,19 @@ class MainWindow(QMainWindow):
 
     def open_memory(self, memory_id: str) -> None:
         """Show one memory in the browser (from the assistant's "memories used" strip)."""
-        try:
-            record = self.bridge.get_record(memory_id)
-        except LociError as exc:
-            self.messages.error(f"{exc.user_message} It may have been forgotten since.")
-            return
-        self.tabs.setCurrentIndex(TAB_MEMORIES)
-        self.select_id(memory_id)
-        self.show_detail(record)
+        def found(details: Details) -> None:
+            self.tabs.setCurrentIndex(TAB_MEMORIES)
+            self.select_id(memory_id)
+            self.show_detail(details.record)
+
+        def missing(text: str) -> None:
+            self.messages.error(f"{text} It may have been forgotten since.")
+        self.bridge.details(memory_id, found, missing)
 
     # -- detail ------------------------------------------------------------------------
     def show_detail(self, record: MemoryRecord | None, force: bool = False) -> None:
-        """Show a memory with its history and sources (fresh from the store)."""
+        """Show a memory at once as listed; its history, sources and fresh fields follow from a worker."""
+        self._detail_generation += 1
         if record is None:
             self.detail.show_record(None)
             self.detail_updated.emit()
@@ -451,18 +499,31 @@ class MainWindow(QMainWindow):
         same = self.detail.record is not None and self.detail.record.id == record.id
         if same and self.detail.is_dirty and not force:
             return
-        try:
-            fresh = self.bridge.get_record(record.id)
-            history = self.bridge.history(record.id)
-            sources = self.bridge.sources(record.id)
-        except LociError:
-            self.detail.show_record(None)
+        if not same or force:
+            self.detail.show_record(record, None, None)  # history and sources: "Loading…"
+        self.detail.show_score(self._score_html(record.id))
+        generation = self._detail_generation
+        self.bridge.details(record.id, lambda d: self._details_read(generation, d),
+                            lambda _text: self._details_failed(generation))
+
+    def _details_read(self, generation: int, details: Details) -> None:
+        shown = self.detail.record
+        if generation != self._detail_generation or shown is None or shown.id != details.record.id:
+            return  # another memory was picked meanwhile
+        fresh = details.record
+        if self.detail.is_dirty:  # the person is typing: keep their text, show the rest
+            self.detail.show_past(details.history, details.sources)
         else:
-            self.detail.show_record(fresh, history, sources)
-            self.detail.show_score(self._score_html(record.id))
-            if not fresh.entities:  # maybe not linked yet: the linker's answer fills them in
-                self.bridge.linked_record(fresh.id, self._entities_found)
+            self.detail.show_record(fresh, details.history, details.sources)
+        self.detail.show_score(self._score_html(fresh.id))
+        if not fresh.entities:  # maybe not linked yet: the linker's answer fills them in
+            self.bridge.linked_record(fresh.id, self._entities_found)
         self.detail_updated.emit()
+
+    def _details_failed(self, generation: int) -> None:
+        if generation == self._detail_generation:  # deleted meanwhile
+            self.detail.show_record(None)
+            self.detail_updated.emit()
 
     def _entities_found(self, record: MemoryRecord) -> None:
         if self.detail.record is not None and self.detail.record.id == record.id and record.entities:
@@ -621,18 +682,24 @@ class MainWindow(QMainWindow):
         except LociError as exc:
             self.messages.error(exc.user_message)
             return
-        mode = self.ask_restore_mode(exported, Path(path).name)
-        if mode is None:
-            return
-        self.status.set_import_progress(0, len(exported.memories))
-        self.bridge.import_json(exported, mode)
-
-    def ask_restore_mode(self, exported: export.ExportFile, name: str) -> export.Mode | None:
-        """Merge (keep what is here, add what is missing) or replace (empty the store first)."""
         memory = self.bridge.memory
+        if memory is None:
+            return
+
+        def counted(counts: tuple[int, int]) -> None:  # how many are here, how many would be new
+            mode = self.ask_restore_mode(exported, Path(path).name, counts)
+            if mode is None:
+                return
+            self.status.set_import_progress(0, len(exported.memories))
+            self.bridge.import_json(exported, mode)
+        self.bridge.submit(lambda: (memory.count(), export.count_new(memory, exported.memories)), on_result=counted,
+                           name="compare with the store")
+
+    def ask_restore_mode(self, exported: export.ExportFile, name: str, counts: tuple[int, int]) -> export.Mode | None:
+        """Merge (keep what is here, add what is missing) or replace (empty the store first);
+        counts: memories in this store, and how many of the file's are not in it."""
         total = len(exported.memories)
-        here = self.bridge.count()
-        new = export.count_new(memory, exported.memories) if memory is not None else total
+        here, new = counts
         missing = "all of them are already here" if new == 0 and total else \
             f"{new:,} of them {'is' if new == 1 else 'are'} not in this store yet"
         box = QMessageBox(QMessageBox.Icon.Question, "Restore memories",

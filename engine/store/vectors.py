@@ -33,6 +33,9 @@ CHROMA_DIR = "chroma"
 MIN_FREE_BYTES = 32 * 1024 * 1024
 # A Chroma call that has not returned after this long (plus a little per vector) is abandoned.
 WRITE_TIMEOUT_S = 60.0
+# Vectors per Chroma upsert: Chroma's Rust core holds the GIL for a whole call (~50 ms for 20 on a
+# busy machine), so a big write is cut into short calls and other threads (a GUI) run in between.
+UPSERT_SLICE = 16
 
 T = TypeVar("T")
 
@@ -398,8 +401,8 @@ class VectorStore:
         array = np.asarray(vectors, dtype=np.float32)
         with self._index_lock, self._counting():
             self._mark_dirty()
-            for start in range(0, len(ids), 1000):
-                part = slice(start, start + 1000)
+            for start in range(0, len(ids), UPSERT_SLICE):
+                part = slice(start, start + UPSERT_SLICE)
                 self._run("save memory vectors", lambda part=part: self._collection.upsert(  # type: ignore[misc]
                     ids=list(ids[part]), embeddings=array[part], metadatas=clean[part]),
                     write=True, items=len(ids[part]))

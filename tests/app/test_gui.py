@@ -20,7 +20,22 @@ FACTS = ["I am vegetarian and love mushroom risotto", "My sister Ingrid lives in
 
 def seed(window, texts=FACTS, user="maya"):
     window.bridge.memory.add([{"role": "user", "content": t} for t in texts], user_id=user, infer=False)
+    refresh(window)
+
+
+def refresh(window):
+    """Refresh the window and wait for the rows (read in a worker)."""
+    from PySide6.QtCore import QEventLoop
+
+    loop, shown = QEventLoop(), []
+    window.table_updated.connect(loop.quit)
+    window.table_updated.connect(lambda: shown.append(1))
+    QTimer.singleShot(10_000, loop.quit)
     window.refresh()
+    if not shown:
+        loop.exec()
+    window.table_updated.disconnect(loop.quit)
+    assert shown, "the table was not refreshed within 10 s"
 
 
 def row_texts(window):
@@ -109,23 +124,24 @@ def test_delete_then_undo_and_redo(qtbot, gui, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
     gui.delete_action.trigger()  # a single delete asks too
     assert asked and asked[0].startswith("Delete this memory?") and rec.memory in asked[0]
-    assert gui.bridge.count() == len(FACTS)
+    assert gui.bridge.memory.count() == len(FACTS)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(gui.table_updated, timeout=5000):
         gui.delete_action.trigger()
-    assert gui.bridge.count() == len(FACTS) - 1 and rec.memory not in row_texts(gui)
+    assert gui.bridge.memory.count() == len(FACTS) - 1 and rec.memory not in row_texts(gui)
     with qtbot.waitSignal(gui.table_updated, timeout=5000):
         gui.undo_action.trigger()
     assert gui.bridge.memory.get_record(rec.id).memory == rec.memory
     assert rec.memory in row_texts(gui)
     # history reads ADD, DELETE, RESTORE: no second identical ADD
-    assert [e.event for e in gui.bridge.history(rec.id)] == ["ADD", "DELETE", "RESTORE"]
+    assert [e.event for e in gui.bridge.memory.history_records(rec.id)] == ["ADD", "DELETE", "RESTORE"]
     gui.select_id(rec.id)
     qtbot.waitUntil(lambda: gui.detail.record is not None and gui.detail.record.id == rec.id)
-    assert gui.detail.history.toPlainText().count("ADD") == 1 and "RESTORE" in gui.detail.history.toPlainText()
+    qtbot.waitUntil(lambda: "RESTORE" in gui.detail.history.toPlainText())  # read in a worker
+    assert gui.detail.history.toPlainText().count("ADD") == 1
     with qtbot.waitSignal(gui.table_updated, timeout=5000):
         gui.redo_action.trigger()
-    assert gui.bridge.count() == len(FACTS) - 1
+    assert gui.bridge.memory.count() == len(FACTS) - 1
 
 
 def test_bulk_delete_asks_first(qtbot, gui, monkeypatch):
@@ -135,11 +151,11 @@ def test_bulk_delete_asks_first(qtbot, gui, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
     gui.delete_action.trigger()
     assert asked and f"Delete {len(FACTS)} memories?" in asked[0]
-    assert gui.bridge.count() == len(FACTS)
+    assert gui.bridge.memory.count() == len(FACTS)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(gui.table_updated, timeout=5000):
         gui.delete_action.trigger()
-    assert gui.bridge.count() == 0
+    assert gui.bridge.memory.count() == 0
 
 
 def _record(i, text, entities, user="maya"):
@@ -276,16 +292,19 @@ def test_export_and_restore_round_trip(qtbot, gui, tmp_path, monkeypatch):
     data = json.loads(out.read_text())
     assert len(data["memories"]) == len(FACTS)
     gui.bridge.memory.reset()
-    gui.refresh()
+    refresh(gui)
     assert gui.model.rowCount() == 0
-    monkeypatch.setattr(type(gui), "ask_restore_mode", lambda self, exported, name: "merge")
+    monkeypatch.setattr(type(gui), "ask_restore_mode", lambda self, exported, name, counts: "merge")
     with qtbot.waitSignal(gui.bridge.import_finished, timeout=10_000):
         gui.import_export(str(out))
     qtbot.waitUntil(lambda: sorted(row_texts(gui)) == sorted(FACTS), timeout=5000)
 
 
-def _answer_restore_dialog(qtbot, button_text, then=None):
-    """Click a button of the next modal message box (and of the one after it, if given)."""
+def _answer_restore_dialog(qtbot, button_text, then=None, clicked=None):
+    """Click a button of the next modal message box (and of the one after it, if given); the
+    returned list gets the text of each button clicked."""
+    clicked = [] if clicked is None else clicked
+
     def click():
         box = QApplication.activeModalWidget()
         if not isinstance(box, QMessageBox):
@@ -293,9 +312,11 @@ def _answer_restore_dialog(qtbot, button_text, then=None):
             return
         button = next(b for b in box.buttons() if b.text().replace("&", "").startswith(button_text))
         if then:
-            _answer_restore_dialog(qtbot, then)
+            _answer_restore_dialog(qtbot, then, clicked=clicked)
+        clicked.append(button_text)
         button.click()
     QTimer.singleShot(20, click)
+    return clicked
 
 
 def test_restore_twice_asks_merge_or_replace_and_keeps_the_count(qtbot, gui, tmp_path):
@@ -308,17 +329,18 @@ def test_restore_twice_asks_merge_or_replace_and_keeps_the_count(qtbot, gui, tmp
         with qtbot.waitSignal(gui.bridge.import_finished, timeout=10_000):
             gui.import_export(str(out))
         qtbot.waitUntil(lambda: gui.bridge.import_token is None)
-        assert gui.bridge.count() == len(FACTS)
-    assert "skipped" in gui.status.currentMessage() or gui.bridge.count() == len(FACTS)
+        assert gui.bridge.memory.count() == len(FACTS)
+    assert "skipped" in gui.status.currentMessage() or gui.bridge.memory.count() == len(FACTS)
     # replace asks again before deleting; No keeps everything
-    _answer_restore_dialog(qtbot, "Replace", then="No")
-    gui.import_export(str(out))
-    assert gui.bridge.import_token is None and gui.bridge.count() == len(FACTS)
+    clicked = _answer_restore_dialog(qtbot, "Replace", then="No")
+    gui.import_export(str(out))  # the dialog opens once the file is compared with the store (in a worker)
+    qtbot.waitUntil(lambda: clicked == ["Replace", "No"], timeout=10_000)
+    assert gui.bridge.import_token is None and gui.bridge.memory.count() == len(FACTS)
     gui.bridge.memory.add("one more", user_id="maya", infer=False)
     _answer_restore_dialog(qtbot, "Replace", then="Yes")
     with qtbot.waitSignal(gui.bridge.import_finished, timeout=10_000):
         gui.import_export(str(out))
-    assert gui.bridge.count() == len(FACTS)
+    assert gui.bridge.memory.count() == len(FACTS)
 
 
 def test_restore_shows_progress_in_the_status_bar(qtbot, gui, tmp_path, monkeypatch):
@@ -327,12 +349,14 @@ def test_restore_shows_progress_in_the_status_bar(qtbot, gui, tmp_path, monkeypa
     with qtbot.waitSignal(gui.messages.shown, timeout=5000):
         gui.bridge.export_json(out)
     gui.bridge.memory.reset()
-    monkeypatch.setattr(type(gui), "ask_restore_mode", lambda self, exported, name: "merge")
-    steps = []
+    monkeypatch.setattr(type(gui), "ask_restore_mode", lambda self, exported, name, counts: "merge")
+    steps, shown = [], []
     gui.bridge.import_progressed.connect(lambda d, t: steps.append((d, t)))
-    gui.import_export(str(out))
-    assert gui.status.progress.isVisible() and gui.status.cancel_button.isVisible()
-    qtbot.waitUntil(lambda: gui.bridge.import_token is None, timeout=10_000)
+    gui.bridge.import_progressed.connect(
+        lambda d, t: shown.append(gui.status.progress.isVisible() and gui.status.cancel_button.isVisible()))
+    with qtbot.waitSignal(gui.bridge.import_finished, timeout=10_000):
+        gui.import_export(str(out))
+    assert shown and all(shown)  # the bar and Cancel showed while it ran
     assert steps[-1] == (len(FACTS), len(FACTS)) and not gui.status.progress.isVisible()
 
 
@@ -357,19 +381,29 @@ def test_column_choice_is_remembered(qtbot, store, tmp_path):
     assert again.table.isColumnHidden(COL_SESSION) and not again.column_actions[COL_SESSION].isChecked()
 
 
-def test_paged_model_with_many_rows(qtmodeltester):
+def test_paged_model_asks_for_pages_and_shows_them_when_delivered(qtmodeltester):
     records = [_record(i % 9, f"memory {i}", []) for i in range(1000)]
     model = MemoryTableModel()
-    fetched = []
+    asked = []
 
-    def fetch(offset, limit):
-        fetched.append(offset)
-        return records[offset:offset + limit]
+    def request(offset, limit, deliver):  # the window reads in a worker and delivers later
+        asked.append((offset, deliver))
 
-    model.set_source(fetch, len(records))
-    assert model.rowCount() == 1000 and fetched == []  # nothing loaded until a row is looked at
-    assert model.data(model.index(999, COL_MEMORY)) == "memory 999"
-    assert fetched == [800]
+    model.set_source(request, len(records), {0: records[:200]})
+    assert model.rowCount() == 1000 and asked == []  # nothing read until a row is looked at
+    assert model.data(model.index(5, COL_MEMORY)) == "memory 5"  # read with the list: shown at once
+    assert model.data(model.index(999, COL_MEMORY)) == "Loading…" and model.record(999) is None
+    assert model.data(model.index(950, COL_MEMORY)) == "Loading…"
+    assert [offset for offset, _ in asked] == [800]  # one request per page, however often it is looked at
+    changed = []
+    model.dataChanged.connect(lambda first, last: changed.append((first.row(), last.row())))
+    asked[0][1](records[800:1000])
+    assert changed == [(800, 999)] and model.data(model.index(999, COL_MEMORY)) == "memory 999"
+    # a page of an older list is dropped: a reset means a newer read is on its way
+    model.data(model.index(500, COL_MEMORY))
+    model.set_source(request, 3, {0: records[:3]})
+    asked[-1][1](records[400:600])
+    assert model.rowCount() == 3 and model.record(2).memory == "memory 2"
     qtmodeltester.check(model, force_py=True)
 
 
@@ -502,7 +536,7 @@ def test_sessions_sort_naturally_and_blank_event_dates_sort_last(qtbot, gui):
         mem.add(f"note of session {n}", user_id="maya", run_id=f"session_{n}", infer=False)
     mem.add("Ingrid visited on 2024-05-03", user_id="maya", run_id="session_2", infer=False)
     mem.restore_record(_record(7, "dated later", []))
-    gui.refresh()
+    refresh(gui)
     sessions = gui.sidebar.topLevelItem(gui.sidebar.topLevelItemCount() - 1)
     assert [sessions.child(i).text(0) for i in range(sessions.childCount())] == \
         ["session_1", "session_2", "session_10"]
@@ -628,7 +662,7 @@ def test_a_saved_edit_and_its_undo_show_at_once_before_the_store_answers(qtbot, 
     assert rec.memory in row_texts(gui) and "I am vegan now" not in row_texts(gui)
     assert gui.detail.editor.toPlainText() == rec.memory
     gate.set()
-    qtbot.waitUntil(lambda: [e.event for e in gui.bridge.history(rec.id)] == ["ADD", "UPDATE", "UPDATE"],
+    qtbot.waitUntil(lambda: [e.event for e in gui.bridge.memory.history_records(rec.id)] == ["ADD", "UPDATE", "UPDATE"],
                     timeout=10_000)
     assert gui.bridge.memory.get_record(rec.id).memory == rec.memory
 
@@ -665,8 +699,8 @@ def test_a_delete_and_its_undo_show_at_once(qtbot, gui, monkeypatch):
     gui.undo_action.trigger()
     assert row_texts(gui)[1] == rec.memory and gui.proxy.rowCount() == len(FACTS)
     gate.set()
-    qtbot.waitUntil(lambda: [e.event for e in gui.bridge.history(rec.id)] == ["ADD", "DELETE", "RESTORE"],
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: [e.event for e in gui.bridge.memory.history_records(rec.id)]
+                    == ["ADD", "DELETE", "RESTORE"], timeout=10_000)
     qtbot.waitUntil(lambda: rec.memory in row_texts(gui), timeout=5000)
 
 
@@ -677,7 +711,7 @@ def test_results_show_who_said_it_and_when_and_the_details_explain_the_score(qtb
     gui.bridge.memory.add([{"role": "user", "name": "Caroline", "content": "I went to the LGBTQ support group "
                             "yesterday and it was so powerful."}], user_id="maya", infer=False,
                           timestamp=said.isoformat())
-    gui.refresh()
+    refresh(gui)
     header = gui.table.horizontalHeader()
     assert [HEADERS[header.logicalIndex(v)] for v in range(3)] == ["Memory", "Said by", "Said"]
     assert gui.table.isColumnHidden(COL_CREATED) and not gui.table.isColumnHidden(COL_SAID_BY)

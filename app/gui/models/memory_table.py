@@ -1,10 +1,10 @@
-"""The memory table: lazy pages of records from SQLite, or a fixed list of (scored) search hits."""
+"""The memory table: pages of records read in the background, or a fixed list of (scored) search hits."""
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
@@ -20,41 +20,72 @@ RecordRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
 SIGNAL_NAMES = ("semantic", "keyword", "entity", "time")
 
-Fetch = Callable[[int, int], Sequence[MemoryRecord]]
+Deliver = Callable[[Sequence[MemoryRecord]], None]
+Request = Callable[[int, int, Deliver], Any]  # request(offset, limit, deliver): read in a worker, deliver later
 _Index = QModelIndex | QPersistentModelIndex
 _DIGITS = re.compile(r"\d+")
 
 
 class MemoryTableModel(QAbstractTableModel):
-    """Rows are memories. Two sources: paged (fetch(offset, limit) + a total, pages loaded on
-    first view and kept in a small LRU cache) or a list set with set_rows (search hits keep
-    their score and per-signal breakdown)."""
+    """Rows are memories. Two sources: paged (a total, the rows already read, and request(offset,
+    limit, deliver) for the others: a page is asked for when first shown, shows "Loading…" until
+    delivered, and is kept in a small LRU cache) or a list set with set_rows (search hits keep
+    their score and per-signal breakdown). The model never reads the store itself."""
 
     PAGE = 200
     MAX_PAGES = 64
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._fetch: Fetch | None = None
+        self._fetch: Request | None = None
         self._total = 0
         self._pages: OrderedDict[int, list[MemoryRecord]] = OrderedDict()
+        self._asked: set[int] = set()  # pages requested, not yet delivered
+        self._source = 0  # bumped by every reset: a page of an older source is dropped
         self._rows: list[tuple[MemoryRecord, float | None, dict[str, float]]] = []
         self._weights: dict[str, dict[str, float]] = {}  # memory id -> each signal's share
 
     # -- sources -----------------------------------------------------------------------
-    def set_source(self, fetch: Fetch, total: int) -> None:
-        """Page lazily through fetch(offset, limit); resets the model."""
+    def set_source(self, request: Request, total: int,
+                   rows: Mapping[int, Sequence[MemoryRecord]] | None = None) -> None:
+        """Page through request(offset, limit, deliver); rows already read (by their first row's
+        number, a multiple of PAGE) show at once; resets the model."""
         self.beginResetModel()
-        self._fetch, self._total = fetch, max(0, total)
+        self._source += 1
+        self._fetch, self._total = request, max(0, total)
         self._pages.clear()
+        self._asked.clear()
+        for first, records in (rows or {}).items():
+            for i in range(0, len(records), self.PAGE):
+                self._pages[(first + i) // self.PAGE] = list(records[i:i + self.PAGE])
         self._rows = []
         self.endResetModel()
+
+    def is_loaded(self, row: int) -> bool:
+        """Whether a row's record is here (a paged row may still be on its way)."""
+        if self._fetch is None:
+            return 0 <= row < len(self._rows)
+        records = self._pages.get(row // self.PAGE)
+        return records is not None and row % self.PAGE < len(records)
+
+    def _delivered(self, source: int, page: int, records: Sequence[MemoryRecord]) -> None:
+        if source != self._source:
+            return  # the list was reset since: a newer read shows it
+        self._asked.discard(page)
+        self._pages[page] = list(records)
+        while len(self._pages) > self.MAX_PAGES:
+            self._pages.popitem(last=False)
+        first, last = page * self.PAGE, min(self._total, (page + 1) * self.PAGE) - 1
+        if first <= last:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, self.columnCount() - 1))
 
     def set_rows(self, rows: Sequence[MemoryRecord | ScoredMemory]) -> None:
         """Show exactly these records (ScoredMemory keeps its score); resets the model."""
         self.beginResetModel()
+        self._source += 1
         self._fetch, self._total = None, 0
         self._pages.clear()
+        self._asked.clear()
         self._rows = [(r.record, r.score, dict(r.signals)) if isinstance(r, ScoredMemory) else (r, None, {})
                       for r in rows]
         self._weights = {r.record.id: dict(r.weights) for r in rows if isinstance(r, ScoredMemory)}
@@ -157,12 +188,15 @@ class MemoryTableModel(QAbstractTableModel):
         page = row // self.PAGE
         records = self._pages.get(page)
         if records is None:
-            records = list(self._fetch(page * self.PAGE, self.PAGE))
-            self._pages[page] = records
-            while len(self._pages) > self.MAX_PAGES:
-                self._pages.popitem(last=False)
-        else:
-            self._pages.move_to_end(page)
+            if page not in self._asked:  # read in the background; shown when it arrives
+                self._asked.add(page)
+                source = self._source
+
+                def deliver(recs: Sequence[MemoryRecord], page: int = page, source: int = source) -> None:
+                    self._delivered(source, page, recs)
+                self._fetch(page * self.PAGE, self.PAGE, deliver)
+            return None
+        self._pages.move_to_end(page)
         i = row % self.PAGE
         return (records[i], None, {}) if i < len(records) else None
 
@@ -186,6 +220,8 @@ class MemoryTableModel(QAbstractTableModel):
             return None
         entry = self._entry(index.row())
         if entry is None:
+            if role == Qt.ItemDataRole.DisplayRole and index.column() == COL_MEMORY and self._fetch is not None:
+                return "Loading…"
             return None
         rec, score, signals = entry
         col = index.column()

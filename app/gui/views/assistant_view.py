@@ -292,7 +292,12 @@ class AssistantView(QWidget):
 
     # -- store and model -------------------------------------------------------------
     def _store_opened(self) -> None:
-        counts = {s.value: s.count for s in self.bridge.scopes() if s.kind == "user_id"}
+        if self.bridge.user_counts(self._users_read) is None:
+            return
+        self.controller.load_model()
+
+    def _users_read(self, counts: dict[str, int]) -> None:
+        """The store's users are known: pick whom to chat as and list their chats."""
         current = self.conversation.user_id
         if current not in counts and counts and not self.conversation.turns:
             # an untouched chat as a user with no memories: chat as the store's main user instead
@@ -303,7 +308,6 @@ class AssistantView(QWidget):
         self.user_box.addItems(sorted(set(counts) | {current}))
         self.user_box.setCurrentText(current)
         self.user_box.blockSignals(False)
-        self.controller.load_model()
         self.controller.load_conversations(current)
 
     def _model_state(self, state: str, detail: str) -> None:

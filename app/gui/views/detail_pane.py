@@ -141,9 +141,14 @@ class DetailPane(QWidget):
         self.save_button.setEnabled(dirty)
         self.revert_button.setEnabled(self.is_dirty)
 
-    def show_record(self, record: MemoryRecord | None, history: Sequence[Any] = (),
-                    sources: Sequence[Any] = ()) -> None:
-        """Show one memory (None clears the pane)."""
+    def show_past(self, history: Sequence[Any] | None, sources: Sequence[Any] | None) -> None:
+        """The shown memory's history and source messages (None: still being read)."""
+        self.provenance.setHtml(_sources_html(sources))
+        self.history.setHtml(_history_html(history))
+
+    def show_record(self, record: MemoryRecord | None, history: Sequence[Any] | None = (),
+                    sources: Sequence[Any] | None = ()) -> None:
+        """Show one memory (None clears the pane); history or sources None: "Loading…" until show_past."""
         self.record = record
         self.editor.setReadOnly(record is None)
         self.editor.setPlainText(record.memory if record else "")
@@ -171,12 +176,16 @@ class DetailPane(QWidget):
         self.id_field.setToolTip(record.id)
         self.id_field.setCursorPosition(0)
         self.show_entities(record.entities)
-        self.provenance.setHtml(_sources_html(sources))
-        self.history.setHtml(_history_html(history))
+        self.show_past(history, sources)
         self._update_buttons()
 
 
-def _sources_html(sources: Sequence[Any]) -> str:
+_LOADING = "<i style='color:gray'>Loading…</i>"
+
+
+def _sources_html(sources: Sequence[Any] | None) -> str:
+    if sources is None:
+        return _LOADING
     if not sources:
         return "<i>No source messages were stored for this memory.</i>"
     parts = []
@@ -187,7 +196,9 @@ def _sources_html(sources: Sequence[Any]) -> str:
     return "".join(parts)
 
 
-def _history_html(events: Sequence[Any]) -> str:
+def _history_html(events: Sequence[Any] | None) -> str:
+    if events is None:
+        return _LOADING
     if not events:
         return "<i>No history.</i>"
     parts = []

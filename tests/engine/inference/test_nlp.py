@@ -31,3 +31,24 @@ def test_a_foreground_parse_does_not_wait_for_a_whole_background_batch():
         assert worker.is_alive() and not done  # the background batch is still under way
     worker.join(300)
     assert done == [1500]  # and it parsed every text
+
+
+def test_loading_spacy_does_not_load_torch_which_still_imports_afterwards():
+    """thinc would import torch (seconds holding the GIL: the app's window froze); spaCy works without it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\n"
+            "from engine.inference.nlp import spacy_pipeline\n"
+            "doc = spacy_pipeline()('My sister Ingrid lives in Bergen.')\n"
+            "assert 'torch' not in sys.modules, 'spaCy loaded torch'\n"
+            "assert ('Ingrid', 'PERSON') in [(e.text, e.label_) for e in doc.ents]\n"
+            "import torch\n"
+            "assert torch.zeros(2).sum().item() == 0\n"
+            "print('ok')\n")
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -154,3 +154,26 @@ def test_the_vector_count_follows_every_write(tmp_path):
     store.delete(["a", "zz"])
     assert store.count() == 2
     store.close()
+
+
+def test_a_big_write_reaches_chroma_in_short_calls_and_keeps_every_vector(tmp_path, monkeypatch):
+    from engine.store.vectors import UPSERT_SLICE
+
+    store = VectorStore(tmp_path)
+    calls: list[int] = []
+    real = store._collection.upsert
+
+    def counted(**kwargs):
+        calls.append(len(kwargs["ids"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(store._collection, "upsert", counted)
+    n = 3 * UPSERT_SLICE + 5
+    vecs = _vecs(n)
+    ids = [f"m{i}" for i in range(n)]
+    store.upsert(ids, vecs, [{"user_id": "u"}] * n)
+    # Chroma holds the GIL for a whole call: no call carries more than a slice
+    assert calls == [UPSERT_SLICE] * 3 + [5]
+    assert store.count() == n and sorted(store.ids()) == sorted(ids)
+    assert store.query(vecs[n - 1], 1)[0][0] == f"m{n - 1}"
+    store.close()

@@ -1,0 +1,123 @@
+"""The bridge runs every store call in a worker: the window stays correct and never calls the store itself."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from PySide6.QtWidgets import QMessageBox
+
+from app.gui.models.memory_table import COL_MEMORY, RecordRole
+from engine import Scope
+
+FACTS = ["I am vegetarian and love mushroom risotto", "My sister Ingrid lives in Bergen",
+         "I started a new job at Nordlys Energy", "I bought a road bike to cycle to work",
+         "I am allergic to cats"]
+
+
+class GuiThreadCalls:
+    """The real Memory, noting the name of every method called on it from the GUI thread."""
+
+    def __init__(self, memory: Any) -> None:
+        self._memory = memory
+        self.names: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._memory, name)
+        if not callable(value) or name.startswith("_"):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is threading.main_thread():
+                self.names.append(name)
+            return value(*args, **kwargs)
+        return call
+
+
+def _window(qtbot, store):
+    from app.gui.application import build
+
+    calls = GuiThreadCalls(store)
+    window, bridge, messages = build(calls)
+    messages.crash_dialogs_enabled = False
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.table_updated, timeout=10_000):
+        bridge.start()
+    return window, calls
+
+
+def _texts(window):
+    return [window.proxy.data(window.proxy.index(r, COL_MEMORY)) for r in range(window.proxy.rowCount())]
+
+
+def _select(qtbot, window, row):
+    index = window.proxy.index(row, COL_MEMORY)
+    with qtbot.waitSignal(window.detail_updated, timeout=10_000):
+        window.table.selectionModel().setCurrentIndex(
+            index, window.table.selectionModel().SelectionFlag.ClearAndSelect
+            | window.table.selectionModel().SelectionFlag.Rows)
+    return window.proxy.data(index, RecordRole)
+
+
+def test_browse_edit_undo_search_delete_never_call_the_store_on_the_gui_thread(qtbot, store, monkeypatch):
+    window, calls = _window(qtbot, store)
+    store.add([{"role": "user", "content": t} for t in FACTS], user_id="maya", infer=False)
+    with qtbot.waitSignal(window.table_updated, timeout=10_000):
+        window.refresh()
+    assert sorted(_texts(window)) == sorted(FACTS)
+    assert window.sidebar.topLevelItem(0).text(1) == str(len(FACTS))
+
+    rec = _select(qtbot, window, 0)
+    assert window.detail.editor.toPlainText() == rec.memory and "ADD" in window.detail.history.toPlainText()
+    window.detail.editor.setPlainText("I am vegan now")
+    window.save_action.trigger()
+    assert "I am vegan now" in _texts(window)  # shown at once, before the store answers
+    qtbot.waitUntil(lambda: "UPDATE" in window.detail.history.toPlainText(), timeout=30_000)
+    assert store.get_record(rec.id).memory == "I am vegan now"
+    window.undo_action.trigger()
+    assert window.detail.editor.toPlainText() == rec.memory
+    qtbot.waitUntil(lambda: store.get_record(rec.id).memory == rec.memory, timeout=30_000)
+
+    with qtbot.waitSignal(window.table_updated, timeout=30_000):
+        window.search_bar.box.setText("where does my sister live")
+    assert "Ingrid" in _texts(window)[0]
+    with qtbot.waitSignal(window.table_updated, timeout=10_000):
+        window.clear_search_action.trigger()
+
+    doomed = _select(qtbot, window, 1)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.delete_action.trigger()
+    assert doomed.memory not in _texts(window)  # gone at once
+    qtbot.waitUntil(lambda: store.count() == len(FACTS) - 1, timeout=30_000)
+
+    with qtbot.waitSignal(window.detail_updated, timeout=10_000):
+        window.open_memory(rec.id)  # a citation from the assistant
+    assert window.detail.record.id == rec.id
+    assert calls.names == []
+    window.bridge.close()
+
+
+def test_a_long_list_shows_later_pages_once_read_and_the_new_memory_after_an_add(qtbot, store, monkeypatch):
+    from app.gui import engine_bridge
+    from app.gui.models import MemoryTableModel
+
+    # small pages, so five memories make a "long" list: the first read brings rows 0-3, the rest comes later
+    monkeypatch.setattr(engine_bridge, "PRELOAD_ROWS", 3)
+    monkeypatch.setattr(engine_bridge, "PAGE_ROWS", 2)
+    monkeypatch.setattr(MemoryTableModel, "PAGE", 2)
+    window, calls = _window(qtbot, store)
+    store.add([{"role": "user", "content": t} for t in FACTS], user_id="maya", infer=False)
+    with qtbot.waitSignal(window.table_updated, timeout=10_000):
+        window.refresh()
+    assert window.model.rowCount() == len(FACTS)
+    assert window.model.is_loaded(3) and not window.model.is_loaded(4)
+    window.model.data(window.model.index(4, COL_MEMORY))  # the view looks at the last row: read in a worker
+    qtbot.waitUntil(lambda: window.model.is_loaded(4), timeout=10_000)
+    assert sorted(_texts(window)) == sorted(FACTS)  # newest first, every row in the end
+
+    with qtbot.waitSignal(window.table_updated, timeout=30_000):
+        window.bridge.add_note("Dentist on Friday at nine", Scope(user_id="maya"), infer=False)
+    assert window.model.rowCount() == len(FACTS) + 1
+    assert window.model.record(0).memory == "Dentist on Friday at nine"  # the new page shows the new memory
+    assert calls.names == []
+    window.bridge.close()
