@@ -23,6 +23,7 @@ Scale down with --limit N (first N questions per conversation) and --conversatio
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import string
@@ -135,6 +136,7 @@ def main() -> None:
     ap.add_argument("--paths", default="ep+facts")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--verbose", action="store_true", help="print the table after every path")
+    ap.add_argument("--dump", type=Path, help="write every question, gold answer and reply here (JSON lines)")
     args = ap.parse_args()
     convs = load(args.conversations.split(",") if args.conversations else None)
     llm = LlamaCppLLM(LLMConfig(model_path=args.model))
@@ -144,6 +146,7 @@ def main() -> None:
     results: dict[str, dict[str, dict[int, list[float]]]] = {
         p: {m: {} for m in METRICS} for p in paths}
     seconds: list[float] = []
+    dump = args.dump.open("w", encoding="utf-8") if args.dump else None
     for conv_id, conv in convs:
         stores = {
             "raw-only": (build(conv_id, conv, infer=False, mode=args.mode, model=args.extract_model,
@@ -180,11 +183,22 @@ def main() -> None:
                         timed.first if timed.first is not None else seconds[-1])
                     r["seconds"].setdefault(cat, []).append(seconds[-1])
                     r["words"].setdefault(cat, []).append(float(ans.context_words))
+                    if dump is not None:
+                        dump.write(json.dumps({
+                            "conversation": conv_id, "path": path, "category": cat, "question": qa["question"],
+                            "gold": gold, "answer": ans.text, "abstained": bool(abstained),
+                            "supported": r["supported"][cat][-1], "model_ok": all(c.supported for c in ans.claims),
+                            "f1": r["f1"][cat][-1] if cat in SCORED else None,
+                            "first_token": r["first token"][cat][-1], "seconds": seconds[-1],
+                            "claims": [[c.text, list(c.unsupported)] for c in ans.claims],
+                            "context": dated.split("\n")}) + "\n")
                     if args.limit and args.limit <= 5:
                         print(f"  [{path}] {qa['question']} -> {ans.text!r} (gold {gold!r})")
             print(f"  {conv_id} {path}: done", file=sys.stderr)
             if args.verbose:
                 print_table(results, paths, convs, args, llm.name, seconds)
+    if dump is not None:
+        dump.close()
     print_table(results, paths, convs, args, f"{llm.name} ({llm.path.stat().st_size / 1e6:.0f} MB)", seconds)
 
 
