@@ -62,6 +62,7 @@ _QUESTION_WORDS = frozenset("kind type sort thing things name names something an
                             "according recent recently latest together reason".split())
 _QUESTION_STEMS = frozenset(stem(w) for w in _QUESTION_WORDS)  # "getting" is "get"
 MIN_KEY_SHARE = 0.5  # of the question's key words a memory must share to count as relevant
+QUOTE_MIN_SHARE = 0.6  # ...and to be quoted in place of a reply that failed the grounding check
 
 
 def key_stems(question: str) -> set[str]:
@@ -73,7 +74,13 @@ def key_stems(question: str) -> set[str]:
 
 
 def relevant_memories(question: str, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
-    """The memories that speak of the question, best first; [] means memory is silent on it.
+    """The memories that speak of the question, best first; [] means memory is silent on it
+    (scored_relevance() gives the share of key words each one holds)."""
+    return [r for _, r in scored_relevance(question, records)]
+
+
+def scored_relevance(question: str, records: Sequence[MemoryRecord]) -> list[tuple[float, MemoryRecord]]:
+    """(share of the question's key words held, memory) for the relevant memories, best first.
 
     A memory is relevant when its statements (its questions assert nothing) share at least
     MIN_KEY_SHARE of the question's key words (by stem) and, when the question names people, is
@@ -98,7 +105,7 @@ def relevant_memories(question: str, records: Sequence[MemoryRecord]) -> list[Me
         share = len(keys & have) / len(keys) if keys else 1.0
         if share >= MIN_KEY_SHARE and (keys & have or not keys):
             out.append((-share, k, r))
-    return [r for _, _, r in sorted(out, key=lambda t: (t[0], t[1]))]
+    return [(-share, r) for share, _, r in sorted(out, key=lambda t: (t[0], t[1]))]
 
 
 def _full_name(name: str, speakers: set[str]) -> str:
@@ -164,6 +171,14 @@ def _address_count(text: str, person: str) -> int:
     return len(re.findall(rf"\b{name}\s*[,!]|,\s*{name}\s*(?:[.!?]|$)", text))
 
 
+def worth_quoting(share: float) -> bool:
+    """Whether the best memory, holding `share` of the question's key words, answers it well enough
+    to be quoted when the model's reply could not be checked. Half the key words ("What was grandpa's
+    gift to Caroline?" against a gift from her grandma) is a near miss: better "I don't have a
+    memory of that" than a quote about something else."""
+    return share >= QUOTE_MIN_SHARE
+
+
 def said_by(record: MemoryRecord) -> str:
     """", said by Caroline on 8 May 2023" (who only when known)."""
     when = human_date(record.timestamp.date().isoformat())
@@ -199,7 +214,8 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     """
     hits = searcher.search_records(question, top_k=max(10, budget_words // 6), filters=filters,
                                    reference_date=reference_date)
-    found = relevant_memories(question, [h.record for h in hits])
+    scored = scored_relevance(question, [h.record for h in hits])
+    found = [r for _, r in scored]
     if not found:
         return Answer(NO_MEMORY, (), tuple(h.record.id for h in hits[:5]), 0, abstained=True)
     context = build_context(found, budget_words)
@@ -216,6 +232,9 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     text, cited = read_reply(raw, shown)
     grounding = check(text, question, shown)
     if not text or not grounding.supported:
+        if not worth_quoting(scored[0][0]):  # the model invented, and no memory is close enough to quote
+            return Answer(NO_MEMORY, (), context.memory_ids, context.words, supported=False,
+                          claims=grounding.claims, abstained=True)
         return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
                       supported=False, claims=grounding.claims)
     ids = tuple(dict.fromkeys([r.id for r in cited] + list(grounding.memory_ids))) or (shown[0].id,)
