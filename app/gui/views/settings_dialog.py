@@ -103,7 +103,7 @@ class SettingsDialog(QDialog):
         if not models:
             self.found_models.addItem("No GGUF models found in LM Studio, Ollama, GPT4All or Jan", None)
             return
-        self.found_models.addItem(f"{len(models)} models found: pick one…", None)
+        self.found_models.addItem(f"{len(models)} model{'s' if len(models) != 1 else ''} found: pick one…", None)
         current = self.model_path.text().strip()
         for m in models:
             self.found_models.addItem(m.label, str(m.path))
