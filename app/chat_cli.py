@@ -30,7 +30,7 @@ def add_arguments(chat: argparse.ArgumentParser, models: argparse.ArgumentParser
 
 
 def list_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from engine.inference.model_catalog import discover_models, human_size
+    from engine.inference.model_catalog import better_model_note, discover_models, human_size
 
     out = out or sys.stdout
     found = discover_models(extra_dirs=args.folder)
@@ -46,6 +46,7 @@ def list_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"{m.name[:40]:<40} {m.source:<10} {human_size(m.size_bytes):>9} {m.quantization or '?':<8} "
               f"{ctx:>8}  {m.path}", file=out)
     print("\nUse one with: loci chat --model NAME (or pick it in the app's Settings).", file=out)
+    print(better_model_note(found), file=out)
     return 0
 
 

@@ -12,8 +12,10 @@ best predicted part; no stemming), "gold in context" (every gold word appears in
 given to the model: an upper bound that needs no model) and the context size in words; the
 supported rate (share of shown answers whose every claim the grounding check finds in the cited
 memories, engine/assistant/grounding.py, re-checked here), the model's own reply supported before any
-fallback, abstention ("I don't have a memory of that": wanted on category 5, a miss elsewhere) and
-the answer time (the whole answer; Memory.answer does not stream).
+fallback, abstention ("I don't have a memory of that": wanted on category 5, a miss elsewhere), the
+first-token time (from the call to the first piece of the answer: the model's first token, or the
+whole answer when no model was needed: a date from the store, an abstention) and the answer time.
+Compare models with --model PATH (any GGUF chat model; the header names it with its file size).
 
 The stores come from bench/locomo_retrieval.py's cache (built there or here on first use).
 Scale down with --limit N (first N questions per conversation) and --conversations 26.
@@ -21,6 +23,7 @@ Scale down with --limit N (first N questions per conversation) and --conversatio
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import string
@@ -96,6 +99,31 @@ def gold_in_context(gold: str, context: str) -> float:
     return 1.0 if want and all(w in have for w in want) else 0.0
 
 
+class TimedModel:
+    """The answering model, streamed so the time to its first token is known (same text as complete())."""
+
+    def __init__(self, llm: LlamaCppLLM) -> None:
+        self.llm = llm
+        self.started = 0.0
+        self.first: float | None = None  # seconds from `started` to the model's first token
+
+    def complete(self, messages: list[dict[str, str]], *, max_tokens: int,
+                 stop: list[str] | None = None) -> str:
+        text = ""
+        stream = self.llm.stream(messages, max_tokens=max_tokens)
+        try:
+            for piece in stream:
+                if self.first is None:
+                    self.first = time.perf_counter() - self.started
+                text += piece
+                cut = min((text.find(s) for s in stop or () if s in text), default=-1)
+                if cut >= 0:
+                    return text[:cut]
+        finally:
+            stream.close()
+        return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--conversations", help="comma-separated conversation ids (default: all dev files)")
@@ -108,14 +136,17 @@ def main() -> None:
     ap.add_argument("--paths", default="ep+facts")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--verbose", action="store_true", help="print the table after every path")
+    ap.add_argument("--dump", type=Path, help="write every question, gold answer and reply here (JSON lines)")
     args = ap.parse_args()
     convs = load(args.conversations.split(",") if args.conversations else None)
     llm = LlamaCppLLM(LLMConfig(model_path=args.model))
     llm.load()
+    timed = TimedModel(llm)
     paths = args.paths.split(",")
     results: dict[str, dict[str, dict[int, list[float]]]] = {
         p: {m: {} for m in METRICS} for p in paths}
     seconds: list[float] = []
+    dump = args.dump.open("w", encoding="utf-8") if args.dump else None
     for conv_id, conv in convs:
         stores = {
             "raw-only": (build(conv_id, conv, infer=False, mode=args.mode, model=args.extract_model,
@@ -131,9 +162,10 @@ def main() -> None:
                 for qa in questions(conv, args.limit, args.per_category):
                     cat = qa["category"]
                     gold = str(qa.get("answer", ""))
-                    started = time.perf_counter()
+                    started = timed.started = time.perf_counter()
+                    timed.first = None
                     ans = mem.answer(qa["question"], filters={"user_id": conv_id, **filters},
-                                     budget_words=args.budget, reference_date=ref, llm=llm)
+                                     budget_words=args.budget, reference_date=ref, llm=timed)
                     seconds.append(time.perf_counter() - started)
                     dated = "\n".join(format_memory(mem.get_record(i)) for i in ans.context_ids)
                     r = results[path]
@@ -147,17 +179,30 @@ def main() -> None:
                     if not abstained and getattr(ans, "claims", ()):
                         r["model ok"].setdefault(cat, []).append(float(all(c.supported for c in ans.claims)))
                     r["abstained"].setdefault(cat, []).append(abstained)
+                    r["first token"].setdefault(cat, []).append(
+                        timed.first if timed.first is not None else seconds[-1])
                     r["seconds"].setdefault(cat, []).append(seconds[-1])
                     r["words"].setdefault(cat, []).append(float(ans.context_words))
+                    if dump is not None:
+                        dump.write(json.dumps({
+                            "conversation": conv_id, "path": path, "category": cat, "question": qa["question"],
+                            "gold": gold, "answer": ans.text, "abstained": bool(abstained),
+                            "supported": r["supported"][cat][-1], "model_ok": all(c.supported for c in ans.claims),
+                            "f1": r["f1"][cat][-1] if cat in SCORED else None,
+                            "first_token": r["first token"][cat][-1], "seconds": seconds[-1],
+                            "claims": [[c.text, list(c.unsupported)] for c in ans.claims],
+                            "context": dated.split("\n")}) + "\n")
                     if args.limit and args.limit <= 5:
                         print(f"  [{path}] {qa['question']} -> {ans.text!r} (gold {gold!r})")
             print(f"  {conv_id} {path}: done", file=sys.stderr)
             if args.verbose:
                 print_table(results, paths, convs, args, llm.name, seconds)
-    print_table(results, paths, convs, args, llm.name, seconds)
+    if dump is not None:
+        dump.close()
+    print_table(results, paths, convs, args, f"{llm.name} ({llm.path.stat().st_size / 1e6:.0f} MB)", seconds)
 
 
-METRICS = ("f1", "gold in ctx", "supported", "model ok", "abstained", "seconds", "words")
+METRICS = ("f1", "gold in ctx", "supported", "model ok", "abstained", "first token", "seconds", "words")
 
 
 def print_table(results: dict[str, dict[str, dict[int, list[float]]]], paths: list[str],
@@ -169,6 +214,9 @@ def print_table(results: dict[str, dict[str, dict[int, list[float]]]], paths: li
     ordered = sorted(seconds)
     print(f"answer time: median {statistics.median(seconds):.2f} s, p90 {ordered[int(len(ordered) * 0.9)]:.2f} s "
           "per question (whole answer)")
+    firsts = sorted(v for p in paths for per in results[p]["first token"].values() for v in per)
+    if firsts:
+        print(f"first token: median {statistics.median(firsts):.2f} s, p90 {firsts[int(len(firsts) * 0.9)]:.2f} s")
     print("f1 and overall over categories 1-4; supported: shown answers passing the grounding check (an "
           "abstention counts as supported); model ok: the model's own reply passed, before any fallback; "
           "abstained: 'I don't have a memory of that' (wanted on adversarial)\n")

@@ -58,8 +58,11 @@ class Answer:
 
 NO_MEMORY = "I don't have a memory of that."
 _QUESTION_WORDS = frozenset("kind type sort thing things name names something anything much many long "
-                            "often get got go went make made feel felt".split())
+                            "often get got go went make made feel felt after before during besides "
+                            "according recent recently latest together reason".split())
+_QUESTION_STEMS = frozenset(stem(w) for w in _QUESTION_WORDS)  # "getting" is "get"
 MIN_KEY_SHARE = 0.5  # of the question's key words a memory must share to count as relevant
+QUOTE_MIN_SHARE = 0.6  # ...and to be quoted in place of a reply that failed the grounding check
 
 
 def key_stems(question: str) -> set[str]:
@@ -67,11 +70,17 @@ def key_stems(question: str) -> set[str]:
     people = {n.casefold() for n in names(question)}
     return {stem(w) for w in content_words(question)
             if w.casefold() not in people and w.casefold().removesuffix("'s") not in people
-            and w.casefold() not in _QUESTION_WORDS and not w[0].isdigit()}
+            and stem(w) not in _QUESTION_STEMS and not w[0].isdigit()}
 
 
 def relevant_memories(question: str, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
-    """The memories that speak of the question, best first; [] means memory is silent on it.
+    """The memories that speak of the question, best first; [] means memory is silent on it
+    (scored_relevance() gives the share of key words each one holds)."""
+    return [r for _, r in scored_relevance(question, records)]
+
+
+def scored_relevance(question: str, records: Sequence[MemoryRecord]) -> list[tuple[float, MemoryRecord]]:
+    """(share of the question's key words held, memory) for the relevant memories, best first.
 
     A memory is relevant when its statements (its questions assert nothing) share at least
     MIN_KEY_SHARE of the question's key words (by stem) and, when the question names people, is
@@ -79,16 +88,32 @@ def relevant_memories(question: str, records: Sequence[MemoryRecord]) -> list[Me
     by Melanie's race.
     """
     people = {re.sub(r"['’]s$", "", n).casefold() for n in names(question)}
+    speakers = {(r.actor or "").casefold() for r in records if r.actor}
+    people = {_full_name(p, speakers) for p in people}
     keys = key_stems(question)
     out: list[tuple[float, int, MemoryRecord]] = []
     for k, r in enumerate(records):
-        if people and not any((r.actor or "").casefold() == p or _about(r, p) for p in people):
+        speaker = (r.actor or "").casefold()
+        mentioned = any(_about(r, p) for p in people)
+        if people and not mentioned and speaker not in people:
             continue
-        have = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", _statements(r.memory))}
+        # said by a person the question names to someone it does not name: only what they say of
+        # themselves ("That race sounds great, Mel!" is not about the speaker's race)
+        to_named = any(_addressed(r, p) for p in people if p != speaker)
+        text = _statements(r.memory) if mentioned or to_named or not people else _own_statements(r.memory)
+        have = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", text)}
         share = len(keys & have) / len(keys) if keys else 1.0
         if share >= MIN_KEY_SHARE and (keys & have or not keys):
             out.append((-share, k, r))
-    return [r for _, _, r in sorted(out, key=lambda t: (t[0], t[1]))]
+    return [(-share, r) for share, _, r in sorted(out, key=lambda t: (t[0], t[1]))]
+
+
+def _full_name(name: str, speakers: set[str]) -> str:
+    """A short name as the speaker who goes by it: "mel" -> "melanie" when one speaker's name starts so."""
+    if name in speakers or len(name) < 3:
+        return name
+    longer = [s for s in speakers if s.startswith(name)]
+    return longer[0] if len(longer) == 1 else name
 
 
 def _statements(text: str) -> str:
@@ -96,15 +121,62 @@ def _statements(text: str) -> str:
     return " ".join(x for x in re.split(r"(?<=[.!?])\s+", text) if not x.rstrip().endswith("?"))
 
 
+_FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|me|my|mine|myself|we|we're|we've|us|our|ours)\b",
+                           re.IGNORECASE)
+_SECOND_PERSON = re.compile(r"\b(you|you're|you've|you'd|you'll|your|yours|yourself|ya|u|ur)\b", re.IGNORECASE)
+_VOCATIVE = re.compile(r",\s*[A-Z][a-z]+\s*[!?.,]|^\s*(?:[Hh]ey|[Hh]i|[Hh]ello|[Tt]hanks|[Tt]hank you|[Ww]ow|[Oo]h|"
+                       r"[Yy]es|[Yy]eah|[Cc]ongrats|[Aa]w+)[,!]?\s+[A-Z][a-z]+\s*[,!.]")  # "..., Mel!" "Hey Mel,"
+
+
+def _own_statements(text: str) -> str:
+    """What a speaker says of themselves: their statements minus those spoken to someone else.
+
+    A sentence in the second person ("your son's okay") or addressed by name ("That race sounds
+    great, Mel!") with no first person in it is about the listener, not the speaker.
+    """
+    kept = []
+    for sentence in re.split(r"(?<=[.!?])\s+", _statements(_unprefixed(text))):
+        spoken_to = bool(_SECOND_PERSON.search(sentence) or _VOCATIVE.search(sentence))
+        if not spoken_to or _FIRST_PERSON.search(sentence):
+            kept.append(sentence)
+    return " ".join(kept)
+
+
+def _unprefixed(text: str) -> str:
+    """A transcript line without its "Name: " (the speaker is not someone spoken to)."""
+    return re.sub(r"^\s*[A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*)?:\s*", "", text)
+
+
 def _about(record: MemoryRecord, person: str) -> bool:
     """Whether a memory speaks of `person`: names them, other than by addressing them ("Hey Caroline,")."""
+    text = _said(record)
+    mentions = len(re.findall(rf"\b{re.escape(person)}\b", text))
+    return mentions > _address_count(text, person)
+
+
+def _addressed(record: MemoryRecord, person: str) -> bool:
+    """Whether a memory is spoken to `person` ("Thanks, Caroline!"): its "you" is them."""
+    return _address_count(_said(record), person) > 0
+
+
+def _said(record: MemoryRecord) -> str:
     text = record.memory.casefold()
     if record.actor and text.startswith(record.actor.casefold() + ":"):
         text = text[len(record.actor) + 1:]
+    return text
+
+
+def _address_count(text: str, person: str) -> int:
     name = re.escape(person)
-    mentions = len(re.findall(rf"\b{name}\b", text))
-    addressed = len(re.findall(rf"\b{name}\s*[,!]|,\s*{name}\s*(?:[.!?]|$)", text))
-    return mentions > addressed
+    return len(re.findall(rf"\b{name}\s*[,!]|,\s*{name}\s*(?:[.!?]|$)", text))
+
+
+def worth_quoting(share: float) -> bool:
+    """Whether the best memory, holding `share` of the question's key words, answers it well enough
+    to be quoted when the model's reply could not be checked. Half the key words ("What was grandpa's
+    gift to Caroline?" against a gift from her grandma) is a near miss: better "I don't have a
+    memory of that" than a quote about something else."""
+    return share >= QUOTE_MIN_SHARE
 
 
 def said_by(record: MemoryRecord) -> str:
@@ -142,7 +214,8 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     """
     hits = searcher.search_records(question, top_k=max(10, budget_words // 6), filters=filters,
                                    reference_date=reference_date)
-    found = relevant_memories(question, [h.record for h in hits])
+    scored = scored_relevance(question, [h.record for h in hits])
+    found = [r for _, r in scored]
     if not found:
         return Answer(NO_MEMORY, (), tuple(h.record.id for h in hits[:5]), 0, abstained=True)
     context = build_context(found, budget_words)
@@ -159,6 +232,9 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     text, cited = read_reply(raw, shown)
     grounding = check(text, question, shown)
     if not text or not grounding.supported:
+        if not worth_quoting(scored[0][0]):  # the model invented, and no memory is close enough to quote
+            return Answer(NO_MEMORY, (), context.memory_ids, context.words, supported=False,
+                          claims=grounding.claims, abstained=True)
         return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
                       supported=False, claims=grounding.claims)
     ids = tuple(dict.fromkeys([r.id for r in cited] + list(grounding.memory_ids))) or (shown[0].id,)

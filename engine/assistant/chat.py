@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
-from .answer import NO_MEMORY, date_reply, found_reply, is_time_question, relevant_memories, said_by
+from .answer import NO_MEMORY, date_reply, found_reply, is_time_question, said_by, scored_relevance, worth_quoting
 from .grounding import Claim, check
 from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
@@ -230,7 +230,8 @@ class Assistant:
         # A question is answered from memory or not at all; a request ("tell me about Caroline") is
         # checked against the memories it touches, and otherwise left to the model ("write a poem").
         kind = classify(text).kind if self.config.use_memory else ""
-        found = relevant_memories(text, prompt.memories) if kind in (QUESTION, REQUEST) else []
+        scored = scored_relevance(text, prompt.memories) if kind in (QUESTION, REQUEST) else []
+        found = [r for _, r in scored]
         asking = kind == QUESTION or bool(found)
         number = {r.id: n for n, r in enumerate(prompt.memories, start=1)}
         fixed = ""
@@ -265,9 +266,11 @@ class Assistant:
             if grounding.supported:
                 cited = grounding.memory_ids or (found[0].id,)
                 reply = f"{_CITE.sub('', reply).rstrip()} " + "".join(f"[{number[i]}]" for i in cited)
-            else:
+            elif worth_quoting(scored[0][0]):
                 draft, cited = reply, (found[0].id,)
                 reply = f"{found_reply(found[0], text)} [{number[found[0].id]}]"
+            else:  # the model invented, and no memory is close enough to quote
+                draft, cited, reply = reply, (), NO_MEMORY
         ids = tuple(r.id for r in prompt.memories)
         conversation.turns.append(ChatTurn("user", text, now))
         if reply:

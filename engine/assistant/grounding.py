@@ -80,6 +80,8 @@ def stem(word: str) -> str:
     for end in ("ings", "ing", "ed", "es", "s", "ly"):
         if len(w) > len(end) + 3 and w.endswith(end):
             w = w[: -len(end)]
+            if end in ("ings", "ing", "ed") and len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
+                w = w[:-1]  # running -> run, stopped -> stop (but not falling, passed)
             break
     return w[:6]
 

@@ -135,6 +135,65 @@ def discover_models(*, system: str | None = None, home: Path | None = None,
     return found
 
 
+# Answering questions over memories: the packaged 135M model repeats a memory at best; instruct models
+# of 1-8B parameters follow the instructions and combine memories. Around 3B is the sweet spot on a CPU.
+BETTER_MIN_PARAMS = 1e9
+BETTER_MAX_PARAMS = 9e9
+BETTER_TARGET_PARAMS = 3e9
+BETTER_HINT = ("For better answers, add a 1.5B-3B instruct model (e.g. Qwen2.5-3B-Instruct or "
+               "Llama-3.2-3B-Instruct, Q4_K_M, 1-2 GB) with LM Studio, Ollama, GPT4All or Jan; Loci finds it.")
+_PARAMS_IN_NAME = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)\s*([BbMm])(?![A-Za-z0-9])")
+
+
+def parameter_count(model: FoundModel) -> float | None:
+    """The model's size in parameters, from its header's size label or its name ("3B", "1.5b", "270M")."""
+    for text in (model.parameters or "", model.name, model.path.name):
+        match = _PARAMS_IN_NAME.search(text.replace("_", "-").replace(":", "-"))
+        if match:
+            return float(match.group(1)) * (1e9 if match.group(2) in "Bb" else 1e6)
+    return None
+
+
+def better_model(models: Iterable[FoundModel]) -> FoundModel | None:
+    """The model found on this computer most likely to answer better than the packaged default.
+
+    A chat model (with a chat template) of 1-9 billion parameters, the one closest to 3B (the
+    best answers a CPU gives in seconds); on ties the smaller file. None when there is none.
+    """
+    default = _default_path()
+    fits: list[tuple[float, int, FoundModel]] = []
+    for m in models:
+        n = parameter_count(m)
+        if (n is None or not m.has_chat_template or not BETTER_MIN_PARAMS <= n <= BETTER_MAX_PARAMS
+                or (default is not None and _same_file(m.path, default))):
+            continue
+        fits.append((abs(n - BETTER_TARGET_PARAMS), m.size_bytes, m))
+    return min(fits, key=lambda t: t[:2])[2] if fits else None
+
+
+def better_model_note(models: Iterable[FoundModel]) -> str:
+    """One honest line for Settings and `loci models`: which found model gives better answers."""
+    best = better_model(models)
+    if best is None:
+        return BETTER_HINT
+    return (f"Better answers: {best.name} ({best.source}, {human_size(best.size_bytes)}) answers questions "
+            "about your memories better than the packaged 135M model, more slowly on a CPU without a GPU.")
+
+
+def _default_path() -> Path | None:
+    try:
+        return default_llm_path()
+    except ModelError:
+        return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
 def resolve_model(spec: str, models: Iterable[FoundModel] | None = None) -> Path:
     """A model path from what a person typed: a file path, or a name or file name from discovery."""
     path = Path(spec).expanduser()

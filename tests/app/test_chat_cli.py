@@ -78,6 +78,10 @@ def test_models_lists_the_packaged_model(capsys) -> None:
     found = json.loads(capsys.readouterr().out)
     assert found[0]["name"] == "SmolLM2-135M-Instruct.Q4_1" and found[0]["quantization"] == "Q4_1"
     assert found[0]["context_length"] == 8192 and found[0]["has_chat_template"]
+    assert main(["models"]) == 0
+    table = capsys.readouterr().out
+    assert "SmolLM2-135M-Instruct.Q4_1" in table
+    assert table.rstrip().splitlines()[-1].startswith(("Better answers: ", "For better answers, add"))
 
 
 def test_ctrl_c_stops_a_reply_without_leaving(tmp_path: Path) -> None:

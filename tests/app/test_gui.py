@@ -284,6 +284,24 @@ def test_settings_bad_model_path_shows_error(qtbot, gui, tmp_path):
     assert gui.bridge.config_path.exists()
 
 
+def test_settings_name_the_found_model_that_answers_better(qtbot, gui, tmp_path):
+    from dataclasses import replace
+
+    from engine.inference.model_catalog import discover_models
+
+    dialog = gui.open_settings()
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(dialog.found_models.isEnabled, timeout=10_000)  # the search of this computer is done
+    default = discover_models(home=tmp_path / "nobody", env={})
+    dialog.set_models(default)  # only the packaged model: say what to add
+    assert dialog.better_note.isVisible() and "add a 1.5B-3B instruct model" in dialog.better_note.text()
+    bigger = replace(default[0], name="qwen2.5:3b-instruct", path=tmp_path / "blob", source="Ollama",
+                     parameters="3B", size_bytes=1_900_000_000)
+    dialog.set_models([*default, bigger])
+    assert dialog.better_note.text().startswith("Better answers: qwen2.5:3b-instruct (Ollama, ")
+    assert dialog.found_models.count() == 3  # "2 models found: pick one…" and the two
+
+
 def test_export_and_restore_round_trip(qtbot, gui, tmp_path, monkeypatch):
     seed(gui)
     out = tmp_path / "backup.json"

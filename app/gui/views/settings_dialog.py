@@ -34,6 +34,9 @@ class SettingsDialog(QDialog):
         self.found_models.addItem("Looking for models in LM Studio, Ollama, GPT4All, Jan…", None)
         self.found_models.setEnabled(False)
         self.found_models.activated.connect(self._found_model_picked)
+        self.better_note = QLabel(wordWrap=True)  # which found model answers better than the default
+        self.better_note.setStyleSheet("color: gray")
+        self.better_note.hide()
         self.gpu_layers = QSpinBox(minimum=-1, maximum=999, value=config.llm.n_gpu_layers)
         self.gpu_layers.setToolTip("Layers to offload to the GPU: 0 = CPU only, -1 = all")
         self.threads = QSpinBox(minimum=0, maximum=256, value=config.llm.n_threads or 0)
@@ -58,6 +61,7 @@ class SettingsDialog(QDialog):
         model_label = QLabel("LLM &model file:")
         model_label.setBuddy(self.model_path)
         form.addRow("Found on this &computer:", self.found_models)
+        form.addRow("", self.better_note)
         form.addRow(model_label, model_row)
         form.addRow("&GPU layers:", self.gpu_layers)
         self.gpu_note = QLabel(_gpu_note(), wordWrap=True)
@@ -91,11 +95,15 @@ class SettingsDialog(QDialog):
 
     def set_models(self, models: list[Any]) -> None:
         """Fill the picker with engine.inference.model_catalog.FoundModel entries (found in the background)."""
+        from engine.inference.model_catalog import better_model_note
+
+        self.better_note.setText(better_model_note(models))
+        self.better_note.show()
         self.found_models.clear()
         if not models:
             self.found_models.addItem("No GGUF models found in LM Studio, Ollama, GPT4All or Jan", None)
             return
-        self.found_models.addItem(f"{len(models)} models found: pick one…", None)
+        self.found_models.addItem(f"{len(models)} model{'s' if len(models) != 1 else ''} found: pick one…", None)
         current = self.model_path.text().strip()
         for m in models:
             self.found_models.addItem(m.label, str(m.path))

@@ -122,3 +122,50 @@ def test_a_memory_that_only_addresses_the_person_asked_about_is_not_about_them(t
         llm = ReplayLLM("self-care is important")
         assert mem.answer("What did Caroline realize after her charity race?", user_id="u", llm=llm).abstained
         assert not mem.answer("What did Melanie run for mental health?", user_id="u", llm=llm).abstained
+
+
+def _said(actor: str, text: str, k: int = 0) -> MemoryRecord:
+    t = datetime(2023, 5, 8, tzinfo=timezone.utc)
+    return MemoryRecord(id=f"m{k}", memory=f"{actor}: {text}", hash=f"m{k}", scope=Scope(user_id="u"),
+                        created_at=t, updated_at=t, timestamp=t, actor=actor)
+
+
+def test_what_a_speaker_says_to_someone_else_is_not_about_the_speaker():
+    from engine.assistant.answer import relevant_memories
+
+    cheer = _said("Caroline", "That charity race sounds great, Mel! I'm so glad it went well.", 1)
+    sympathy = _said("Caroline", "Oops, sorry about the accident! Thank goodness your son is okay.", 2)
+    own = _said("Caroline", "My son was scared after the accident, but he is fine now.", 3)
+    assert relevant_memories("What did Caroline realize after her charity race?", [cheer]) == []
+    assert relevant_memories("How did Caroline's son handle the accident?", [sympathy, own]) == [own]
+    # spoken to a person the question also names: the "you" is someone it asks about
+    recommend = _said("Melanie", "Thanks, Caroline! Been reading that book you recommended.", 4)
+    assert relevant_memories("What book did Caroline recommend to Melanie?", [recommend]) == [recommend]
+
+
+def test_a_short_name_finds_the_speaker_who_goes_by_it():
+    from engine.assistant.answer import relevant_memories
+
+    married = _said("Melanie", "We have been married for five years and my husband still makes me laugh.", 1)
+    other = _said("Caroline", "My husband and I got married in Sweden.", 2)
+    assert relevant_memories("How long have Mel and her husband been married?", [other, married]) == [married]
+
+
+def test_generic_question_words_are_not_key_words():
+    from engine.assistant.answer import key_stems
+
+    assert key_stems("What is Melanie's reason for getting into running?") == {"run"}
+    assert key_stems("What did Mel do after the pottery workshop recently?") == {"potter", "worksh"}
+
+
+def test_an_invented_reply_with_only_a_near_miss_in_memory_says_it_does_not_know(tmp_path, embedder):
+    with Memory(tmp_path / "s3", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Caroline",
+                  "content": "Caroline: This necklace is a gift from my grandma in Sweden."}],
+                user_id="u", timestamp=WHEN, infer=False)
+        invented = ReplayLLM("A watch from his workshop")
+        near = mem.answer("What was grandpa's gift to Caroline?", user_id="u", llm=invented)  # 1 of 2 key words
+        assert invented.calls and near.abstained and near.text == "I don't have a memory of that."
+        assert not near.supported and near.memory_ids == () and near.claims
+        close = mem.answer("What gift did Caroline get from her grandma?", user_id="u", llm=invented)
+        assert not close.abstained and close.text.startswith("I found: \u201cThis necklace is a gift")

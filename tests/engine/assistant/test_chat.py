@@ -275,6 +275,16 @@ def test_an_invented_reply_is_replaced_by_what_the_memory_says(mem: Memory, llm:
     assert reply.cited_ids == (reply.memories[0].id,)
 
 
+def test_an_invented_reply_with_only_a_near_miss_in_memory_is_declined(mem: Memory, llm: ReplayedLLM) -> None:
+    llm.reply = "Your brother Lars lives in Paris."
+    bot = Assistant(mem)
+    reply = bot.chat(Conversation(user_id="maya", remember=False), "Where does my brother live?",
+                     now=T)  # the memory of the sister holds "live" but not "brother": half the key words
+    bot.close()
+    assert llm.prompts and reply.draft == llm.reply and not reply.supported
+    assert reply.text == "I don't have a memory of that." and reply.cited_ids == ()
+
+
 def test_when_is_answered_from_the_event_date_and_an_unknown_topic_is_declined(mem: Memory,
                                                                                llm: ReplayedLLM) -> None:
     mem.add([{"role": "user", "content": "My appointment is on Friday", "name": "Maya"}], user_id="maya",

@@ -55,3 +55,5 @@ def test_claims_are_checked_one_by_one() -> None:
 def test_stems_meet_across_forms() -> None:
     assert stem("painted") == stem("painting") == stem("paints")
     assert stem("met") == stem("meet") and stem("went") == stem("go")
+    assert stem("running") == stem("run") and stem("stopped") == stem("stop") and stem("getting") == stem("get")
+    assert stem("falling") == stem("fall") and stem("passed") == stem("pass")  # a double l or s stays

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from engine.config import LLMConfig
 from engine.errors import ModelError
 from engine.inference.llm import LlamaCppLLM
-from engine.inference.model_catalog import discover_models, model_folders, ollama_name, resolve_model
+from engine.inference.model_catalog import (BETTER_HINT, better_model, better_model_note, discover_models,
+                                           model_folders, ollama_name, parameter_count, resolve_model)
 from engine.inference.models import default_llm_path, gguf_metadata
 
 TEMPLATE = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -190,6 +192,25 @@ def test_header_reader_skips_the_vocabulary(tmp_path: Path) -> None:
     cut.write_bytes(cut.read_bytes()[:60])
     with pytest.raises(ModelError, match="damaged or truncated"):
         gguf_metadata(cut)
+
+
+def test_the_better_model_is_a_found_instruct_model_near_3b(linux_home: Path) -> None:
+    found = discover_models(system="Linux", home=linux_home, env={})
+    sizes = {m.name: parameter_count(m) for m in found}
+    assert sizes["llama3.2:3b"] == 3e9 and sizes["Qwen2.5-7B-Instruct-Q4_K_M"] == 7e9
+    assert sizes["SmolLM2-135M-Instruct.Q4_1"] == 135e6 and sizes["maya/mymodel:latest"] is None
+    best = better_model(found)  # 70B is too slow on a CPU, the default and unknown sizes are left out
+    assert best is not None and best.name == "llama3.2:3b"
+    note = better_model_note(found)
+    assert note.startswith("Better answers: llama3.2:3b (Ollama, ") and "135M" in note
+
+
+def test_no_better_model_found_says_what_to_add(linux_home: Path, tmp_path: Path) -> None:
+    found = discover_models(system="Linux", home=tmp_path / "empty", env={})
+    assert [m.source for m in found] == ["Loci"]  # only the packaged default
+    assert better_model(found) is None and better_model_note(found) == BETTER_HINT
+    llama = next(m for m in discover_models(system="Linux", home=linux_home, env={}) if m.name == "llama3.2:3b")
+    assert better_model([replace(llama, has_chat_template=False)]) is None  # a base model follows no prompt
 
 
 def _text(path: Path) -> Path:
