@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from ..records import MemoryRecord, ScoredMemory
-from .fusion import (SIGNALS, Weights, context_share, fuse, neighbour_scores, normalise_keyword,
-                     normalise_semantic, shares, with_context)
+from .fusion import (SIGNALS, Weights, breakdown, context_share, neighbour_scores, normalise_keyword,
+                     normalise_semantic, shares, totals, with_context)
 
 # Bounds are compared with this margin, so that rounding can only make `top` read more.
 MARGIN = 1e-9
@@ -67,22 +67,21 @@ def rank(found: Gathered, weights: Weights, limit: int | None = None) -> list[Sc
     that sum(weights[s] * signals[s]) == score.
     """
     signals = normalised(found.raw, weights)
-    fused = fuse(signals, weights)
+    base = totals(signals, weights)
     use_context = weights.context > 0 and bool(found.neighbours)
     part = shares(signals, weights, use_context)
     if not use_context:
-        return [ScoredMemory(found.records[i], score, breakdown, part) for i, score, breakdown in fused[:limit]]
-    base = {i: score for i, score, _ in fused}
+        best = sorted(base.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return [ScoredMemory(found.records[i], score, breakdown(signals, i), part) for i, score in best]
     context = neighbour_scores(base, found.neighbours)
-    parts = {i: breakdown for i, _, breakdown in fused}
     scored = sorted(((with_context(base.get(i, 0.0), context.get(i, 0.0), weights), i)
                      for i in set(base) | set(context) if i in found.records),
                     key=lambda item: (-item[0], item[1]))
     out = []
-    for score, i in scored[:limit]:  # records only for the hits returned
-        breakdown = dict(parts.get(i) or {name: 0.0 for name in signals})
-        breakdown["context"] = context.get(i, 0.0)
-        out.append(ScoredMemory(found.records[i], score, breakdown, part))
+    for score, i in scored[:limit]:  # records and parts only for the hits returned
+        parts = breakdown(signals, i)
+        parts["context"] = context.get(i, 0.0)
+        out.append(ScoredMemory(found.records[i], score, parts, part))
     return out
 
 
@@ -153,7 +152,7 @@ class _Pruning:
         return raw
 
     def score_pool(self) -> None:
-        self.base = {i: score for i, score, _ in fuse(normalised(self.raw(), self.weights), self.weights)}
+        self.base = totals(normalised(self.raw(), self.weights), self.weights)
         self.best = max([*self.base.values(), next(iter(self.rest.values()), 0.0), 0.0])
 
     def context(self, i: str) -> float:
