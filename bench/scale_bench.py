@@ -9,8 +9,15 @@ turns plus generated sentences; queries are LoCoMo questions. mem0ai runs with
 OMP_WAIT_POLICY=PASSIVE (its torch threads otherwise spin), the same local
 all-MiniLM-L6-v2 folder, Chroma in a temp folder, infer=False and telemetry off.
 
-    python bench/scale_bench.py                      # 1k and 10k, 100 scopes of 100
-    python bench/scale_bench.py --sizes 100000 --scopes 1000 --no-mem0   # the big run
+A small-vocabulary store (--vocab N: N memories of 12 words drawn from 16, 5-word queries)
+is the worst case for keyword and entity signals: every query word is in most memories, as in
+years of chats about one topic. --baseline REV also times Loci's searches with the code of a
+git revision on the same stores, alternating the two in separate processes (--rounds times),
+so a before/after comparison shares the machine's load.
+
+    python bench/scale_bench.py                      # 1k and 10k, 100 scopes of 100, 10k small-vocab
+    python bench/scale_bench.py --sizes 10000 --scopes 0 --vocab 10000 --baseline main
+    python bench/scale_bench.py --sizes 100000 --scopes 1000 --vocab 0 --no-mem0   # the big run
 
 Timings on a shared machine are noisy: compare the ratios, which come from the same run.
 """
@@ -60,7 +67,16 @@ OBJECTS = ["Oslo", "ramen", "the jazz festival", "peanuts", "a road bike", "Lisb
            "the new museum", "cold showers", "climbing", "Kyoto", "sourdough", "chess openings"]
 
 
-def corpus(n: int, seed: int = 7) -> list[str]:
+VOCABULARY = ["garden", "tomato", "soil", "water", "seed", "plant", "compost", "sunlight", "shade", "rain",
+              "harvest", "basil", "pepper", "weed", "root", "leaf"]
+VOCAB_WORDS = 12  # words per memory (distinct, so each word is in 3 memories out of 4)
+VOCAB_QUERY = 5  # words per query
+
+
+def corpus(n: int, seed: int = 7, kind: str = "locomo") -> list[str]:
+    if kind == "vocab":
+        rnd = random.Random(seed)
+        return [" ".join(rnd.sample(VOCABULARY, VOCAB_WORDS)) for _ in range(n)]
     base, _ = locomo()
     rnd = random.Random(seed)
     out = base[:n]
@@ -69,7 +85,10 @@ def corpus(n: int, seed: int = 7) -> list[str]:
     return out
 
 
-def queries(k: int) -> list[str]:
+def queries(k: int, kind: str = "locomo") -> list[str]:
+    if kind == "vocab":
+        rnd = random.Random(11)
+        return [" ".join(rnd.sample(VOCABULARY, VOCAB_QUERY)) for _ in range(k)]
     _, qs = locomo()
     rnd = random.Random(11)
     extra = [f"who {v} {o}?" for v, o in zip(rnd.choices(VERBS, k=k), rnd.choices(OBJECTS, k=k))]
@@ -89,7 +108,7 @@ class LociLib:
     name = "loci"
 
     def __init__(self, folder: Path, embedder: Any = None) -> None:
-        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, os.environ.get("LOCI_CODE", str(ROOT)))  # --baseline: another revision's engine
         from engine import Memory
 
         self.m = Memory(folder / "loci", embedder=embedder)
@@ -185,8 +204,14 @@ def open_lib(name: str, folder: Path) -> Any:
 def worker(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(args.dir)
     users = [f"user{i}" for i in range(args.scopes)]
-    qs = queries(args.queries)
+    qs = queries(args.queries, args.kind)
     out: dict[str, Any] = {}
+    if args.phase == "search":  # searches only, on the store a build phase made
+        lib = open_lib(args.lib, folder)
+        lib.search("warm up", users[0])
+        out.update(time_searches(lib, qs, users))
+        lib.close()
+        return out
     if args.phase == "open":
         t = time.perf_counter()
         lib = open_lib(args.lib, folder)
@@ -201,7 +226,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         out["open_search_rss_mib"] = peak_rss_mib()
         return out
     lib = open_lib(args.lib, folder)
-    texts = corpus(args.size * args.scopes + SINGLE)
+    texts = corpus(args.size * args.scopes + SINGLE, kind=args.kind)
     per_scope = args.size
     timed = 0
     elapsed = 0.0
@@ -223,15 +248,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     out["add_single_per_s"] = len(single) / (time.perf_counter() - t)
     lib.settle()  # searches below see every memory linked to its entities
     lib.search("warm up", users[0])
-    times, cpu = [], []
-    for i, q in enumerate(qs):
-        t0, c0 = time.perf_counter(), time.process_time()
-        lib.search(q, users[i % len(users)])
-        times.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.process_time() - c0) * 1000)
-    out["search_p50_ms"] = statistics.median(times)
-    out["search_p95_ms"] = pct(times, 95)
-    out["search_cpu_p50_ms"] = statistics.median(cpu)  # all threads' CPU: steadier on a busy machine
+    out.update(time_searches(lib, qs, users))
     t = time.perf_counter()
     lib.close()
     out["close_s"] = time.perf_counter() - t
@@ -244,13 +261,28 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def run_worker(lib: str, size: int, scopes: int, n_queries: int, folder: Path, phase: str) -> dict[str, Any]:
+def time_searches(lib: Any, qs: list[str], users: list[str]) -> dict[str, float]:
+    times, cpu = [], []
+    for i, q in enumerate(qs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        lib.search(q, users[i % len(users)])
+        times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return {"search_p50_ms": statistics.median(times), "search_p95_ms": pct(times, 95),
+            # all threads' CPU: steadier on a busy machine
+            "search_cpu_p50_ms": statistics.median(cpu)}
+
+
+def run_worker(lib: str, size: int, scopes: int, n_queries: int, folder: Path, phase: str,
+               kind: str = "locomo", code: Path | None = None) -> dict[str, Any]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", ORT_DISABLE_TELEMETRY="1", MEM0_TELEMETRY="False",
                TOKENIZERS_PARALLELISM="false")
     if lib == "mem0":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
+    if code is not None:
+        env["LOCI_CODE"] = str(code)
     cmd = [sys.executable, __file__, "--worker", lib, "--size", str(size), "--scopes", str(scopes),
-           "--queries", str(n_queries), "--dir", str(folder), "--phase", phase]
+           "--queries", str(n_queries), "--dir", str(folder), "--phase", phase, "--kind", kind]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if res.returncode != 0:
         sys.stderr.write(res.stderr[-3000:])
@@ -328,6 +360,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000", help="memories in one scope, comma separated")
     ap.add_argument("--scopes", type=int, default=100, help="also run this many scopes of 100 (0: skip)")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--vocab", type=int, default=10000,
+                    help=f"also run this many memories of a {len(VOCABULARY)}-word vocabulary in one scope (0: skip)")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also time Loci's searches with the code of this git revision, alternating")
+    ap.add_argument("--rounds", type=int, default=3, help="alternations with --baseline")
     ap.add_argument("--no-mem0", action="store_true")
     ap.add_argument("--index-micro", type=int, metavar="N",
                     help="only time the index layer at N memories (no models, no mem0)")
@@ -335,6 +372,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     ap.add_argument("--phase", default="build", help=argparse.SUPPRESS)
+    ap.add_argument("--kind", default="locomo", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         args.lib = args.worker
@@ -350,29 +388,71 @@ def main() -> None:
         except ImportError:
             libs = ["loci"]
             print("mem0ai is not installed: Loci only (pip install mem0ai==2.2.1)")
-    configs = [(int(s), 1) for s in args.sizes.split(",") if s] + ([(100, args.scopes)] if args.scopes else [])
-    for size, scopes in configs:
-        label = f"{size:,} memories in one scope" if scopes == 1 else f"{scopes:,} scopes of {size}"
-        results: dict[str, dict[str, Any]] = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            for lib in libs:
-                folder = Path(tmp) / lib
-                folder.mkdir()
-                results[lib] = run_worker(lib, size, scopes, args.queries, folder, "build")
-                results[lib].update(run_worker(lib, size, scopes, args.queries, folder, "open"))
-        print(f"\n### {label}\n")
-        head = "| | " + " | ".join(libs) + (" | mem0 / Loci |" if len(libs) > 1 else " |")
-        print(head)
-        print("|---" * (len(libs) + 1 + (len(libs) > 1)) + "|")
-        for key, title, fmt, _higher_better in ROWS:
-            cells = [fmt.format(results[lib][key]) for lib in libs]
-            ratio = ""
-            if len(libs) > 1 and results["loci"][key] and results["mem0"][key]:
-                r = results["mem0"][key] / results["loci"][key]
-                ratio = f" {r:.2f}x |"
-            print(f"| {title} | " + " | ".join(cells) + (" |" + ratio if ratio else " |"))
-        sys.stdout.flush()
+    configs = [(int(s), 1, "locomo") for s in args.sizes.split(",") if s] + \
+        ([(100, args.scopes, "locomo")] if args.scopes else []) + ([(args.vocab, 1, "vocab")] if args.vocab else [])
+    with tempfile.TemporaryDirectory() as code_dir:
+        baseline = export(args.baseline, Path(code_dir)) if args.baseline else None
+        for size, scopes, kind in configs:
+            run_config(size, scopes, kind, libs, args, baseline)
 
+
+def _each(fmt: str, values: list[float]) -> str:
+    return ", ".join(fmt.format(v) for v in values)
+
+
+def export(rev: str, folder: Path) -> Path:
+    """The engine of a git revision, unpacked into folder (for --baseline)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "engine", "models"],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"cannot read revision {rev}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+def run_config(size: int, scopes: int, kind: str, libs: list[str], args: argparse.Namespace,
+               baseline: Path | None) -> None:
+    label = f"{size:,} memories in one scope" if scopes == 1 else f"{scopes:,} scopes of {size}"
+    if kind == "vocab":
+        label = (f"{size:,} memories of a {len(VOCABULARY)}-word vocabulary in one scope "
+                 f"({VOCAB_WORDS}-word memories, {VOCAB_QUERY}-word queries)")
+    results: dict[str, dict[str, Any]] = {}
+    rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        for lib in libs:
+            folder = Path(tmp) / lib
+            folder.mkdir()
+            results[lib] = run_worker(lib, size, scopes, args.queries, folder, "build", kind)
+            results[lib].update(run_worker(lib, size, scopes, args.queries, folder, "open", kind))
+        if baseline is not None:
+            for _ in range(args.rounds):  # this code, then the baseline's, on the same store
+                now = run_worker("loci", size, scopes, args.queries, Path(tmp) / "loci", "search", kind)
+                then = run_worker("loci", size, scopes, args.queries, Path(tmp) / "loci", "search", kind,
+                                  code=baseline)
+                rounds.append((now, then))
+    print(f"\n### {label}\n\nload average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n")
+    head = "| | " + " | ".join(libs) + (" | mem0 / Loci |" if len(libs) > 1 else " |")
+    print(head)
+    print("|---" * (len(libs) + 1 + (len(libs) > 1)) + "|")
+    for key, title, fmt, _higher_better in ROWS:
+        cells = [fmt.format(results[lib][key]) for lib in libs]
+        ratio = ""
+        if len(libs) > 1 and results["loci"][key] and results["mem0"][key]:
+            r = results["mem0"][key] / results["loci"][key]
+            ratio = f" {r:.2f}x |"
+        print(f"| {title} | " + " | ".join(cells) + (" |" + ratio if ratio else " |"))
+    if rounds:
+        print(f"\nLoci's searches, this code against {args.baseline}, alternated {len(rounds)} times "
+              "(median of the rounds; each round's figure in brackets):\n")
+        print(f"| | this code | {args.baseline} | {args.baseline} / this code |\n|---|---|---|---|")
+        for key, title, fmt, _ in ROWS[2:5]:
+            now = [r[0][key] for r in rounds]
+            then = [r[1][key] for r in rounds]
+            print(f"| {title} | {fmt.format(statistics.median(now))} ({_each(fmt, now)}) | "
+                  f"{fmt.format(statistics.median(then))} ({_each(fmt, then)}) | "
+                  f"{statistics.median(then) / statistics.median(now):.2f}x |")
+    sys.stdout.flush()
 
 if __name__ == "__main__":
     main()

@@ -87,6 +87,21 @@ def fuse(signals: Mapping[str, Mapping[str, float]], weights: Weights
     return out
 
 
+def totals(signals: Mapping[str, Mapping[str, float]], weights: Weights) -> dict[str, float]:
+    """base(m) of every candidate, exactly as `fuse` computes it, without the per-signal parts."""
+    active = [(weights.get(name), signals[name]) for name in SIGNALS if name in signals]
+    denom = sum(w for w, _ in active) or 1.0
+    candidates: set[str] = set()
+    for scores in signals.values():
+        candidates.update(scores)
+    return {cid: sum(w * float(scores.get(cid, 0.0)) for w, scores in active) / denom for cid in candidates}
+
+
+def breakdown(signals: Mapping[str, Mapping[str, float]], cid: str) -> dict[str, float]:
+    """Each signal's value for one candidate (0 where the signal did not return it)."""
+    return {name: float(signals[name].get(cid, 0.0)) for name in SIGNALS if name in signals}
+
+
 def context_share(weights: Weights) -> float:
     """c = w_c / (1 + w_c): the part of the final score that comes from the neighbours."""
     return weights.context / (1.0 + weights.context) if weights.context > 0 else 0.0

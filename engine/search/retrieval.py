@@ -16,8 +16,8 @@ from ..inference.embeddings import Embedder
 from .entities import aliases, normalise
 from ..errors import StoreError
 from .filters import Predicate, scope_of
-from .fusion import (Weights, fuse, neighbour_scores, normalise_keyword, normalise_semantic, shares,
-                     time_score, with_context)
+from .fusion import Weights, time_score
+from .ranking import Gathered, rank, top
 from .bm25 import KeywordIndex
 from ..store.ledger import Ledger
 from ..records import MemoryRecord, Scope, ScoredMemory
@@ -36,49 +36,6 @@ class SearchOptions:
     entity: bool = True
     time: bool = True
     context: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Gathered:
-    """Raw per-signal scores of one query's candidates (before normalisation and fusion)."""
-
-    raw: dict[str, dict[str, float]]
-    records: dict[str, MemoryRecord]
-    candidates: set[str]
-    neighbours: dict[str, list[str]]
-
-
-def rank(found: Gathered, weights: Weights, limit: int | None = None) -> list[ScoredMemory]:
-    """Normalise each signal and fuse them (engine/search/fusion.py), best first (the best `limit`).
-
-    Each hit carries every signal's value in [0, 1] and its share of the score (weights), so
-    that sum(weights[s] * signals[s]) == score.
-    """
-    signals: dict[str, dict[str, float]] = {}
-    if "semantic" in found.raw:
-        signals["semantic"] = normalise_semantic(found.raw["semantic"])
-    if "keyword" in found.raw:
-        signals["keyword"] = normalise_keyword(found.raw["keyword"], weights.bm25_scale)
-    for name in ("entity", "time"):
-        if name in found.raw:
-            signals[name] = found.raw[name]
-    fused = fuse(signals, weights)
-    use_context = weights.context > 0 and bool(found.neighbours)
-    part = shares(signals, weights, use_context)
-    if not use_context:
-        return [ScoredMemory(found.records[i], score, breakdown, part) for i, score, breakdown in fused[:limit]]
-    base = {i: score for i, score, _ in fused}
-    context = neighbour_scores(base, found.neighbours)
-    parts = {i: breakdown for i, _, breakdown in fused}
-    scored = sorted(((with_context(base.get(i, 0.0), context.get(i, 0.0), weights), i)
-                     for i in set(base) | set(context) if i in found.records),
-                    key=lambda item: (-item[0], item[1]))
-    out = []
-    for score, i in scored[:limit]:  # records only for the hits returned
-        breakdown = dict(parts.get(i) or {name: 0.0 for name in signals})
-        breakdown["context"] = context.get(i, 0.0)
-        out.append(ScoredMemory(found.records[i], score, breakdown, part))
-    return out
 
 
 class EntityIndex:
@@ -454,7 +411,7 @@ class Retriever:
         while True:
             found = self.gather(query, n=n, filters=filters, predicate=predicate,
                                 reference_date=reference_date, options=options, prepared=prepared,
-                                light=light)
+                                light=light, limit=top_k)
             out = rank(found, weights, top_k)  # hits above a threshold are a prefix
             if threshold is not None:
                 out = [m for m in out if m.score >= threshold]
@@ -480,34 +437,52 @@ class Retriever:
 
     def gather(self, query: str, *, n: int, filters: dict[str, Any] | None, predicate: Predicate,
                reference_date: datetime, options: SearchOptions = SearchOptions(),
-               prepared: dict[str, Any] | None = None, light: bool = False) -> "Gathered":
+               prepared: dict[str, Any] | None = None, light: bool = False,
+               limit: int | None = None) -> Gathered:
         """Each signal's raw scores for its n best candidates, and the records passing the filter
-        (light: records carry only scope, times and expiry; see Ledger.get_many_light)."""
-        fetch = self._ledger.get_many_light if light else self._ledger.get_many
+        (light: records carry only scope, times and expiry; see Ledger.get_many_light).
+
+        With a limit, only the candidates and neighbours that can reach the best `limit`
+        (engine/search/ranking.py: top); rank(found, weights, limit) is the same either way.
+        """
+        rows = self._ledger.get_many_light if light else self._ledger.get_many
+
+        def fetch(ids: list[str]) -> dict[str, MemoryRecord]:
+            return {i: r for i, r in rows(ids).items() if predicate(r)}
+
         keyword_index, entity_index = self._indexes()
         scope = scope_of(filters)
         prepared = prepared if prepared is not None else self.prepare(query, scope, options)
-        raw: dict[str, dict[str, float]] = {}
+        head: dict[str, dict[str, float]] = {}
         if options.semantic:
-            raw["semantic"] = dict(self._vectors.search(prepared["vector"], n, scope))
+            head["semantic"] = dict(self._vectors.search(prepared["vector"], n, scope))
         if options.keyword:
-            raw["keyword"] = dict(keyword_index.search(query, scope, n))
-        if options.entity:
-            query_entities = prepared["entities"]
-            if query_entities:
-                raw["entity"] = _entity_scores(query_entities, entity_index, scope, n)
-        candidates = set().union(*[set(v) for v in raw.values()]) if raw else set()
-        records = {i: r for i, r in fetch(list(candidates)).items() if predicate(r)}
+            head["keyword"] = dict(keyword_index.search(query, scope, n))
+        entity = None
+        if options.entity and prepared["entities"]:
+            entity = _entity_scores(prepared["entities"], entity_index, scope, n)
+        time_of = None
         if options.time:
             window, wants_date = _time_intent(query, reference_date)
             if window is not None or wants_date:
-                raw["time"] = {i: _time_signal(r, window, wants_date) for i, r in records.items()}
+                def time_of(record: MemoryRecord) -> float:
+                    return _time_signal(record, window, wants_date)
+        context = options.context and self._config.context_weight > 0
+        if limit is not None:
+            pruned = top(head, entity, limit=limit, weights=self.weights(options), fetch=fetch,
+                         neighbours=self._ledger.neighbours if context else None, time_of=time_of)
+            if pruned is not None:
+                return pruned
+        raw = dict(head) if entity is None else {**head, "entity": entity}
+        candidates = set().union(*[set(v) for v in raw.values()]) if raw else set()
+        records = fetch(list(candidates))
+        if time_of is not None:
+            raw["time"] = {i: time_of(r) for i, r in records.items()}
         raw = {name: {i: v for i, v in scores.items() if i in records} for name, scores in raw.items()}
         neighbours: dict[str, list[str]] = {}
-        if options.context and self._config.context_weight > 0 and records:
+        if context and records:
             neighbours = self._ledger.neighbours(list(records))
-            extra = {n for ns in neighbours.values() for n in ns} - set(records)
-            records.update({i: r for i, r in fetch(list(extra)).items() if predicate(r)})
+            records.update(fetch(list({n for ns in neighbours.values() for n in ns} - set(records))))
         return Gathered(raw, records, candidates, neighbours)
 
     def _query_entities(self, query: str, scope: dict[str, str], index: EntityIndex) -> dict[str, float]:

@@ -152,6 +152,7 @@ class Ledger:
         # Read caches for search (light rows, scope counts): valid between two transactions,
         # so every transaction empties them (only this process writes the file: see service/).
         self._light: dict[str, MemoryRecord] = {}
+        self._near: dict[str, list[str]] = {}  # same-time neighbours of rows read (neighbours())
         self._counts: dict[tuple[tuple[str, str], ...], int] = {}
         try:
             self._migrate()
@@ -202,6 +203,7 @@ class Ledger:
 
     def _forget_reads(self) -> None:
         self._light.clear()
+        self._near.clear()
         self._counts.clear()
 
     def commit(self) -> None:
@@ -441,9 +443,25 @@ class Ledger:
         whose message times lie within max_gap_s of each other; the default 0 means the same
         message time, i.e. messages stored by one add() call (one conversation chunk).
         """
-        out: dict[str, list[str]] = {}
-        ids = list(memory_ids)
         same_time = max_gap_s <= 0  # compared in SQL: times are stored in one ISO format
+        with self._lock:
+            ids = list(dict.fromkeys(memory_ids))
+            if same_time:  # the default is kept between writes, as light rows are
+                out = {i: list(self._near[i]) for i in ids if self._near.get(i)}
+                ids = [i for i in ids if i not in self._near]
+            else:
+                out = {}
+            found = self._neighbours(ids, max_gap_s)
+            out.update(found)
+            if same_time:
+                if len(self._near) > LIGHT_CACHE_ROWS:
+                    self._near.clear()
+                self._near.update((i, list(found.get(i, ()))) for i in ids)
+            return out
+
+    def _neighbours(self, ids: list[str], max_gap_s: float) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        same_time = max_gap_s <= 0
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))

@@ -74,3 +74,26 @@ def test_updates_and_removals_take_effect_at_once(index):
 def test_tokenize_stems_and_drops_stop_words():
     assert tokenize("The Paintings of Maya's sisters") == ["paint", "maya", "sister"]
     assert tokenize("and the of") == []
+
+
+def test_words_in_most_memories_give_the_best_n_of_all_matches_ties_in_insertion_order():
+    """16 words, 12 in each memory: every score ties with many others."""
+    import random
+
+    rnd = random.Random(2)
+    vocab = ("garden tomato soil water seed plant compost sunlight shade rain harvest basil pepper "
+             "weed root leaf").split()
+    texts = [" ".join(rnd.sample(vocab, 12)) for _ in range(300)]
+    idx = KeywordIndex()
+    idx.add_many((f"d{i:03d}", text, Scope(user_id="u")) for i, text in enumerate(texts))
+    query = "tomato basil compost soil root"
+    reference = LuceneIdfBM25([tokenize(t) for t in texts], k1=1.5, b=0.75).get_scores(tokenize(query))
+    everything = idx.search(query, {"user_id": "u"}, n=1000)
+    assert len(everything) == sum(1 for s in reference if s > 0)
+    expected = sorted(everything, key=lambda pair: (-pair[1], pair[0]))  # ids are in insertion order
+    assert everything == expected
+    for mid, score in everything:
+        assert score == pytest.approx(reference[int(mid[1:])], rel=1e-5)
+    assert len({score for _, score in everything}) < len(everything) / 4  # mostly ties
+    for n in (1, 7, 50, 299):
+        assert idx.search(query, {"user_id": "u"}, n) == expected[:n]

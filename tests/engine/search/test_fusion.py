@@ -76,3 +76,15 @@ def test_time_score_and_rrf():
     assert time_score(0) == 1.0 and time_score(30) == pytest.approx(math.exp(-1))
     ranked = reciprocal_rank_fusion({"dense": ["a", "b"], "bm25": ["b", "c"]})
     assert [c for c, _ in ranked] == ["b", "a", "c"]
+
+
+def test_totals_are_fuses_scores_and_breakdown_its_parts():
+    from engine.search.fusion import breakdown, totals
+
+    signals = {"semantic": {"a": 0.71, "b": 0.33, "c": 0.1}, "keyword": {"a": 0.2, "d": 0.9},
+               "entity": {"c": 0.043, "e": 0.121}, "time": {"a": 1.0, "e": 0.4}}
+    w = Weights(semantic=1.0, keyword=1.0, entity=0.3, time=0.3)
+    fused = fuse(signals, w)
+    assert totals(signals, w) == {cid: score for cid, score, _ in fused}  # exactly, not approximately
+    assert all(breakdown(signals, cid) == parts for cid, _, parts in fused)
+    assert breakdown(signals, "nobody") == {"semantic": 0.0, "keyword": 0.0, "entity": 0.0, "time": 0.0}

@@ -1,9 +1,11 @@
 """engine/search/retrieval.py on a real store: each signal finds what it should, scores explain themselves."""
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from engine.search.retrieval import EntityIndex, SearchOptions
+from engine.search.retrieval import EntityIndex, SearchOptions, rank
 from engine.records import Scope
 
 TURNS = ["Maya: My sister Ingrid moved to Bergen last week",
@@ -111,8 +113,6 @@ def test_rank_limit_keeps_the_same_best_hits_in_order(store):
     found = retriever.gather("Ingrid piano Bergen", n=50, filters={"user_id": "maya"},
                              predicate=lambda r: True, reference_date=store_time(), light=False)
     weights = retriever.weights()
-    from engine.search.retrieval import rank
-
     everything = rank(found, weights)
     assert len(everything) > 2
     assert [(h.record.id, h.score) for h in rank(found, weights, 2)] == \
@@ -169,3 +169,39 @@ def test_entity_index_snapshot_reads_back_the_same_and_takes_writes(tmp_path):
     (tmp_path / "entities.json").write_text('{"format": 0}', encoding="utf-8")
     assert EntityIndex.load(tmp_path) is None  # another layout is rebuilt, not misread
     assert EntityIndex.load(tmp_path / "missing") is None
+
+
+VOCAB = "garden tomato soil water seed plant compost sunlight shade rain harvest basil pepper weed root leaf".split()
+
+
+@pytest.fixture
+def small_vocabulary(memory):
+    """A long chat about one topic: 300 memories of 12 words out of 16, stored 50 per add()."""
+    rnd = random.Random(4)
+    texts = [" ".join(rnd.sample(VOCAB, 12)) for _ in range(300)]
+    for start in range(0, len(texts), 50):
+        memory.add([{"role": "user", "content": t} for t in texts[start:start + 50]], user_id="u", infer=False)
+    memory.wait_for_entities()
+    return memory
+
+
+def test_small_vocabulary_search_returns_what_scoring_every_match_returns(small_vocabulary):
+    retriever = small_vocabulary._retriever
+    rnd = random.Random(8)
+    queries = [" ".join(rnd.sample(VOCAB, 5)) for _ in range(6)]
+    read = []
+    for query in queries:
+        for options in (SearchOptions(), SearchOptions(context=False), SearchOptions(semantic=False)):
+            weights = retriever.weights(options)
+            args = dict(n=50, filters={"user_id": "u"}, predicate=lambda r: True, reference_date=store_time(),
+                        options=options, light=True)
+            everything = retriever.gather(query, **args)
+            assert everything.raw.get("entity")  # spaCy read some word runs as names
+            for k in (1, 10, 30):
+                pruned = retriever.gather(query, limit=k, **args)
+                assert [(h.record.id, h.score, h.signals) for h in rank(pruned, weights, k)] == \
+                    [(h.record.id, h.score, h.signals) for h in rank(everything, weights, k)]
+                read.append(len(pruned.records) / len(everything.records))
+        hits = small_vocabulary.search_records(query, top_k=10, filters={"user_id": "u"})
+        assert len(hits) == 10 and len({h.record.id for h in hits}) == 10
+    assert sum(read) / len(read) < 0.8  # fewer memories read than ranking every match reads

@@ -91,6 +91,21 @@ def test_neighbours_are_adjacent_rows_of_one_add_call(ledger):
     assert sorted(ledger.neighbours(["m2"], max_gap_s=2 * 86400)["m2"]) == ["m1", "m3"]
 
 
+def test_neighbours_read_again_follow_every_write(ledger):
+    with ledger.transaction() as db:
+        for i in range(4):
+            ledger.insert_memory(db, rec(i))
+    assert sorted(ledger.neighbours(["m1", "m2"])["m2"]) == ["m1", "m3"]
+    assert sorted(ledger.neighbours(["m2", "m0"])["m2"]) == ["m1", "m3"]  # kept between writes
+    with ledger.transaction() as db:  # deleting m1 leaves m0 and m2 apart (seq 1 and 3)
+        ledger.delete_memory(db, "m1")
+    found = ledger.neighbours(["m2", "m0", "m1"])
+    assert found == {"m2": ["m3"]}
+    with ledger.transaction() as db:
+        ledger.insert_memory(db, rec(4))
+    assert sorted(ledger.neighbours(["m3"])["m3"]) == ["m2", "m4"]
+
+
 def test_light_rows_and_counts_follow_every_write(ledger):
     with ledger.transaction() as db:
         for i in range(3):
