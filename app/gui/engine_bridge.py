@@ -6,21 +6,20 @@ engine's to decide (engine.service.importing, engine.store.export, engine.servic
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, Sequence, cast
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
-from engine import (CancelToken, HistoryEvent, LociConfig, LociError, Memory, MemoryRecord, Message, Scope, StoreError,
+from engine import (CancelToken, LociConfig, LociError, Memory, MemoryRecord, Scope, StoreError,
                     open_memory)
 from engine.service import settings
 from engine.service.importing import added_count, import_resumable, import_sessions
 from engine.store import export
-from engine.store.ledger import ScopeCount
 
 from ..chat_exports import read_conversations
 from ..importers import Conversation
+from .browser_reads import Details, Overview, read_details, read_overview
 from .jobs import JobRunner
 from .messages import Messages, imported, memories, repaired, restored
 from .store_changes import StoreChanges
@@ -30,30 +29,8 @@ MODEL_NOT_LOADED, MODEL_LOADING, MODEL_READY, MODEL_ERROR = "not loaded", "loadi
 BACKUP_CHECK_MS = 3_600_000  # hourly check whether the daily backup is due
 SCAN_LIMIT = 20_000  # records listed for the timeline view
 ME = "you (Loci app)"  # the actor of edits made in the window
-PAGE_ROWS = 200  # rows read at a time for a long list (MemoryTableModel.PAGE)
-PRELOAD_ROWS = 5_000  # a scope up to this size is read whole (sortable in the table)
 OnDone = Callable[[Any], None] | None  # called with a write's result once it landed
 OnFailed = Callable[[str], None] | None  # called with the message when the store refused (default: shown)
-
-
-@dataclass(frozen=True, slots=True)
-class Overview:
-    """What a refresh of the browser shows: counts, scopes and the browsed scope's rows by first row."""
-
-    total: int
-    scopes: list[ScopeCount]
-    scope: dict[str, str]
-    scope_total: int
-    rows: dict[int, list[MemoryRecord]]
-
-
-@dataclass(frozen=True, slots=True)
-class Details:
-    """One memory as the details pane shows it."""
-
-    record: MemoryRecord
-    history: list[HistoryEvent]
-    sources: list[Message]
 
 
 class EngineBridge(JobRunner):
@@ -156,23 +133,12 @@ class EngineBridge(JobRunner):
     # -- reads for the browser: in a worker too (a read waits while a write holds the store) ----
     def overview(self, scope: Mapping[str, str], around: int, on_result: Callable[[Overview], None],
                  on_failed: Callable[[str], None] | None = None) -> Worker | None:
-        """Counts, scopes and the browsed scope's first rows (all of them up to PRELOAD_ROWS, else the
-        first page and the page around row `around`), read together in a worker."""
+        """Counts, scopes and the browsed scope's first rows (browser_reads.read_overview), in a worker."""
         if (mem := self.memory) is None:
             return None
         wanted = dict(scope)
-
-        def run() -> Overview:
-            total, scopes = mem.count(), mem.scopes()
-            scoped = mem.count(wanted) if wanted else total
-            rows: dict[int, list[MemoryRecord]] = {}
-            if scoped <= PRELOAD_ROWS:
-                rows[0] = mem.list_records(filters=wanted, top_k=max(scoped, 1), link=False) if scoped else []
-            else:
-                for first in sorted({0, max(0, around - around % PAGE_ROWS)}):
-                    rows[first] = mem.list_records(filters=wanted, top_k=2 * PAGE_ROWS, offset=first, link=False)
-            return Overview(total, scopes, wanted, scoped, rows)
-        return self.submit(run, on_result=on_result, on_failed=on_failed, name="refresh")
+        return self.submit(lambda: read_overview(mem, wanted, around), on_result=on_result, on_failed=on_failed,
+                           name="refresh")
 
     def page(self, scope: Mapping[str, str], offset: int, limit: int,
              on_result: Callable[[list[MemoryRecord]], None]) -> Worker | None:
@@ -186,11 +152,8 @@ class EngineBridge(JobRunner):
     def details(self, memory_id: str, on_result: Callable[[Details], None],
                 on_failed: Callable[[str], None] | None = None) -> Worker:
         """One memory fresh from the store, with its history and source messages (in a worker)."""
-        def run() -> Details:
-            mem = self._need_memory()
-            record = mem.get_record(memory_id, link=False)
-            return Details(record, mem.history_records(memory_id), mem.source_messages(memory_id))
-        return self.submit(run, on_result=on_result, on_failed=on_failed or (lambda _t: None), name="details")
+        return self.submit(lambda: read_details(self._need_memory(), memory_id), on_result=on_result,
+                           on_failed=on_failed or (lambda _t: None), name="details")
 
     def user_counts(self, on_result: Callable[[dict[str, int]], None]) -> Worker | None:
         """Every user with how many memories they have (in a worker)."""

@@ -19,7 +19,8 @@ from engine.store import export
 
 from ..importers import load_conversation, without_small_talk
 from .commands import DeleteMemoriesCommand, EditMemoryCommand
-from .engine_bridge import Details, EngineBridge, Overview
+from .browser_reads import Details, Overview
+from .engine_bridge import EngineBridge
 from .messages import Messages, memories, plural
 from .models import MemoryTableModel
 from .models.memory_table import (MemorySortProxy, COL_AGENT, COL_CREATED, COL_ENTITIES, COL_EVENT_DATE, COL_MEMORY,

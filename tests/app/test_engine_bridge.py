@@ -98,12 +98,12 @@ def test_browse_edit_undo_search_delete_never_call_the_store_on_the_gui_thread(q
 
 
 def test_a_long_list_shows_later_pages_once_read_and_the_new_memory_after_an_add(qtbot, store, monkeypatch):
-    from app.gui import engine_bridge
+    from app.gui import browser_reads
     from app.gui.models import MemoryTableModel
 
     # small pages, so five memories make a "long" list: the first read brings rows 0-3, the rest comes later
-    monkeypatch.setattr(engine_bridge, "PRELOAD_ROWS", 3)
-    monkeypatch.setattr(engine_bridge, "PAGE_ROWS", 2)
+    monkeypatch.setattr(browser_reads, "PRELOAD_ROWS", 3)
+    monkeypatch.setattr(browser_reads, "PAGE_ROWS", 2)
     monkeypatch.setattr(MemoryTableModel, "PAGE", 2)
     window, calls = _window(qtbot, store)
     store.add([{"role": "user", "content": t} for t in FACTS], user_id="maya", infer=False)
