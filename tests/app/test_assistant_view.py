@@ -214,6 +214,22 @@ def test_a_new_chat_is_with_the_user_whose_memories_the_store_holds(qtbot, tmp_p
     mem.close()
 
 
+def test_an_untouched_chat_follows_the_first_import_to_its_user(qtbot, tmp_path: Path, embedder: Any,
+                                                               llm: SlowReplayedLLM) -> None:
+    # a newcomer opens an empty store, imports the sample conversation (Maya's), then opens the Assistant
+    mem = Memory(tmp_path / "s", embedder=embedder, llm=llm)
+    win, bridge = _started(qtbot, mem)
+    view = win.assistant_view
+    assert view.conversation.user_id == "default"
+    mem.add("My sister Ingrid lives in Bergen", user_id="maya", infer=False)
+    bridge.changes.note()  # what the import job does when memories land
+    qtbot.waitUntil(lambda: view.conversation.user_id == "maya", timeout=10_000)
+    assert view.user_box.currentText() == "maya"
+    view.close_chat()
+    bridge.close()
+    mem.close()
+
+
 def test_citations_are_clickable_and_unsupported_parts_are_marked(qtbot, window, llm) -> None:
     view = window.assistant_view
     type_and_send(qtbot, view, "Where does my sister live?")

@@ -287,6 +287,7 @@ class AssistantView(QWidget):
         if editor is not None:
             editor.editingFinished.connect(lambda: self.set_user(self.user_box.currentText()))
         self.bridge.store_opened.connect(self._store_opened)
+        self.bridge.store_changed.connect(self._store_changed)
         if self.bridge.is_open:
             QTimer.singleShot(0, self._store_opened)
 
@@ -295,6 +296,11 @@ class AssistantView(QWidget):
         if self.bridge.user_counts(self._users_read) is None:
             return
         self.controller.load_model()
+
+    def _store_changed(self) -> None:
+        """An untouched chat follows the store: after the first import it is with the user it brought."""
+        if not self.conversation.turns and not self.controller.is_streaming:
+            self.bridge.user_counts(self._users_read)
 
     def _users_read(self, counts: dict[str, int]) -> None:
         """The store's users are known: pick whom to chat as and list their chats."""
