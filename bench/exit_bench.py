@@ -13,7 +13,8 @@ From a source checkout, on a store of --memories memories: --runs runs each of `
 An exit is abnormal when its status differs from the expected one (a signal such as SIGSEGV
 or SIGABRT, 134, 139), when stderr shows a native abort ("terminate called", "libblis",
 "Fatal Python error", "Segmentation fault"), or when it hangs past --timeout seconds.
---source runs another checkout (a worktree of an older commit, to compare).
+--source runs another checkout (a worktree of an older commit, to compare); --bundle DIR runs the
+commands with the built app's `loci` (an unpacked `make package` tarball) in an empty environment.
 Prints one line per kind with runs, abnormal exits and the median wall time; target: 0 abnormal.
 """
 from __future__ import annotations
@@ -72,11 +73,15 @@ def abnormal(returncode: int | None, stderr: str, expected: int) -> str | None:
     return None
 
 
-def run_cli(args: list[str], timeout: float) -> tuple[int | None, str, float]:
+def run_cli(args: list[str], timeout: float, bundle: Path | None = None) -> tuple[int | None, str, float]:
+    """One `loci` command from source, or from the built bundle with an empty environment."""
     started = time.perf_counter()
+    if bundle is not None:
+        cmd, env = [str(bundle / "loci"), *args], {"HOME": str(bundle.parent / "home"), "PATH": "/usr/bin:/bin"}
+    else:
+        cmd, env = [sys.executable, "-m", "app.cli", *args], _env()
     try:
-        proc = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=_env(),
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         return None, str(exc.stderr or ""), time.perf_counter() - started
     return proc.returncode, proc.stderr, time.perf_counter() - started
@@ -125,6 +130,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=20)
     ap.add_argument("--only", choices=("cli", "scripts"), help="run one half only")
     ap.add_argument("--source", type=Path, default=ROOT, help="checkout to run (default: this one)")
+    ap.add_argument("--bundle", type=Path, help="unpacked app folder whose `loci` runs the commands")
     args = ap.parse_args()
     ROOT = args.source.resolve()
     rng = random.Random(args.seed)
@@ -142,7 +148,8 @@ def main() -> int:
             for name, cli_args in commands.items():
                 problems, times = [], []
                 for _ in range(args.runs):
-                    code, err, took = run_cli(["--data-dir", str(store), *cli_args], args.timeout)
+                    code, err, took = run_cli(["--data-dir", str(store), *cli_args], args.timeout,
+                                              args.bundle.resolve() if args.bundle else None)
                     times.append(took)
                     why = abnormal(code, err, 0)
                     if why:
