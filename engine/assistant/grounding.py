@@ -131,16 +131,22 @@ def check(reply: str, question: str, memories: Sequence[MemoryRecord], *,
           now: datetime | None = None) -> Grounding:
     """Split `reply` into claims and check each against `memories` and `question`.
 
-    A claim is supported when every name, number and date in it appears in the evidence (a date
-    must overlap a day a memory speaks of), and at least MIN_CONTENT_SHARE of its other content
-    words (by stem) do. The question counts as evidence for words (repeating it is no invention)
-    but not for dates or numbers. No model is involved: the same input always gives the same result.
+    A claim is supported when every name, number and date in it appears in the memories that back
+    it (those sharing the most with it, at most two: a name from one memory and a fact from another
+    make a new, unsaid claim; a date must overlap a day a memory speaks of), and at least
+    MIN_CONTENT_SHARE of its other content words (by stem) appear in the evidence. The question
+    counts as evidence for words (repeating it is no invention) but not for dates or numbers. No
+    model is involved: the same input always gives the same result.
     """
     windows = [(r, w) for r in memories for w in record_windows(r)]
     texts = {r.id: evidence_text(r) for r in memories}
     stems = {i: {stem(w) for w in _WORD.findall(t)} for i, t in texts.items()}
     lower = {i: t.casefold() for i, t in texts.items()}
     question_stems = {stem(w) for w in _WORD.findall(question)}
+    # a sentence's first word is capitalised anyway: it is a name when the memories use it as one
+    known_names = {w for r in memories for w in _WORD.findall(r.memory)
+                   if w[0].isupper() and w.casefold() not in STOP and w.casefold() not in _MONTH_WORDS}
+    known_names |= {r.actor for r in memories if r.actor}
     # A relative date in the reply ("in April") may be meant from today or from when a memory was said.
     references = list(dict.fromkeys([now or datetime.now().astimezone(), *(r.timestamp for r in memories)]))
     claims: list[Claim] = []
@@ -149,6 +155,7 @@ def check(reply: str, question: str, memories: Sequence[MemoryRecord], *,
         if not _WORD.search(sentence):
             continue
         missing: list[str] = []
+        found_in: list[tuple[str, list[str]]] = []  # each name, number and date with the memories holding it
         score: dict[str, float] = {i: 0.0 for i in texts}
         rest = sentence
         readings: dict[tuple[int, str], list[DateWindow]] = {}
@@ -160,22 +167,30 @@ def check(reply: str, question: str, memories: Sequence[MemoryRecord], *,
                                              if w.start <= o.end and o.start <= w.end))
             if not overlapping:
                 missing.append(mention_text)
+            found_in.append((mention_text, overlapping))
             for i in overlapping:
                 score[i] += 2
             rest = rest.replace(mention_text, " ")
-        for name in names(rest):
+        first = _WORD.findall(rest)[:1]
+        claim_names = first + names(rest) if first and first[0] in known_names else names(rest)
+        for name in claim_names:
             have = [i for i, t in lower.items() if re.search(rf"\b{re.escape(name.casefold())}\b", t)]
-            if not have and name.casefold() not in question.casefold():
+            if name.casefold() in question.casefold():
+                pass  # the question's own names are no invention
+            elif not have:
                 missing.append(name)
+            else:
+                found_in.append((name, have))
             for i in have:
                 score[i] += 2
         for number in re.findall(r"\b\d+(?:[.,]\d+)?\b", rest):
             have = [i for i, t in lower.items() if re.search(rf"\b{re.escape(number)}\b", t)]
             if not have:
                 missing.append(number)
+            found_in.append((number, have))
             for i in have:
                 score[i] += 1
-        words = [w for w in content_words(rest) if not w[0].isdigit() and w not in names(rest)]
+        words = [w for w in content_words(rest) if not w[0].isdigit() and w not in claim_names]
         unfound = []
         for w in words:
             s = stem(w)
@@ -189,6 +204,7 @@ def check(reply: str, question: str, memories: Sequence[MemoryRecord], *,
             missing += unfound
         best = sorted((i for i in score if score[i] > 0), key=lambda i: -score[i])
         top = score[best[0]] if best else 0
-        claims.append(Claim(sentence, not missing, tuple(dict.fromkeys(missing)),
-                            tuple(i for i in best if score[i] >= top * 0.75)[:2]))
+        backing = tuple(i for i in best if score[i] >= top * 0.75)[:2]
+        missing += [text for text, have in found_in if have and not set(have) & set(backing)]
+        claims.append(Claim(sentence, not missing, tuple(dict.fromkeys(missing)), backing))
     return Grounding(tuple(claims))

@@ -46,6 +46,18 @@ def test_invented_content_is_flagged_but_words_of_the_question_are_not() -> None
     assert echo.supported
 
 
+def test_a_name_from_one_memory_on_a_fact_from_another_is_flagged() -> None:
+    # "What is my cat called?": the cat's name is in one memory, Ingrid in another the model was given
+    memories = [rec("cat", "user: My cat is called Miso", actor="user"),
+                rec("sis", "Maya: Lovely. Ingrid turned 34 and we had fish soup.", actor="Maya")]
+    chimera = check("Ingrid is the one who has a cat named Miso.", "What is my cat called?", memories)
+    assert not chimera.supported and "Ingrid" in chimera.claims[0].unsupported
+    honest = check("Your cat is called Miso.", "What is my cat called?", memories)
+    assert honest.supported and honest.memory_ids == ("cat",)
+    both = check("Caroline went to a support group and Melanie painted a sunrise.", "?", MEMORIES)
+    assert both.supported and set(both.memory_ids) == {"a", "b"}  # a claim may rest on two memories
+
+
 def test_claims_are_checked_one_by_one() -> None:
     got = check("Caroline went to a support group. She also adopted a puppy named Rex.", "?", MEMORIES)
     assert [c.supported for c in got.claims] == [True, False]
