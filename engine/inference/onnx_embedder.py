@@ -180,23 +180,27 @@ class OnnxEmbedder:
             return np.asarray(self._fallback.embed_batch(texts), dtype=np.float32)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        out = []
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
-        for start in range(0, len(order), self._batch_size):
-            chunk = [texts[i] for i in order[start:start + self._batch_size]]
-            out.append(self._run(chunk))
-        vectors = np.concatenate(out)
-        result = np.empty_like(vectors)
-        result[order] = vectors
+        # Tokenize once, then run the texts in groups of similar length, each cut to its longest
+        # text: padding every text of a batch to the longest one doubled the work on chat turns.
+        encoded = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        lengths = mask.sum(axis=1)
+        order = np.argsort(lengths, kind="stable")
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        for start, stop in length_groups(lengths[order].tolist(), self._batch_size):
+            rows = order[start:stop]
+            width = max(int(lengths[rows].max()), 1)
+            parts.append((rows, self._run(ids[rows, :width], mask[rows, :width])))
+        result = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
+        for rows, vectors in parts:
+            result[rows] = vectors
         return result
 
     def embed(self, text: str) -> np.ndarray:
         return np.asarray(self.embed_batch([text])[0], dtype=np.float32)
 
-    def _run(self, texts: list[str]) -> np.ndarray:
-        encoded = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         # exports of models without segment ids (many shipped onnx/model.onnx) take two inputs
         hidden = self._session.run([self._output], {k: v for k, v in feed.items() if k in self._inputs})[0]
@@ -204,6 +208,21 @@ class OnnxEmbedder:
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+
+
+def length_groups(lengths: Sequence[int], most: int, slack: float = 1.3) -> list[tuple[int, int]]:
+    """Split token lengths sorted ascending into runs [start, stop) of at most `most` texts whose
+    padded size (count x longest) stays within `slack` times their real size."""
+    groups: list[tuple[int, int]] = []
+    start, total = 0, 0
+    for k, n in enumerate(lengths):
+        if k > start and (k - start >= most or n * (k - start + 1) > slack * (total + n)):
+            groups.append((start, k))
+            start, total = k, 0
+        total += n
+    if start < len(lengths):
+        groups.append((start, len(lengths)))
+    return groups
 
 
 def _max_length(folder: Path) -> int:

@@ -12,7 +12,7 @@ import engine.inference.onnx_embedder as onnx_embedder
 from engine.config import EmbedderConfig
 from engine.inference.embeddings import DEFAULT_EMBEDDER, SentenceTransformerEmbedder, packaged_model_dir
 from engine.errors import ModelError
-from engine.inference.onnx_embedder import OnnxEmbedder, can_export, default_embedder, onnx_path
+from engine.inference.onnx_embedder import OnnxEmbedder, can_export, default_embedder, length_groups, onnx_path
 
 TEXTS = ["I moved to Oslo last month", "Where does Maya's sister live?", "word " * 600, "é ü 漢字"]
 
@@ -48,6 +48,29 @@ def test_onnx_vectors_match_sentence_transformers(embedder):
     assert got.shape == want.shape == (4, 384)
     assert np.abs(got - want).max() < 1e-5  # stores move between the installed app and a venv
     assert onnx.embed_batch([]).shape == (0, 384)
+
+
+def test_a_batch_of_mixed_lengths_gives_each_text_its_own_vector(embedder):
+    # texts run in groups of similar length, each cut to its longest: the vectors are those of
+    # each text alone, in the order given
+    onnx = default_embedder(EmbedderConfig())
+    texts = [("word " * n).strip() + f" {n}" for n in (40, 2, 300, 7, 7, 90, 1, 15, 3, 120)] + TEXTS
+    together = onnx.embed_batch(texts)
+    alone = np.stack([onnx.embed_batch([t])[0] for t in texts])
+    assert np.abs(together - alone).max() < 1e-5
+    assert np.abs(together - embedder.embed_batch(texts)).max() < 1e-5
+
+
+def test_length_groups_keep_padding_small_and_cover_every_text():
+    lengths = [3, 3, 4, 5, 9, 10, 11, 40, 41, 200]
+    groups = length_groups(lengths, most=4)
+    assert groups[0][0] == 0 and groups[-1][1] == len(lengths)
+    assert all(a[1] == b[0] for a, b in zip(groups, groups[1:]))  # contiguous, nothing left out
+    for start, stop in groups:
+        part = lengths[start:stop]
+        assert len(part) <= 4 and (len(part) == 1 or max(part) * len(part) <= 1.3 * sum(part))
+    assert length_groups([7] * 10, most=4) == [(0, 4), (4, 8), (8, 10)]
+    assert length_groups([], most=4) == []
 
 
 def test_folders_it_cannot_reproduce_use_sentence_transformers(tmp_path):
