@@ -6,8 +6,9 @@ from typing import Any
 
 from PySide6.QtWidgets import QMessageBox
 
-from app.gui.models.memory_table import COL_MEMORY, RecordRole
+from app.gui.models.memory_table import COL_MEMORY
 from engine import Scope
+from gui_helpers import row_texts, select_row
 
 FACTS = ["I am vegetarian and love mushroom risotto", "My sister Ingrid lives in Bergen",
          "I started a new job at Nordlys Energy", "I bought a road bike to cycle to work",
@@ -46,32 +47,19 @@ def _window(qtbot, store):
     return window, calls
 
 
-def _texts(window):
-    return [window.proxy.data(window.proxy.index(r, COL_MEMORY)) for r in range(window.proxy.rowCount())]
-
-
-def _select(qtbot, window, row):
-    index = window.proxy.index(row, COL_MEMORY)
-    with qtbot.waitSignal(window.detail_updated, timeout=10_000):
-        window.table.selectionModel().setCurrentIndex(
-            index, window.table.selectionModel().SelectionFlag.ClearAndSelect
-            | window.table.selectionModel().SelectionFlag.Rows)
-    return window.proxy.data(index, RecordRole)
-
-
 def test_browse_edit_undo_search_delete_never_call_the_store_on_the_gui_thread(qtbot, store, monkeypatch):
     window, calls = _window(qtbot, store)
     store.add([{"role": "user", "content": t} for t in FACTS], user_id="maya", infer=False)
     with qtbot.waitSignal(window.table_updated, timeout=10_000):
         window.refresh()
-    assert sorted(_texts(window)) == sorted(FACTS)
+    assert sorted(row_texts(window)) == sorted(FACTS)
     assert window.sidebar.topLevelItem(0).text(1) == str(len(FACTS))
 
-    rec = _select(qtbot, window, 0)
+    rec = select_row(qtbot, window, 0, timeout=10_000)
     assert window.detail.editor.toPlainText() == rec.memory and "ADD" in window.detail.history.toPlainText()
     window.detail.editor.setPlainText("I am vegan now")
     window.save_action.trigger()
-    assert "I am vegan now" in _texts(window)  # shown at once, before the store answers
+    assert "I am vegan now" in row_texts(window)  # shown at once, before the store answers
     qtbot.waitUntil(lambda: "UPDATE" in window.detail.history.toPlainText(), timeout=30_000)
     assert store.get_record(rec.id).memory == "I am vegan now"
     window.undo_action.trigger()
@@ -80,14 +68,14 @@ def test_browse_edit_undo_search_delete_never_call_the_store_on_the_gui_thread(q
 
     with qtbot.waitSignal(window.table_updated, timeout=30_000):
         window.search_bar.box.setText("where does my sister live")
-    assert "Ingrid" in _texts(window)[0]
+    assert "Ingrid" in row_texts(window)[0]
     with qtbot.waitSignal(window.table_updated, timeout=10_000):
         window.clear_search_action.trigger()
 
-    doomed = _select(qtbot, window, 1)
+    doomed = select_row(qtbot, window, 1, timeout=10_000)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     window.delete_action.trigger()
-    assert doomed.memory not in _texts(window)  # gone at once
+    assert doomed.memory not in row_texts(window)  # gone at once
     qtbot.waitUntil(lambda: store.count() == len(FACTS) - 1, timeout=30_000)
 
     with qtbot.waitSignal(window.detail_updated, timeout=10_000):
@@ -113,7 +101,7 @@ def test_a_long_list_shows_later_pages_once_read_and_the_new_memory_after_an_add
     assert window.model.is_loaded(3) and not window.model.is_loaded(4)
     window.model.data(window.model.index(4, COL_MEMORY))  # the view looks at the last row: read in a worker
     qtbot.waitUntil(lambda: window.model.is_loaded(4), timeout=10_000)
-    assert sorted(_texts(window)) == sorted(FACTS)  # newest first, every row in the end
+    assert sorted(row_texts(window)) == sorted(FACTS)  # newest first, every row in the end
 
     with qtbot.waitSignal(window.table_updated, timeout=30_000):
         window.bridge.add_note("Dentist on Friday at nine", Scope(user_id="maya"), infer=False)

@@ -9,9 +9,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.gui.main_window import TAB_ENTITIES, TAB_TIMELINE
 from app.gui.models import EntityTableModel, MemoryTableModel
-from app.gui.models.memory_table import COL_MEMORY, COL_SCORE, RecordRole, SortRole
+from app.gui.models.memory_table import COL_MEMORY, COL_SCORE, SortRole
 from app.importers import parse_conversation
 from engine import Entity, MemoryRecord, Scope
+from gui_helpers import row_texts, select_row
 
 FACTS = ["I am vegetarian and love mushroom risotto", "My sister Ingrid lives in Bergen",
          "I started a new job at Nordlys Energy", "I bought a road bike to cycle to work",
@@ -36,19 +37,6 @@ def refresh(window):
         loop.exec()
     window.table_updated.disconnect(loop.quit)
     assert shown, "the table was not refreshed within 10 s"
-
-
-def row_texts(window):
-    return [window.proxy.data(window.proxy.index(r, COL_MEMORY)) for r in range(window.proxy.rowCount())]
-
-
-def select_row(qtbot, window, row):
-    index = window.proxy.index(row, COL_MEMORY)
-    with qtbot.waitSignal(window.detail_updated, timeout=3000):
-        window.table.selectionModel().setCurrentIndex(
-            index, window.table.selectionModel().SelectionFlag.ClearAndSelect
-            | window.table.selectionModel().SelectionFlag.Rows)
-    return window.proxy.data(index, RecordRole)
 
 
 def test_first_run_shows_empty_state_and_imports_sample(qtbot, gui):
