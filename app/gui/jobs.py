@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from engine import CancelToken
@@ -11,18 +12,28 @@ from .messages import Messages
 from .workers import Worker
 
 
+def _reachable(callback: Callable | None) -> bool:
+    """False for a method of a widget already deleted (its window closed while the job ran)."""
+    if callback is None:
+        return False
+    owner = getattr(callback, "__self__", None)
+    return not isinstance(owner, QObject) or shiboken6.isValid(owner)
+
+
 class Job(QObject):
     """Lives on the GUI thread so a worker's signals arrive there; calls the callbacks.
 
     A result is said to the person when tell(result) is given, then goes to on_result. A known
     error goes to on_failed (or to the messages when there is none); a bug is shown as a crash and
-    on_failed hears of it too. on_finished(job) runs last, whatever happened.
+    on_failed hears of it too. on_finished(job) runs last, whatever happened. Once the runner
+    is closed, results no longer reach callbacks: their widgets may be gone.
     """
 
     def __init__(self, worker: Worker, messages: Messages, on_result: Callable | None, on_failed: Callable | None,
                  on_progress: Callable | None, on_finished: Callable[[Job], None], parent: QObject,
-                 tell: Callable[[Any], str] | None = None) -> None:
+                 tell: Callable[[Any], str] | None = None, live: Callable[[], bool] = lambda: True) -> None:
         super().__init__(parent)
+        self.live = live
         self.worker, self.messages, self.tell = worker, messages, tell
         self.on_result, self.on_failed, self.on_progress = on_result, on_failed, on_progress
         self.on_finished = on_finished
@@ -35,28 +46,32 @@ class Job(QObject):
 
     @Slot(object)
     def handle_result(self, value: object) -> None:
+        if not self.live():
+            return
         if self.tell:
             self.messages.info(self.tell(value))
-        if self.on_result:
-            self.on_result(value)
+        if _reachable(self.on_result):
+            self.on_result(value)  # type: ignore[misc]
 
     @Slot(str)
     def handle_failed(self, text: str) -> None:
-        if self.on_failed:
-            self.on_failed(text)
-        else:
+        if not self.live():
+            return
+        if self.on_failed is None:
             self.messages.error(text)
+        elif _reachable(self.on_failed):
+            self.on_failed(text)
 
     @Slot(str, str)
     def handle_crashed(self, summary: str, details: str) -> None:
         self.messages.crash(summary, details)
-        if self.on_failed:
-            self.on_failed(f"Something went wrong inside Loci: {summary}")
+        if _reachable(self.on_failed):
+            self.on_failed(f"Something went wrong inside Loci: {summary}")  # type: ignore[misc]
 
     @Slot(int, int)
     def handle_progress(self, done: int, total: int) -> None:
-        if self.on_progress:
-            self.on_progress(done, total)
+        if self.live() and _reachable(self.on_progress):
+            self.on_progress(done, total)  # type: ignore[misc]
 
     @Slot()
     def handle_finished(self) -> None:
@@ -81,6 +96,7 @@ class JobRunner(QObject):
         self.write_pool.setMaxThreadCount(1)
         self.ingest_pool.setMaxThreadCount(1)
         self.import_token: CancelToken | None = None
+        self.closed = False
 
     @property
     def jobs(self) -> int:
@@ -96,7 +112,8 @@ class JobRunner(QObject):
                tell: Callable[[Any], str] | None = None, **kwargs: Any) -> Worker:
         """Run fn(*args, **kwargs) on a pool (the read pool by default); callbacks run on the GUI thread."""
         worker = Worker(fn, *args, wants_progress=wants_progress, name=name, **kwargs)
-        self._jobs.add(Job(worker, self.messages, on_result, on_failed, on_progress, self._job_done, self, tell))
+        self._jobs.add(Job(worker, self.messages, on_result, on_failed, on_progress, self._job_done, self, tell,
+                           live=lambda: not self.closed))
         self.jobs_changed.emit(len(self._jobs))
         (pool or self.read_pool).start(worker)
         return worker
@@ -127,7 +144,9 @@ class JobRunner(QObject):
             self.messages.info("Cancelling the import after the current step…")
 
     def wait_for_jobs(self, timeout_ms: int, *, cancel: bool = False) -> None:
-        """Wait for the running jobs (ingestion first); cancel also stops the import and drops queued jobs."""
+        """Wait for the running jobs (ingestion first); cancel also stops the import and drops queued
+        jobs, and from then on results reach no callback (the runner is closing)."""
+        self.closed = self.closed or cancel
         if cancel and self.import_token is not None:
             self.import_token.cancel()
         for pool in (self.ingest_pool, self.write_pool, self.read_pool):

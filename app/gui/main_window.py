@@ -225,15 +225,29 @@ class MainWindow(QMainWindow):
             self.column_actions[col] = a
         bar.addMenu("&Help").addAction(self.about_action)
 
+    def _model_state_changed(self, state: str) -> None:
+        self.status.set_model_state(state, self.bridge.model_error)
+
+    def _jobs_changed(self, n: int) -> None:
+        self.status.set_jobs(n, self.bridge.running())
+
+    def _store_failed(self, _text: str) -> None:
+        self.status.store_label.setText("No store")
+
+    def _import_finished(self, _summary: object) -> None:
+        self.status.end_import()
+
     def _connect(self) -> None:
         b = self.bridge
         b.store_opened.connect(self._store_opened)
         b.store_changed.connect(self._store_changed)
-        b.model_state_changed.connect(lambda s: self.status.set_model_state(s, b.model_error))
-        b.jobs_changed.connect(lambda n: self.status.set_jobs(n, b.running()))
-        b.store_failed.connect(lambda _text: self.status.store_label.setText("No store"))
+        # The bridge outlives a window: its signals reach the window only through bound
+        # methods, which Qt disconnects when the window is destroyed (a lambda would not).
+        b.model_state_changed.connect(self._model_state_changed)
+        b.jobs_changed.connect(self._jobs_changed)
+        b.store_failed.connect(self._store_failed)
         b.import_progressed.connect(self.status.set_import_progress)
-        b.import_finished.connect(lambda _s: self.status.end_import())
+        b.import_finished.connect(self._import_finished)
         b.store_size_known.connect(self.status.set_store_size)
         self.status.cancel_button.clicked.connect(b.cancel_import)
         self.messages.shown.connect(self._show_message)

@@ -747,3 +747,26 @@ def test_the_first_window_says_what_is_loading(qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.status.store_label.text().startswith("0 memories"), timeout=120_000)
     qtbot.waitUntil(lambda: window.status.model_label.text() == "Model: ready", timeout=120_000)
     bridge.close()
+
+
+def test_a_closed_window_no_longer_hears_its_bridge(qtbot, store):
+    """Quitting closes the bridge while reads are in flight, then the window goes: nothing that
+    arrives afterwards may reach a deleted widget (pytest-qt fails on any exception in a slot)."""
+    import shiboken6
+
+    from app.gui.application import build
+
+    window, bridge, messages = build(store)
+    messages.crash_dialogs_enabled = False
+    window.show()
+    bridge.start()  # opens the store and reads the first page in workers...
+    bridge.close()  # ...the app quits (aboutToQuit -> close) before they are delivered
+    assistant = window.assistant_view
+    shiboken6.delete(window)
+    assert not shiboken6.isValid(assistant)
+    qtbot.wait(300)  # the finished jobs' queued results are delivered now
+    bridge.jobs_changed.emit(1)
+    bridge.model_state_changed.emit("ready")
+    bridge.store_failed.emit("gone")
+    bridge.import_finished.emit({"added": 0, "cancelled": False, "error": None})
+    qtbot.wait(50)

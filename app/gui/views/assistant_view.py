@@ -273,8 +273,7 @@ class AssistantView(QWidget):
         c.reply_finished.connect(self._finished)
         c.reply_failed.connect(self._failed)
         c.remembered.connect(self._remembered)
-        c.remember_failed.connect(lambda reply, text: self._bubble_of(reply) and
-                                  self._bubble_of(reply).show_note(text))  # type: ignore[union-attr]
+        c.remember_failed.connect(self._remember_failed)
         c.conversations_loaded.connect(self._conversations_loaded)
         self.input.submitted.connect(self.send)
         self.send_button.clicked.connect(self.send)
@@ -289,7 +288,7 @@ class AssistantView(QWidget):
         self.bridge.store_opened.connect(self._store_opened)
         self.bridge.store_changed.connect(self._store_changed)
         if self.bridge.is_open:
-            QTimer.singleShot(0, self._store_opened)
+            QTimer.singleShot(0, self, self._store_opened)  # not called once the view is gone
 
     # -- store and model -------------------------------------------------------------
     def _store_opened(self) -> None:
@@ -478,6 +477,11 @@ class AssistantView(QWidget):
 
     def _bubble_of(self, reply: ChatReply) -> MessageBubble | None:
         return self._bubbles.get(id(reply))
+
+    def _remember_failed(self, reply: ChatReply, text: str) -> None:
+        bubble = self._bubble_of(reply)
+        if bubble is not None:
+            bubble.show_note(text)
 
     def _remembered(self, reply: ChatReply, got: Remembered) -> None:
         bubble = self._bubble_of(reply)
