@@ -12,11 +12,13 @@ from ..records import MemoryRecord, ScoredMemory
 
 INSTRUCTIONS = (
     "You answer questions about people from the memories given. Use only the memories. Answer in "
-    "a few words, without a full sentence. When the question asks when, answer with the date. "
-    "After the answer, write the numbers of the memories you used in brackets, like [2].")
+    "a few words, without a full sentence. After the answer, write the numbers of the memories you "
+    "used in brackets, like [2].")
+# One worked example, not a "when" question: those never reach the model (dates come from the
+# store), and an example answered with a date taught it to answer every question with one.
 EXAMPLE_IN = ("Memories:\n[1] [3 June 2023] Maya: I adopted a cat called Miso last week!\n"
-              "[2] [9 June 2023] Sam: My sister lives in Oslo.\n\nQuestion: When did Maya adopt Miso?")
-EXAMPLE_OUT = "The week before 3 June 2023 [1]"
+              "[2] [9 June 2023] Sam: My sister lives in Oslo.\n\nQuestion: What pet did Maya adopt?")
+EXAMPLE_OUT = "A cat called Miso [1]"
 ANSWER_TOKENS = 48
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _LEAD = re.compile(r"^\s*(the )?(short )?answer( to (this|the) question)? is:?\s*|^\s*answer:\s*", re.IGNORECASE)
@@ -62,6 +64,7 @@ _QUESTION_WORDS = frozenset("kind type sort thing things name names something an
                             "according recent recently latest together reason".split())
 _QUESTION_STEMS = frozenset(stem(w) for w in _QUESTION_WORDS)  # "getting" is "get"
 MIN_KEY_SHARE = 0.5  # of the question's key words a memory must share to count as relevant
+SHORT_SENTENCE = 12  # words: a quoted sentence this short comes with the one after it
 QUOTE_MIN_SHARE = 0.6  # ...and to be quoted in place of a reply that failed the grounding check
 
 
@@ -171,6 +174,14 @@ def _address_count(text: str, person: str) -> int:
     return len(re.findall(rf"\b{name}\s*[,!]|,\s*{name}\s*(?:[.!?]|$)", text))
 
 
+def adds_nothing(reply: str, question: str) -> bool:
+    """Whether a reply only repeats the question ("A workshop" to "What workshop did she attend?"):
+    none of its content words is new. Such a reply is no answer, however well grounded."""
+    asked = {stem(w) for w in content_words(question)}
+    said = {stem(w) for w in content_words(_CITE.sub("", reply))}
+    return not (said - asked)
+
+
 def worth_quoting(share: float) -> bool:
     """Whether the best memory, holding `share` of the question's key words, answers it well enough
     to be quoted when the model's reply could not be checked. Half the key words ("What was grandpa's
@@ -188,13 +199,21 @@ def said_by(record: MemoryRecord) -> str:
 def found_reply(record: MemoryRecord, question: str) -> str:
     """What a memory says, as the answer when the model's own reply could not be checked:
     its sentence closest to the question, quoted, with who said it and when."""
+    return f"I found: \u201c{found_passage(record, question)}\u201d{said_by(record)}."
+
+
+def found_passage(record: MemoryRecord, question: str) -> str:
+    """A memory's sentence closest to the question (and the next when it is short), "…" marking a cut."""
     text = re.sub(rf"^\s*{re.escape(record.actor)}:\s*", "", record.memory) if record.actor else record.memory
     sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if x.strip()] or [text]
     keys = key_stems(question)
-    best = max(sentences, key=lambda x: (len(keys & {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", x)}),
-                                         -sentences.index(x)))
-    quoted = best if len(sentences) == 1 else f"{best} …"
-    return f"I found: \u201c{quoted}\u201d{said_by(record)}."
+    k = max(range(len(sentences)), key=lambda i: (
+        len(keys & {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", sentences[i])}), -i))
+    end = k + 1
+    if end < len(sentences) and len(sentences[k].split()) < SHORT_SENTENCE:
+        end += 1  # a short sentence mostly sets the scene ("I went to a workshop."): the next says more
+    best = " ".join(sentences[k:end])
+    return best if end - k == len(sentences) else f"{best} …"
 
 
 def date_reply(record: MemoryRecord) -> str:
@@ -231,18 +250,38 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     raw = llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"])
     text, cited = read_reply(raw, shown)
     grounding = check(text, question, shown)
-    if not text or not grounding.supported:
+    if not text or not grounding.supported or adds_nothing(text, question):
         if not worth_quoting(scored[0][0]):  # the model invented, and no memory is close enough to quote
             return Answer(NO_MEMORY, (), context.memory_ids, context.words, supported=False,
                           claims=grounding.claims, abstained=True)
+        # asked again with the best memory's passage alone, the model often finds the words it missed
+        second = _ask_one(llm, question, shown[0])
+        if second is not None:
+            return Answer(second, (shown[0].id,), context.memory_ids, context.words, claims=grounding.claims)
         return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
                       supported=False, claims=grounding.claims)
     ids = tuple(dict.fromkeys([r.id for r in cited] + list(grounding.memory_ids))) or (shown[0].id,)
     return Answer(text, ids, context.memory_ids, context.words, claims=grounding.claims)
 
 
+def _ask_one(llm: Completer, question: str, record: MemoryRecord) -> str | None:
+    """The model's answer from one memory's passage (the sentences found_reply would quote), or
+    None when it is unsupported by that memory or only repeats the question."""
+    passage = found_passage(record, question).removesuffix(" …")
+    if record.actor:
+        passage = f"{record.actor}: {passage}"
+    chat = [{"role": "system", "content": INSTRUCTIONS},
+            {"role": "user", "content": EXAMPLE_IN},
+            {"role": "assistant", "content": EXAMPLE_OUT},
+            {"role": "user", "content": f"Memories:\n[1] {passage}\n\nQuestion: {question}"}]
+    text, _ = read_reply(llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"]), [record])
+    if not text or adds_nothing(text, question) or not check(text, question, [record]).supported:
+        return None
+    return text
+
+
 def read_reply(raw: str, shown: Sequence[MemoryRecord]) -> tuple[str, list[MemoryRecord]]:
-    """The answer text without its [n] marks, and the memories it cites.
+    """The answer text without its [n] marks (nor any other bracket), and the memories it cites.
 
     Numbers outside the context are ignored; with no valid mark, the memories sharing the most
     content words with the answer are cited (none when it shares none).
@@ -251,6 +290,7 @@ def read_reply(raw: str, shown: Sequence[MemoryRecord]) -> tuple[str, list[Memor
     numbers = [int(n) for n in _CITE.findall(first)]
     cited = [shown[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(shown)]
     text = _LEAD.sub("", _CITE.sub("", first))
+    text = re.sub(r"\[[^\]]*(\]|$)", "", text)  # a copied "[14 August 2023]" line prefix, or its start
     text = re.sub(r"\s+", " ", text).strip().rstrip(",;:").strip()
     if not cited and text:
         cited = _overlapping(text, shown)

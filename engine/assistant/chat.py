@@ -12,7 +12,8 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
-from .answer import NO_MEMORY, date_reply, found_reply, is_time_question, said_by, scored_relevance, worth_quoting
+from .answer import (NO_MEMORY, adds_nothing, date_reply, found_reply, is_time_question, said_by,
+                     scored_relevance, worth_quoting)
 from .grounding import Claim, check
 from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
@@ -263,7 +264,7 @@ class Assistant:
         elif asking and found and not fixed and reply and not cancelled:
             grounding = check(reply, text, prompt.memories, now=now)
             claims = grounding.claims
-            if grounding.supported:
+            if grounding.supported and not adds_nothing(reply, text):
                 cited = grounding.memory_ids or (found[0].id,)
                 reply = f"{_CITE.sub('', reply).rstrip()} " + "".join(f"[{number[i]}]" for i in cited)
             elif worth_quoting(scored[0][0]):

@@ -169,3 +169,44 @@ def test_an_invented_reply_with_only_a_near_miss_in_memory_says_it_does_not_know
         assert not near.supported and near.memory_ids == () and near.claims
         close = mem.answer("What gift did Caroline get from her grandma?", user_id="u", llm=invented)
         assert not close.abstained and close.text.startswith("I found: \u201cThis necklace is a gift")
+
+
+def test_a_reply_that_only_repeats_the_question_is_no_answer(tmp_path, embedder):
+    with Memory(tmp_path / "s4", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Caroline",
+                  "content": "Caroline: Last Friday I went to an LGBTQ+ counseling workshop. "
+                             "It was so enlightening."}], user_id="u", timestamp=WHEN, infer=False)
+        vague = mem.answer("What workshop did Caroline go to?", user_id="u", llm=ReplayLLM("A workshop [1]"))
+        assert not vague.supported and vague.text.startswith("I found: \u201cLast Friday I went to an LGBTQ+")
+        useful = mem.answer("What workshop did Caroline go to?", user_id="u",
+                            llm=ReplayLLM("An LGBTQ+ counseling workshop [1]"))
+        assert useful.supported and useful.text == "An LGBTQ+ counseling workshop"
+
+
+def test_a_short_quoted_sentence_brings_the_next_one():
+    from engine.assistant.answer import adds_nothing, found_reply
+
+    t = datetime(2023, 7, 15, tzinfo=timezone.utc)
+    rec = MemoryRecord(id="m", memory="Melanie: Last Fri I finally took my kids to a pottery workshop. "
+                       "We all made our own pots, it was fun! Then we went home.", hash="m",
+                       scope=Scope(user_id="u"), created_at=t, updated_at=t, timestamp=t, actor="Melanie")
+    quoted = found_reply(rec, "What did Melanie's kids make at the pottery workshop?")
+    assert "pottery workshop. We all made our own pots, it was fun! …" in quoted
+    assert "Then we went home" not in quoted and quoted.endswith("said by Melanie on 15 July 2023.")
+    assert adds_nothing("Pottery workshop", "What did Melanie's kids make at the pottery workshop?")
+    assert not adds_nothing("Pots [1]", "What did Melanie's kids make at the pottery workshop?")
+
+
+def test_an_unsupported_reply_is_asked_again_on_the_best_memory_alone(tmp_path, embedder):
+    with Memory(tmp_path / "s5", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Jon",
+                  "content": "Jon: I'm after Marley flooring, which is what dance studios usually use."}],
+                user_id="u", timestamp=WHEN, infer=False)
+        llm = ReplayLLM("Oak parquet [1]", "Marley flooring")
+        got = mem.answer("What kind of flooring is Jon after?", user_id="u", llm=llm)
+        assert got.text == "Marley flooring" and got.supported and not got.abstained
+        assert len(llm.calls) == 2 and "[1] Jon: I'm after Marley flooring" in llm.calls[1][-1]["content"]
+        assert "Marley" in mem.get_record(got.memory_ids[0]).memory
+        invented_twice = mem.answer("What kind of flooring is Jon after?", user_id="u",
+                                    llm=ReplayLLM("Oak parquet [1]"))
+        assert not invented_twice.supported and invented_twice.text.startswith("I found: \u201cI'm after Marley")
