@@ -255,7 +255,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
             return Answer(NO_MEMORY, (), context.memory_ids, context.words, supported=False,
                           claims=grounding.claims, abstained=True)
         # asked again with the best memory's passage alone, the model often finds the words it missed
-        second = _ask_one(llm, question, shown[0])
+        second = ask_one_memory(llm, question, shown[0])
         if second is not None:
             return Answer(second, (shown[0].id,), context.memory_ids, context.words, claims=grounding.claims)
         return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
@@ -264,7 +264,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     return Answer(text, ids, context.memory_ids, context.words, claims=grounding.claims)
 
 
-def _ask_one(llm: Completer, question: str, record: MemoryRecord) -> str | None:
+def ask_one_memory(llm: Completer, question: str, record: MemoryRecord) -> str | None:
     """The model's answer from one memory's passage (the sentences found_reply would quote), or
     None when it is unsupported by that memory or only repeats the question."""
     passage = found_passage(record, question).removesuffix(" …")

@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
-from .answer import (NO_MEMORY, adds_nothing, date_reply, found_reply, is_time_question, said_by,
-                     scored_relevance, worth_quoting)
+from .answer import (NO_MEMORY, adds_nothing, ask_one_memory, date_reply, found_reply, is_time_question,
+                     said_by, scored_relevance, worth_quoting)
 from .grounding import Claim, check
 from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
@@ -131,7 +131,7 @@ class ChatReply:
     remembered: "Future[Remembered] | None"  # the background add; None when nothing is stored
     cited_ids: tuple[str, ...] = ()  # the memories the reply rests on ([n] in the text: n-th of `memories`)
     claims: tuple[Claim, ...] = ()  # the model's reply checked claim by claim (grounding.py)
-    draft: str = ""  # the model's own reply when it was not supported and `text` quotes memory instead
+    draft: str = ""  # the model's own reply when unsupported; `text` is then its second look or a quote
 
     @property
     def supported(self) -> bool:
@@ -269,7 +269,9 @@ class Assistant:
                 reply = f"{_CITE.sub('', reply).rstrip()} " + "".join(f"[{number[i]}]" for i in cited)
             elif worth_quoting(scored[0][0]):
                 draft, cited = reply, (found[0].id,)
-                reply = f"{found_reply(found[0], text)} [{number[found[0].id]}]"
+                # asked again on the best memory alone; else what that memory says, quoted
+                second = None if cancelled else ask_one_memory(_Completer(self.llm), text, found[0])
+                reply = f"{second or found_reply(found[0], text)} [{number[found[0].id]}]"
             else:  # the model invented, and no memory is close enough to quote
                 draft, cited, reply = reply, (), NO_MEMORY
         ids = tuple(r.id for r in prompt.memories)
@@ -394,6 +396,28 @@ class Assistant:
 
 
 _CITE = re.compile(r"\s*\[\d{1,3}\]")
+
+
+class _Completer:
+    """A chat model's stream read to its end or to a stop string (answer.Completer)."""
+
+    def __init__(self, model: ChatModel) -> None:
+        self.model = model
+
+    def complete(self, messages: list[dict[str, str]], *, max_tokens: int, stop: list[str] | None = None) -> str:
+        text = ""
+        pieces = self.model.stream(messages, max_tokens=max_tokens)
+        try:
+            for piece in pieces:
+                text += piece
+                cut = min((text.find(s) for s in stop or () if s in text), default=-1)
+                if cut >= 0:
+                    return text[:cut]
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+        return text
 
 
 def _plain(record: MemoryRecord) -> str:

@@ -275,6 +275,25 @@ def test_an_invented_reply_is_replaced_by_what_the_memory_says(mem: Memory, llm:
     assert reply.cited_ids == (reply.memories[0].id,)
 
 
+def test_an_invented_reply_gets_a_second_look_at_the_best_memory_alone(mem: Memory, llm: ReplayedLLM) -> None:
+    invented = "Your sister Ingrid lives in Paris."
+    replies = iter([invented, "Bergen [1]"])
+    original = llm.stream
+
+    def stream(messages: list[dict[str, str]], **kw: Any) -> Iterator[str]:
+        llm.reply = next(replies)
+        return original(messages, **kw)
+
+    llm.stream = stream  # type: ignore[method-assign]
+    bot = Assistant(mem)
+    reply = bot.chat(Conversation(user_id="maya", remember=False), "Where does my sister live?", now=T)
+    bot.close()
+    assert reply.text == "Bergen [1]" and reply.draft == invented
+    assert reply.cited_ids == (reply.memories[0].id,) and "Bergen" in reply.memories[0].memory
+    second_prompt = llm.prompts[-1][-1]["content"]
+    assert "[1] Maya: My sister Ingrid lives in Bergen" in second_prompt and "peanuts" not in second_prompt
+
+
 def test_an_invented_reply_with_only_a_near_miss_in_memory_is_declined(mem: Memory, llm: ReplayedLLM) -> None:
     llm.reply = "Your brother Lars lives in Paris."
     bot = Assistant(mem)
