@@ -257,7 +257,8 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
         # asked again with the best memory's passage alone, the model often finds the words it missed
         second = ask_one_memory(llm, question, shown[0])
         if second is not None:
-            return Answer(second, (shown[0].id,), context.memory_ids, context.words, claims=grounding.claims)
+            return Answer(second, (shown[0].id,), context.memory_ids, context.words,
+                          claims=check(second, question, [shown[0]]).claims)
         return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
                       supported=False, claims=grounding.claims)
     ids = tuple(dict.fromkeys([r.id for r in cited] + list(grounding.memory_ids))) or (shown[0].id,)

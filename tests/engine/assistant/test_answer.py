@@ -205,6 +205,7 @@ def test_an_unsupported_reply_is_asked_again_on_the_best_memory_alone(tmp_path, 
         llm = ReplayLLM("Oak parquet [1]", "Marley flooring")
         got = mem.answer("What kind of flooring is Jon after?", user_id="u", llm=llm)
         assert got.text == "Marley flooring" and got.supported and not got.abstained
+        assert got.claims and all(c.supported for c in got.claims)  # the claims of the answer shown
         assert len(llm.calls) == 2 and "[1] Jon: I'm after Marley flooring" in llm.calls[1][-1]["content"]
         assert "Marley" in mem.get_record(got.memory_ids[0]).memory
         invented_twice = mem.answer("What kind of flooring is Jon after?", user_id="u",
