@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
 from .answer import (NO_MEMORY, adds_nothing, ask_one_memory, date_reply, found_reply, is_time_question,
-                     said_by, scored_relevance, worth_quoting)
+                     relevant_memories, said_by, scored_relevance, worth_quoting)
 from .grounding import Claim, check
 from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
@@ -56,6 +56,7 @@ class ChatConfig:
 
     use_memory: bool = True  # retrieve memories for each message (off: a plain chat)
     memory_top_k: int = 6  # memories fetched per message before the budget cuts them
+    question_top_k: int = 50  # for a question: searched wider, then only the relevant ones are kept
     memory_share: float = 0.4  # at most this share of the prompt budget goes to memories
     max_memory_words: int = 100  # ~140 tokens: prompt evaluation is most of the wait on a small CPU
     reply_tokens: int = 256  # room kept for the reply (small models ramble: keep it short)
@@ -187,6 +188,9 @@ class Assistant:
         memory_tokens = 0
         if cfg.use_memory:
             hits = self._retrieve(conversation, text)
+            if classify(text).kind in (QUESTION, REQUEST):  # as Memory.answer: the relevant ones first
+                relevant = {r.id for r in relevant_memories(text, [h.record for h in hits])}
+                hits = [h for h in hits if h.record.id in relevant] or hits[:cfg.memory_top_k]
             room = min(int((budget - used) * cfg.memory_share), budget - used)
             words = min(cfg.max_memory_words, max(1, int(room * 0.6)))
             while hits and room > 0 and words >= 1:
@@ -305,16 +309,20 @@ class Assistant:
         return first
 
     def _retrieve(self, conversation: Conversation, text: str) -> list[Any]:
+        """The user's memories for a message (wider for a question), never the assistant's own words.
+
+        Only what Loci's assistant said in its own chats is left out: in an imported conversation
+        the other person's turns carry the role "assistant" too, and they are memories.
+        """
+        asking = classify(text).kind in (QUESTION, REQUEST)
         query = text
         if len(text.split()) < self.config.short_message_words:
             previous = next((t.content for t in reversed(conversation.turns) if t.role == "user"), "")
             query = f"{previous} {text}".strip()
-        hits: list[Any] = self.memory.search_records(query[:2000], top_k=self.config.memory_top_k,
-                                                     filters={"user_id": conversation.user_id,
-                                                              # what the model itself said is not a
-                                                              # memory of the user's: never feed it back
-                                                              "role": {"ne": "assistant"}})
-        return hits
+        top_k = self.config.question_top_k if asking else self.config.memory_top_k
+        hits: list[Any] = self.memory.search_records(query[:2000], top_k=top_k,
+                                                     filters={"user_id": conversation.user_id})
+        return [h for h in hits if not _said_by_assistant(h.record)][:top_k]
 
     def _remember(self, conversation: Conversation, text: str, reply: str, when: datetime,
                   cited: tuple[str, ...] = ()) -> "Future[Remembered] | None":
@@ -396,6 +404,11 @@ class Assistant:
 
 
 _CITE = re.compile(r"\s*\[\d{1,3}\]")
+
+
+def _said_by_assistant(record: MemoryRecord) -> bool:
+    """A reply of Loci's assistant kept by an earlier version: never fed back to it as evidence."""
+    return record.role == "assistant" and (record.scope.run_id or "").startswith(CHAT_PREFIX)
 
 
 class _Completer:

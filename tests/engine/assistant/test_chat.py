@@ -316,3 +316,21 @@ def test_when_is_answered_from_the_event_date_and_an_unknown_topic_is_declined(m
     assert when.text.startswith("10 May 2024: \u201cMy appointment is on Friday\u201d, said by Maya on 8 May 2024")
     assert llm.prompts == [] and when.cited_ids  # neither needed the model
     assert unknown.text == "I don't have a memory of that." and unknown.cited_ids == ()
+
+
+def test_the_other_speaker_of_an_imported_conversation_is_memory(tmp_path: Path, embedder: Any) -> None:
+    """An import gives the second person's turns the role "assistant"; they are still memories,
+    unlike the replies Loci's own assistant gave in its chats."""
+    with Memory(tmp_path / "two", embedder=embedder) as m:
+        m.add([{"role": "user", "name": "Caroline", "content": "Caroline: Is this your own painting?"},
+               {"role": "assistant", "name": "Melanie",
+                "content": "Melanie: Yeah, I painted that lake sunrise last year! It's special to me."}],
+              user_id="me", run_id="session_1", timestamp="2023-05-08T13:56:00Z", infer=False)
+        m.add([{"role": "assistant", "content": "Melanie painted a mountain sunrise in 2019."}],
+              user_id="me", run_id=CHAT_PREFIX + "old", infer=False)
+        bot = Assistant(m, llm=ReplayedLLM("I don't know"))
+        reply = bot.chat(Conversation(user_id="me", remember=False), "When did Melanie paint a sunrise?", now=T)
+        bot.close()
+        texts = [r.memory for r in reply.memories]
+        assert any("lake sunrise" in t for t in texts) and not any("mountain" in t for t in texts)
+        assert reply.text.startswith("2022") and reply.cited_ids
