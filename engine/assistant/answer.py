@@ -182,6 +182,15 @@ def adds_nothing(reply: str, question: str) -> bool:
     return not (said - asked)
 
 
+def assumes_missing(reply: str, question: str, shown: Sequence[MemoryRecord]) -> bool:
+    """Whether a reply asserts a key word of the question that none of its memories holds: "What
+    setback did she face?" answered "A setback when her mentee's face lit up" from a memory with
+    no setback in it. The grounding check lets a reply repeat the question; not its missing part."""
+    said = {stem(w) for w in content_words(_CITE.sub("", reply))}
+    held = {stem(w) for r in shown for w in re.findall(r"[A-Za-z0-9'’-]+", r.memory)}
+    return bool((key_stems(question) & said) - held)
+
+
 def worth_quoting(share: float) -> bool:
     """Whether the best memory, holding `share` of the question's key words, answers it well enough
     to be quoted when the model's reply could not be checked. Half the key words ("What was grandpa's
@@ -250,7 +259,8 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     raw = llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"])
     text, cited = read_reply(raw, shown)
     grounding = check(text, question, shown)
-    if not text or not grounding.supported or adds_nothing(text, question):
+    if (not text or not grounding.supported or adds_nothing(text, question)
+            or assumes_missing(text, question, shown)):
         if not worth_quoting(scored[0][0]):  # the model invented, and no memory is close enough to quote
             return Answer(NO_MEMORY, (), context.memory_ids, context.words, supported=False,
                           claims=grounding.claims, abstained=True)
@@ -276,7 +286,8 @@ def ask_one_memory(llm: Completer, question: str, record: MemoryRecord) -> str |
             {"role": "assistant", "content": EXAMPLE_OUT},
             {"role": "user", "content": f"Memories:\n[1] {passage}\n\nQuestion: {question}"}]
     text, _ = read_reply(llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"]), [record])
-    if not text or adds_nothing(text, question) or not check(text, question, [record]).supported:
+    if (not text or adds_nothing(text, question) or assumes_missing(text, question, [record])
+            or not check(text, question, [record]).supported):
         return None
     return text
 

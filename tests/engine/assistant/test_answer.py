@@ -211,3 +211,13 @@ def test_an_unsupported_reply_is_asked_again_on_the_best_memory_alone(tmp_path, 
         invented_twice = mem.answer("What kind of flooring is Jon after?", user_id="u",
                                     llm=ReplayLLM("Oak parquet [1]"))
         assert not invented_twice.supported and invented_twice.text.startswith("I found: \u201cI'm after Marley")
+
+
+def test_a_reply_may_repeat_the_question_but_not_the_part_memory_lacks(tmp_path, embedder):
+    with Memory(tmp_path / "s6", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Caroline",
+                  "content": "Caroline: Seeing my mentee's face light up when they saw the support was the best."}],
+                user_id="u", timestamp=WHEN, infer=False)
+        q = "What setback did Caroline face recently?"  # half its key words: face, but no setback
+        got = mem.answer(q, user_id="u", llm=ReplayLLM("A setback when my mentee's face lit up [1]"))
+        assert got.abstained and got.text == "I don't have a memory of that."
