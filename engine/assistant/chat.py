@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
-from .answer import (NO_MEMORY, adds_nothing, ask_one_memory, date_reply, found_reply, is_time_question,
-                     relevant_memories, said_by, scored_relevance, worth_quoting)
+from .answer import (NO_MEMORY, adds_nothing, ask_one_memory, assumes_missing, date_reply, found_reply,
+                     is_time_question, relevant_memories, said_by, scored_relevance, worth_quoting)
 from .grounding import Claim, check
 from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
@@ -268,7 +268,8 @@ class Assistant:
         elif asking and found and not fixed and reply and not cancelled:
             grounding = check(reply, text, prompt.memories, now=now)
             claims = grounding.claims
-            if grounding.supported and not adds_nothing(reply, text):
+            if (grounding.supported and not adds_nothing(reply, text)
+                    and not assumes_missing(reply, text, prompt.memories)):
                 cited = grounding.memory_ids or (found[0].id,)
                 reply = f"{_CITE.sub('', reply).rstrip()} " + "".join(f"[{number[i]}]" for i in cited)
             elif worth_quoting(scored[0][0]):
