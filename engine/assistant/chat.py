@@ -208,7 +208,7 @@ class Assistant:
             else:
                 memory_tokens = 0
         kept: list[dict[str, str]] = []
-        for turn in reversed(conversation.turns):
+        for turn in reversed(_model_dialogue(conversation.turns)):
             cost = llm.count_tokens(turn.content) + MESSAGE_OVERHEAD
             if used + cost > budget:
                 break
@@ -405,6 +405,23 @@ class Assistant:
 
 
 _CITE = re.compile(r"\s*\[\d{1,3}\]")
+
+
+_COMPOSED = re.compile("^(I found: \u201c|I don't have a memory of that\\.$|Noted\\.$|[^:\n]{1,40}: \u201c)")
+
+
+def _model_dialogue(turns: Sequence[ChatTurn]) -> list[ChatTurn]:
+    """The turns shown to the model again: those Loci composed in its place (a quoted memory, a
+    date from the store, "I don't have a memory of that") are left out with the message they
+    answered, or a small model copies them as its next reply, whatever was said."""
+    out: list[ChatTurn] = []
+    for turn in turns:
+        if turn.role == "assistant" and _COMPOSED.match(turn.content):
+            if out and out[-1].role == "user":
+                out.pop()
+            continue
+        out.append(turn)
+    return out
 
 
 def _said_by_assistant(record: MemoryRecord) -> bool:

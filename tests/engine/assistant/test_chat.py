@@ -334,3 +334,18 @@ def test_the_other_speaker_of_an_imported_conversation_is_memory(tmp_path: Path,
         texts = [r.memory for r in reply.memories]
         assert any("lake sunrise" in t for t in texts) and not any("mountain" in t for t in texts)
         assert reply.text.startswith("2022") and reply.cited_ids
+
+
+def test_replies_loci_composed_are_not_shown_to_the_model_again(mem: Memory, llm: ReplayedLLM) -> None:
+    """A small model copies a quoted memory from the history as its reply to whatever comes next."""
+    llm.reply = "Your sister Ingrid lives in Paris with Pierre."
+    bot = Assistant(mem)
+    conv = Conversation(user_id="maya", remember=False)
+    first = bot.chat(conv, "Where does my sister live?", now=T)
+    assert first.text.startswith("I found: \u201cMy sister Ingrid lives in Bergen")
+    llm.reply = "That sounds lovely."
+    bot.chat(conv, "I had tea with my neighbour Ola today", now=T)
+    bot.close()
+    shown = "\n".join(m["content"] for m in llm.prompts[-1])
+    assert "I found" not in shown and "Where does my sister live?" not in shown
+    assert len(conv.turns) == 4  # the conversation itself keeps every turn
