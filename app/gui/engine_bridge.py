@@ -22,11 +22,13 @@ from ..importers import Conversation
 from .browser_reads import Details, Overview, read_details, read_overview
 from .jobs import JobRunner
 from .messages import Messages, imported, memories, repaired, restored
+from .pauses import GcHold
 from .store_changes import StoreChanges
 from .workers import Worker
 
 MODEL_NOT_LOADED, MODEL_LOADING, MODEL_READY, MODEL_ERROR = "not loaded", "loading", "ready", "error"
 BACKUP_CHECK_MS = 3_600_000  # hourly check whether the daily backup is due
+LOADED_CHECK_MS = 250  # how often to look whether the background model load has finished
 SCAN_LIMIT = 20_000  # records listed for the timeline view
 ME = "you (Loci app)"  # the actor of edits made in the window
 OnDone = Callable[[Any], None] | None  # called with a write's result once it landed
@@ -56,6 +58,8 @@ class EngineBridge(JobRunner):
         self.changes.changed.connect(self.store_changed)
         self.import_finished.connect(lambda _summary: self.changes.note())
         self._backup_timer = QTimer(self, interval=BACKUP_CHECK_MS, timeout=self.backup_if_due)  # the daily backup
+        self.gc_hold = GcHold()  # no collection over the models while they load (pauses.py)
+        self._loaded_timer = QTimer(self, interval=LOADED_CHECK_MS, timeout=self._check_loaded)
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -64,6 +68,7 @@ class EngineBridge(JobRunner):
 
     def start(self) -> None:
         """Open the store (in a worker unless one was given), then load the model."""
+        self.gc_hold.hold()
         if self.memory is not None:
             self._opened(self.memory)
         else:
@@ -72,6 +77,7 @@ class EngineBridge(JobRunner):
     def open_store(self, data_dir: str | Path | None = None) -> None:
         """The owner's store, or a client of the program that owns it (RemoteMemory has Memory's methods)."""
         def failed(text: str) -> None:
+            self.gc_hold.release(freeze=False)
             self.messages.error(text)
             self.store_failed.emit(text)
         self.submit(lambda config=self.config: cast(Memory, open_memory(data_dir, config)), on_result=self._opened,
@@ -102,11 +108,25 @@ class EngineBridge(JobRunner):
         self._set_model_state(MODEL_LOADING)
 
         def failed(text: str) -> None:
+            self.gc_hold.release(freeze=False)
             self.model_error = text
             self._set_model_state(MODEL_ERROR)
             self.messages.error(text)
-        self.submit(self.memory.warm_up, on_result=lambda _: self._set_model_state(MODEL_READY), on_failed=failed,
-                    name="load embedding model")
+        self.submit(self.memory.warm_up, on_result=self._model_loaded, on_failed=failed, name="load embedding model")
+
+    def _model_loaded(self, _result: object = None) -> None:
+        self._set_model_state(MODEL_READY)
+        if self.gc_hold.holding:
+            self._loaded_timer.start()
+            self._check_loaded()
+
+    def _check_loaded(self) -> None:
+        """Once the store's background load (the entity model, after the embedder) is done, let the
+        GC back in with the models' objects frozen. A client of another process loads nothing here."""
+        ready = getattr(self.memory, "wait_until_ready", None)
+        if self.memory is None or ready is None or ready(0):
+            self._loaded_timer.stop()
+            self.gc_hold.release(freeze=self.memory is not None)
 
     def _set_model_state(self, state: str) -> None:
         self.model_state = state
@@ -115,6 +135,8 @@ class EngineBridge(JobRunner):
     def close(self, timeout_ms: int = 10_000) -> None:
         """Cancel imports, wait for running jobs, release the store."""
         self._backup_timer.stop()
+        self._loaded_timer.stop()
+        self.gc_hold.release(freeze=False)
         self.wait_for_jobs(timeout_ms, cancel=True)
         self._release()
 
