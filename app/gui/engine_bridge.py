@@ -136,11 +136,12 @@ class EngineBridge(JobRunner):
         """Cancel imports, wait for running jobs, release the store."""
         self._backup_timer.stop()
         self._loaded_timer.stop()
-        self.gc_hold.release(freeze=False)
         self.wait_for_jobs(timeout_ms, cancel=True)
         self._release()
 
     def _release(self) -> None:
+        self._loaded_timer.stop()
+        self.gc_hold.thaw()  # the models' objects may be freed with the store
         self.changes.stop()
         if self.memory is not None and self._owns_memory:
             self.memory.close()

@@ -52,12 +52,14 @@ class GcHold:
 
     Young generations are still collected (cheap); only the oldest waits, by a high threshold
     rather than gc.disable(), which spaCy's loader (srsly) switches back on. The few cycles of
-    garbage that reach the oldest generation while loading are kept: a small, fixed amount."""
+    garbage that reach the oldest generation while loading are kept until thaw() (the store
+    closes), when the frozen objects go back to the collector."""
 
     _NO_FULL_PASS = 1 << 30
 
     def __init__(self) -> None:
         self.holding = False
+        self.froze = False
         self._threshold: tuple[int, int, int] = gc.get_threshold()
 
     def hold(self) -> None:
@@ -73,4 +75,12 @@ class GcHold:
         self.holding = False
         if freeze:
             gc.freeze()
+            self.froze = True
         gc.set_threshold(*self._threshold)
+
+    def thaw(self) -> None:
+        """The loaded objects back under the collector (the store they belong to is closing)."""
+        self.release(freeze=False)
+        if self.froze:
+            self.froze = False
+            gc.unfreeze()
