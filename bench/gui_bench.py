@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 T0 = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
@@ -304,10 +305,13 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
     """One run in this process; variant "before" switches off what app/gui/pauses.py does."""
     import tempfile
 
-    if variant == "before":
-        from app.gui import pauses
+    from app.gui import pauses
 
+    if variant == "before":
         pauses.WORKER_NICE, pauses.HOLD_GC_WHILE_LOADING = 0, False
+    elif variant.startswith("nice"):  # e.g. nice5-gc1: a worker nice value and whether GC waits for the models
+        nice, gc_hold = variant[4:].split("-gc")
+        pauses.WORKER_NICE, pauses.HOLD_GC_WHILE_LOADING = int(nice), gc_hold == "1"
     figures: dict[str, float] = {"load_start": os.getloadavg()[0]}
 
     from PySide6.QtCore import QEventLoop, QTimer
@@ -438,13 +442,13 @@ PHASES = (("start", "while the store opens and the models load"), ("import", "im
           ("adds", "50 adds from another process"), ("reply", "streamed reply + a background add"))
 
 
-def compare_stalls(conversation: Path, infer: bool, rounds: int) -> None:
+def compare_stalls(conversation: Path, infer: bool, rounds: int, variants: Sequence[str]) -> None:
     """Fresh processes, before and after alternated (before, after, before, ...): a table of longest stalls."""
     import json
 
-    runs: dict[str, list[dict[str, float]]] = {"before": [], "shipped": []}
+    runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     for n in range(rounds):
-        for variant in ("before", "shipped"):
+        for variant in variants:
             out = subprocess.run([sys.executable, __file__, "--stalls", "--variant", variant, "--conversation",
                                   str(conversation)] + (["--infer"] if infer else []),
                                  capture_output=True, text=True, timeout=3600)
@@ -456,13 +460,12 @@ def compare_stalls(conversation: Path, infer: bool, rounds: int) -> None:
             print(f"round {n + 1} {variant}: " + ", ".join(f"{k} {r[k]:.0f}" for k, _ in PHASES)
                   + f"; save {r['save']:.1f} ms; load average {r['load_start']:.1f}-{r['load_end']:.1f}", flush=True)
     print("\nlongest stall per run (ms), runs in the order made; 'before' = app/gui/pauses.py switched off")
-    print("| | before | after |\n|---|---|---|")
+    print("| | " + " | ".join(variants) + " |\n|---|" + "---|" * len(variants))
     for key, label in PHASES + (("save", "Save -> new text shown"),):
-        cells = [", ".join(f"{r[key]:.0f}" if key != "save" else f"{r[key]:.1f}" for r in runs[v])
-                 for v in ("before", "shipped")]
-        print(f"| {label} | {cells[0]} | {cells[1]} |")
+        cells = [", ".join(f"{r[key]:.0f}" if key != "save" else f"{r[key]:.1f}" for r in runs[v]) for v in variants]
+        print(f"| {label} | " + " | ".join(cells) + " |")
     loads = [r[k] for v in runs.values() for r in v for k in ("load_start", "load_end")]
-    print(f"| load average (1 min) | {min(loads):.1f}-{max(loads):.1f} | |")
+    print(f"| load average (1 min) | {min(loads):.1f}-{max(loads):.1f} |" + " |" * (len(variants) - 1))
 
 
 def main() -> int:
@@ -477,10 +480,12 @@ def main() -> int:
     p.add_argument("--infer", action="store_true", help="import with fact extraction (infer=True)")
     p.add_argument("--rounds", type=int, default=0,
                    help="with --stalls: this many runs each of before/after, alternated, and a table")
-    p.add_argument("--variant", choices=("shipped", "before"), default="shipped", help=argparse.SUPPRESS)
+    p.add_argument("--variant", default="shipped", help=argparse.SUPPRESS)
+    p.add_argument("--variants", default="before,shipped",
+                   help="with --rounds: what to alternate (before, shipped, or niceN-gc0/niceN-gc1)")
     args = p.parse_args()
     if args.stalls and args.rounds:
-        compare_stalls(args.conversation, args.infer, args.rounds)
+        compare_stalls(args.conversation, args.infer, args.rounds, args.variants.split(","))
         return 0
     if args.stalls:
         import json

@@ -814,3 +814,28 @@ def test_why_this_result_goes_when_a_new_search_misses_the_shown_memory(qtbot, g
         == ["tom"]
     assert gui.detail.record is not None and gui.detail.record.id == hit.id
     assert not _why_shown(gui), gui.detail.score_page.toPlainText()
+
+
+def test_ctrl_z_in_the_editor_undoes_typing_then_the_saved_edit(qtbot, gui):
+    """Type, Ctrl+S, Ctrl+Z with the cursor still in the editor: the save is undone (the editor's
+    own undo has nothing left after a save); while typing, Ctrl+Z undoes the typing."""
+    seed(gui)
+    rec = select_row(qtbot, gui, 0)
+    editor = gui.detail.editor
+    gui.activateWindow()
+    editor.setFocus()
+    qtbot.waitUntil(editor.hasFocus, timeout=3000)
+    editor.moveCursor(editor.textCursor().MoveOperation.End)
+    qtbot.keyClicks(editor, " x")
+    assert editor.toPlainText() == rec.memory + " x"
+    qtbot.keyClick(editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # the typing
+    assert editor.toPlainText() == rec.memory and not gui.undo_stack.canUndo()
+    qtbot.keyClicks(editor, " (edited)")
+    with qtbot.waitSignal(gui.detail_updated, timeout=30_000):
+        qtbot.keyClick(editor, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert gui.undo_stack.canUndo() and not editor.document().isUndoAvailable()
+    qtbot.keyClick(editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # the saved edit
+    assert editor.toPlainText() == rec.memory and gui.undo_stack.canRedo()
+    qtbot.waitUntil(lambda: gui.bridge.memory.get_record(rec.id).memory == rec.memory, timeout=30_000)
+    qtbot.keyClick(editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert editor.toPlainText() == rec.memory + " (edited)"
