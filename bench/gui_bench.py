@@ -184,6 +184,7 @@ class StallMeter:
         self.timer = QTimer(interval=5)
         self.timer.timeout.connect(self._tick)
         self.worst = 0.0
+        self.over_100 = 0  # stalls over the 100 ms target
         self.ticks: list[float] = []
         # where the GUI thread's time went during the worst stall: running (its own work), waiting for
         # a core (the OS ran other threads) or asleep (waiting for the GIL or a lock), from schedstat
@@ -257,6 +258,7 @@ class StallMeter:
 
     def start(self) -> None:
         self.worst, self.ticks = 0.0, []
+        self.over_100 = 0
         self.measuring = True
         self.worst_split = (0.0, 0.0, 0.0)
         self.gc_pauses = []
@@ -272,6 +274,7 @@ class StallMeter:
         gap = self.clock.nsecsElapsed() / 1e6
         self.clock.restart()
         self.ticks.append(gap)
+        self.over_100 += gap - 5 > 100
         run, wait = self._read_sched()
         ran, waited = run - self._last_sched[0], wait - self._last_sched[1]
         self._last_sched = (run, wait)
@@ -308,10 +311,10 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
     from app.gui import pauses
 
     if variant == "before":
-        pauses.WORKER_NICE, pauses.HOLD_GC_WHILE_LOADING = 0, False
-    elif variant.startswith("nice"):  # e.g. nice5-gc1: a worker nice value and whether GC waits for the models
-        nice, gc_hold = variant[4:].split("-gc")
-        pauses.WORKER_NICE, pauses.HOLD_GC_WHILE_LOADING = int(nice), gc_hold == "1"
+        pauses.WORKER_NICE, pauses.HOLD_GC_WHILE_LOADING, pauses.CORES_LEFT = 0, False, 0
+    elif variant.startswith("nice"):  # e.g. nice5-gc1-cores1: worker nice value, GC waits for the models, cores left
+        nice, gc_hold, cores = (variant[4:].replace("-gc", " ").replace("-cores", " ") + " 0").split()[:3]
+        pauses.WORKER_NICE, pauses.HOLD_GC_WHILE_LOADING, pauses.CORES_LEFT = int(nice), gc_hold == "1", int(cores)
     figures: dict[str, float] = {"load_start": os.getloadavg()[0]}
 
     from PySide6.QtCore import QEventLoop, QTimer
@@ -350,7 +353,7 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
 
         wait_until(lambda: not any(t.name == "loci-model-loader" for t in threading.enumerate()), 300)
     worst, p99 = meter.stop()
-    figures["start"] = worst
+    figures["start"], figures["start_n"] = worst, meter.over_100
     print(f"first window shown {shown_ms:.0f} ms after build; while the store opened and the model loaded: "
           f"longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
 
@@ -362,7 +365,7 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
     window.start_import(conv, Scope(user_id="bench"), infer)
     wait_until(lambda: bool(finished), 3600)
     worst, p99 = meter.stop()
-    figures["import"] = worst
+    figures["import"], figures["import_n"] = worst, meter.over_100
     print(f"import of {conv.message_count} messages ({conversation.name}, infer={infer}) in "
           f"{time.perf_counter() - started:.1f} s: longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
 
@@ -376,7 +379,7 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
     wait_until(lambda: proc.poll() is not None, 1200)
     wait_until(lambda: False, 1.0)  # the window follows the other program's writes
     worst, p99 = meter.stop()
-    figures["adds"] = worst
+    figures["adds"], figures["adds_n"] = worst, meter.over_100
     print(f"50 adds from another process (exit {proc.returncode}) in {time.perf_counter() - started:.1f} s: "
           f"longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
 
@@ -403,7 +406,7 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
     wait_until(lambda: bool(replies) and bool(notes), 600)
     wait_until(lambda: False, 1.0)  # the browser follows the add
     worst, p99 = meter.stop()
-    figures["reply"] = worst
+    figures["reply"], figures["reply_n"] = worst, meter.over_100
     print(f"streamed reply ({len(pieces)} pieces, model {assistant.controller.model_state}) with a background add "
           f"in {time.perf_counter() - started:.1f} s: longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
     window.tabs.setCurrentIndex(TAB_MEMORIES)
@@ -459,10 +462,12 @@ def compare_stalls(conversation: Path, infer: bool, rounds: int, variants: Seque
             r = runs[variant][-1]
             print(f"round {n + 1} {variant}: " + ", ".join(f"{k} {r[k]:.0f}" for k, _ in PHASES)
                   + f"; save {r['save']:.1f} ms; load average {r['load_start']:.1f}-{r['load_end']:.1f}", flush=True)
-    print("\nlongest stall per run (ms), runs in the order made; 'before' = app/gui/pauses.py switched off")
+    print("\nlongest stall per run in ms (how many stalls over 100 ms), runs in the order made; "
+          "'before' = app/gui/pauses.py switched off")
     print("| | " + " | ".join(variants) + " |\n|---|" + "---|" * len(variants))
     for key, label in PHASES + (("save", "Save -> new text shown"),):
-        cells = [", ".join(f"{r[key]:.0f}" if key != "save" else f"{r[key]:.1f}" for r in runs[v]) for v in variants]
+        cells = [", ".join(f"{r[key]:.1f}" if key == "save" else f"{r[key]:.0f} ({r.get(key + '_n', 0):.0f})"
+                           for r in runs[v]) for v in variants]
         print(f"| {label} | " + " | ".join(cells) + " |")
     loads = [r[k] for v in runs.values() for r in v for k in ("load_start", "load_end")]
     print(f"| load average (1 min) | {min(loads):.1f}-{max(loads):.1f} |" + " |" * (len(variants) - 1))
@@ -482,7 +487,8 @@ def main() -> int:
                    help="with --stalls: this many runs each of before/after, alternated, and a table")
     p.add_argument("--variant", default="shipped", help=argparse.SUPPRESS)
     p.add_argument("--variants", default="before,shipped",
-                   help="with --rounds: what to alternate (before, shipped, or niceN-gc0/niceN-gc1)")
+                   help="with --rounds: what to alternate (before, shipped, or niceN-gcG-coresC: worker nice N, "
+                        "G=1: no full GC pass while the models load, C cores left to the GUI thread)")
     args = p.parse_args()
     if args.stalls and args.rounds:
         compare_stalls(args.conversation, args.infer, args.rounds, args.variants.split(","))

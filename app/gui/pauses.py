@@ -8,11 +8,14 @@ holding the GIL for 100-220 ms, on whichever thread happened to allocate.
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import os
 import sys
 import threading
+
+from engine import LociConfig
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,9 @@ log = logging.getLogger(__name__)
 WORKER_NICE = 10
 # Whether the cyclic GC waits until the models are loaded (then skips their objects for good).
 HOLD_GC_WHILE_LOADING = True
+# Cores the embedder leaves to the GUI thread (unless embedder.threads is set): on two cores an
+# import's embedding otherwise takes both, and the woken GUI thread waits for one.
+CORES_LEFT = 1
 
 _lowered = threading.local()
 
@@ -43,6 +49,15 @@ def lower_this_thread() -> None:
         thread = QThread.currentThread()
         if thread is not None:
             thread.setPriority(QThread.Priority.LowPriority)
+
+
+def leave_a_core(config: LociConfig) -> LociConfig:
+    """The config the GUI opens its store with: the embedder's threads one fewer than the cores
+    (at least one, at most its own default of 4) unless set. The saved settings are not changed."""
+    if config.embedder.threads is not None or CORES_LEFT <= 0:
+        return config
+    threads = max(1, min(4, (os.cpu_count() or 1) - CORES_LEFT))
+    return dataclasses.replace(config, embedder=dataclasses.replace(config.embedder, threads=threads))
 
 
 class GcHold:
