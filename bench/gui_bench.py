@@ -311,10 +311,10 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
     from app.gui import pauses
 
     if variant == "before":
-        pauses.WORKER_NICE, pauses.HOLD_GC_WHILE_LOADING, pauses.CORES_LEFT = 0, False, 0
-    elif variant.startswith("nice"):  # e.g. nice5-gc1-cores1: worker nice value, GC waits for the models, cores left
-        nice, gc_hold, cores = (variant[4:].replace("-gc", " ").replace("-cores", " ") + " 0").split()[:3]
-        pauses.WORKER_NICE, pauses.HOLD_GC_WHILE_LOADING, pauses.CORES_LEFT = int(nice), gc_hold == "1", int(cores)
+        pauses.HOLD_GC_WHILE_LOADING, pauses.CORES_LEFT = False, 0
+    elif variant.startswith("gc"):  # e.g. gc1-cores0: G=1 no full GC pass while the models load, C cores left
+        gc_hold, cores = variant[2:].split("-cores")
+        pauses.HOLD_GC_WHILE_LOADING, pauses.CORES_LEFT = gc_hold == "1", int(cores)
     figures: dict[str, float] = {"load_start": os.getloadavg()[0]}
 
     from PySide6.QtCore import QEventLoop, QTimer
@@ -366,6 +366,7 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
     wait_until(lambda: bool(finished), 3600)
     worst, p99 = meter.stop()
     figures["import"], figures["import_n"] = worst, meter.over_100
+    figures["import_s"] = time.perf_counter() - started
     print(f"import of {conv.message_count} messages ({conversation.name}, infer={infer}) in "
           f"{time.perf_counter() - started:.1f} s: longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
 
@@ -465,9 +466,9 @@ def compare_stalls(conversation: Path, infer: bool, rounds: int, variants: Seque
     print("\nlongest stall per run in ms (how many stalls over 100 ms), runs in the order made; "
           "'before' = app/gui/pauses.py switched off")
     print("| | " + " | ".join(variants) + " |\n|---|" + "---|" * len(variants))
-    for key, label in PHASES + (("save", "Save -> new text shown"),):
-        cells = [", ".join(f"{r[key]:.1f}" if key == "save" else f"{r[key]:.0f} ({r.get(key + '_n', 0):.0f})"
-                           for r in runs[v]) for v in variants]
+    for key, label in PHASES + (("save", "Save -> new text shown"), ("import_s", "import's wall time (s)")):
+        cells = [", ".join(f"{r.get(key, float('nan')):.1f}" if key in ("save", "import_s")
+                           else f"{r[key]:.0f} ({r.get(key + '_n', 0):.0f})" for r in runs[v]) for v in variants]
         print(f"| {label} | " + " | ".join(cells) + " |")
     loads = [r[k] for v in runs.values() for r in v for k in ("load_start", "load_end")]
     print(f"| load average (1 min) | {min(loads):.1f}-{max(loads):.1f} |" + " |" * (len(variants) - 1))
@@ -487,8 +488,8 @@ def main() -> int:
                    help="with --stalls: this many runs each of before/after, alternated, and a table")
     p.add_argument("--variant", default="shipped", help=argparse.SUPPRESS)
     p.add_argument("--variants", default="before,shipped",
-                   help="with --rounds: what to alternate (before, shipped, or niceN-gcG-coresC: worker nice N, "
-                        "G=1: no full GC pass while the models load, C cores left to the GUI thread)")
+                   help="with --rounds: what to alternate (before, shipped, or gcG-coresC: G=1 no full GC pass "
+                        "while the models load, C cores the embedder leaves to the GUI thread)")
     args = p.parse_args()
     if args.stalls and args.rounds:
         compare_stalls(args.conversation, args.infer, args.rounds, args.variants.split(","))

@@ -28,7 +28,7 @@ from .workers import Worker
 
 MODEL_NOT_LOADED, MODEL_LOADING, MODEL_READY, MODEL_ERROR = "not loaded", "loading", "ready", "error"
 BACKUP_CHECK_MS = 3_600_000  # hourly check whether the daily backup is due
-LOADED_CHECK_MS = 250  # how often to look whether the background model load has finished
+LOADED_CHECK_S = 0.25  # how often the loading worker looks whether the bridge is closing
 SCAN_LIMIT = 20_000  # records listed for the timeline view
 ME = "you (Loci app)"  # the actor of edits made in the window
 OnDone = Callable[[Any], None] | None  # called with a write's result once it landed
@@ -59,7 +59,6 @@ class EngineBridge(JobRunner):
         self.import_finished.connect(lambda _summary: self.changes.note())
         self._backup_timer = QTimer(self, interval=BACKUP_CHECK_MS, timeout=self.backup_if_due)  # the daily backup
         self.gc_hold = GcHold()  # no collection over the models while they load (pauses.py)
-        self._loaded_timer = QTimer(self, interval=LOADED_CHECK_MS, timeout=self._check_loaded)
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -103,31 +102,37 @@ class EngineBridge(JobRunner):
                         name="daily backup")
 
     def load_model(self) -> None:
-        """Load the embedding model (and warm the search indexes) in the background."""
-        if self.memory is None:
+        """Load the embedding model (and warm the search indexes) in the background; the worker then
+        waits for the store's own background load (the entity model) to let the GC back in."""
+        if (mem := self.memory) is None:
             return
         self._set_model_state(MODEL_LOADING)
+
+        def load(progress: Callable[[int, int], None]) -> bool:
+            mem.warm_up()
+            progress(1, 2)  # the embedder is ready: searches can run
+            ready = getattr(mem, "wait_until_ready", None)  # a client of another process loads nothing here
+            while ready is not None and not ready(LOADED_CHECK_S):
+                if self.closed:
+                    return False
+            return True
 
         def failed(text: str) -> None:
             self.gc_hold.release(freeze=False)
             self.model_error = text
             self._set_model_state(MODEL_ERROR)
             self.messages.error(text)
-        self.submit(self.memory.warm_up, on_result=self._model_loaded, on_failed=failed, name="load embedding model")
+        self.submit(load, on_progress=self._embedder_loaded, on_result=self._models_loaded, on_failed=failed,
+                    wants_progress=True, name="load models")
 
-    def _model_loaded(self, _result: object = None) -> None:
-        self._set_model_state(MODEL_READY)
-        if self.gc_hold.holding:
-            self._loaded_timer.start()
-            self._check_loaded()
+    def _embedder_loaded(self, _done: int = 0, _total: int = 0) -> None:
+        if self.model_state != MODEL_READY:
+            self._set_model_state(MODEL_READY)
 
-    def _check_loaded(self) -> None:
-        """Once the store's background load (the entity model, after the embedder) is done, let the
-        GC back in with the models' objects frozen. A client of another process loads nothing here."""
-        ready = getattr(self.memory, "wait_until_ready", None)
-        if self.memory is None or ready is None or ready(0):
-            self._loaded_timer.stop()
-            self.gc_hold.release(freeze=self.memory is not None)
+    def _models_loaded(self, loaded: bool) -> None:
+        """Every model is in: the GC back, with their objects frozen (pauses.GcHold)."""
+        self._embedder_loaded()
+        self.gc_hold.release(freeze=loaded)
 
     def _set_model_state(self, state: str) -> None:
         self.model_state = state
@@ -136,12 +141,10 @@ class EngineBridge(JobRunner):
     def close(self, timeout_ms: int = 10_000) -> None:
         """Cancel imports, wait for running jobs, release the store."""
         self._backup_timer.stop()
-        self._loaded_timer.stop()
         self.wait_for_jobs(timeout_ms, cancel=True)
         self._release()
 
     def _release(self) -> None:
-        self._loaded_timer.stop()
         self.gc_hold.thaw()  # the models' objects may be freed with the store
         self.changes.stop()
         if self.memory is not None and self._owns_memory:

@@ -1,54 +1,25 @@
-"""Keeps the GUI thread's waits short: workers run at a lower CPU priority, and the cyclic GC skips the loaded models.
+"""Keeps the GUI thread's waits short: the embedder leaves it a core, and the cyclic GC skips the loaded models.
 
-Measured with `python bench/gui_bench.py --stalls` (BENCHMARKS.md): the event loop stalled while
-(1) worker threads, and the onnxruntime, llama.cpp, Chroma and spaCy threads they start, took both
-cores of a small machine, so the woken GUI thread waited for one; and (2) a full collection of
-the cyclic garbage collector walked the millions of objects spaCy and the other models load,
-holding the GIL for 100-220 ms, on whichever thread happened to allocate.
+Measured with `python bench/gui_bench.py --stalls --rounds N` (BENCHMARKS.md): the event loop
+stalled while (1) the embedder's threads took both cores of a small machine during an import, so
+the woken GUI thread waited for one, and (2) full collections of the cyclic garbage collector,
+while spaCy loaded, walked everything loaded so far with the GIL held for 100-220 ms each.
+Lowering the workers' CPU priority (nice) was measured too and left out: a low-priority thread
+holding the GIL made the GUI thread wait longer on a busy machine.
 """
 from __future__ import annotations
 
 import dataclasses
 import gc
-import logging
 import os
-import sys
-import threading
 
 from engine import LociConfig
 
-log = logging.getLogger(__name__)
-
-# A worker thread's nice value on Linux: the GUI thread (0) gets a core about ten times as
-# readily. Threads a worker starts (model loader, entity linker, inference pools) inherit it.
-WORKER_NICE = 10
 # Whether the cyclic GC waits until the models are loaded (then skips their objects for good).
 HOLD_GC_WHILE_LOADING = True
 # Cores the embedder leaves to the GUI thread (unless embedder.threads is set): on two cores an
 # import's embedding otherwise takes both, and the woken GUI thread waits for one.
 CORES_LEFT = 1
-
-_lowered = threading.local()
-
-
-def lower_this_thread() -> None:
-    """Give the calling worker thread (and the threads it starts from now on) a lower CPU priority."""
-    if getattr(_lowered, "done", False) or WORKER_NICE <= 0:
-        return
-    _lowered.done = True
-    if sys.platform.startswith("linux"):  # nice is per thread on Linux (elsewhere a thread id is no pid)
-        try:
-            tid = threading.get_native_id()
-            if os.getpriority(os.PRIO_PROCESS, tid) < WORKER_NICE:
-                os.setpriority(os.PRIO_PROCESS, tid, WORKER_NICE)
-        except OSError as exc:  # a sandbox may refuse; the app works the same, only less smoothly
-            log.debug("could not lower a worker thread's priority: %s", exc)
-    else:
-        from PySide6.QtCore import QThread
-
-        thread = QThread.currentThread()
-        if thread is not None:
-            thread.setPriority(QThread.Priority.LowPriority)
 
 
 def leave_a_core(config: LociConfig) -> LociConfig:

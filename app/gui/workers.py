@@ -9,8 +9,6 @@ from PySide6.QtCore import QObject, QRunnable, Signal
 
 from engine import CancelToken, LociError  # noqa: F401 (CancelToken re-exported for the GUI)
 
-from .pauses import lower_this_thread
-
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +36,6 @@ class Worker(QRunnable):
             self.kwargs["progress"] = self.signals.progress.emit
 
     def run(self) -> None:
-        lower_this_thread()  # the GUI thread gets a core first
         try:
             value = self.fn(*self.args, **self.kwargs)
         except LociError as exc:

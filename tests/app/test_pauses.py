@@ -1,45 +1,13 @@
-"""The GUI's short-pause measures: low-priority workers, no full GC pass while models load, a core left free."""
+"""The GUI's short-pause measures: no full GC pass while the models load, a core left to the GUI thread."""
 from __future__ import annotations
 
 import gc
 import os
-import sys
-import threading
-
-import pytest
 
 from app.gui import pauses
 from app.gui.engine_bridge import MODEL_READY, EngineBridge
-from app.gui.jobs import JobRunner
 from app.gui.messages import Messages
 from engine import LociConfig
-
-linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice is per thread on Linux only")
-
-
-def _nice() -> int:
-    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-
-@linux
-def test_a_worker_and_the_threads_it_starts_run_at_a_lower_priority_than_the_gui_thread(qtbot) -> None:
-    gui_nice = _nice()
-    runner = JobRunner(Messages())
-
-    def job() -> tuple[int, int]:
-        seen: list[int] = []
-        child = threading.Thread(target=lambda: seen.append(_nice()))  # e.g. a model loader
-        child.start()
-        child.join()
-        return _nice(), seen[0]
-
-    got: list[tuple[int, int]] = []
-    runner.submit(job, on_result=got.append)
-    qtbot.waitUntil(lambda: bool(got), timeout=5000)
-    assert got == [(max(gui_nice, pauses.WORKER_NICE),) * 2]
-    assert _nice() == gui_nice  # the GUI thread keeps its own
-    runner.wait_for_jobs(5000)
-
 
 def test_the_hold_keeps_full_collections_off_until_released_then_freezes_what_was_loaded() -> None:
     before = gc.get_threshold()
