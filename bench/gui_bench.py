@@ -2,6 +2,7 @@
 
     python bench/gui_bench.py [--startup-n 10000] [--scroll-n 100000] [--cache /tmp/loci-bench]
     python bench/gui_bench.py --stalls [--conversation PATH] [--infer]
+    python bench/gui_bench.py --stalls --rounds 3 [--variants before,shipped]
 
 --stalls measures how long the event loop stalls (a 5 ms timer's longest late tick) in the
 real window over a fresh store with the real models: while the app's importer stores LoCoMo
@@ -10,7 +11,12 @@ while another process adds 50 memories through the window's store (a client of i
 Assistant tab streams a reply from the packaged GGUF model and a note is added in the
 background, and the time from Save to the new text shown in the list and the details (and to
 the store's answer). LOCI_STALL_TRACE=1 prints the GUI thread's stack during stalls.
-Targets: stall <= 100 ms, Save -> shown <= 200 ms.
+Targets: stall <= 100 ms, Save -> shown <= 200 ms. Each worst stall is split, from the GUI
+thread's schedstat, into time it ran, waited for a core (the OS ran others) and slept (waiting
+for the GIL or a lock), with the longest pause of the cyclic GC on any thread.
+
+--rounds N runs N fresh processes of each variant, alternated (before, shipped, before, ...), and
+prints a table: "before" switches off app/gui/pauses.py (the cyclic GC as Python sets it).
 
 Stores are built once through the real engine (Memory.add with infer=False) and cached. To
 build 100k memories in minutes rather than an hour they are embedded by a deterministic
@@ -311,10 +317,7 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
     from app.gui import pauses
 
     if variant == "before":
-        pauses.HOLD_GC_WHILE_LOADING, pauses.CORES_LEFT = False, 0
-    elif variant.startswith("gc"):  # e.g. gc1-cores0: G=1 no full GC pass while the models load, C cores left
-        gc_hold, cores = variant[2:].split("-cores")
-        pauses.HOLD_GC_WHILE_LOADING, pauses.CORES_LEFT = gc_hold == "1", int(cores)
+        pauses.HOLD_GC_WHILE_LOADING = False
     figures: dict[str, float] = {"load_start": os.getloadavg()[0]}
 
     from PySide6.QtCore import QEventLoop, QTimer
@@ -487,9 +490,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=0,
                    help="with --stalls: this many runs each of before/after, alternated, and a table")
     p.add_argument("--variant", default="shipped", help=argparse.SUPPRESS)
-    p.add_argument("--variants", default="before,shipped",
-                   help="with --rounds: what to alternate (before, shipped, or gcG-coresC: G=1 no full GC pass "
-                        "while the models load, C cores the embedder leaves to the GUI thread)")
+    p.add_argument("--variants", default="before,shipped", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.stalls and args.rounds:
         compare_stalls(args.conversation, args.infer, args.rounds, args.variants.split(","))

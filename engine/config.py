@@ -28,7 +28,6 @@ class EmbedderConfig:
     dimension: int | None = None  # when set, checked against the model (mem0's embedding_dims)
     backend: str = "onnx"  # onnx (onnxruntime, light) or torch (sentence-transformers)
     precision: str = "fp32"  # or int8: half the CPU per embed (onnx backend); for new stores, a store keeps its own
-    threads: int | None = None  # onnx backend's threads per embedding call; default: the cores, at most 4
 
 
 @dataclass(slots=True)
@@ -148,7 +147,6 @@ def _toml_value(value: Any) -> str:
 # Allowed ranges (inclusive) of numeric settings; every float must also be finite.
 _RANGES: dict[str, tuple[float, float]] = {
     "embedder.batch_size": (1, 65_536),
-    "embedder.threads": (1, 1024),
     "llm.n_ctx": (128, 1 << 20),
     "llm.n_threads": (1, 1024),
     "llm.n_gpu_layers": (-1, 100_000),

@@ -22,7 +22,7 @@ from ..importers import Conversation
 from .browser_reads import Details, Overview, read_details, read_overview
 from .jobs import JobRunner
 from .messages import Messages, imported, memories, repaired, restored
-from .pauses import GcHold, leave_a_core
+from .pauses import GcHold
 from .store_changes import StoreChanges
 from .workers import Worker
 
@@ -79,8 +79,7 @@ class EngineBridge(JobRunner):
             self.gc_hold.release(freeze=False)
             self.messages.error(text)
             self.store_failed.emit(text)
-        self.submit(lambda config=leave_a_core(self.config): cast(Memory, open_memory(data_dir, config)),
-                    on_result=self._opened,
+        self.submit(lambda config=self.config: cast(Memory, open_memory(data_dir, config)), on_result=self._opened,
                     on_failed=failed, name="open store")
 
     def _opened(self, mem: Memory) -> None:

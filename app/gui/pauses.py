@@ -1,34 +1,18 @@
-"""Keeps the GUI thread's waits short: the embedder leaves it a core, and the cyclic GC skips the loaded models.
+"""The GUI process's cyclic GC: no full pass over the models while they load, and none over them after.
 
-Measured with `python bench/gui_bench.py --stalls --rounds N` (BENCHMARKS.md): the event loop
-stalled while (1) the embedder's threads took both cores of a small machine during an import, so
-the woken GUI thread waited for one, and (2) full collections of the cyclic garbage collector,
-while spaCy loaded, walked everything loaded so far with the GIL held for 100-220 ms each.
-Lowering the workers' CPU priority (nice) was measured too and left out: a low-priority thread
-holding the GIL made the GUI thread wait longer on a busy machine.
+Measured with `python bench/gui_bench.py --stalls --rounds N` (BENCHMARKS.md): while spaCy
+loaded in the background (often during a newcomer's first import), full collections walked
+everything loaded so far with the GIL held, 100-220 ms each, on whichever thread allocated.
+Also measured and left out: lowering the workers' CPU priority (a low-priority thread holding
+the GIL made the GUI thread wait longer on a busy machine) and leaving the GUI thread a core by
+giving the embedder one thread fewer (no difference on a machine busy with other programs).
 """
 from __future__ import annotations
 
-import dataclasses
 import gc
-import os
-
-from engine import LociConfig
 
 # Whether the cyclic GC waits until the models are loaded (then skips their objects for good).
 HOLD_GC_WHILE_LOADING = True
-# Cores the embedder leaves to the GUI thread (unless embedder.threads is set): on two cores an
-# import's embedding otherwise takes both, and the woken GUI thread waits for one.
-CORES_LEFT = 1
-
-
-def leave_a_core(config: LociConfig) -> LociConfig:
-    """The config the GUI opens its store with: the embedder's threads one fewer than the cores
-    (at least one, at most its own default of 4) unless set. The saved settings are not changed."""
-    if config.embedder.threads is not None or CORES_LEFT <= 0:
-        return config
-    threads = max(1, min(4, (os.cpu_count() or 1) - CORES_LEFT))
-    return dataclasses.replace(config, embedder=dataclasses.replace(config.embedder, threads=threads))
 
 
 class GcHold:

@@ -295,10 +295,10 @@ def default_embedder(config: Any) -> Any:
         if config.backend != "onnx" or config.device not in ("auto", "cpu"):
             log.info("the installed app embeds with onnxruntime on the CPU (backend=%s, device=%s ignored)",
                      config.backend, config.device)
-        return OnnxEmbedder(config.model, folder, config.batch_size, config.threads, precision=config.precision)
+        return OnnxEmbedder(config.model, folder, config.batch_size, precision=config.precision)
     if config.backend == "onnx" and config.device in ("auto", "cpu") and folder is not None \
             and can_export(folder):
-        return OnnxEmbedder(config.model, folder, config.batch_size, config.threads, precision=config.precision)
+        return OnnxEmbedder(config.model, folder, config.batch_size, precision=config.precision)
     if config.precision != "fp32":
         raise ConfigError(f"embedder.precision = \"{config.precision}\" runs a mean-pooling sentence-transformers "
                           "model with onnxruntime on the CPU: set embedder.backend to \"onnx\" and "

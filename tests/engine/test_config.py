@@ -49,7 +49,6 @@ def test_toml_round_trip(tmp_path):
     ({"extraction": {"duplicate_threshold": 1.5}}, "extraction.duplicate_threshold"),
     ({"llm": {"n_ctx": 0}}, "llm.n_ctx"),
     ({"embedder": {"batch_size": -1}}, "embedder.batch_size"),
-    ({"embedder": {"threads": 0}}, "embedder.threads"),
     ({"embedder": {"device": "toaster"}}, "embedder.device"),
     ({"embedder": {"model": "bad \ud800"}}, "embedder.model"),
 ])

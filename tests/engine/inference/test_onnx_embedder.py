@@ -61,12 +61,6 @@ def test_a_batch_of_mixed_lengths_gives_each_text_its_own_vector(embedder):
     assert np.abs(together - embedder.embed_batch(texts)).max() < 1e-5
 
 
-def test_embedder_threads_sets_the_sessions_threads(exported):
-    embedder = default_embedder(EmbedderConfig(threads=1))
-    embedder.load()
-    assert embedder._session.get_session_options().intra_op_num_threads == 1
-
-
 def test_length_groups_keep_padding_small_and_cover_every_text():
     lengths = [3, 3, 4, 5, 9, 10, 11, 40, 41, 200]
     groups = length_groups(lengths, most=4)
