@@ -357,6 +357,7 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
         wait_until(lambda: not any(t.name == "loci-model-loader" for t in threading.enumerate()), 300)
     worst, p99 = meter.stop()
     figures["start"], figures["start_n"] = worst, meter.over_100
+    figures["start_gc"] = max((ms for ms, _gen in meter.gc_pauses), default=0.0)
     print(f"first window shown {shown_ms:.0f} ms after build; while the store opened and the model loaded: "
           f"longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
 
@@ -369,6 +370,7 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
     wait_until(lambda: bool(finished), 3600)
     worst, p99 = meter.stop()
     figures["import"], figures["import_n"] = worst, meter.over_100
+    figures["import_gc"] = max((ms for ms, _gen in meter.gc_pauses), default=0.0)
     figures["import_s"] = time.perf_counter() - started
     print(f"import of {conv.message_count} messages ({conversation.name}, infer={infer}) in "
           f"{time.perf_counter() - started:.1f} s: longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
@@ -384,6 +386,7 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
     wait_until(lambda: False, 1.0)  # the window follows the other program's writes
     worst, p99 = meter.stop()
     figures["adds"], figures["adds_n"] = worst, meter.over_100
+    figures["adds_gc"] = max((ms for ms, _gen in meter.gc_pauses), default=0.0)
     print(f"50 adds from another process (exit {proc.returncode}) in {time.perf_counter() - started:.1f} s: "
           f"longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
 
@@ -411,6 +414,7 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
     wait_until(lambda: False, 1.0)  # the browser follows the add
     worst, p99 = meter.stop()
     figures["reply"], figures["reply_n"] = worst, meter.over_100
+    figures["reply_gc"] = max((ms for ms, _gen in meter.gc_pauses), default=0.0)
     print(f"streamed reply ({len(pieces)} pieces, model {assistant.controller.model_state}) with a background add "
           f"in {time.perf_counter() - started:.1f} s: longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
     window.tabs.setCurrentIndex(TAB_MEMORIES)
@@ -473,6 +477,9 @@ def compare_stalls(conversation: Path, infer: bool, rounds: int, variants: Seque
         cells = [", ".join(f"{r.get(key, float('nan')):.1f}" if key in ("save", "import_s")
                            else f"{r[key]:.0f} ({r.get(key + '_n', 0):.0f})" for r in runs[v]) for v in variants]
         print(f"| {label} | " + " | ".join(cells) + " |")
+    for key, label in PHASES:
+        cells = [", ".join(f"{r.get(key + '_gc', float('nan')):.0f}" for r in runs[v]) for v in variants]
+        print(f"| longest GC pause, {label} | " + " | ".join(cells) + " |")
     loads = [r[k] for v in runs.values() for r in v for k in ("load_start", "load_end")]
     print(f"| load average (1 min) | {min(loads):.1f}-{max(loads):.1f} |" + " |" * (len(variants) - 1))
 
