@@ -472,9 +472,13 @@ class MainWindow(QMainWindow):
         if row is None:
             return False
         index = self.proxy.mapFromSource(self.model.index(row, COL_MEMORY))
-        self.table.selectionModel().setCurrentIndex(
-            index, self.table.selectionModel().SelectionFlag.ClearAndSelect
-            | self.table.selectionModel().SelectionFlag.Rows)
+        self.table.setAutoScroll(scroll)  # scroll=False: the list stays where it is (a refresh, a cleared search)
+        try:
+            self.table.selectionModel().setCurrentIndex(
+                index, self.table.selectionModel().SelectionFlag.ClearAndSelect
+                | self.table.selectionModel().SelectionFlag.Rows)
+        finally:
+            self.table.setAutoScroll(True)
         if scroll:
             self.table.scrollTo(index)
         return True

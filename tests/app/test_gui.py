@@ -799,6 +799,7 @@ def test_why_this_result_goes_when_the_search_is_cleared_below_the_first_page(qt
     assert not _why_shown(gui), gui.detail.score_page.toPlainText()
     current = gui.table.selectionModel().currentIndex()  # and its row selected again, far down
     assert current.isValid() and gui.proxy.data(current, RecordRole).id == hit.id
+    assert gui.table.rowAt(0) == 0  # the browse list opens at its top, as before the search
 
 
 def test_why_this_result_goes_when_a_new_search_misses_the_shown_memory(qtbot, gui):
