@@ -2,6 +2,7 @@
 
     python bench/gui_bench.py [--startup-n 10000] [--scroll-n 100000] [--cache /tmp/loci-bench]
     python bench/gui_bench.py --stalls [--conversation PATH] [--infer]
+    python bench/gui_bench.py --stalls --rounds 3 [--variants before,shipped]
 
 --stalls measures how long the event loop stalls (a 5 ms timer's longest late tick) in the
 real window over a fresh store with the real models: while the app's importer stores LoCoMo
@@ -10,7 +11,12 @@ while another process adds 50 memories through the window's store (a client of i
 Assistant tab streams a reply from the packaged GGUF model and a note is added in the
 background, and the time from Save to the new text shown in the list and the details (and to
 the store's answer). LOCI_STALL_TRACE=1 prints the GUI thread's stack during stalls.
-Targets: stall <= 100 ms, Save -> shown <= 200 ms.
+Targets: stall <= 100 ms, Save -> shown <= 200 ms. Each worst stall is split, from the GUI
+thread's schedstat, into time it ran, waited for a core (the OS ran others) and slept (waiting
+for the GIL or a lock), with the longest pause of the cyclic GC on any thread.
+
+--rounds N runs N fresh processes of each variant, alternated (before, shipped, before, ...), and
+prints a table: "before" switches off app/gui/pauses.py (the cyclic GC as Python sets it).
 
 Stores are built once through the real engine (Memory.add with infer=False) and cached. To
 build 100k memories in minutes rather than an hour they are embedded by a deterministic
@@ -33,6 +39,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 T0 = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,7 +190,19 @@ class StallMeter:
         self.timer = QTimer(interval=5)
         self.timer.timeout.connect(self._tick)
         self.worst = 0.0
+        self.over_100 = 0  # stalls over the 100 ms target
         self.ticks: list[float] = []
+        # where the GUI thread's time went during the worst stall: running (its own work), waiting for
+        # a core (the OS ran other threads) or asleep (waiting for the GIL or a lock), from schedstat
+        self._sched = self._open_schedstat()
+        self._last_sched = self._read_sched()
+        self.worst_split = (0.0, 0.0, 0.0)
+        self.measuring = False
+        self.gc_pauses: list[tuple[float, int]] = []  # (ms, generation) of the cyclic GC, on any thread
+        self._gc_start = 0.0
+        import gc
+
+        gc.callbacks.append(self._gc)
 
         self._last_tick = time.monotonic()
         self.samples: dict[str, int] = {}  # GUI thread's stack during a stall -> times seen
@@ -209,7 +228,7 @@ class StallMeter:
         main_id = threading.main_thread().ident
         while True:
             time.sleep(0.01)
-            if not self.timer.isActive() or time.monotonic() - self._last_tick < 0.05:
+            if not self.measuring or time.monotonic() - self._last_tick < 0.05:
                 continue
             frames = sys._current_frames()
             names = {t.ident: t.name for t in threading.enumerate()}
@@ -220,8 +239,36 @@ class StallMeter:
             key = where + "  others: " + ", ".join(others)
             self.samples[key] = self.samples.get(key, 0) + 1
 
+    def _gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        elif self.measuring:
+            self.gc_pauses.append(((time.perf_counter() - self._gc_start) * 1000, info["generation"]))
+
+    @staticmethod
+    def _open_schedstat():
+        import threading
+
+        try:
+            return open(f"/proc/self/task/{threading.get_native_id()}/schedstat", "rb", buffering=0)
+        except OSError:  # not Linux
+            return None
+
+    def _read_sched(self) -> tuple[float, float]:
+        """(ms on a core, ms waiting for one) of the GUI thread so far."""
+        if self._sched is None:
+            return 0.0, 0.0
+        self._sched.seek(0)
+        run, wait, _slices = self._sched.read().split()
+        return int(run) / 1e6, int(wait) / 1e6
+
     def start(self) -> None:
         self.worst, self.ticks = 0.0, []
+        self.over_100 = 0
+        self.measuring = True
+        self.worst_split = (0.0, 0.0, 0.0)
+        self.gc_pauses = []
+        self._last_sched = self._read_sched()
         self.clock.start()
         self.timer.start()
 
@@ -233,12 +280,26 @@ class StallMeter:
         gap = self.clock.nsecsElapsed() / 1e6
         self.clock.restart()
         self.ticks.append(gap)
-        self.worst = max(self.worst, gap - 5)
+        self.over_100 += gap - 5 > 100
+        run, wait = self._read_sched()
+        ran, waited = run - self._last_sched[0], wait - self._last_sched[1]
+        self._last_sched = (run, wait)
+        if gap - 5 > self.worst:
+            self.worst = gap - 5
+            self.worst_split = (ran, waited, max(0.0, gap - ran - waited))
         if gap > 100 and self.samples is not None and os.environ.get("LOCI_STALL_TRACE"):
-            print(f"STALL {gap - 5:.0f} ms ending at {time.time():.3f}", flush=True)
+            print(f"STALL {gap - 5:.0f} ms ending at {time.time():.3f}: GUI thread ran {ran:.0f} ms, waited for a "
+                  f"core {waited:.0f} ms, slept {max(0.0, gap - ran - waited):.0f} ms", flush=True)
+
+    def split(self) -> str:
+        ran, waited, slept = self.worst_split
+        gc_ms = max((ms for ms, _gen in self.gc_pauses), default=0.0)
+        return (f"(GUI thread ran {ran:.0f}, waited for a core {waited:.0f}, slept {slept:.0f} ms; "
+                f"longest GC pause {gc_ms:.0f} ms of {len(self.gc_pauses)})")
 
     def stop(self) -> tuple[float, float]:
         """(worst stall, p99 stall) in ms."""
+        self.measuring = False
         self.timer.stop()
         if self.samples:
             print(f"-- GUI thread during stalls over 50 ms ({sum(self.samples.values())} samples, 10 ms apart):")
@@ -249,8 +310,15 @@ class StallMeter:
         return self.worst, late[min(len(late) - 1, int(len(late) * 0.99))]
 
 
-def measure_stalls(conversation: Path, infer: bool) -> None:
+def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") -> dict[str, float]:
+    """One run in this process; variant "before" switches off what app/gui/pauses.py does."""
     import tempfile
+
+    from app.gui import pauses
+
+    if variant == "before":
+        pauses.HOLD_GC_WHILE_LOADING = False
+    figures: dict[str, float] = {"load_start": os.getloadavg()[0]}
 
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
@@ -288,8 +356,10 @@ def measure_stalls(conversation: Path, infer: bool) -> None:
 
         wait_until(lambda: not any(t.name == "loci-model-loader" for t in threading.enumerate()), 300)
     worst, p99 = meter.stop()
+    figures["start"], figures["start_n"] = worst, meter.over_100
+    figures["start_gc"] = max((ms for ms, _gen in meter.gc_pauses), default=0.0)
     print(f"first window shown {shown_ms:.0f} ms after build; while the store opened and the model loaded: "
-          f"longest stall {worst:.0f} ms, p99 {p99:.0f} ms")
+          f"longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
 
     conv = load_conversation(conversation)
     finished: list[object] = []
@@ -299,8 +369,11 @@ def measure_stalls(conversation: Path, infer: bool) -> None:
     window.start_import(conv, Scope(user_id="bench"), infer)
     wait_until(lambda: bool(finished), 3600)
     worst, p99 = meter.stop()
+    figures["import"], figures["import_n"] = worst, meter.over_100
+    figures["import_gc"] = max((ms for ms, _gen in meter.gc_pauses), default=0.0)
+    figures["import_s"] = time.perf_counter() - started
     print(f"import of {conv.message_count} messages ({conversation.name}, infer={infer}) in "
-          f"{time.perf_counter() - started:.1f} s: longest stall {worst:.0f} ms, p99 {p99:.0f} ms")
+          f"{time.perf_counter() - started:.1f} s: longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
 
     code = ("import sys\nfrom engine.service import open_memory\nm = open_memory(sys.argv[1])\n"
             "for i in range(50):\n    m.add(f'Note {i} from another program about Oslo and hiking', "
@@ -312,8 +385,10 @@ def measure_stalls(conversation: Path, infer: bool) -> None:
     wait_until(lambda: proc.poll() is not None, 1200)
     wait_until(lambda: False, 1.0)  # the window follows the other program's writes
     worst, p99 = meter.stop()
+    figures["adds"], figures["adds_n"] = worst, meter.over_100
+    figures["adds_gc"] = max((ms for ms, _gen in meter.gc_pauses), default=0.0)
     print(f"50 adds from another process (exit {proc.returncode}) in {time.perf_counter() - started:.1f} s: "
-          f"longest stall {worst:.0f} ms, p99 {p99:.0f} ms")
+          f"longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
 
     # a streamed assistant reply (the packaged GGUF model) while a note is added in the background
     from app.gui.main_window import TAB_MEMORIES
@@ -338,8 +413,10 @@ def measure_stalls(conversation: Path, infer: bool) -> None:
     wait_until(lambda: bool(replies) and bool(notes), 600)
     wait_until(lambda: False, 1.0)  # the browser follows the add
     worst, p99 = meter.stop()
+    figures["reply"], figures["reply_n"] = worst, meter.over_100
+    figures["reply_gc"] = max((ms for ms, _gen in meter.gc_pauses), default=0.0)
     print(f"streamed reply ({len(pieces)} pieces, model {assistant.controller.model_state}) with a background add "
-          f"in {time.perf_counter() - started:.1f} s: longest stall {worst:.0f} ms, p99 {p99:.0f} ms")
+          f"in {time.perf_counter() - started:.1f} s: longest stall {worst:.0f} ms {meter.split()}, p99 {p99:.0f} ms")
     window.tabs.setCurrentIndex(TAB_MEMORIES)
 
     from app.gui.models.memory_table import COL_MEMORY
@@ -364,9 +441,47 @@ def measure_stalls(conversation: Path, infer: bool) -> None:
     wait_until(lambda: window.detail.record is not None and window.detail.record.updated_at
                != window.detail.record.created_at, 120)
     stored_ms = (time.perf_counter() - started) * 1000
+    figures["save"] = shown_ms if shown else float("nan")
+    figures["load_end"] = os.getloadavg()[0]
     print(f"Save -> new text shown in list and details: {shown_ms:.1f} ms (shown: {shown}); "
           f"store's answer shown {stored_ms:.0f} ms after Save")
     bridge.close()
+    return figures
+
+
+PHASES = (("start", "while the store opens and the models load"), ("import", "import of the conversation"),
+          ("adds", "50 adds from another process"), ("reply", "streamed reply + a background add"))
+
+
+def compare_stalls(conversation: Path, infer: bool, rounds: int, variants: Sequence[str]) -> None:
+    """Fresh processes, before and after alternated (before, after, before, ...): a table of longest stalls."""
+    import json
+
+    runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+    for n in range(rounds):
+        for variant in variants:
+            out = subprocess.run([sys.executable, __file__, "--stalls", "--variant", variant, "--conversation",
+                                  str(conversation)] + (["--infer"] if infer else []),
+                                 capture_output=True, text=True, timeout=3600)
+            line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+            if not line:
+                raise SystemExit(f"{variant} run failed:\n{out.stdout}\n{out.stderr[-3000:]}")
+            runs[variant].append(json.loads(line[-1][7:]))
+            r = runs[variant][-1]
+            print(f"round {n + 1} {variant}: " + ", ".join(f"{k} {r[k]:.0f}" for k, _ in PHASES)
+                  + f"; save {r['save']:.1f} ms; load average {r['load_start']:.1f}-{r['load_end']:.1f}", flush=True)
+    print("\nlongest stall per run in ms (how many stalls over 100 ms), runs in the order made; "
+          "'before' = app/gui/pauses.py switched off")
+    print("| | " + " | ".join(variants) + " |\n|---|" + "---|" * len(variants))
+    for key, label in PHASES + (("save", "Save -> new text shown"), ("import_s", "import's wall time (s)")):
+        cells = [", ".join(f"{r.get(key, float('nan')):.1f}" if key in ("save", "import_s")
+                           else f"{r[key]:.0f} ({r.get(key + '_n', 0):.0f})" for r in runs[v]) for v in variants]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    for key, label in PHASES:
+        cells = [", ".join(f"{r.get(key + '_gc', float('nan')):.0f}" for r in runs[v]) for v in variants]
+        print(f"| longest GC pause, {label} | " + " | ".join(cells) + " |")
+    loads = [r[k] for v in runs.values() for r in v for k in ("load_start", "load_end")]
+    print(f"| load average (1 min) | {min(loads):.1f}-{max(loads):.1f} |" + " |" * (len(variants) - 1))
 
 
 def main() -> int:
@@ -379,9 +494,19 @@ def main() -> int:
     p.add_argument("--conversation", type=Path, default=Path(os.environ.get(
         "LOCI_LOCOMO_DIR", ROOT.parent / "shared" / "data" / "locomo-dev")) / "26.json")
     p.add_argument("--infer", action="store_true", help="import with fact extraction (infer=True)")
+    p.add_argument("--rounds", type=int, default=0,
+                   help="with --stalls: this many runs each of before/after, alternated, and a table")
+    p.add_argument("--variant", default="shipped", help=argparse.SUPPRESS)
+    p.add_argument("--variants", default="before,shipped", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.stalls and args.rounds:
+        compare_stalls(args.conversation, args.infer, args.rounds, args.variants.split(","))
+        return 0
     if args.stalls:
-        measure_stalls(args.conversation, args.infer)
+        import json
+
+        figures = measure_stalls(args.conversation, args.infer, args.variant)
+        print("RESULT " + json.dumps(figures), flush=True)
         return 0
     if args.child_startup:
         child_startup(Path(args.child_startup))

@@ -22,11 +22,13 @@ from ..importers import Conversation
 from .browser_reads import Details, Overview, read_details, read_overview
 from .jobs import JobRunner
 from .messages import Messages, imported, memories, repaired, restored
+from .pauses import GcHold
 from .store_changes import StoreChanges
 from .workers import Worker
 
 MODEL_NOT_LOADED, MODEL_LOADING, MODEL_READY, MODEL_ERROR = "not loaded", "loading", "ready", "error"
 BACKUP_CHECK_MS = 3_600_000  # hourly check whether the daily backup is due
+LOADED_CHECK_S = 0.25  # how often the loading worker looks whether the bridge is closing
 SCAN_LIMIT = 20_000  # records listed for the timeline view
 ME = "you (Loci app)"  # the actor of edits made in the window
 OnDone = Callable[[Any], None] | None  # called with a write's result once it landed
@@ -56,6 +58,7 @@ class EngineBridge(JobRunner):
         self.changes.changed.connect(self.store_changed)
         self.import_finished.connect(lambda _summary: self.changes.note())
         self._backup_timer = QTimer(self, interval=BACKUP_CHECK_MS, timeout=self.backup_if_due)  # the daily backup
+        self.gc_hold = GcHold()  # no collection over the models while they load (pauses.py)
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -64,6 +67,7 @@ class EngineBridge(JobRunner):
 
     def start(self) -> None:
         """Open the store (in a worker unless one was given), then load the model."""
+        self.gc_hold.hold()
         if self.memory is not None:
             self._opened(self.memory)
         else:
@@ -72,6 +76,7 @@ class EngineBridge(JobRunner):
     def open_store(self, data_dir: str | Path | None = None) -> None:
         """The owner's store, or a client of the program that owns it (RemoteMemory has Memory's methods)."""
         def failed(text: str) -> None:
+            self.gc_hold.release(freeze=False)
             self.messages.error(text)
             self.store_failed.emit(text)
         self.submit(lambda config=self.config: cast(Memory, open_memory(data_dir, config)), on_result=self._opened,
@@ -96,17 +101,37 @@ class EngineBridge(JobRunner):
                         name="daily backup")
 
     def load_model(self) -> None:
-        """Load the embedding model (and warm the search indexes) in the background."""
-        if self.memory is None:
+        """Load the embedding model (and warm the search indexes) in the background; the worker then
+        waits for the store's own background load (the entity model) to let the GC back in."""
+        if (mem := self.memory) is None:
             return
         self._set_model_state(MODEL_LOADING)
 
+        def load(progress: Callable[[int, int], None]) -> bool:
+            mem.warm_up()
+            progress(1, 2)  # the embedder is ready: searches can run
+            ready = getattr(mem, "wait_until_ready", None)  # a client of another process loads nothing here
+            while ready is not None and not ready(LOADED_CHECK_S):
+                if self.closed:
+                    return False
+            return True
+
         def failed(text: str) -> None:
+            self.gc_hold.release(freeze=False)
             self.model_error = text
             self._set_model_state(MODEL_ERROR)
             self.messages.error(text)
-        self.submit(self.memory.warm_up, on_result=lambda _: self._set_model_state(MODEL_READY), on_failed=failed,
-                    name="load embedding model")
+        self.submit(load, on_progress=self._embedder_loaded, on_result=self._models_loaded, on_failed=failed,
+                    wants_progress=True, name="load models")
+
+    def _embedder_loaded(self, _done: int = 0, _total: int = 0) -> None:
+        if self.model_state != MODEL_READY:
+            self._set_model_state(MODEL_READY)
+
+    def _models_loaded(self, loaded: bool) -> None:
+        """Every model is in: the GC back, with their objects frozen (pauses.GcHold)."""
+        self._embedder_loaded()
+        self.gc_hold.release(freeze=loaded)
 
     def _set_model_state(self, state: str) -> None:
         self.model_state = state
@@ -119,6 +144,7 @@ class EngineBridge(JobRunner):
         self._release()
 
     def _release(self) -> None:
+        self.gc_hold.thaw()  # the models' objects may be freed with the store
         self.changes.stop()
         if self.memory is not None and self._owns_memory:
             self.memory.close()

@@ -430,6 +430,9 @@ class MainWindow(QMainWindow):
         self.table.setColumnHidden(COL_SCORE, self.mode != "search")
         if keep:
             self.select_id(keep, scroll=False)
+            # the shown memory's score is this list's (none outside a search), even when its row is
+            # not loaded here and so not selected again
+            self.detail.show_score(self._score_html(keep))
         if self.mode == "search":
             self.table.scrollToTop()  # the best hits, even when the kept selection is further down
         n = self.model.rowCount()
@@ -464,19 +467,21 @@ class MainWindow(QMainWindow):
         return self.detail.record.id if self.detail.record is not None else None
 
     def select_id(self, memory_id: str, scroll: bool = True) -> bool:
-        """Select a memory's row when it is among the first loaded rows."""
-        limit = min(self.model.rowCount(), self.model.PAGE)
-        for row in range(limit):
-            rec = self.model.record(row)
-            if rec is not None and rec.id == memory_id:
-                index = self.proxy.mapFromSource(self.model.index(row, COL_MEMORY))
-                self.table.selectionModel().setCurrentIndex(
-                    index, self.table.selectionModel().SelectionFlag.ClearAndSelect
-                    | self.table.selectionModel().SelectionFlag.Rows)
-                if scroll:
-                    self.table.scrollTo(index)
-                return True
-        return False
+        """Select a memory's row when it is among the rows loaded (a long list reads its pages later)."""
+        row = self.model.row_of(memory_id)
+        if row is None:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(row, COL_MEMORY))
+        self.table.setAutoScroll(scroll)  # scroll=False: the list stays where it is (a refresh, a cleared search)
+        try:
+            self.table.selectionModel().setCurrentIndex(
+                index, self.table.selectionModel().SelectionFlag.ClearAndSelect
+                | self.table.selectionModel().SelectionFlag.Rows)
+        finally:
+            self.table.setAutoScroll(True)
+        if scroll:
+            self.table.scrollTo(index)
+        return True
 
     def selected_records(self) -> list[MemoryRecord]:
         rows = self.table.selectionModel().selectedRows(COL_MEMORY)

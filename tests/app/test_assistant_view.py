@@ -106,6 +106,8 @@ def test_send_streams_the_reply_and_shows_the_memories_used(qtbot, window, llm) 
     assert "[1 April 2024] Maya: My sister Ingrid lives in Bergen" in reply.memories_label.toolTip()
     assert not view.stop_button.isEnabled() and view.send_button.isEnabled()
     assert view.chat_list.count() == 1 and view.chat_list.item(0).text() == "Where does my sister live?"
+    assert view.chat_list.item(0).toolTip().startswith("Where does my sister live?\n")  # whole when elided
+    assert view.chat_list.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
     # clicking a memory shows it in the browser
     memory_id = reply.reply.memory_ids[0]
     with qtbot.waitSignal(window.detail_updated, timeout=30_000):

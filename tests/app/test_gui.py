@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.gui.main_window import TAB_ENTITIES, TAB_TIMELINE
 from app.gui.models import EntityTableModel, MemoryTableModel
-from app.gui.models.memory_table import COL_MEMORY, COL_SCORE, SortRole
+from app.gui.models.memory_table import COL_MEMORY, COL_SCORE, RecordRole, SortRole
 from app.importers import parse_conversation
 from engine import Entity, MemoryRecord, Scope
 from gui_helpers import row_texts, select_row
@@ -770,3 +770,73 @@ def test_a_closed_window_no_longer_hears_its_bridge(qtbot, store):
     bridge.store_failed.emit("gone")
     bridge.import_finished.emit({"added": 0, "cancelled": False, "error": None})
     qtbot.wait(50)
+
+
+def _search(qtbot, window, query: str) -> None:
+    with qtbot.waitSignal(window.table_updated, timeout=30_000):
+        window.search_bar.box.setText(query)
+        window.search_bar.box.returnPressed.emit()
+
+
+def _why_shown(window) -> bool:
+    return window.detail.past.indexOf(window.detail.score_page) >= 0
+
+
+def test_why_this_result_goes_when_the_search_is_cleared_below_the_first_page(qtbot, gui):
+    """The shown memory's row is past the first 200 of the browse list: clearing the search must
+    not leave the last search's score breakdown beside it."""
+    texts = ["The zebra played a xylophone at the harbour festival"] + \
+        [f"Ordinary note number {i} about groceries and the weather" for i in range(240)]
+    seed(gui, texts)  # added in order: the zebra is the oldest, the last row of the browse list
+    _search(qtbot, gui, "zebra xylophone")
+    hit = select_row(qtbot, gui, 0)
+    assert "zebra" in hit.memory and _why_shown(gui)
+    with qtbot.waitSignal(gui.table_updated, timeout=30_000):
+        gui.clear_search_action.trigger()
+    assert gui.mode == "browse" and gui.model.rowCount() == 241
+    assert gui.detail.record is not None and gui.detail.record.id == hit.id  # still shown
+    assert gui.model.row_of(hit.id) >= gui.model.PAGE
+    assert not _why_shown(gui), gui.detail.score_page.toPlainText()
+    current = gui.table.selectionModel().currentIndex()  # and its row selected again, far down
+    assert current.isValid() and gui.proxy.data(current, RecordRole).id == hit.id
+    assert gui.table.rowAt(0) == 0  # the browse list opens at its top, as before the search
+
+
+def test_why_this_result_goes_when_a_new_search_misses_the_shown_memory(qtbot, gui):
+    """The same query in another user's memories: the shown memory is no hit of it any more."""
+    seed(gui)
+    seed(gui, ["Tom plays the trumpet in a brass band"], user="tom")
+    _search(qtbot, gui, "vegetarian risotto")
+    hit = select_row(qtbot, gui, 0)
+    assert "risotto" in hit.memory and _why_shown(gui)
+    with qtbot.waitSignal(gui.table_updated, timeout=30_000):
+        gui.sidebar.scope_selected.emit({"user_id": "tom"})
+    assert gui.mode == "search" and [r.scope.user_id for r in map(gui.model.record, range(gui.model.rowCount()))] \
+        == ["tom"]
+    assert gui.detail.record is not None and gui.detail.record.id == hit.id
+    assert not _why_shown(gui), gui.detail.score_page.toPlainText()
+
+
+def test_ctrl_z_in_the_editor_undoes_typing_then_the_saved_edit(qtbot, gui):
+    """Type, Ctrl+S, Ctrl+Z with the cursor still in the editor: the save is undone (the editor's
+    own undo has nothing left after a save); while typing, Ctrl+Z undoes the typing."""
+    seed(gui)
+    rec = select_row(qtbot, gui, 0)
+    editor = gui.detail.editor
+    gui.activateWindow()
+    editor.setFocus()
+    qtbot.waitUntil(editor.hasFocus, timeout=3000)
+    editor.moveCursor(editor.textCursor().MoveOperation.End)
+    qtbot.keyClicks(editor, " x")
+    assert editor.toPlainText() == rec.memory + " x"
+    qtbot.keyClick(editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # the typing
+    assert editor.toPlainText() == rec.memory and not gui.undo_stack.canUndo()
+    qtbot.keyClicks(editor, " (edited)")
+    with qtbot.waitSignal(gui.detail_updated, timeout=30_000):
+        qtbot.keyClick(editor, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert gui.undo_stack.canUndo() and not editor.document().isUndoAvailable()
+    qtbot.keyClick(editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # the saved edit
+    assert editor.toPlainText() == rec.memory and gui.undo_stack.canRedo()
+    qtbot.waitUntil(lambda: gui.bridge.memory.get_record(rec.id).memory == rec.memory, timeout=30_000)
+    qtbot.keyClick(editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert editor.toPlainText() == rec.memory + " (edited)"

@@ -191,6 +191,9 @@ class AssistantView(QWidget):
         self.new_button.setToolTip("Start a new conversation (Ctrl+Shift+N)")
         self.chat_list = QListWidget()
         self.chat_list.setAccessibleName("Conversations")
+        # a narrow list elides long titles (whole in the tooltip) instead of scrolling sideways
+        self.chat_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chat_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
@@ -368,7 +371,7 @@ class AssistantView(QWidget):
         for conv in chats:
             item = QListWidgetItem(conv.title + ("" if conv.remember else "  (not remembered)"))
             item.setData(Qt.ItemDataRole.UserRole, conv.id)
-            item.setToolTip(f"{len(conv.turns)} messages · session {conv.id}")
+            item.setToolTip(f"{conv.title}\n{len(conv.turns)} messages · session {conv.id}")
             self.chat_list.addItem(item)
             if conv.id == self.conversation.id:
                 self.chat_list.setCurrentItem(item)

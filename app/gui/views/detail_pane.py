@@ -6,7 +6,8 @@ import json
 from dataclasses import replace
 from typing import Any, Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QSizePolicy, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
@@ -93,7 +94,20 @@ class DetailPane(QWidget):
         self.save_button.clicked.connect(self.save)
         self.revert_button.clicked.connect(self.revert)
         self.editor.textChanged.connect(self._update_buttons)
+        self.editor.installEventFilter(self)
         self.show_record(None)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        """Ctrl+Z / Ctrl+Shift+Z in the editor undo its typing; with none left to undo (just saved or
+        just selected) they reach the window's Undo and Redo, which undo the saved edit."""
+        if watched is self.editor and event.type() == QEvent.Type.ShortcutOverride \
+                and isinstance(event, QKeyEvent):
+            document = self.editor.document()
+            if (event.matches(QKeySequence.StandardKey.Undo) and not document.isUndoAvailable()) or \
+                    (event.matches(QKeySequence.StandardKey.Redo) and not document.isRedoAvailable()):
+                event.ignore()  # not the editor's: the window's shortcut takes it
+                return True
+        return super().eventFilter(watched, event)
 
     @property
     def is_dirty(self) -> bool:
