@@ -101,7 +101,7 @@ def test_send_streams_the_reply_and_shows_the_memories_used(qtbot, window, llm) 
     user, reply = bubbles(view)
     assert user.text == "Where does my sister live?" and reply.text == llm.reply + " [1]"
     strip = reply.memories_label.text()
-    assert "Memories used (1)" in strip and "Maya: My sister Ingrid lives in" in strip  # the relevant one, dated, attributed
+    assert "Memories used (1)" in strip and "Maya: My sister Ingrid lives in" in strip  # dated, attributed
     assert "[1] <a href=" in strip  # numbered as the reply cites them
     assert "[1 April 2024] Maya: My sister Ingrid lives in Bergen" in reply.memories_label.toolTip()
     assert not view.stop_button.isEnabled() and view.send_button.isEnabled()
