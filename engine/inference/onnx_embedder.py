@@ -272,14 +272,34 @@ def _export_here(folder: Path, target: Path) -> None:
     tmp.replace(target)
 
 
+def effective_precision(config: Any) -> str:
+    """The precision an EmbedderConfig asks for, "auto" resolved: int8 where the model runs on
+    onnxruntime on the CPU and an int8 file can be had (made here, or shipped in the folder by an
+    installed app, which cannot make one), fp32 otherwise (torch, a GPU, another pooling)."""
+    if config.precision != "auto":
+        return str(config.precision)
+    from ..paths import packaged_model_dir
+
+    folder = Path(config.path).expanduser() if config.path else packaged_model_dir(config.model)
+    if folder is None or not can_export(folder):
+        return "fp32"
+    if is_frozen():
+        return "int8" if prebuilt_int8(folder) is not None else "fp32"
+    return "int8" if config.backend == "onnx" and config.device in ("auto", "cpu") else "fp32"
+
+
 def default_embedder(config: Any) -> Any:
     """The embedder Memory uses for an EmbedderConfig: onnxruntime when the model allows it.
 
     An installed app always embeds with onnxruntime (it ships without torch), from the ONNX
     file in the model folder; a folder without one is a ModelError saying what to pick."""
+    from dataclasses import replace
+
     from ..paths import packaged_model_dir
     from .embeddings import SentenceTransformerEmbedder
 
+    if config.precision == "auto":
+        config = replace(config, precision=effective_precision(config))
     folder = Path(config.path).expanduser() if config.path else packaged_model_dir(config.model)
     if is_frozen():
         if folder is None:
