@@ -39,7 +39,8 @@ def store_embedder_config(data_dir: Path, config: EmbedderConfig) -> EmbedderCon
     """The embedder settings a data folder opens with: a store built with the same model at another
     precision (fp32, int8) keeps its own until a re-embed moves it, so its vectors and the
     queries' always match."""
-    config = dataclasses.replace(config, precision=effective_precision(config))  # "auto" resolved
+    if config.precision == "auto":  # int8 where the model runs on onnxruntime on the CPU
+        config = dataclasses.replace(config, precision=effective_precision(config))
     recorded = Manifest(data_dir).recorded_embedder()
     if recorded is None:
         return config
