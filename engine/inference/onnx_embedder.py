@@ -11,7 +11,8 @@ When a folder cannot be exported (another pooling, no `onnx` package) Memory fal
 SentenceTransformerEmbedder. An installed app (a PyInstaller bundle) has neither torch nor an
 interpreter to export with: it needs onnx/model.onnx in the folder and says so when it is missing.
 With precision "int8" it runs an int8 quantization of that file instead (quantized.py): half
-the CPU per embed, vectors within 0.99 cosine of fp32, under its own name in the store manifest.
+the CPU per embed, vectors within 0.99 cosine of fp32, under its own name in the store manifest;
+each text is run alone, so its vector does not depend on the texts embedded with it.
 """
 from __future__ import annotations
 
@@ -188,7 +189,10 @@ class OnnxEmbedder:
         lengths = mask.sum(axis=1)
         order = np.argsort(lengths, kind="stable")
         parts: list[tuple[np.ndarray, np.ndarray]] = []
-        for start, stop in length_groups(lengths[order].tolist(), self._batch_size):
+        # int8 runs each text alone: its activations are quantized per call, so a text embedded
+        # beside others would get another vector (cosine ~0.99) than alone, as a query is
+        most = self._batch_size if self.precision == "fp32" else 1
+        for start, stop in length_groups(lengths[order].tolist(), most):
             rows = order[start:stop]
             width = max(int(lengths[rows].max()), 1)
             parts.append((rows, self._run(ids[rows, :width], mask[rows, :width])))
