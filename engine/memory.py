@@ -16,6 +16,7 @@ from .config import LociConfig, from_mem0_config, is_mem0_config
 from .errors import InvalidInputError, LociError, StoreError
 from .extraction.temporal import timestamp_or_now
 from .inference.embeddings import Embedder
+from .inference.onnx_embedder import default_embedder
 from .inference.preload import Preload
 from .inference.shutdown import STORE, install_sigterm_exit, on_exit
 from .ingest.adder import Adder
@@ -68,7 +69,7 @@ class Memory:
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self._lock = lock_folder(self.data_dir)
         try:
-            self.embedder: Embedder = open_embedder(self.data_dir, self.config, embedder)  # the store's precision
+            self.embedder: Embedder = open_embedder(self.data_dir, self.config, embedder, default_embedder)
             self._vectors, self._ledger = open_store(self.data_dir, self.config, self.embedder)
         except BaseException:
             self._release_files()
@@ -76,7 +77,7 @@ class Memory:
         self._open_indexes(progress)
         self._wire_rooms(llm)
         self._reembed = Reembed(self.data_dir, self.config, self._ledger, self._vectors, self.embedder,
-                                self._write_lock)  # vectors moving to the configured precision
+                                self._write_lock, default_embedder)  # vectors moving to the configured precision
         # models load while the caller does other things (no stall on the first write)
         self._preload = Preload([("embedding model", getattr(self.embedder, "load", None) or (lambda: None)),
                                  ("entity model", self._entity_extractor.load)], load_progress, start=preload)
@@ -166,8 +167,7 @@ class Memory:
             self._release_files()
 
     def _release_files(self) -> None:
-        vectors = getattr(self, "_vectors", None)  # None while __init__ has not opened it yet
-        ledger = getattr(self, "_ledger", None)
+        vectors, ledger = getattr(self, "_vectors", None), getattr(self, "_ledger", None)  # None until opened
         try:
             if vectors is not None:
                 vectors.close()

@@ -41,6 +41,7 @@ START_DELAY_S = 2.0  # a short-lived open (a CLI command) does not start the wor
 DUTY = 0.6  # share of the time the thread works; it rests the remainder between batches
 
 Watch = Callable[["ReembedStatus"], None]
+Make = Callable[[Any], Embedder]  # EmbedderConfig -> the embedder it describes
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +80,14 @@ class ReembedStatus:
         return f"Re-embedding the memories {move} in the background: {self.done}/{self.total}."
 
 
-def open_embedder(data_dir: Path, config: LociConfig, given: Embedder | None) -> Embedder:
+def open_embedder(data_dir: Path, config: LociConfig, given: Embedder | None,
+                  make: Make = default_embedder) -> Embedder:
     """The embedder a store opens with: the caller's, else the one its vectors were made by,
     switchable when the settings ask for another precision of it (then `Reembed` moves it)."""
     if given is not None:
         return given
     settings = store_embedder_config(data_dir, config.embedder)
-    embedder: Embedder = default_embedder(settings)
+    embedder: Embedder = make(settings)
     if settings.precision != effective_precision(config.embedder) and not config.store.chroma_host:
         return SwitchableEmbedder(embedder)
     return embedder
@@ -95,7 +97,9 @@ class Reembed:
     """The background move of one open store's vectors (see the module docstring)."""
 
     def __init__(self, data_dir: Path, config: LociConfig, ledger: Ledger, vectors: VectorStore,
-                 embedder: Embedder, lock: threading.RLock, *, start_delay: float | None = None) -> None:
+                 embedder: Embedder, lock: threading.RLock, make: Make = default_embedder, *,
+                 start_delay: float | None = None) -> None:
+        self._make = make
         self._data_dir = data_dir
         self._ledger = ledger
         self._vectors = vectors
@@ -188,7 +192,10 @@ class Reembed:
             self._finished.set()
 
     def _move(self) -> None:
-        target = default_embedder(self._target_config)
+        target = self._make(self._target_config)
+        if target.name != self._status.target:
+            raise StoreError(f"The {self._target_config.precision} embedding model could not be made "
+                             f"(got '{target.name}').")
         started = time.perf_counter()
         getattr(target, "load", lambda: None)()
         self._worked += time.perf_counter() - started
