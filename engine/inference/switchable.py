@@ -19,6 +19,8 @@ class SwitchableEmbedder:
 
     def __init__(self, inner: Embedder) -> None:
         self._inner = inner
+        self.name: str = inner.name
+        self.dimension: int = inner.dimension
         self._generation = 0
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -27,18 +29,11 @@ class SwitchableEmbedder:
     def inner(self) -> Embedder:
         return self._inner
 
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def dimension(self) -> int:
-        return self._inner.dimension
-
     def load(self) -> None:
         load = getattr(self._inner, "load", None)
         if load is not None:
             load()
+            self.dimension = self._inner.dimension
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         with self._lock:
@@ -58,6 +53,7 @@ class SwitchableEmbedder:
             raise ValueError(f"cannot switch a {self._inner.dimension}-d embedder to {inner.dimension} dims")
         with self._lock:
             self._inner = inner
+            self.name, self.dimension = inner.name, inner.dimension
             self._generation += 1
 
     def __getattr__(self, name: str) -> Any:  # precision, batch size ... of the model in use

@@ -48,7 +48,7 @@ def test_menu_entry_starts_the_gui():
 
 
 def test_the_staged_embedder_ships_onnx_instead_of_torch_weights_and_gives_the_same_vectors(tmp_path):
-    default_embedder(EmbedderConfig(precision="fp32")).load()  # the venv's export of the packaged model, once per machine
+    default_embedder(EmbedderConfig(precision="fp32")).load()  # the venv's export of the packaged model
     exported = onnx_path(packaged_model_dir(DEFAULT_EMBEDDER))
     calls = []
 
