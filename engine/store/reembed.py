@@ -3,15 +3,18 @@
 A store keeps the precision that built it (folder.store_embedder_config) and opens with it; when
 the settings ask for another precision of the same model, a background thread re-embeds every
 memory with the configured one into a new Chroma collection beside the one in use, in batches,
-pausing between them. Search and writes carry on with the old vectors meanwhile: nothing waits
-for the thread until the very end. Each new vector carries the hash of the text it was made
-from, so the thread finds what changed (added, edited, deleted memories) by comparing the ledger's
-hashes with its own, pass after pass; a crash or a close leaves a half-built collection that the
-next open resumes the same way. When only a few memories are left, the thread takes the write
-lock, embeds those, and switches: the manifest records the new embedder and collection (the one
-durable step: before it the old vectors are used, after it the new ones), the vector store, its
-in-memory mirror and the embedder change over, and the old collection is dropped (a crash before
-that leaves it to the next open, which drops it). A remote Chroma server is never moved.
+resting between them. Search and writes carry on with the old vectors meanwhile: embedding runs
+outside the write lock, and writers wait only while a batch of new vectors is saved (one Chroma
+writer at a time; a backup copies the folder under the same lock) and during the switch.
+
+Each new vector carries the hash of the text it was made from, so the thread finds what changed
+(added, edited, deleted memories) by comparing the ledger's hashes with its own, pass after pass;
+a crash or a close leaves a half-built collection that the next open resumes the same way. When
+only a few memories are left, the thread takes the write lock, embeds those, and switches: the
+manifest records the new embedder and collection (the one durable step: before it the old
+vectors are used, after it the new ones), the vector store, its in-memory mirror and the embedder
+change over, and the old collection is dropped (a crash before that leaves it to the next open,
+which drops it). A remote Chroma server is never moved.
 """
 from __future__ import annotations
 
@@ -175,7 +178,8 @@ class Reembed:
     def _run(self, moving: bool, leftovers: list[str]) -> None:
         try:
             for name in leftovers:
-                self._vectors.drop(name)
+                with self._lock:
+                    self._vectors.drop(name)
                 log.info("dropped the vector collection %s left by an earlier re-embed", name)
             if not moving:
                 return
@@ -213,7 +217,8 @@ class Reembed:
             if len(stale) <= FINAL * (1 if passes < 20 else 16):
                 break
             if gone:
-                side.delete(gone)
+                with self._lock:
+                    side.delete(gone)
                 index.remove(gone)
                 for i in gone:
                     built.pop(i, None)
@@ -242,7 +247,8 @@ class Reembed:
         except StoreError as exc:
             log.warning("the half-built vector collection %s is unreadable (%s); starting it again",
                         self._side, exc)
-            self._vectors.drop(self._side)
+            with self._lock:
+                self._vectors.drop(self._side)
             return self._vectors.side(self._side), {}, VectorIndex(dimension)
         if built:
             log.info("resuming the re-embed of %s: %d vectors already made", self._data_dir, len(built))
@@ -258,7 +264,8 @@ class Reembed:
             return
         vectors = target.embed_batch([r.memory for r in records])
         metas = [{**vector_meta(r), HASH_KEY: want[r.id]} for r in records]
-        side.upsert([r.id for r in records], vectors, metas)
+        with self._lock:  # one Chroma writer at a time (a backup copies the folder under this lock)
+            side.upsert([r.id for r in records], vectors, metas)
         index.add([r.id for r in records], vectors, metas)
         built.update((r.id, want[r.id]) for r in records)
 
@@ -286,6 +293,7 @@ class Reembed:
                  self._data_dir, target.name, len(want), self._worked, held)
         self._set(state="done", done=len(want), total=len(want), longest_lock_ms=round(held, 1))
         try:
-            self._vectors.drop(old)
+            with self._lock:
+                self._vectors.drop(old)
         except StoreError as exc:  # the next open drops it
             log.warning("the old vector collection %s is left for the next open: %s", old, exc)
