@@ -130,7 +130,7 @@ def _care(args: argparse.Namespace) -> Any:
         if not report.unrepaired:  # a move to the configured embedder precision is finished here
             with Memory(data_dir) as mem:
                 def watch(s: Any) -> None:
-                    if s.state == "running":
+                    if s.state == "running" and s.total:
                         print(f"  re-embedding: {s.done}/{s.total}", file=sys.stderr)
                 moved = mem.migration_status(watch, wait=None).describe()
         return {"memories": report.rows, "vectors": report.vectors, "problems": list(report.problems),

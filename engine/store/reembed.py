@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 HASH_KEY = "text_hash"  # metadata of a re-embedded vector: the hash of the text it was made from
 BATCH = 32  # memories per embed call: a close waits for one batch at most
-FINAL = 16  # memories left when the switch takes the write lock (more after many passes)
+FINAL = 4  # memories left when the switch takes the write lock (more after many passes)
 START_DELAY_S = 2.0  # a short-lived open (a CLI command) does not start the work
 DUTY = 0.6  # share of the time the thread works; it rests the remainder between batches
 
@@ -71,16 +71,23 @@ class ReembedStatus:
 
     def describe(self) -> str:
         """One line a person can read."""
-        move = f"from {self.source} to {self.target}"
+        old, new = _precision(self.source), _precision(self.target)
         if self.state == "none":
-            return "The vectors match the embedder settings."
+            return f"The vectors match the embedder settings ({old})."
         if self.state == "done":
-            return f"The vectors were re-embedded {move} ({self.total} memories)."
+            return f"The memories were re-embedded with the {new} embedding model ({self.total} memories)."
         if self.state == "failed":
-            return f"Re-embedding {move} failed: {self.error} Search uses the old vectors."
+            return (f"Re-embedding the memories with the {new} model failed: {self.error} Search uses the "
+                    f"{old} vectors; Loci tries again when the store next opens.")
         if self.state == "stopped":
-            return f"Re-embedding {move} paused at {self.done}/{self.total}; it resumes when the store opens."
-        return f"Re-embedding the memories {move} in the background: {self.done}/{self.total}."
+            return (f"Re-embedding the memories with the {new} model paused at {self.done}/{self.total}; "
+                    "it resumes when the store next opens.")
+        return (f"Re-embedding the memories with the {new} model in the background: {self.done}/{self.total} "
+                f"(search uses the {old} vectors until then).")
+
+
+def _precision(embedder: str) -> str:
+    return embedder.partition("@")[2] or "fp32"
 
 
 def open_embedder(data_dir: Path, config: LociConfig, given: Embedder | None,
