@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -111,6 +112,7 @@ class OnnxEmbedder:
         self._session: Any = None
         self._tokenizer: Any = None
         self._fallback: Any = None  # sentence-transformers, when the export is impossible here
+        self._pool: ThreadPoolExecutor | None = None
         self._inputs: set[str] = set()
         self._output = "last_hidden_state"
         self._lock = threading.Lock()
@@ -151,7 +153,8 @@ class OnnxEmbedder:
             from tokenizers import Tokenizer
 
             options = ort.SessionOptions()
-            options.intra_op_num_threads = self._threads
+            # int8 runs texts one by one, side by side on `threads` workers of one thread each
+            options.intra_op_num_threads = self._threads if self.precision == "fp32" else 1
             options.inter_op_num_threads = 1
             # Spinning worker threads steal the CPU from everything else on a busy machine.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -188,14 +191,16 @@ class OnnxEmbedder:
         mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
         lengths = mask.sum(axis=1)
         order = np.argsort(lengths, kind="stable")
-        parts: list[tuple[np.ndarray, np.ndarray]] = []
         # int8 runs each text alone: its activations are quantized per call, so a text embedded
         # beside others would get another vector (cosine ~0.99) than alone, as a query is
         most = self._batch_size if self.precision == "fp32" else 1
-        for start, stop in length_groups(lengths[order].tolist(), most):
-            rows = order[start:stop]
+        groups = [order[start:stop] for start, stop in length_groups(lengths[order].tolist(), most)]
+
+        def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             width = max(int(lengths[rows].max()), 1)
-            parts.append((rows, self._run(ids[rows, :width], mask[rows, :width])))
+            return rows, self._run(ids[rows, :width], mask[rows, :width])
+        pool = self._workers() if most == 1 and len(groups) > 1 else None
+        parts = list(pool.map(run, groups)) if pool is not None else [run(rows) for rows in groups]
         result = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
         for rows, vectors in parts:
             result[rows] = vectors
@@ -203,6 +208,15 @@ class OnnxEmbedder:
 
     def embed(self, text: str) -> np.ndarray:
         return np.asarray(self.embed_batch([text])[0], dtype=np.float32)
+
+    def _workers(self) -> ThreadPoolExecutor | None:
+        """The threads int8 texts run on side by side (onnxruntime lets go of the GIL); None with one."""
+        if self._threads < 2:
+            return None
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="loci-embed")
+            return self._pool
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
