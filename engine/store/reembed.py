@@ -63,7 +63,8 @@ class ReembedStatus:
     total: int = 0
     error: str | None = None
     seconds: float = 0.0  # time spent re-embedding so far in this session
-    longest_lock_ms: float = 0.0  # how long the switch held the write lock
+    longest_lock_ms: float = 0.0  # the longest the switch held the write lock
+    longest_save_ms: float = 0.0  # the longest it held the lock to save a batch of new vectors
 
     @property
     def is_active(self) -> bool:
@@ -125,6 +126,7 @@ class Reembed:
         self._watch_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._worked = 0.0
+        self._held = 0.0  # the longest the thread held the write lock to save a batch
         moving = isinstance(embedder, SwitchableEmbedder) and not vectors.is_remote
         target = f"{embedder.name.partition('@')[0]}{'' if precision == 'fp32' else '@' + precision}"
         self._status = ReembedStatus("waiting" if moving else "none", embedder.name, target if moving else "")
@@ -173,7 +175,8 @@ class Reembed:
         return [n for n in names if n in ours and n not in (self._vectors.collection_name, keep)]
 
     def _set(self, **changes: Any) -> None:
-        self._status = replace(self._status, seconds=round(self._worked, 2), **changes)
+        self._status = replace(self._status, seconds=round(self._worked, 2),
+                               longest_save_ms=round(self._held * 1000, 1), **changes)
         with self._watch_lock:
             watchers = list(self._watchers)
         for watch in watchers:
@@ -272,7 +275,9 @@ class Reembed:
         vectors = target.embed_batch([r.memory for r in records])
         metas = [{**vector_meta(r), HASH_KEY: want[r.id]} for r in records]
         with self._lock:  # one Chroma writer at a time (a backup copies the folder under this lock)
+            began = time.perf_counter()
             side.upsert([r.id for r in records], vectors, metas)
+            self._held = max(self._held, time.perf_counter() - began)
         index.add([r.id for r in records], vectors, metas)
         built.update((r.id, want[r.id]) for r in records)
 
