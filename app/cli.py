@@ -126,8 +126,15 @@ def _care(args: argparse.Namespace) -> Any:
         def progress(done: int, total: int) -> None:
             print(f"  rebuilding vectors: {done}/{total}", file=sys.stderr)
         report = doctor(data_dir, progress=progress)
+        moved = ""
+        if not report.unrepaired:  # a move to the configured embedder precision is finished here
+            with Memory(data_dir) as mem:
+                def watch(s: Any) -> None:
+                    if s.state == "running" and s.total:
+                        print(f"  re-embedding: {s.done}/{s.total}", file=sys.stderr)
+                moved = mem.migration_status(watch, wait=None).describe()
         return {"memories": report.rows, "vectors": report.vectors, "problems": list(report.problems),
-                "repairs": list(report.repairs), "unrepaired": list(report.unrepaired)}
+                "repairs": list(report.repairs), "unrepaired": list(report.unrepaired), "embedder": moved}
     if args.command == "restore":
         snap = restore_snapshot(data_dir, args.name)
         with Memory(data_dir) as mem:  # opening checks the restored store and rebuilds vectors
@@ -265,6 +272,8 @@ def _print_human(command: str, out: Any) -> None:
             print(f"NOT repaired: {line}")
         verdict = "needs attention" if out["unrepaired"] else "healthy"
         print(f"The store is {verdict}: {out['memories']} memories, {out['vectors']} vectors.")
+        if out.get("embedder"):
+            print(out["embedder"])
         return
     if command == "backup" and "backups" in out:
         if not out["backups"]:

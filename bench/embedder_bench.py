@@ -7,7 +7,7 @@ and the memories per second of 20-per-call `Memory.add(..., infer=False)` of con
 The variants are interleaved round by round (the machine is shared: compare the ratios of one
 run), and the load average is printed before and after.
 
-The int8 model is the one `embedder.precision = "int8"` runs (engine/inference/quantized.py: made
+The int8 model is the one `embedder.precision = "int8"` (the default) runs (engine/inference/quantized.py: made
 locally from the fp32 ONNX export with onnxruntime's dynamic quantization, int8 weights per
 channel; nothing is downloaded). Each variant is written as a model folder (tokenizer and configs
 beside onnx/model.onnx) that Memory opens with `{"embedder": {"path": FOLDER}}`; `--prepare DIR`
@@ -176,7 +176,13 @@ def main() -> None:
         return
     print(f"load average at start: {load()}")
     folders = prepare(args.variants_dir)
-    embedders = {name: OnnxEmbedder(name, folder) for name, folder in folders.items()}
+    # "int8" is what the default precision runs (each text alone: its vector does not depend on its
+    # batch); "int8-batched" is the same file run in batches like fp32 (the first measurement)
+    variants = {name: (folder, "fp32") for name, folder in folders.items()}
+    variants["int8-batched"] = variants.pop("int8")
+    variants = {"fp32": variants.pop("fp32"), "int8": (folders["fp32"], "int8"), **variants}
+    embedders = {name: OnnxEmbedder(DEFAULT_EMBEDDER, folder, precision=precision)
+                 for name, (folder, precision) in variants.items()}
     for emb in embedders.values():
         emb.embed_batch(["warm up"])
     convs = conversations()
@@ -187,7 +193,7 @@ def main() -> None:
     reference = embedders["fp32"].embed_batch(texts)
     print(f"{'variant':<10} {'cos mean':>9} {'cos min':>8} {'cos p1':>7}  (agreement with fp32)")
     for name, emb in embedders.items():
-        if name != "fp32" and name != "int8":
+        if not name.startswith(("fp32", "int8")):
             print(f"{name:<10} {'n/a: another model, another vector space':>40}")
             continue
         vectors = emb.embed_batch(texts)
@@ -206,26 +212,27 @@ def main() -> None:
         for name, emb in embedders.items():
             single[name].append(cpu_ms(emb.embed, picks) / len(picks))
 
-    rates = measure_adds(folders, list(batches(convs)), args.rounds, args.add_batches)
+    rates = measure_adds(variants, list(batches(convs)), args.rounds, args.add_batches)
 
     print(f"\nCPU ms per text (median of {args.rounds} interleaved rounds; ratio to fp32)")
-    print(f"{'variant':<10} {'batched (20/call)':>18} {'ratio':>6} {'single':>8} {'ratio':>6}"
+    print(f"{'variant':<12} {'batched (20/call)':>18} {'ratio':>6} {'single':>8} {'ratio':>6}"
           f" {'adds/s (20/call, infer=False)':>30} {'ratio':>6}")
     base = {k: statistics.median(v["fp32"]) for k, v in (("b", batched), ("s", single), ("a", rates))}
     for name in embedders:
         b, s, a = (statistics.median(batched[name]), statistics.median(single[name]),
                    statistics.median(rates[name]))
-        print(f"{name:<10} {b:>18.2f} {b / base['b']:>6.2f} {s:>8.2f} {s / base['s']:>6.2f}"
+        print(f"{name:<12} {b:>18.2f} {b / base['b']:>6.2f} {s:>8.2f} {s / base['s']:>6.2f}"
               f" {a:>30.1f} {a / base['a']:>6.2f}")
     print(f"\nload average at end: {load()}")
 
 
-def measure_adds(folders: dict[str, Path], work: list[tuple[str, list[dict[str, Any]]]], rounds: int,
-                 per_round: int) -> dict[str, list[float]]:
+def measure_adds(variants: dict[str, tuple[Path, str]], work: list[tuple[str, list[dict[str, Any]]]],
+                 rounds: int, per_round: int) -> dict[str, list[float]]:
     """Memories per second of 20-turn `add(infer=False)` calls, one store per variant, interleaved."""
-    rates: dict[str, list[float]] = {n: [] for n in folders}
+    rates: dict[str, list[float]] = {n: [] for n in variants}
     with tempfile.TemporaryDirectory() as tmp:
-        stores = {n: Memory(Path(tmp) / n, {"embedder": {"path": str(f)}}) for n, f in folders.items()}
+        stores = {n: Memory(Path(tmp) / n, {"embedder": {"path": str(f), "precision": p}})
+                  for n, (f, p) in variants.items()}
         try:
             for mem in stores.values():
                 mem.embedder.embed_batch(["warm up"])  # type: ignore[union-attr]

@@ -106,17 +106,20 @@ def store_label(infer: bool, mode: str, model: str | None) -> str:
 
 
 def open_memory(path: Path, mode: str = "select", model: str | None = None,
-                embedder: str | None = None) -> Memory:
+                embedder: str | None = None, precision: str | None = None) -> Memory:
     config: dict[str, Any] = {"extraction": {"mode": mode}}
     if model:
         config["llm"] = {"model_path": model}
     if embedder:  # a model folder (bench/embedder_bench.py --prepare writes some)
         config["embedder"] = {"path": embedder}
+    if precision:  # fp32 or int8 (default: the settings' default)
+        config.setdefault("embedder", {})["precision"] = precision
     return Memory(path, config)
 
 
 def build(conv_id: str, conv: dict, *, infer: bool, mode: str, model: str | None, cache: Path,
-          rebuild: bool, progress: bool = True, embedder: str | None = None) -> Built:
+          rebuild: bool, progress: bool = True, embedder: str | None = None,
+          precision: str | None = None) -> Built:
     """The store of one conversation, from the cache when it is complete."""
     path = cache / f"{conv_id}-{store_label(infer, mode, model)}"
     done = path / "bench-done.json"
@@ -126,7 +129,7 @@ def build(conv_id: str, conv: dict, *, infer: bool, mode: str, model: str | None
     shutil.rmtree(path, ignore_errors=True)
     started = time.perf_counter()
     n_turns = 0
-    with open_memory(path, mode, model, embedder) as mem:
+    with open_memory(path, mode, model, embedder, precision) as mem:
         all_sessions = list(sessions(conv))
         for s, (when, turns) in enumerate(all_sessions, start=1):
             mem.add([{"role": "user", "name": t["speaker"], "content": f"{t['speaker']}: {t['text']}",
@@ -235,6 +238,8 @@ def main() -> None:
                     "(use a --cache of its own: cached stores keep the embedder that built them)")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--rebuild", action="store_true", help="re-ingest even when a cached store exists")
+    ap.add_argument("--precision", choices=["fp32", "int8"], help="the embedder's precision (default: the "
+                    "settings' default; use a --cache of its own: a cached store moves to the precision asked)")
     args = ap.parse_args()
     convs = load(args.conversations.split(",") if args.conversations else None)
     budgets = tuple(int(b) for b in args.budgets.split(","))
@@ -242,20 +247,20 @@ def main() -> None:
     tables: dict[str, Table] = {"raw (infer=False)": Table()}
     for conv_id, conv in convs:
         raw = build(conv_id, conv, infer=False, mode=args.mode, model=args.model, cache=args.cache,
-                    rebuild=args.rebuild, embedder=args.embedder)
+                    rebuild=args.rebuild, embedder=args.embedder, precision=args.precision)
         inf = build(conv_id, conv, infer=True, mode=args.mode, model=args.model, cache=args.cache,
-                    rebuild=args.rebuild, embedder=args.embedder)
+                    rebuild=args.rebuild, embedder=args.embedder, precision=args.precision)
         print(f"{conv_id}: {raw.turns} turns; raw store {raw.memories} memories"
               + (f" ({raw.seconds / raw.turns * 1000:.1f} ms/turn)" if raw.seconds else " (cached)")
               + f"; infer=True ({args.mode}) {inf.memories} memories"
               + (f" ({inf.seconds / inf.turns:.3f} s/turn)" if inf.seconds else " (cached)"))
-        with open_memory(raw.path, embedder=args.embedder) as mem:
+        with open_memory(raw.path, embedder=args.embedder, precision=args.precision) as mem:
             evaluate(mem, conv_id, conv, tables["raw (infer=False)"], filters={}, budgets=budgets,
                      limit=args.limit)
             for m in [x for x in args.methods.split(",") if x]:
                 evaluate(mem, conv_id, conv, tables.setdefault(f"raw {m}", Table()), filters={},
                          budgets=budgets, limit=args.limit, options=METHODS[m])
-        with open_memory(inf.path, args.mode, args.model, args.embedder) as mem:
+        with open_memory(inf.path, args.mode, args.model, args.embedder, args.precision) as mem:
             n_facts = mem.count(FACTS_ONLY)
             print(f"    {n_facts} facts ({n_facts / inf.turns:.2f} per turn) + "
                   f"{inf.memories - n_facts} episodes")
@@ -268,7 +273,7 @@ def main() -> None:
     n_q = sum(len(questions(c, args.limit)) for _, c in convs)
     print(f"\n{n_q} questions (categories 1-4) from {', '.join(c for c, _ in convs)}; "
           f"extraction mode {args.mode}, model {args.model or 'SmolLM2-135M (default)'}, "
-          f"embedder {args.embedder or 'all-MiniLM-L6-v2 (default)'}\n")
+          f"embedder {args.embedder or 'all-MiniLM-L6-v2 (default)'}, precision {args.precision or 'default'}\n")
     metrics = [f"hit@{k}" for k in KS]
     for b in budgets:
         metrics += [f"ev@{b}w", f"ans@{b}w", f"words@{b}w", f"items@{b}w"]

@@ -27,7 +27,9 @@ class EmbedderConfig:
     batch_size: int = 64
     dimension: int | None = None  # when set, checked against the model (mem0's embedding_dims)
     backend: str = "onnx"  # onnx (onnxruntime, light) or torch (sentence-transformers)
-    precision: str = "fp32"  # or int8: half the CPU per embed (onnx backend); for new stores, a store keeps its own
+    # auto: int8 (half the CPU per embed) where the model runs on onnxruntime on the CPU, else fp32;
+    # a store made at another precision moves to this one in the background (store/reembed.py)
+    precision: str = "auto"
 
 
 @dataclass(slots=True)
@@ -166,7 +168,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "store.chroma_port": (1, 65_535),
 }
 _DEVICES = ("auto", "cpu", "cuda", "mps")
-_PRECISIONS = ("fp32", "int8")
+_PRECISIONS = ("auto", "fp32", "int8")
 
 
 def _check_value(name: str, value: Any) -> None:

@@ -35,7 +35,8 @@ from .store.backup import Snapshot, create_snapshot, is_due
 from .store.export import ExportedMemory
 from .store.integrity import IntegrityReport, check_and_repair, reconcile
 from .store.ledger import ScopeCount
-from .store.folder import disk_usage, lock_folder, make_private, open_store, store_embedder_config
+from .store.folder import disk_usage, lock_folder, make_private, open_store
+from .store.reembed import Reembed, ReembedStatus, Watch, open_embedder
 from .store.writer import Writer, recover
 
 __all__ = ["Memory", "doctor", "content_hash", "EPISODE"]
@@ -61,22 +62,22 @@ class Memory:
                  embedder: Embedder | None = None, llm: Any = None,
                  progress: Progress | None = None, preload: bool = True,
                  load_progress: Callable[[str, int, int], None] | None = None) -> None:
-        if data_dir is not None and (not isinstance(data_dir, (str, os.PathLike))
-                                     or not str(data_dir).strip()):
+        if data_dir is not None and (not isinstance(data_dir, (str, os.PathLike)) or not str(data_dir).strip()):
             raise InvalidInputError(f"data_dir must be a folder path, not {data_dir!r}.")
         self.config = config if isinstance(config, LociConfig) else LociConfig.from_dict(config)
         self.config.validate()
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self._lock = lock_folder(self.data_dir)
         try:
-            settings = store_embedder_config(self.data_dir, self.config.embedder)  # a store keeps its precision
-            self.embedder: Embedder = embedder or default_embedder(settings)
+            self.embedder: Embedder = open_embedder(self.data_dir, self.config, embedder, default_embedder)
             self._vectors, self._ledger = open_store(self.data_dir, self.config, self.embedder)
         except BaseException:
             self._release_files()
             raise
         self._open_indexes(progress)
         self._wire_rooms(llm)
+        self._reembed = Reembed(self.data_dir, self.config, self._ledger, self._vectors, self.embedder,
+                                self._write_lock, default_embedder)  # vectors moving to the configured precision
         # models load while the caller does other things (no stall on the first write)
         self._preload = Preload([("embedding model", getattr(self.embedder, "load", None) or (lambda: None)),
                                  ("entity model", self._entity_extractor.load)], load_progress, start=preload)
@@ -98,11 +99,9 @@ class Memory:
             self._release_files()
             raise
         if self.open_report.repairs:
-            log.warning("store %s repaired on open: %s", self.data_dir,
-                        "; ".join(self.open_report.repairs))
+            log.warning("store %s repaired on open: %s", self.data_dir, "; ".join(self.open_report.repairs))
         # starts linking at once when a previous session left memories queued
-        self._linker = EntityLinker(self._ledger, self._entity_extractor, self._write_lock,
-                                    self._retriever.link)
+        self._linker = EntityLinker(self._ledger, self._entity_extractor, self._write_lock, self._retriever.link)
 
     def _wire_rooms(self, llm: Any) -> None:
         """The write path, the read side and the write side built on the open store."""
@@ -113,6 +112,10 @@ class Memory:
         self._adder = Adder(self._ledger, self._vectors, self.embedder, self._writer, self._reader,
                             self._models, self.config)
         self._editor = Editor(self._reader, self._writer, self.embedder, self._entity_extractor)
+
+    def migration_status(self, watch: Watch | None = None, wait: float | None = 0.0) -> ReembedStatus:
+        """The move to the configured embedder precision (store/reembed.py): `watch` hears each step, `wait` blocks."""
+        return self._reembed.status(watch, wait)
 
     def wait_until_ready(self, timeout: float | None = None) -> bool:
         """Block until the background model load is done (True) or the timeout passes (False)."""
@@ -152,6 +155,7 @@ class Memory:
         self._closed = True
         self._unregister_exit()
         try:
+            self._reembed.stop()  # after the batch under way: the next open resumes
             self._preload.stop()  # no model may still be loading once the files are released
             try:
                 self._linker.close()  # links for up to 2 s; the rest is linked after the next open
@@ -163,8 +167,7 @@ class Memory:
             self._release_files()
 
     def _release_files(self) -> None:
-        vectors = getattr(self, "_vectors", None)  # None while __init__ has not opened it yet
-        ledger = getattr(self, "_ledger", None)
+        vectors, ledger = getattr(self, "_vectors", None), getattr(self, "_ledger", None)  # None until opened
         try:
             if vectors is not None:
                 vectors.close()
@@ -365,9 +368,7 @@ class Memory:
 
     def warm_up(self) -> None:
         """Load the embedding model and build the search indexes now (front ends call this)."""
-        load = getattr(self.embedder, "load", None)
-        if load:
-            load()
+        getattr(self.embedder, "load", lambda: None)()
         self._retriever.warm_up()
 
     def disk_usage(self) -> int:

@@ -11,7 +11,8 @@ When a folder cannot be exported (another pooling, no `onnx` package) Memory fal
 SentenceTransformerEmbedder. An installed app (a PyInstaller bundle) has neither torch nor an
 interpreter to export with: it needs onnx/model.onnx in the folder and says so when it is missing.
 With precision "int8" it runs an int8 quantization of that file instead (quantized.py): half
-the CPU per embed, vectors within 0.99 cosine of fp32, under its own name in the store manifest.
+the CPU per embed, vectors within 0.99 cosine of fp32, under its own name in the store manifest;
+each text is run alone, so its vector does not depend on the texts embedded with it.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import os
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -110,6 +112,7 @@ class OnnxEmbedder:
         self._session: Any = None
         self._tokenizer: Any = None
         self._fallback: Any = None  # sentence-transformers, when the export is impossible here
+        self._pool: ThreadPoolExecutor | None = None
         self._inputs: set[str] = set()
         self._output = "last_hidden_state"
         self._lock = threading.Lock()
@@ -150,7 +153,8 @@ class OnnxEmbedder:
             from tokenizers import Tokenizer
 
             options = ort.SessionOptions()
-            options.intra_op_num_threads = self._threads
+            # int8 runs texts one by one, side by side on `threads` workers of one thread each
+            options.intra_op_num_threads = self._threads if self.precision == "fp32" else 1
             options.inter_op_num_threads = 1
             # Spinning worker threads steal the CPU from everything else on a busy machine.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -187,11 +191,16 @@ class OnnxEmbedder:
         mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
         lengths = mask.sum(axis=1)
         order = np.argsort(lengths, kind="stable")
-        parts: list[tuple[np.ndarray, np.ndarray]] = []
-        for start, stop in length_groups(lengths[order].tolist(), self._batch_size):
-            rows = order[start:stop]
+        # int8 runs each text alone: its activations are quantized per call, so a text embedded
+        # beside others would get another vector (cosine ~0.99) than alone, as a query is
+        most = self._batch_size if self.precision == "fp32" else 1
+        groups = [order[start:stop] for start, stop in length_groups(lengths[order].tolist(), most)]
+
+        def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             width = max(int(lengths[rows].max()), 1)
-            parts.append((rows, self._run(ids[rows, :width], mask[rows, :width])))
+            return rows, self._run(ids[rows, :width], mask[rows, :width])
+        pool = self._workers() if most == 1 and len(groups) > 1 else None
+        parts = list(pool.map(run, groups)) if pool is not None else [run(rows) for rows in groups]
         result = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
         for rows, vectors in parts:
             result[rows] = vectors
@@ -199,6 +208,15 @@ class OnnxEmbedder:
 
     def embed(self, text: str) -> np.ndarray:
         return np.asarray(self.embed_batch([text])[0], dtype=np.float32)
+
+    def _workers(self) -> ThreadPoolExecutor | None:
+        """The threads int8 texts run on side by side (onnxruntime lets go of the GIL); None with one."""
+        if self._threads < 2:
+            return None
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="loci-embed")
+            return self._pool
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
@@ -272,14 +290,34 @@ def _export_here(folder: Path, target: Path) -> None:
     tmp.replace(target)
 
 
+def effective_precision(config: Any) -> str:
+    """The precision an EmbedderConfig asks for, "auto" resolved: int8 where the model runs on
+    onnxruntime on the CPU and an int8 file can be had (made here, or shipped in the folder by an
+    installed app, which cannot make one), fp32 otherwise (torch, a GPU, another pooling)."""
+    if config.precision != "auto":
+        return str(config.precision)
+    from ..paths import packaged_model_dir
+
+    folder = Path(config.path).expanduser() if config.path else packaged_model_dir(config.model)
+    if folder is None or not can_export(folder):
+        return "fp32"
+    if is_frozen():
+        return "int8" if prebuilt_int8(folder) is not None else "fp32"
+    return "int8" if config.backend == "onnx" and config.device in ("auto", "cpu") else "fp32"
+
+
 def default_embedder(config: Any) -> Any:
     """The embedder Memory uses for an EmbedderConfig: onnxruntime when the model allows it.
 
     An installed app always embeds with onnxruntime (it ships without torch), from the ONNX
     file in the model folder; a folder without one is a ModelError saying what to pick."""
+    from dataclasses import replace
+
     from ..paths import packaged_model_dir
     from .embeddings import SentenceTransformerEmbedder
 
+    if config.precision == "auto":
+        config = replace(config, precision=effective_precision(config))
     folder = Path(config.path).expanduser() if config.path else packaged_model_dir(config.model)
     if is_frozen():
         if folder is None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..config import EmbedderConfig, LociConfig
 from ..errors import ConfigError, StoreError
 from ..inference.embeddings import Embedder
+from ..inference.onnx_embedder import effective_precision
 from .backup import create_snapshot, schema_version
 from .integrity import (LEDGER_FILE, damaged_ledger_error, ledger_is_missing, missing_ledger_error,
                         move_vectors_aside, quick_problems)
@@ -35,8 +36,11 @@ def lock_folder(data_dir: Path) -> WriterLock:
 
 
 def store_embedder_config(data_dir: Path, config: EmbedderConfig) -> EmbedderConfig:
-    """The embedder settings for a data folder: a store built with the same model at another
-    precision (fp32, int8) keeps its own, so its vectors and the queries' always match."""
+    """The embedder settings a data folder opens with: a store built with the same model at another
+    precision (fp32, int8) keeps its own until a re-embed moves it, so its vectors and the
+    queries' always match."""
+    if config.precision == "auto":  # int8 where the model runs on onnxruntime on the CPU
+        config = dataclasses.replace(config, precision=effective_precision(config))
     recorded = Manifest(data_dir).recorded_embedder()
     if recorded is None:
         return config
@@ -44,10 +48,8 @@ def store_embedder_config(data_dir: Path, config: EmbedderConfig) -> EmbedderCon
     precision = precision or "fp32"
     if model != config.model or precision == config.precision:
         return config
-    log.log(logging.INFO if config.precision == "fp32" else logging.WARNING,
-            "the store in %s was built with the %s embedding model and keeps it (embedder.precision = %s "
-            "applies to new stores; export and import the memories to move this one)", data_dir, precision,
-            config.precision)
+    log.info("the store in %s was built with the %s embedding model and opens with it (embedder.precision "
+             "is %s: engine/store/reembed.py moves it in the background)", data_dir, precision, config.precision)
     return dataclasses.replace(config, precision=precision)
 
 
@@ -90,8 +92,10 @@ def _open_vectors(data_dir: Path, config: LociConfig, *, repairable: bool) -> Ve
     ledger can rebuild it (the open's reconcile then re-embeds every memory, with progress)."""
     store = config.store
 
+    collection = None if store.chroma_host else Manifest(data_dir).recorded_collection()  # after a re-embed
+
     def make() -> VectorStore:
-        return VectorStore(data_dir, store.collection_name, host=store.chroma_host,
+        return VectorStore(data_dir, collection or store.collection_name, host=store.chroma_host,
                            port=store.chroma_port, ssl=store.chroma_ssl)
 
     try:

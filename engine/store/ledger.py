@@ -436,6 +436,10 @@ class Ledger:
     def ids(self) -> list[str]:
         return [r[0] for r in self._query("SELECT id FROM memories")]
 
+    def hashes(self) -> dict[str, str]:
+        """id -> hash of the text of every memory (a re-embed finds what changed since it embedded)."""
+        return dict(self._query("SELECT id, hash FROM memories"))
+
     def neighbours(self, memory_ids: Sequence[str], max_gap_s: float = 0.0) -> dict[str, list[str]]:
         """Memories stored just before and after each one in the same scope and conversation.
 

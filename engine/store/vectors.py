@@ -99,6 +99,37 @@ class Manifest:
         name = data.get("embedder") if isinstance(data, dict) else None
         return name if isinstance(name, str) else None
 
+    def recorded_collection(self) -> str | None:
+        """The Chroma collection holding the vectors, when a re-embed moved them out of the
+        configured one (None: the configured collection)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        name = data.get("collection") if isinstance(data, dict) else None
+        return name if isinstance(name, str) and name else None
+
+    def switch(self, embedder: str, dimension: int, collection: str) -> None:
+        """Record (atomically, and on disk before returning) that the vectors now live in
+        `collection`, made by `embedder`: the moment a re-embed takes effect."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            data = {"schema_version": SCHEMA_VERSION}
+        data.update(embedder=embedder, dimension=dimension, collection=collection,
+                    switched_at=datetime.now(timezone.utc).isoformat())
+        tmp = self.path.with_suffix(".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(data, indent=2))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"Cannot write the store manifest {self.path}: {exc}. Is the disk full?") from exc
+
     def check_or_write(self, embedder: str, dimension: int) -> None:
         if not self.path.exists():
             text = json.dumps({"schema_version": SCHEMA_VERSION, "embedder": embedder,
@@ -278,6 +309,7 @@ class VectorStore:
         self._count: tuple[int, int] | None = None
         self._client: Any = None
         self._collection: Any = None
+        self.collection_name = collection
         # The in-memory mirror used for search; None until opened, and never for a server.
         self.index: VectorIndex | None = None
         self._index_lock = threading.RLock()  # writers wait while the mirror is being built
@@ -484,10 +516,11 @@ class VectorStore:
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         return self.query(vector, n, where)
 
-    def _raw_pages(self, include: list[str], size: int = 5000) -> Any:
+    def _raw_pages(self, include: list[str], size: int = 5000, collection: Any = None) -> Any:
+        source = collection if collection is not None else self._collection
         offset = 0
         while True:
-            res = self._run("read memory vectors", lambda offset=offset: self._collection.get(  # type: ignore[misc]
+            res = self._run("read memory vectors", lambda offset=offset: source.get(  # type: ignore[misc]
                 include=include, limit=size, offset=offset))
             if not res["ids"]:
                 return
@@ -495,6 +528,41 @@ class VectorStore:
             if len(res["ids"]) < size:
                 return
             offset += len(res["ids"])
+
+    # -- other collections of the folder (a re-embed builds the next vectors beside these) ----
+    def side(self, name: str) -> "SideCollection":
+        """Another collection in this Chroma folder, made when missing (never the one in use)."""
+        if name == self.collection_name or self.is_remote:
+            raise StoreError(f"Cannot build the vector collection '{name}' beside the one in use.")
+
+        def make() -> Any:
+            return self._client.get_or_create_collection(
+                name=name, embedding_function=_RefuseToEmbed(),  # type: ignore[arg-type]
+                metadata={"hnsw:space": "cosine"})
+        return SideCollection(self, name, self._run("open a vector collection", make, write=True))
+
+    def collection_names(self) -> list[str]:
+        """The collections in this Chroma folder."""
+        found = self._run("list the vector collections", lambda: self._client.list_collections())
+        return [c if isinstance(c, str) else c.name for c in found]
+
+    def drop(self, name: str) -> None:
+        """Delete another collection of the folder (a finished or abandoned re-embed's leftover)."""
+        if name == self.collection_name:
+            raise StoreError(f"The vector collection '{name}' is in use and cannot be dropped.")
+        self._run("delete a vector collection", lambda: self._client.delete_collection(name=name),
+                  write=True, check_space=False)
+
+    def adopt(self, side: "SideCollection", index: VectorIndex | None) -> str:
+        """Make `side` (with its mirror) the collection every read and write uses; returns the
+        name of the one it replaces, which stays in the folder until dropped."""
+        with self._index_lock, self._counting():
+            self._mark_dirty()
+            old = self.collection_name
+            self._collection, self.collection_name = side.collection, side.name
+            self.index = index
+            self._count = None
+        return old
 
     # -- reads -------------------------------------------------------------------------
     def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
@@ -547,6 +615,34 @@ class VectorStore:
             include=["embeddings"], limit=1))
         if first["ids"]:
             self.query(np.asarray(first["embeddings"][0], dtype=np.float32), 1)
+
+
+class SideCollection:
+    """A collection being filled beside the one in use, through its store's bounded calls."""
+
+    def __init__(self, store: VectorStore, name: str, collection: Any) -> None:
+        self.store = store
+        self.name = name
+        self.collection = collection
+
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
+        clean = [{k: v for k, v in m.items() if v is not None} or {"_": 0} for m in metadatas]
+        array = np.asarray(vectors, dtype=np.float32)
+        for start in range(0, len(ids), UPSERT_SLICE):  # short calls: Chroma holds the GIL in each
+            part = slice(start, start + UPSERT_SLICE)
+            self.store._run("save memory vectors", lambda part=part: self.collection.upsert(  # type: ignore[misc]
+                ids=list(ids[part]), embeddings=array[part], metadatas=clean[part]),
+                write=True, items=len(ids[part]))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), 1000):
+            chunk = list(ids[start:start + 1000])
+            self.store._run("delete memory vectors", lambda chunk=chunk: self.collection.delete(  # type: ignore[misc]
+                ids=chunk), write=True, check_space=False)
+
+    def pages(self) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        """(ids, vectors, metadatas) of every vector, a page at a time."""
+        yield from self.store._raw_pages(["embeddings", "metadatas"], 2000, self.collection)
 
 
 class IndexState:

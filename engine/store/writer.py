@@ -84,6 +84,9 @@ class Writer:
         """
         ids = [r.id for r in records]
         with self.lock:
+            stale = getattr(self._embedder, "is_stale", None)
+            if stale is not None and stale():  # made before a re-embed switched models (reembed.py)
+                vectors = self._embedder.embed_batch([r.memory for r in records])
             self._ledger.journal_begin(ids)
             try:
                 self._vectors.upsert(ids, vectors, [vector_meta(r) for r in records])

@@ -148,3 +148,20 @@ def test_doctor_lists_and_deletes_what_an_old_assistant_stored_from_its_replies(
     assert main([*d, "doctor", "--chat-leftovers", "--delete"]) == 0
     assert "Deleted 2 memories" in capsys.readouterr().out
     assert main([*d, "list", "--user", "u"]) == 0 and "Pixel" in capsys.readouterr().out
+
+
+def test_doctor_finishes_moving_an_fp32_store_to_int8_with_progress(tmp_path, capsys, embedder):
+    from engine import Memory
+
+    with Memory(tmp_path, embedder=embedder) as mem:  # an fp32 store, as made before int8 was the default
+        mem.add([{"role": "user", "content": f"note {i}: the dog ran to park number {i}"} for i in range(40)],
+                user_id="ana", infer=False)
+    assert main(["--data-dir", str(tmp_path), "doctor"]) == 0
+    captured = capsys.readouterr()
+    assert "re-embedded with the int8 embedding model (40 memories)" in captured.out
+    assert "re-embedding: 40/40" in captured.err
+    assert json.loads((tmp_path / "manifest.json").read_text())["embedder"].endswith("@int8")
+    assert main(["--data-dir", str(tmp_path), "doctor"]) == 0
+    assert "The vectors match the embedder settings (int8)." in capsys.readouterr().out
+    assert main(["--data-dir", str(tmp_path), "search", "park number 7", "--user", "ana"]) == 0
+    assert "note 7: the dog ran to park number 7" in capsys.readouterr().out.splitlines()[0]

@@ -48,7 +48,7 @@ def test_menu_entry_starts_the_gui():
 
 
 def test_the_staged_embedder_ships_onnx_instead_of_torch_weights_and_gives_the_same_vectors(tmp_path):
-    default_embedder(EmbedderConfig()).load()  # the venv's export of the packaged model, once per machine
+    default_embedder(EmbedderConfig(precision="fp32")).load()  # the venv's export of the packaged model
     exported = onnx_path(packaged_model_dir(DEFAULT_EMBEDDER))
     calls = []
 
@@ -59,6 +59,9 @@ def test_the_staged_embedder_ships_onnx_instead_of_torch_weights_and_gives_the_s
     staged = build.stage_embedder(tmp_path, export=export)
     assert calls == [packaged_model_dir(DEFAULT_EMBEDDER)]
     names = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
-    assert {"onnx/model.onnx", "tokenizer.json", "modules.json", "1_Pooling/config.json", "config.json"} <= names
+    assert {"onnx/model.onnx", "onnx/model_int8.onnx", "tokenizer.json", "modules.json", "1_Pooling/config.json",
+            "config.json"} <= names
+    # an installed app runs the shipped int8 file: no quantizer in the bundle
+    assert (staged / "onnx" / "model_int8.onnx").stat().st_size < (staged / "onnx" / "model.onnx").stat().st_size / 2.5
     assert not [n for n in names if n.endswith((".safetensors", ".bin"))]
     assert build.check_embedder(staged) < 1e-5

@@ -20,7 +20,7 @@ TEXTS = ["I moved to Oslo last month", "Where does Maya's sister live?", "word "
 @pytest.fixture(scope="module")
 def exported() -> Path:
     """The packaged model's ONNX export (made once per machine by the venv's embedder)."""
-    embedder = default_embedder(EmbedderConfig())
+    embedder = default_embedder(EmbedderConfig(precision="fp32"))
     embedder.load()
     path = onnx_path(packaged_model_dir(DEFAULT_EMBEDDER))
     assert path.is_file()
@@ -42,7 +42,7 @@ def no_export(*_args):
 
 
 def test_onnx_vectors_match_sentence_transformers(embedder):
-    onnx = default_embedder(EmbedderConfig())
+    onnx = default_embedder(EmbedderConfig(precision="fp32"))
     assert isinstance(onnx, OnnxEmbedder) and onnx.dimension == 384
     got, want = onnx.embed_batch(TEXTS), embedder.embed_batch(TEXTS)
     assert got.shape == want.shape == (4, 384)
@@ -53,7 +53,7 @@ def test_onnx_vectors_match_sentence_transformers(embedder):
 def test_a_batch_of_mixed_lengths_gives_each_text_its_own_vector(embedder):
     # texts run in groups of similar length, each cut to its longest: the vectors are those of
     # each text alone, in the order given
-    onnx = default_embedder(EmbedderConfig())
+    onnx = default_embedder(EmbedderConfig(precision="fp32"))
     texts = [("word " * n).strip() + f" {n}" for n in (40, 2, 300, 7, 7, 90, 1, 15, 3, 120)] + TEXTS
     together = onnx.embed_batch(texts)
     alone = np.stack([onnx.embed_batch([t])[0] for t in texts])
@@ -86,7 +86,7 @@ def test_a_folder_shipping_onnx_model_runs_it_without_exporting(tmp_path, monkey
     folder = model_folder(tmp_path / "model", exported)
     monkeypatch.setenv("LOCI_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(onnx_embedder, "export", no_export)
-    picked = default_embedder(EmbedderConfig(path=str(folder)))
+    picked = default_embedder(EmbedderConfig(path=str(folder), precision="fp32"))
     assert isinstance(picked, OnnxEmbedder)
     assert np.abs(picked.embed_batch(TEXTS) - embedder.embed_batch(TEXTS)).max() < 1e-5
     assert not (tmp_path / "cache").exists()  # nothing cached: the folder's file was used

@@ -15,7 +15,7 @@ from engine.config import EmbedderConfig, LociConfig
 from engine.errors import ConfigError, ModelError, StoreError
 from engine.inference.embeddings import DEFAULT_EMBEDDER, packaged_model_dir
 from engine.inference.onnx_embedder import OnnxEmbedder, cache_dir, default_embedder, onnx_path
-from engine.inference.quantized import int8_onnx, int8_path, quantize
+from engine.inference.quantized import int8_onnx, int8_path, kept_in_fp32, quantize
 
 SENTENCES = ["I moved to Oslo last month", "My sister Ingrid lives in Bergen",
              "We adopted a grey cat called Miso", "The concert was cancelled because of the storm",
@@ -26,7 +26,7 @@ QUESTIONS = {"Where did I move?": 0, "Where does Ingrid live?": 1, "What is the 
 
 @pytest.fixture(scope="module")
 def fp32() -> OnnxEmbedder:
-    embedder = default_embedder(EmbedderConfig())
+    embedder = default_embedder(EmbedderConfig(precision="fp32"))
     assert isinstance(embedder, OnnxEmbedder)
     embedder.load()
     return embedder
@@ -50,13 +50,18 @@ def test_the_int8_model_gives_384d_unit_vectors_close_to_fp32(fp32, int8_file):
     queries = int8.embed_batch(list(QUESTIONS))
     assert list((queries @ got.T).argmax(axis=1)) == list(QUESTIONS.values())
     assert int8.embed_batch([]).shape == (0, 384)
+    # each text runs alone: its vector does not depend on the texts embedded with it
+    alone = np.stack([int8.embed_batch([t])[0] for t in SENTENCES])
+    assert np.abs(got - alone).max() < 1e-6
 
 
-def test_the_int8_copy_is_a_quarter_of_fp32_and_made_once(tmp_path):
+def test_the_int8_copy_is_under_half_of_fp32_and_made_once(tmp_path):
     source = onnx_path(packaged_model_dir(DEFAULT_EMBEDDER))
+    kept = kept_in_fp32(source)  # each of the 6 layers' feed-forward output stays fp32
+    assert len(kept) == 6 and all("/attention/" not in name for name in kept)
     made = int8_onnx(source, tmp_path)
     assert made == int8_path(source, tmp_path) and made.parent == tmp_path / "onnx"
-    assert made.stat().st_size < source.stat().st_size / 3
+    assert made.stat().st_size < source.stat().st_size / 2.5
     assert [p.name for p in made.parent.iterdir()] == [made.name]  # no temp file left
     stamp = made.stat().st_mtime_ns
     assert int8_onnx(source, tmp_path) == made and made.stat().st_mtime_ns == stamp
@@ -105,30 +110,55 @@ def test_int8_needs_the_onnx_backend():
         LociConfig.from_dict({"embedder": {"precision": "int4"}})
 
 
-def test_an_int8_store_keeps_int8_whatever_the_setting(tmp_path, int8_file):
-    with Memory(tmp_path / "store", {"embedder": {"precision": "int8"}}) as mem:
+def test_int8_is_the_default_where_onnxruntime_runs_the_model(tmp_path, int8_file):
+    assert default_embedder(EmbedderConfig()).name == f"{DEFAULT_EMBEDDER}@int8"
+    with Memory(tmp_path / "store") as mem:  # the default settings, as `loci` has them
         mem.add("My sister Ingrid lives in Bergen", user_id="maya", infer=False)
         mem.add("We adopted a grey cat called Miso", user_id="maya", infer=False)
         hits = mem.search("Where does Ingrid live?", filters={"user_id": "maya"})["results"]
         assert hits[0]["memory"] == "My sister Ingrid lives in Bergen"
+        assert mem.migration_status().state == "none"
     manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
     assert manifest["embedder"] == f"{DEFAULT_EMBEDDER}@int8" and manifest["dimension"] == 384
-    with Memory(tmp_path / "store") as mem:  # the default settings (fp32), as `loci` has them
-        assert mem.embedder.name == f"{DEFAULT_EMBEDDER}@int8"
+    with Memory(tmp_path / "store", {"embedder": {"precision": "int8"}}) as mem:
+        assert mem.embedder.name == f"{DEFAULT_EMBEDDER}@int8" and mem.migration_status().state == "none"
         hits = mem.search("What is the cat called?", filters={"user_id": "maya"})["results"]
         assert hits[0]["memory"] == "We adopted a grey cat called Miso"
+    # where int8 cannot run (torch, a GPU, another pooling) the default is fp32, and no error
+    assert default_embedder(EmbedderConfig(backend="torch")).name == DEFAULT_EMBEDDER
+    other = tmp_path / "cls-pooling"
+    other.mkdir()
+    (other / "modules.json").write_text("[]")
+    assert default_embedder(EmbedderConfig(path=str(other))).name == "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def test_an_fp32_store_keeps_fp32_when_int8_is_set(tmp_path, int8_file, caplog):
-    with Memory(tmp_path / "store") as mem:
+def test_a_frozen_app_runs_the_shipped_int8_file_by_default(tmp_path, monkeypatch, fp32, int8_file):
+    folder = tmp_path / "model"
+    shutil.copytree(packaged_model_dir(DEFAULT_EMBEDDER), folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    (folder / "onnx").mkdir()
+    shutil.copy(onnx_path(packaged_model_dir(DEFAULT_EMBEDDER)), folder / "onnx" / "model.onnx")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert default_embedder(EmbedderConfig(path=str(folder))).name == DEFAULT_EMBEDDER  # no int8 file: fp32
+    shutil.copy(int8_file, folder / "onnx" / "model_int8.onnx")
+
+    def no_quantize(*_args):
+        raise AssertionError("quantized in an installed app")
+    monkeypatch.setattr(quantized, "quantize", no_quantize)
+    picked = default_embedder(EmbedderConfig(path=str(folder)))
+    assert picked.name == f"{DEFAULT_EMBEDDER}@int8"
+    assert float((picked.embed_batch(SENTENCES) * fp32.embed_batch(SENTENCES)).sum(axis=1).min()) > 0.95
+
+
+def test_an_fp32_store_set_to_fp32_stays_untouched(tmp_path, int8_file):
+    with Memory(tmp_path / "store", {"embedder": {"precision": "fp32"}}) as mem:
         mem.add("I moved to Oslo last month", user_id="maya", infer=False)
         want = mem.embedder.embed_batch(["Where did Maya move?"])
     before = (tmp_path / "store" / "manifest.json").read_text()
-    with Memory(tmp_path / "store", {"embedder": {"precision": "int8"}}) as mem:
+    with Memory(tmp_path / "store", {"embedder": {"precision": "fp32"}}) as mem:
         assert mem.embedder.name == DEFAULT_EMBEDDER  # queries embedded like the stored vectors
         assert np.abs(mem.embedder.embed_batch(["Where did Maya move?"]) - want).max() < 1e-6
         assert mem.search("Where did Maya move?", filters={"user_id": "maya"})["results"]
-    assert "applies to new stores" in caplog.text
+        assert mem.migration_status(wait=0.5).state == "none"
     assert (tmp_path / "store" / "manifest.json").read_text() == before
     # an embedder given explicitly is checked against the store, and the error names the setting
     int8 = OnnxEmbedder(DEFAULT_EMBEDDER, packaged_model_dir(DEFAULT_EMBEDDER), precision="int8")

@@ -142,8 +142,10 @@ def test_an_older_world_readable_store_is_made_private_on_open(tmp_path, embedde
     assert make_private(store) == 0
 
 
-def test_a_folder_keeps_the_precision_that_built_it(tmp_path):
+def test_a_folder_opens_with_the_precision_that_built_it(tmp_path):
     default, int8 = EmbedderConfig(), EmbedderConfig(precision="int8")
+    assert default.precision == "auto"
+    assert store_embedder_config(tmp_path, default).precision == "int8"  # the default for new folders
     assert store_embedder_config(tmp_path, int8) is int8  # a new folder takes the setting
     manifest = tmp_path / "manifest.json"
     manifest.write_text(f'{{"schema_version": 1, "embedder": "{default.model}@int8", "dimension": 384}}')

@@ -177,3 +177,43 @@ def test_a_big_write_reaches_chroma_in_short_calls_and_keeps_every_vector(tmp_pa
     assert store.count() == n and sorted(store.ids()) == sorted(ids)
     assert store.query(vecs[n - 1], 1)[0][0] == f"m{n - 1}"
     store.close()
+
+
+def test_a_side_collection_is_filled_apart_then_adopted_and_the_old_one_dropped(tmp_path):
+    from engine.store.vector_index import VectorIndex
+
+    store = VectorStore(tmp_path)
+    try:
+        store.upsert(["a", "b"], _vecs(2), [{"user_id": "u"}, {"user_id": "u"}])
+        with pytest.raises(StoreError, match="in use"):
+            store.side("memories")
+        side = store.side("memories-int8")
+        fresh = _vecs(3, seed=1)
+        side.upsert(["a", "b", "c"], fresh, [{"user_id": "u", "text_hash": h} for h in "xyz"])
+        side.delete(["c"])
+        assert store.count() == 2 and sorted(store.collection_names()) == ["memories", "memories-int8"]
+        pages = list(side.pages())
+        assert [sorted(p[0]) for p in pages] == [["a", "b"]] and pages[0][2][0]["text_hash"] in "xy"
+        index = VectorIndex(8)
+        index.add(["a", "b"], fresh[:2], [{"user_id": "u"}, {"user_id": "u"}])
+        assert store.adopt(side, index) == "memories"
+        assert store.collection_name == "memories-int8" and store.index is index
+        assert np.allclose(store.vectors(["a"])["a"], fresh[0], atol=1e-6)
+        assert store.search(fresh[1], 1, {"user_id": "u"})[0][0] == "b"
+        with pytest.raises(StoreError, match="in use"):
+            store.drop("memories-int8")
+        store.drop("memories")
+        assert store.collection_names() == ["memories-int8"]
+    finally:
+        store.close()
+
+
+def test_the_manifest_records_a_switch_atomically(tmp_path):
+    manifest = Manifest(tmp_path)
+    manifest.check_or_write("model", 8)
+    assert manifest.recorded_collection() is None
+    manifest.switch("model@int8", 8, "memories-int8")
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert data["embedder"] == "model@int8" and data["collection"] == "memories-int8" and "created_at" in data
+    assert manifest.recorded_collection() == "memories-int8" and not (tmp_path / "manifest.tmp").exists()
+    manifest.check_or_write("model@int8", 8)  # the switched store opens with its new embedder
