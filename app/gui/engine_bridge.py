@@ -40,6 +40,7 @@ class EngineBridge(ReadJobs):
     store_changed = Signal()
     model_state_changed = Signal(str)
     store_size_known = Signal(int, int)  # memories, bytes on disk
+    reembed_progressed = Signal(object)  # a ReembedStatus, from the store's background move to int8
 
     def __init__(self, messages: Messages, memory: Memory | None = None, *, data_dir: str | Path | None = None,
                  config: LociConfig | None = None, config_path: str | Path | None = None,
@@ -76,8 +77,13 @@ class EngineBridge(ReadJobs):
             self.gc_hold.release(freeze=False)
             self.messages.error(text)
             self.store_failed.emit(text)
-        self.submit(lambda config=self.config: cast(Memory, open_memory(data_dir, config)), on_result=self._opened,
-                    on_failed=failed, name="open store")
+        def run(config: LociConfig = self.config) -> Memory:
+            mem = cast(Memory, open_memory(data_dir, config))
+            status = getattr(mem, "migration_status", None)  # a client of another program has none
+            if status is not None:
+                status(watch=self.reembed_progressed.emit)  # emitted from the move's thread, queued here
+            return mem
+        self.submit(run, on_result=self._opened, on_failed=failed, name="open store")
 
     def _opened(self, mem: Memory) -> None:
         if mem is not self.memory:  # opened here, not given

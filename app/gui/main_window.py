@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QMainWindow, QMes
 from engine import LociError, MemoryRecord, Scope
 from engine.inference.models import model_file_problem
 from engine.store import export
+from engine.store.reembed import ReembedStatus
 
 from ..importers import load_conversation, without_small_talk
 from .commands import DeleteMemoriesCommand, EditMemoryCommand
@@ -234,6 +235,9 @@ class MainWindow(QMainWindow):
     def _store_failed(self, _text: str) -> None:
         self.status.store_label.setText("No store")
 
+    def _reembed_progressed(self, status: ReembedStatus) -> None:
+        self.status.set_reembed(status.state, status.done, status.total, status.error or "")
+
     def _import_finished(self, _summary: object) -> None:
         self.status.end_import()
 
@@ -248,6 +252,7 @@ class MainWindow(QMainWindow):
         b.store_failed.connect(self._store_failed)
         b.import_progressed.connect(self.status.set_import_progress)
         b.import_finished.connect(self._import_finished)
+        b.reembed_progressed.connect(self._reembed_progressed)
         b.store_size_known.connect(self.status.set_store_size)
         self.status.cancel_button.clicked.connect(b.cancel_import)
         self.messages.shown.connect(self._show_message)

@@ -840,3 +840,31 @@ def test_ctrl_z_in_the_editor_undoes_typing_then_the_saved_edit(qtbot, gui):
     qtbot.waitUntil(lambda: gui.bridge.memory.get_record(rec.id).memory == rec.memory, timeout=30_000)
     qtbot.keyClick(editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert editor.toPlainText() == rec.memory + " (edited)"
+
+
+def test_an_older_store_is_sped_up_in_the_background_with_progress_shown(qtbot, tmp_path, embedder, monkeypatch):
+    """A store built with the fp32 embedder moves to int8 after opening; the status bar says so."""
+    import engine.store.reembed as reembed
+    from app.gui.application import build
+    from engine import Memory
+
+    monkeypatch.setattr(reembed, "START_DELAY_S", 0.0)
+    with Memory(tmp_path / "old", embedder=embedder) as mem:  # fp32: how stores were built before
+        mem.add([{"role": "user", "content": t} for t in FACTS], user_id="maya", infer=False)
+    window, bridge, messages = build(data_dir=tmp_path / "old")
+    messages.crash_dialogs_enabled = False
+    qtbot.addWidget(window)
+    states: list[tuple[str, int, int]] = []
+    bridge.reembed_progressed.connect(lambda s: states.append((s.state, s.done, s.total)))
+    shown: list[str] = []
+    window.status.messageChanged.connect(shown.append)
+    window.show()
+    try:
+        bridge.start()
+        qtbot.waitUntil(lambda: any(s[0] == "done" for s in states), timeout=120_000)
+        assert any(s[0] == "running" for s in states) and states[-1] == ("done", len(FACTS), len(FACTS))
+        assert not window.status.reembed_label.isVisible()
+        assert any(m.startswith("Search is faster now: 5 memories re-embedded") for m in shown)
+        assert "@int8" in bridge.memory.embedder.name
+    finally:
+        bridge.close()

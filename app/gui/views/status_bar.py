@@ -26,17 +26,35 @@ class StatusBar(QStatusBar):
         self.store_label = QLabel("Opening the store…")
         self.model_label = QLabel("Model: not loaded")
         self.jobs_label = QLabel("")
+        self.reembed_label = QLabel("")  # the store moving its vectors to the faster embedding model
+        self.reembed_label.hide()
         self.progress = QProgressBar(maximumWidth=200, textVisible=True)
         self.import_rate: ImportRate | None = None
         self.progress.hide()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the running import after the current step")
         self.cancel_button.hide()
-        for w in (self.progress, self.cancel_button, self.jobs_label, self.model_label, self.store_label):
+        for w in (self.progress, self.cancel_button, self.reembed_label, self.jobs_label, self.model_label,
+                  self.store_label):
             self.addPermanentWidget(w)
 
     def set_store_size(self, memories: int, size: int) -> None:
         self.store_label.setText(f"{plural(memories, 'memory')} · {human_bytes(size)}")
+
+    def set_reembed(self, state: str, done: int, total: int, error: str = "") -> None:
+        """The background move of the store's vectors to the faster (int8) embedding model."""
+        if state in ("waiting", "running") and total:
+            self.reembed_label.setText(f"Speeding up search: {done:,} of {total:,} memories")
+            self.reembed_label.setToolTip("Loci is re-embedding your memories with its faster int8 model. "
+                                          "Search keeps working on the old vectors until it is done.")
+            self.reembed_label.show()
+            return
+        self.reembed_label.hide()
+        if state == "done" and total:
+            self.showMessage(f"Search is faster now: {plural(total, 'memory')} re-embedded.", 8000)
+        elif state == "failed":
+            self.showMessage(f"Could not re-embed the memories ({error}); search keeps the old vectors "
+                             "and Loci tries again next time.", 15000)
 
     def set_model_state(self, state: str, detail: str = "") -> None:
         self.model_label.setText(f"Model: {state}")
