@@ -34,11 +34,22 @@ def client(served):
     return MemoryClient(host=served.url, api_key=served.key)
 
 
+@pytest.fixture(scope="module")
+def default_embedder():
+    """The embedder a store gets by default (what `loci serve` opens), not the suite's fp32 one."""
+    from engine.config import EmbedderConfig
+    from engine.inference.onnx_embedder import default_embedder
+
+    emb = default_embedder(EmbedderConfig())
+    emb.load()
+    return emb
+
+
 @pytest.fixture
-def reference(tmp_path, embedder):
+def reference(tmp_path, default_embedder):
     from engine import Memory
 
-    with Memory(tmp_path / "reference", embedder=embedder) as mem:
+    with Memory(tmp_path / "reference", embedder=default_embedder) as mem:
         yield mem
 
 
