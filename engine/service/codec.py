@@ -12,11 +12,12 @@ from ..assistant.answer import Answer
 from ..store.backup import Snapshot
 from ..store.export import ExportedMemory
 from ..store.ledger import ScopeCount
+from ..store.reembed import ReembedStatus
 from ..records import Entity, HistoryEvent, MemoryRecord, Message, Scope, ScoredMemory
 
 _TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     MemoryRecord, ScoredMemory, HistoryEvent, Entity, Message, Scope, ScopeCount, Answer, Snapshot,
-    ExportedMemory)}
+    ExportedMemory, ReembedStatus)}
 _ERRORS: dict[str, type[errors.LociError]] = {cls.__name__: cls for cls in (
     errors.LociError, errors.ConfigError, errors.ModelError, errors.ExtractionError,
     errors.StoreError, errors.NotFoundError, errors.InvalidInputError)}

@@ -38,7 +38,7 @@ REMOTE_METHODS = frozenset({
     "scopes", "entities", "entity_memories", "warm_up", "source_messages", "history",
     "history_records", "update", "update_record", "delete", "delete_all", "delete_records",
     "restore_record", "reset", "messages", "disk_usage", "restore_exported", "answer", "backup",
-    "backup_if_due"})
+    "backup_if_due", "migration_status"})
 _LOCAL_ONLY_KWARGS = ("progress", "cancel", "options")
 
 

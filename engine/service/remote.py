@@ -23,6 +23,7 @@ from .keys import load_or_create_api_key
 
 log = logging.getLogger(__name__)
 
+WAIT_SLICE_S = 2.0  # a wait for the owner's move to int8 is made of calls this long
 CALL_TIMEOUT_S = 3600.0  # an add with extraction of a long conversation can take minutes
 READS = frozenset({"search", "search_records", "get", "get_record", "get_all", "list_records", "count",
                    "scopes", "entities", "entity_memories", "warm_up", "source_messages", "history",
@@ -235,6 +236,18 @@ class RemoteMemory:
 
     def scopes(self) -> list[Any]:
         return self._call("scopes")
+
+    def migration_status(self, watch: Callable[[Any], None] | None = None, wait: float | None = 0.0) -> Any:
+        """The owner's move to int8 (Memory.migration_status); `watch` hears each status read here,
+        and a wait is made of short calls, so none outlasts the connection's time limit."""
+        deadline = None if wait is None else time.monotonic() + wait
+        while True:
+            left = WAIT_SLICE_S if deadline is None else min(WAIT_SLICE_S, max(0.0, deadline - time.monotonic()))
+            status = self._call("migration_status", wait=left)
+            if watch is not None:
+                watch(status)
+            if not status.is_active or (deadline is not None and time.monotonic() >= deadline):
+                return status
 
     def entities(self, filters: Mapping[str, Any] | None = None) -> list[Any]:
         return self._call("entities", filters)

@@ -16,3 +16,24 @@ def test_remote_calls_return_the_owners_records_and_errors(tmp_path, embedder):
         with pytest.raises(NotFoundError, match="No memory with id"):
             remote.get_record("missing")
         remote.close()
+
+
+def test_a_client_sees_the_owners_move_to_int8(tmp_path, embedder, monkeypatch):
+    """A second program can follow (and wait for) the move an fp32 store makes to int8."""
+    import engine.store.reembed as reembed
+
+    monkeypatch.setattr(reembed, "START_DELAY_S", 0.0)
+    from engine import Memory
+
+    with Memory(tmp_path / "old", embedder=embedder) as mem:  # fp32, as stores were built before
+        mem.add([{"role": "user", "content": f"Note {i}: Maya met Tomas in Bergen"} for i in range(40)],
+                user_id="maya", infer=False)
+    with ServedMemory(tmp_path / "old") as owner:
+        remote = open_memory(tmp_path / "old")
+        assert isinstance(remote, RemoteMemory)
+        seen = []
+        final = remote.migration_status(watch=seen.append, wait=120)
+        assert final.state == "done" and final.done == final.total == 40 and seen[-1] == final
+        assert owner.migration_status().state == "done" and "@int8" in owner.embedder.name
+        assert remote.search("where did Maya meet Tomas", user_id="maya")["results"]
+        remote.close()
