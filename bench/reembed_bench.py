@@ -16,7 +16,6 @@ writer's adds and of the searches (p50 / p99 / max) in each run. The machine is 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -28,26 +27,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 
+from embedder_bench import conversations, turn_text  # noqa: E402
+
 from engine import Memory  # noqa: E402
 
-DATA = Path(os.environ.get("LOCI_LOCOMO_DIR", ROOT.parent / "shared" / "data" / "locomo-dev"))
 FP32 = {"embedder": {"precision": "fp32"}}
 
 
 def turns() -> list[str]:
-    out: list[str] = []
-    for f in sorted(DATA.glob("*.json")):
-        conv = json.loads(f.read_text(encoding="utf-8"))
-        conv = conv.get("conversation", conv)
-        for n in range(1, 100):
-            for t in conv.get(f"session_{n}", []):
-                out.append(f"{t['speaker']}: {t['text']}")
-    if not out:
-        sys.exit(f"No LoCoMo files found in {DATA} (set LOCI_LOCOMO_DIR)")
-    return out
+    """Every LoCoMo dev turn as "Speaker: text", in order (embedder_bench's reading of the files)."""
+    return [turn_text(t) for conv in conversations() for _, session in conv for t in session]
 
 
 def build(path: Path, n: int, texts: list[str]) -> float:

@@ -191,6 +191,12 @@ def assumes_missing(reply: str, question: str, shown: Sequence[MemoryRecord]) ->
     return bool((key_stems(question) & said) - held)
 
 
+def says_nothing_new(reply: str, question: str, shown: Sequence[MemoryRecord]) -> bool:
+    """A grounded reply that is still no answer: it only repeats the question, or asserts the part
+    of it the memories do not hold (adds_nothing, assumes_missing)."""
+    return adds_nothing(reply, question) or assumes_missing(reply, question, shown)
+
+
 def worth_quoting(share: float) -> bool:
     """Whether the best memory, holding `share` of the question's key words, answers it well enough
     to be quoted when the model's reply could not be checked. Half the key words ("What was grandpa's
@@ -259,8 +265,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     raw = llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"])
     text, cited = read_reply(raw, shown)
     grounding = check(text, question, shown)
-    if (not text or not grounding.supported or adds_nothing(text, question)
-            or assumes_missing(text, question, shown)):
+    if not text or not grounding.supported or says_nothing_new(text, question, shown):
         if not worth_quoting(scored[0][0]):  # the model invented, and no memory is close enough to quote
             return Answer(NO_MEMORY, (), context.memory_ids, context.words, supported=False,
                           claims=grounding.claims, abstained=True)
@@ -286,8 +291,7 @@ def ask_one_memory(llm: Completer, question: str, record: MemoryRecord) -> str |
             {"role": "assistant", "content": EXAMPLE_OUT},
             {"role": "user", "content": f"Memories:\n[1] {passage}\n\nQuestion: {question}"}]
     text, _ = read_reply(llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"]), [record])
-    if (not text or adds_nothing(text, question) or assumes_missing(text, question, [record])
-            or not check(text, question, [record]).supported):
+    if not text or says_nothing_new(text, question, [record]) or not check(text, question, [record]).supported:
         return None
     return text
 

@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
-from .answer import (NO_MEMORY, adds_nothing, ask_one_memory, assumes_missing, date_reply, found_reply,
-                     is_time_question, relevant_memories, said_by, scored_relevance, worth_quoting)
+from .answer import (NO_MEMORY, ask_one_memory, date_reply, found_reply, is_time_question, relevant_memories,
+                     said_by, says_nothing_new, scored_relevance, worth_quoting)
 from .grounding import Claim, check
 from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
@@ -187,8 +187,9 @@ class Assistant:
         memories: tuple[MemoryRecord, ...] = ()
         memory_tokens = 0
         if cfg.use_memory:
-            hits = self._retrieve(conversation, text)
-            if classify(text).kind in (QUESTION, REQUEST):  # as Memory.answer: the relevant ones first
+            asking = classify(text).kind in (QUESTION, REQUEST)
+            hits = self._retrieve(conversation, text, asking)
+            if asking:  # as Memory.answer: the relevant ones first
                 relevant = {r.id for r in relevant_memories(text, [h.record for h in hits])}
                 hits = [h for h in hits if h.record.id in relevant] or hits[:cfg.memory_top_k]
             room = min(int((budget - used) * cfg.memory_share), budget - used)
@@ -268,8 +269,7 @@ class Assistant:
         elif asking and found and not fixed and reply and not cancelled:
             grounding = check(reply, text, prompt.memories, now=now)
             claims = grounding.claims
-            if (grounding.supported and not adds_nothing(reply, text)
-                    and not assumes_missing(reply, text, prompt.memories)):
+            if grounding.supported and not says_nothing_new(reply, text, prompt.memories):
                 cited = grounding.memory_ids or (found[0].id,)
                 reply = f"{_CITE.sub('', reply).rstrip()} " + "".join(f"[{number[i]}]" for i in cited)
             elif worth_quoting(scored[0][0]):
@@ -309,13 +309,12 @@ class Assistant:
                 close()
         return first
 
-    def _retrieve(self, conversation: Conversation, text: str) -> list[Any]:
+    def _retrieve(self, conversation: Conversation, text: str, asking: bool) -> list[Any]:
         """The user's memories for a message (wider for a question), never the assistant's own words.
 
         Only what Loci's assistant said in its own chats is left out: in an imported conversation
         the other person's turns carry the role "assistant" too, and they are memories.
         """
-        asking = classify(text).kind in (QUESTION, REQUEST)
         query = text
         if len(text.split()) < self.config.short_message_words:
             previous = next((t.content for t in reversed(conversation.turns) if t.role == "user"), "")
@@ -323,7 +322,7 @@ class Assistant:
         top_k = self.config.question_top_k if asking else self.config.memory_top_k
         hits: list[Any] = self.memory.search_records(query[:2000], top_k=top_k,
                                                      filters={"user_id": conversation.user_id})
-        return [h for h in hits if not _said_by_assistant(h.record)][:top_k]
+        return [h for h in hits if not _said_by_assistant(h.record)]
 
     def _remember(self, conversation: Conversation, text: str, reply: str, when: datetime,
                   cited: tuple[str, ...] = ()) -> "Future[Remembered] | None":
