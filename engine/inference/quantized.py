@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from ..errors import ModelError
@@ -45,15 +48,23 @@ def quantize(source: Path, target: Path) -> None:
                          "quantization tools are missing). Set embedder.precision to \"fp32\", or pick "
                          "a model folder that ships onnx/model_int8.onnx.") from exc
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
     log.info("making the int8 embedding model from %s (once per model)", source.name)
     quiet = logging.getLogger()  # the tools log advice to pre-process on the root logger, every call
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                         nodes_to_exclude=kept_in_fp32(source))
-        tmp.replace(target)
+        # In a folder of its own: the tools write "<source>-inferred.onnx" beside their input, so two
+        # programs making the file at once (the app and `loci serve` on a new machine) clashed.
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".int8-") as work:
+            private = Path(work) / "model.onnx"
+            try:
+                os.link(source, private)
+            except OSError:
+                shutil.copyfile(source, private)
+            tmp = Path(work) / "int8.onnx"
+            quantize_dynamic(str(private), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                             nodes_to_exclude=kept_in_fp32(source))
+            tmp.replace(target)
     except OSError as exc:
         raise ModelError(f"Could not write the int8 embedding model {target}: {exc}. Check that the "
                          "disk is not full, or set embedder.precision to \"fp32\".") from exc
@@ -62,7 +73,6 @@ def quantize(source: Path, target: Path) -> None:
                          "Set embedder.precision to \"fp32\".") from exc
     finally:
         quiet.setLevel(level)
-        tmp.unlink(missing_ok=True)
 
 
 def kept_in_fp32(source: Path) -> list[str]:
