@@ -280,7 +280,7 @@ def _export_here(folder: Path, target: Path) -> None:
 
     sample = torch.ones(2, 8, dtype=torch.long)
     axes = {0: "batch", 1: "tokens"}
-    tmp = target.with_suffix(".tmp")
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")  # its own: two programs may export at once
     torch.onnx.export(Encoder(model), (sample, sample, torch.zeros_like(sample)), str(tmp),
                       input_names=["input_ids", "attention_mask", "token_type_ids"],
                       output_names=["last_hidden_state"],
