@@ -2,7 +2,7 @@
 
     python bench/gui_bench.py [--startup-n 10000] [--scroll-n 100000] [--cache /tmp/loci-bench]
     python bench/gui_bench.py --stalls [--conversation PATH] [--infer]
-    python bench/gui_bench.py --stalls --rounds 3 [--variants before,shipped]
+    python bench/gui_bench.py --stalls --rounds 3 [--variants in-process,separate]
 
 --stalls measures how long the event loop stalls (a 5 ms timer's longest late tick) in the
 real window over a fresh store with the real models: while the app's importer stores LoCoMo
@@ -15,8 +15,10 @@ Targets: stall <= 100 ms, Save -> shown <= 200 ms. Each worst stall is split, fr
 thread's schedstat, into time it ran, waited for a core (the OS ran others) and slept (waiting
 for the GIL or a lock), with the longest pause of the cyclic GC on any thread.
 
---rounds N runs N fresh processes of each variant, alternated (before, shipped, before, ...), and
-prints a table: "before" switches off app/gui/pauses.py (the cyclic GC as Python sets it).
+--stalls runs the window as the app does: the store's owner in a child process, the window its
+client ("separate"). --rounds N runs N fresh processes of each variant, alternated, and prints a
+table: "in-process" keeps the store in the window's process (as before), "before" also switches
+off app/gui/pauses.py (the cyclic GC as Python sets it).
 
 Stores are built once through the real engine (Memory.add with infer=False) and cached. To
 build 100k memories in minutes rather than an hour they are embedded by a deterministic
@@ -310,8 +312,10 @@ class StallMeter:
         return self.worst, late[min(len(late) - 1, int(len(late) * 0.99))]
 
 
-def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") -> dict[str, float]:
-    """One run in this process; variant "before" switches off what app/gui/pauses.py does."""
+def measure_stalls(conversation: Path, infer: bool, variant: str = "separate") -> dict[str, float]:
+    """One run in this process. Variants: "separate" (what the app does: the store's owner in a child
+    process, engine/service/owner_process.py), "in-process" (the store in the window's process, as
+    before), "before" (in process, and app/gui/pauses.py switched off too)."""
     import tempfile
 
     from app.gui import pauses
@@ -342,7 +346,7 @@ def measure_stalls(conversation: Path, infer: bool, variant: str = "shipped") ->
         return bool(done())
 
     t0 = time.perf_counter()
-    window, bridge, _messages = build(data_dir=tmp / "store")
+    window, bridge, _messages = build(data_dir=tmp / "store", store_process=variant == "separate")
     window.resize(1280, 800)
     window.show()
     app.processEvents()
@@ -471,7 +475,8 @@ def compare_stalls(conversation: Path, infer: bool, rounds: int, variants: Seque
             print(f"round {n + 1} {variant}: " + ", ".join(f"{k} {r[k]:.0f}" for k, _ in PHASES)
                   + f"; save {r['save']:.1f} ms; load average {r['load_start']:.1f}-{r['load_end']:.1f}", flush=True)
     print("\nlongest stall per run in ms (how many stalls over 100 ms), runs in the order made; "
-          "'before' = app/gui/pauses.py switched off")
+          "'separate' = the store's owner in a child process (the app's default), 'in-process' = "
+          "in the window's process, 'before' = in process with app/gui/pauses.py switched off")
     print("| | " + " | ".join(variants) + " |\n|---|" + "---|" * len(variants))
     for key, label in PHASES + (("save", "Save -> new text shown"), ("import_s", "import's wall time (s)")):
         cells = [", ".join(f"{r.get(key, float('nan')):.1f}" if key in ("save", "import_s")
@@ -496,8 +501,9 @@ def main() -> int:
     p.add_argument("--infer", action="store_true", help="import with fact extraction (infer=True)")
     p.add_argument("--rounds", type=int, default=0,
                    help="with --stalls: this many runs each of before/after, alternated, and a table")
-    p.add_argument("--variant", default="shipped", help=argparse.SUPPRESS)
-    p.add_argument("--variants", default="before,shipped", help=argparse.SUPPRESS)
+    p.add_argument("--variant", default="separate", help=argparse.SUPPRESS)
+    p.add_argument("--variants", default="in-process,separate",
+                   help="with --rounds: the variants compared (separate, in-process, before)")
     args = p.parse_args()
     if args.stalls and args.rounds:
         compare_stalls(args.conversation, args.infer, args.rounds, args.variants.split(","))

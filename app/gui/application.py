@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -38,8 +39,10 @@ def ui_settings() -> QSettings:
     return QSettings(str(default_config_file().parent / "gui.ini"), QSettings.Format.IniFormat)
 
 
-def build(memory: Any = None, *, data_dir: str | Path | None = None, settings: QSettings | None = None):
-    """Create messages, bridge and window (shared by main, tests and the screenshot script)."""
+def build(memory: Any = None, *, data_dir: str | Path | None = None, settings: QSettings | None = None,
+          store_process: bool = False):
+    """Create messages, bridge and window (shared by main, tests and the screenshot script).
+    store_process: the store's owner runs in a child process (what the app does; see EngineBridge)."""
     from engine import LociConfig, LociError
     from engine.paths import default_config_file
 
@@ -62,7 +65,8 @@ def build(memory: Any = None, *, data_dir: str | Path | None = None, settings: Q
             config, config_problem = LociConfig(), f"{exc.user_message} Using the default settings."
     else:
         config = memory.config
-    bridge = EngineBridge(messages, memory, data_dir=data_dir, config=config, config_path=config_path)
+    bridge = EngineBridge(messages, memory, data_dir=data_dir, config=config, config_path=config_path,
+                          store_process=store_process)
     window = MainWindow(bridge, messages, settings)
     if config_problem:
         messages.error(config_problem)
@@ -79,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("Loci")
     app.setOrganizationName("Loci")
     app.setWindowIcon(app_icon())
-    window, bridge, messages = build(data_dir=args.data_dir, settings=ui_settings())
+    # LOCI_STORE_PROCESS=0 keeps the store in this process (for troubleshooting)
+    window, bridge, messages = build(data_dir=args.data_dir, settings=ui_settings(),
+                                     store_process=os.environ.get("LOCI_STORE_PROCESS", "1") != "0")
 
     def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
         messages.crash(f"{kind.__name__}: {exc}", "".join(traceback.format_exception(kind, exc, tb)))

@@ -13,7 +13,9 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from engine import (CancelToken, LociConfig, LociError, Memory, MemoryRecord, Scope, open_memory)
 from engine.service import settings
+from engine.paths import default_data_dir
 from engine.service.importing import added_count, import_resumable, import_sessions
+from engine.service.owner_process import OwnerProcess
 from engine.store import export
 
 from ..chat_exports import read_conversations
@@ -44,7 +46,7 @@ class EngineBridge(ReadJobs):
 
     def __init__(self, messages: Messages, memory: Memory | None = None, *, data_dir: str | Path | None = None,
                  config: LociConfig | None = None, config_path: str | Path | None = None,
-                 parent: QObject | None = None) -> None:
+                 store_process: bool = False, parent: QObject | None = None) -> None:
         super().__init__(messages, parent)
         self.memory: Memory | None = memory
         self._owns_memory = memory is None
@@ -57,6 +59,11 @@ class EngineBridge(ReadJobs):
         self.import_finished.connect(lambda _summary: self.changes.note())
         self._backup_timer = QTimer(self, interval=BACKUP_CHECK_MS, timeout=self.backup_if_due)  # the daily backup
         self.gc_hold = GcHold()  # no collection over the models while they load (pauses.py)
+        # store_process: the store's owner runs in a child process and this one is its client, so the
+        # engine's heavy work (Chroma's writes keep the GIL for a whole call) never stalls the window
+        self.store_process = store_process and memory is None
+        self.owner: OwnerProcess | None = None
+        self._owner_repairs: tuple[str, ...] = ()
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -78,12 +85,25 @@ class EngineBridge(ReadJobs):
             self.messages.error(text)
             self.store_failed.emit(text)
         def run(config: LociConfig = self.config) -> Memory:
+            repairs = self._start_owner(data_dir, config) if self.store_process else ()
             mem = cast(Memory, open_memory(data_dir, config))
+            self._owner_repairs = repairs
             status = getattr(mem, "migration_status", None)  # a client of another program has none
             if status is not None:
                 status(watch=self.reembed_progressed.emit)  # emitted from the move's thread, queued here
             return mem
         self.submit(run, on_result=self._opened, on_failed=failed, name="open store")
+
+    def _start_owner(self, data_dir: str | Path | None, config: LociConfig) -> tuple[str, ...]:
+        """(In the opening worker) stop a previous owner process, start one for data_dir; its repairs."""
+        if self.owner is not None:
+            self.owner.stop()
+        self.owner = OwnerProcess(Path(data_dir) if data_dir else default_data_dir(), config)
+        ready = self.owner.start()  # None: another program owns the store, or the child could not start
+        if ready is None:
+            self.owner = None
+            return ()
+        return ready.repairs
 
     def _opened(self, mem: Memory) -> None:
         if mem is not self.memory:  # opened here, not given
@@ -91,8 +111,9 @@ class EngineBridge(ReadJobs):
         self.changes.follow(mem)
         self.store_opened.emit()
         if self._owns_memory:
-            if mem.open_report.repairs:
-                self.messages.info(repaired(mem.open_report.repairs))
+            repairs = self._owner_repairs or mem.open_report.repairs
+            if repairs:
+                self.messages.info(repaired(repairs))
             self.backup_if_due()
             self._backup_timer.start()
         self.load_model()
@@ -145,8 +166,12 @@ class EngineBridge(ReadJobs):
         self._backup_timer.stop()
         self.wait_for_jobs(timeout_ms, cancel=True)
         self._release()
+        if self.owner is not None:  # the app is quitting: its store owner closes the store and exits
+            self.owner.stop()
+            self.owner = None
 
     def _release(self) -> None:
+        """Stop using the store (a store owner process is stopped by close() or the next opening)."""
         self.gc_hold.thaw()  # the models' objects may be freed with the store
         self.changes.stop()
         if self.memory is not None and self._owns_memory:
@@ -232,7 +257,8 @@ class EngineBridge(ReadJobs):
                 settings.save_settings(config, self.config_path)
             except LociError as exc:
                 self.messages.error(exc.user_message)
-        change = settings.apply_settings(self.memory, old, config, self.data_dir, data_dir)
+        change = settings.apply_settings(self.memory, old, config, self.data_dir, data_dir,
+                                         owner_process=self.owner is not None)
         if not (change.reopen and self._owns_memory):
             self.messages.info("Settings saved.")
             return

@@ -53,11 +53,11 @@ def _owner_or_lock(folder: Path, cfg: LociConfig, embedder: Any, llm: Any, wait:
                    preload: bool = True) -> ServedMemory | announce.Announcement:
     deadline = time.monotonic() + wait
     while True:
-        if _lock_is_free(folder):
+        if lock_is_free(folder):
             try:
                 return ServedMemory(folder, cfg, embedder=embedder, llm=llm, preload=preload)
             except StoreError:
-                if _lock_is_free(folder):
+                if lock_is_free(folder):
                     raise  # a real problem (manifest, disk), not a lost race for the lock
         ann = announce.read(folder)
         if ann is not None and ann.state == "serving" and ann != exclude and _answers(folder, ann):
@@ -69,7 +69,8 @@ def _owner_or_lock(folder: Path, cfg: LociConfig, embedder: Any, llm: Any, wait:
         time.sleep(0.1)
 
 
-def _lock_is_free(folder: Path) -> bool:
+def lock_is_free(folder: Path) -> bool:
+    """Whether no program holds the folder's writer lock right now."""
     lock = WriterLock(folder)
     try:
         lock.acquire()

@@ -34,13 +34,17 @@ def save_settings(config: LociConfig, path: str | Path) -> None:
 
 
 def apply_settings(memory: Configured | None, old: LociConfig, new: LociConfig,
-                   data_dir: str | Path | None, chosen_dir: str | Path | None) -> SettingsChange:
+                   data_dir: str | Path | None, chosen_dir: str | Path | None, *,
+                   owner_process: bool = False) -> SettingsChange:
     """Give the open store the settings it reads at use (LLM, extraction, search) and say whether
     the rest needs it reopened: another data folder (chosen_dir; empty keeps data_dir) or another
-    embedder (its vectors would not match the store's)."""
+    embedder (its vectors would not match the store's). owner_process: the store is owned by a
+    child process of the caller (owner_process.py), which reads every setting when it starts, so
+    any change to them restarts it."""
     if memory is not None:
         for section in LIVE_SECTIONS:
             setattr(memory.config, section, getattr(new, section))
     current = Path(data_dir) if data_dir else None
     target = Path(chosen_dir).expanduser() if chosen_dir else current
-    return SettingsChange(target, reopen=target != current or new.embedder != old.embedder)
+    live_changed = owner_process and any(getattr(new, s) != getattr(old, s) for s in LIVE_SECTIONS)
+    return SettingsChange(target, reopen=target != current or new.embedder != old.embedder or live_changed)

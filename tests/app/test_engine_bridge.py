@@ -109,3 +109,37 @@ def test_a_long_list_shows_later_pages_once_read_and_the_new_memory_after_an_add
     assert window.model.record(0).memory == "Dentist on Friday at nine"  # the new page shows the new memory
     assert calls.names == []
     window.bridge.close()
+
+
+def test_with_a_store_process_the_window_is_a_client_and_the_owner_stops_with_it(qtbot, tmp_path, embedder):
+    """The app's default: the store's owner runs in a child process (its repairs are still told,
+    writes land, changes show); closing the window's bridge stops it and frees the store."""
+    import shutil
+
+    from app.gui.application import build
+    from engine import Memory
+    from engine.service import RemoteMemory
+    from engine.service.opening import lock_is_free
+
+    with Memory(tmp_path / "s", embedder=embedder) as mem:
+        mem.add("My sister lives in Oslo", user_id="me", infer=False)
+    shutil.rmtree(tmp_path / "s" / "chroma")  # the owner repairs it when it opens
+    window, bridge, messages = build(data_dir=tmp_path / "s", store_process=True)
+    messages.crash_dialogs_enabled = False
+    qtbot.addWidget(window)
+    window.show()
+    shown: list[str] = []
+    messages.shown.connect(lambda _level, text: shown.append(text))
+    with qtbot.waitSignal(bridge.store_opened, timeout=120_000):
+        bridge.start()
+    assert isinstance(bridge.memory, RemoteMemory) and bridge.owner is not None and bridge.owner.running
+    assert any("repaired when it opened: rebuilt 1 vectors" in text for text in shown)
+    added: list[object] = []
+    bridge.add_note("My cat is called Miso", Scope(user_id="me"), False, on_done=added.append)
+    qtbot.waitUntil(lambda: bool(added), timeout=30_000)
+    qtbot.waitUntil(lambda: "My cat is called Miso" in row_texts(window), timeout=30_000)
+    owner = bridge.owner
+    bridge.close()
+    assert not owner.running and owner.exitcode == 0 and lock_is_free(tmp_path / "s")
+    with Memory(tmp_path / "s", embedder=embedder) as again:
+        assert again.count({"user_id": "me"}) == 2
