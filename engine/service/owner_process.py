@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 300.0  # opening may check and repair a large store first
 STOP_TIMEOUT_S = 60.0  # the owner finishes the writes under way, then closes
+OWNER_PROGRAM = "the Loci app"
 OWNER_NICENESS = 5  # lower CPU priority than the parent: about a third of its share when both are busy
 
 
@@ -127,6 +129,7 @@ def serve_until_parent_leaves(data_dir: str, config: LociConfig, conn: Connectio
     from .owner import ServedMemory
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the parent's terminal is the parent's to handle
+    sys.argv[:1] = [OWNER_PROGRAM]  # what the lock and the announcement tell other programs
     if hasattr(os, "nice"):  # the parent (a window) gets a core first when both want one
         os.nice(OWNER_NICENESS)
     try:
