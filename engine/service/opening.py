@@ -60,7 +60,7 @@ def _owner_or_lock(folder: Path, cfg: LociConfig, embedder: Any, llm: Any, wait:
                 if lock_is_free(folder):
                     raise  # a real problem (manifest, disk), not a lost race for the lock
         ann = announce.read(folder)
-        if ann is not None and ann.state == "serving" and ann != exclude and _answers(folder, ann):
+        if ann is not None and ann.state == "serving" and ann != exclude and answers(folder, ann):
             return ann
         if time.monotonic() > deadline:
             raise StoreError(
@@ -80,7 +80,8 @@ def lock_is_free(folder: Path) -> bool:
     return True
 
 
-def _answers(folder: Path, ann: announce.Announcement) -> bool:
+def answers(folder: Path, ann: announce.Announcement) -> bool:
+    """Whether the announced owner answers a ping on its loopback address."""
     conn = http.client.HTTPConnection(ann.host, ann.port, timeout=5)
     try:
         conn.request("GET", "/ping", headers={"Authorization": f"Token {load_or_create_api_key(folder)}"})

@@ -21,7 +21,7 @@ from typing import Any
 from ..config import LociConfig
 from ..errors import LociError, StoreError
 from . import announce
-from .opening import lock_is_free
+from .opening import answers, lock_is_free
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,9 @@ class OwnerProcess:
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> OwnerReady | None:
         """Start the owner and wait until it serves. None when the store already has an owner (the
-        caller becomes its client as usual) or the child died before a word (the caller opens the store
-        itself); StoreError when the child could not open the store, in the child's own words."""
+        caller becomes its client as usual), or when the child died before a word or cannot be reached
+        over loopback (the caller opens the store itself); StoreError when the child could not open the
+        store, in the child's own words."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not lock_is_free(self.data_dir):
             return None
@@ -93,6 +94,12 @@ class OwnerProcess:
             if value == "busy":
                 return None
             raise StoreError(value)
+        ann = announce.read(self.data_dir)
+        if ann is None or not answers(self.data_dir, ann):  # e.g. no loopback network: open it in-process
+            log.warning("the store owner process serves on %s, but this process cannot reach it; stopping it",
+                        value["url"])
+            self.stop()
+            return None
         return OwnerReady(**value)
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:

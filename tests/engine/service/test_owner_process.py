@@ -91,3 +91,12 @@ def test_the_owner_closes_the_store_when_its_parent_is_killed(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_an_owner_this_process_cannot_reach_is_stopped_and_the_store_left_free(tmp_path, monkeypatch):
+    """Without a loopback network (a sandbox) the child serves where nobody can call it: the caller is
+    told None (open the store yourself) and the child has closed the store."""
+    monkeypatch.setattr("engine.service.owner_process.answers", lambda folder, ann: False)
+    owner = OwnerProcess(tmp_path / "s")
+    assert owner.start() is None
+    assert not owner.running and owner.exitcode == 0 and lock_is_free(tmp_path / "s")
