@@ -67,8 +67,7 @@ def session_run_id(scope_run_id: str | None, session_run_id: str | None, index: 
 
 def chunks(messages: Sequence[Mapping[str, Any]], infer: bool) -> list[list[Mapping[str, Any]]]:
     """The add() calls a session takes: whole when the model extracts (it reads the session as
-    one context), else RAW_CHUNK messages at a time (each add holds the GIL in Chroma for a
-    while; short calls keep a GUI's event loop responsive and let Cancel act sooner)."""
+    one context), else RAW_CHUNK messages at a time (Cancel and progress act between calls)."""
     size = (len(messages) if infer else RAW_CHUNK) or 1
     return [list(messages[start:start + size]) for start in range(0, len(messages), size)]
 
