@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from ..records import EPISODE, Scope
 
-RAW_CHUNK = 25  # messages per add() when storing without the model
+RAW_CHUNK = 100  # messages per add() when storing without the model
 
 Progress = Callable[[int, int], None]
 

@@ -9,7 +9,7 @@ import pytest
 
 from engine import CancelToken, Memory, Scope
 from engine.extraction import Cancelled
-from engine.service.importing import (RAW_CHUNK, ImportSummary, added_count, already_stored, chunks,
+from engine.service.importing import (ImportSummary, added_count, already_stored, chunks,
                                       import_resumable, import_sessions, session_run_id)
 
 
@@ -24,7 +24,14 @@ def said(*texts: str) -> tuple[dict[str, Any], ...]:
     return tuple({"role": "user", "content": t, "name": "Maya"} for t in texts)
 
 
-def test_every_message_is_stored_with_its_session_time_and_progress_counts_messages(memory: Memory) -> None:
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Adds of 25 messages, so these short conversations take several."""
+    monkeypatch.setattr("engine.service.importing.RAW_CHUNK", 25)
+
+
+def test_every_message_is_stored_with_its_session_time_and_progress_counts_messages(
+        memory: Memory, small_chunks) -> None:
     texts = [f"Maya visited place number {i} and liked it." for i in range(60)]
     may = datetime(2024, 5, 3, 9, 0, tzinfo=timezone.utc)
     steps: list[tuple[int, int]] = []
@@ -49,13 +56,13 @@ def test_a_scope_run_id_is_suffixed_per_session_of_a_file_with_several(memory: M
     assert memory.count({"run_id": "one"}) == 1  # a single session keeps the id asked for
 
 
-def test_cancel_stops_before_the_next_add_and_keeps_what_was_stored(memory: Memory) -> None:
+def test_cancel_stops_before_the_next_add_and_keeps_what_was_stored(memory: Memory, small_chunks) -> None:
     token = CancelToken()
     sessions = [Session(said(*(f"fact {s}.{i}" for i in range(30))), f"s{s}") for s in range(3)]
     summary = import_sessions(memory, sessions, Scope(user_id="maya"), infer=False, cancel=token,
                               stored=token.cancel)
-    assert summary == ImportSummary(added=RAW_CHUNK, cancelled=True)
-    assert memory.count() == RAW_CHUNK
+    assert summary == ImportSummary(added=25, cancelled=True)
+    assert memory.count() == 25
 
 
 def test_with_the_model_a_session_is_one_add_and_progress_moves_inside_it(memory: Memory) -> None:
@@ -104,7 +111,7 @@ def test_an_empty_conversation_stores_nothing_and_reports_done() -> None:
     assert summary == ImportSummary(0, False) and steps == [(0, 1)]
 
 
-def test_helpers() -> None:
+def test_helpers(small_chunks) -> None:
     assert added_count({"results": [{"event": "ADD"}, {"event": "NONE"}, {"event": "ADD"}]}) == 2
     assert added_count({}) == 0
     assert session_run_id(None, "s3", 2, 5) == "s3" and session_run_id(None, None, 0, 1) is None
@@ -121,7 +128,7 @@ def _conversations(n: int, size: int) -> list[Session]:
 
 
 def test_an_interrupted_resumable_import_continues_where_it_stopped_and_a_reimport_adds_nothing(
-        memory: Memory) -> None:
+        memory: Memory, small_chunks) -> None:
     sessions = _conversations(3, 30)  # 30 messages: two adds each (25 + 5)
     token = CancelToken()
     adds = 0
