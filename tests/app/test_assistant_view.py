@@ -69,7 +69,7 @@ def window(qtbot, tmp_path: Path, embedder: Any, llm: SlowReplayedLLM):
     win, bridge = _started(qtbot, mem)
     win.tabs.setCurrentIndex(TAB_ASSISTANT)
     view = win.assistant_view
-    qtbot.waitUntil(lambda: view.model_label.text() == "Language model: replayed-chat · CPU", timeout=30_000)
+    qtbot.waitUntil(lambda: view.model_label.full_text() == "Language model: replayed-chat · CPU", timeout=30_000)
     view.set_user("maya")
     yield win
     view.close_chat()
@@ -162,7 +162,7 @@ def test_real_model_loads_once_and_replies(qtbot, gui) -> None:
     view = gui.assistant_view
     gui.bridge.memory.add("My sister Ingrid lives in Bergen", user_id="default", infer=False)
     qtbot.waitUntil(lambda: view.controller.model_state == "ready", timeout=60_000)
-    assert view.model_label.text() == "Language model: SmolLM2-135M-Instruct.Q4_1 · CPU"
+    assert view.model_label.full_text() == "Language model: SmolLM2-135M-Instruct.Q4_1 · CPU"
     with qtbot.waitSignal(view.reply_shown, timeout=60_000):
         type_and_send(qtbot, view, "Where does my sister live?")
     reply = bubbles(view)[-1]
@@ -199,7 +199,7 @@ def test_settings_pick_a_found_model_and_threads_apply_to_the_next_reply(qtbot, 
     model = loaded_model()
     assert model is not None and model.key.path == (folder / "my-smol-Q4_1.gguf").resolve()
     assert model.key.n_threads == 1  # no restart needed
-    qtbot.waitUntil(lambda: "my-smol-Q4_1" in view.model_label.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "my-smol-Q4_1" in view.model_label.full_text(), timeout=30_000)
     view.close_chat()
 
 
