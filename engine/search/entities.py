@@ -114,10 +114,10 @@ class EntityExtractor:
 
 
 def _trim(tokens: list[Any], *, words: bool = True) -> list[Any]:
-    """Drop interjections, calendar words (words=False: neither, as in a title) and punctuation at
-    the edges ("Congrats Mel" -> "Mel")."""
+    """Drop interjections, calendar words (words=False: neither, as in a title), punctuation and a
+    possessive 's at the edges ("Congrats Mel" -> "Mel", "Ed Sheeran's" -> "Ed Sheeran")."""
     def noise(tok: Any) -> bool:
-        return bool((words and tok.lower_ in _NOT_NAMES) or tok.is_punct or tok.is_space)
+        return bool((words and tok.lower_ in _NOT_NAMES) or tok.is_punct or tok.is_space or tok.tag_ == "POS")
 
     while tokens and noise(tokens[0]):
         tokens = tokens[1:]

@@ -132,6 +132,7 @@ def test_real_names_titles_and_compounds_beside_the_noise_are_kept(extractor):
                        ("I moved to Sweden with Melanie.", "Sweden"), ("Wanna grab coffee with Priya?", "Priya"),
                        ("Caroline went to the LGBTQ support group.", "LGBTQ"), ("iPhone photos of Oslo.", "iPhone")]:
         assert name in names(extractor, text), name
+    assert "Ed Sheeran" in names(extractor, 'I like Bach and modern music like Ed Sheeran\'s "Perfect".')
     # a title keeps its calendar word and loses the quotes around it
     assert names(extractor, '"Summer Sounds"- the band played an awesome pop song.').get("Summer Sounds") == \
         "WORK_OF_ART"
