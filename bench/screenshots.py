@@ -128,7 +128,7 @@ def take(out: Path) -> None:
         chat.input.setPlainText(said)
         chat.send()
         wait(app, lambda n=n: len(replies) >= n, timeout=300)
-    wait(app, lambda: remembered, timeout=60)
+    wait(app, lambda: len(remembered) >= 2, timeout=60)  # the statement is remembered, and says so
     grab("assistant")
     window.resize(800, 600)  # the smallest size the window is laid out for
     grab("assistant-small-window")

@@ -145,6 +145,23 @@ def test_remembered_note_and_forget_that(qtbot, window, llm) -> None:
     assert mem.list_records(filters={"run_id": view.conversation.id}) == []
 
 
+def test_the_remembered_note_shows_when_storing_ends_before_the_reply_is_shown(qtbot, window, llm) -> None:
+    # a busy window: the statement is stored in the background before the finished reply reaches the view
+    view = window.assistant_view
+    llm.delay = 0.0
+    mem = window.bridge.memory
+    before = mem.count()
+    type_and_send(qtbot, view, "I adopted a cat called Pixel last week")
+    deadline = time.monotonic() + 30
+    while mem.count() == before and time.monotonic() < deadline:
+        time.sleep(0.05)  # no events processed meanwhile
+    assert mem.count() > before
+    with qtbot.waitSignal(view.reply_shown, timeout=30_000):
+        pass
+    qtbot.waitUntil(lambda: bubbles(view)[-1].remembered_label.isVisible(), timeout=5000)
+    assert "Pixel" in bubbles(view)[-1].remembered_label.text()
+
+
 def test_incognito_chat_stores_nothing(qtbot, window, llm) -> None:
     view = window.assistant_view
     mem = window.bridge.memory
