@@ -260,7 +260,8 @@ class AssistantView(QWidget):
         self.model_label.set_model("not loaded")
         # the model's line sits beside "Chat as" when it fits there whole, else on a line of its own
         self.header = QHBoxLayout()
-        self.header.addWidget(QLabel("Chat as"))
+        self.chat_as_label = QLabel("Chat as")
+        self.header.addWidget(self.chat_as_label)
         self.header.addWidget(self.user_box)
         self.header.addStretch(1)
         self.model_row = QHBoxLayout()
@@ -393,9 +394,8 @@ class AssistantView(QWidget):
     def _place_model_label(self) -> None:
         """Beside "Chat as" when the whole line fits there, else on its own line below it."""
         header = self.header
-        used = sum(header.itemAt(i).sizeHint().width() for i in range(header.count())
-                   if header.itemAt(i).widget() not in (None, self.model_label))
-        used += header.spacing() * header.count() + 24  # and a little air before the model's name
+        used = sum(max(w.sizeHint().width(), w.minimumWidth()) for w in (self.chat_as_label, self.user_box))
+        used += 3 * max(header.spacing(), 6) + 24  # and a little air before the model's name
         beside = used + self.model_label.sizeHint().width() <= self.chat_pane.width()
         if beside == (header.indexOf(self.model_label) >= 0):
             return
