@@ -46,6 +46,12 @@ _TITLES = {"WORK_OF_ART", "EVENT", "PRODUCT"}  # titles are often common words (
 _NOT_NAME_TAGS = {"VB", "VBD", "VBG", "VBN", "VBP", "VBZ", "MD", "RB", "RBR", "RBS", "UH", "PRP", "PRP$",
                   "DT", "PDT", "WDT", "WP", "WP$", "WRB", "IN", "CC", "TO", "EX"}
 _SENTENCE_END = ".!?…"
+# English plurals that do modify a noun ("clothes store", "sports car", "media presence"); any
+# other plural before a singular noun ends a compound (and so do "-ics" words: "electronics")
+_PLURAL_MODIFIERS = frozenset("""
+clothes media sports arts savings sales goods arms news jeans pants glasses data customs systems
+services operations communications resources admissions humanities
+""".split())
 _SPACE = re.compile(r"\s+")
 _EDGE = re.compile(r"^[^\w]+|[^\w]+$")
 _QUOTES = re.compile(r"^[\"'\u201c\u201d\u2018\u2019\-\u2013\u2014]+|[\"'\u201c\u201d\u2018\u2019\-\u2013\u2014]+$")
@@ -155,12 +161,12 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
             keep(run, "PROPN", "PROPN")
             run = []
     # compound nouns ("support group", "pottery class"): two or more nouns in a row
-    # (a plural noun before a singular one ends it: "the words happiness" on a sign are no compound)
+    # (a plural before a singular noun mostly ends one: "the words happiness" on a sign are no compound)
     nouns: list[Any] = []
     for tok in [*doc, None]:
         noun = tok is not None and tok.pos_ == "NOUN" and tok.is_alpha and tok.i not in covered \
             and tok.lower_ not in _CALENDAR
-        if noun and not (nouns and nouns[-1].tag_ == "NNS" and tok.tag_ == "NN"):
+        if noun and not (nouns and tok.tag_ == "NN" and _plural_ends_compound(nouns[-1])):
             nouns.append(tok)
             continue
         if len(nouns) >= 2:
@@ -168,6 +174,12 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
         nouns = [tok] if noun else []
     best = sorted(found.values(), key=lambda item: (item[0], item[1]))[:limit]
     return [m for _rank, _pos, m in sorted(best, key=lambda item: item[1])]
+
+
+def _plural_ends_compound(tok: Any) -> bool:
+    """A plural noun before a singular one is no modifier of it ("the words happiness"), unless it
+    is one of the plurals English uses so ("clothes store")."""
+    return bool(tok.tag_ == "NNS" and tok.lower_ not in _PLURAL_MODIFIERS and not tok.lower_.endswith("ics"))
 
 
 def _well_formed(doc: Any, tokens: list[Any], label: str) -> bool:

@@ -139,3 +139,5 @@ def test_real_names_titles_and_compounds_beside_the_noise_are_kept(extractor):
     # compounds with a plural head or two plurals stay; a plural before a singular noun ends one
     found = names(extractor, "She spoke up for trans rights at the adoption agencies meeting.")
     assert {"trans rights", "adoption agencies"} <= found.keys() and "adoption agencies meeting" not in found
+    found = names(extractor, "She opened a clothes store and built a social media presence for it.")
+    assert {"clothes store", "media presence"} <= found.keys()  # plurals English does use as modifiers
