@@ -4,8 +4,9 @@
 
 The sample conversation is imported through the GUI's own import worker (infer off, so no
 LLM is needed); then each main view is shown and grabbed: empty state, the memory table
-with a memory's details, search results with scores, entities, timeline, settings and the
-window at 800x600.
+with a memory's details, search results with scores, entities, timeline, settings, the
+Assistant after a question and a statement (at 1280x800 and 800x600, replies by the packaged
+model) and the window at 800x600.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def take(out: Path) -> None:
     app.setApplicationName("Loci")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from app.gui.application import app_icon, build
-    from app.gui.main_window import TAB_ENTITIES, TAB_MEMORIES, TAB_TIMELINE
+    from app.gui.main_window import TAB_ASSISTANT, TAB_ENTITIES, TAB_MEMORIES, TAB_TIMELINE
 
     app.setWindowIcon(app_icon())
     window, bridge, messages = build()
@@ -114,7 +115,25 @@ def take(out: Path) -> None:
     grab("settings", dialog)
     dialog.reject()
 
+    window.tabs.setCurrentIndex(TAB_ASSISTANT)
+    window.resize(1280, 800)
+    chat = window.assistant_view
+    chat.set_user("maya")
+    replies: list[int] = []
+    remembered: list[int] = []
+    chat.reply_shown.connect(lambda: replies.append(1))
+    chat.remembered_shown.connect(lambda: remembered.append(1))
+    for n, said in enumerate(("Where does my sister live?", "My neighbour Tomas is teaching me to play the cello."),
+                             start=1):
+        chat.input.setPlainText(said)
+        chat.send()
+        wait(app, lambda n=n: len(replies) >= n, timeout=300)
+    wait(app, lambda: len(remembered) >= 2, timeout=60)  # the statement is remembered, and says so
+    grab("assistant")
     window.resize(800, 600)  # the smallest size the window is laid out for
+    grab("assistant-small-window")
+
+    window.tabs.setCurrentIndex(TAB_MEMORIES)
     window.table.selectRow(row)
     grab("small-window")
     bridge.close()

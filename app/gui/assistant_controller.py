@@ -103,12 +103,13 @@ class AssistantController(QObject):
             reply, info = result
             self._token = None
             self._loaded(info)
+            # the reply first: storing it may be done already, and its note goes under the shown reply
+            self.reply_finished.emit(conversation, reply)
             if reply.remembered is not None:
                 def relay(future: Future[Any], r: ChatReply = reply) -> None:
                     self._relay.remembered.emit(r, future)
 
                 reply.remembered.add_done_callback(relay)
-            self.reply_finished.emit(conversation, reply)
 
         def failed(text_: str) -> None:
             self._token = None

@@ -47,7 +47,7 @@ SAMPLE_FILE = Path(__file__).resolve().parents[1] / "data" / "sample_conversatio
 SORT_LIMIT = 5_000  # paged lists longer than this are not sorted client-side
 FILTER_LIMIT = 10_000
 SEARCH_TOP_K = 100
-TAB_MEMORIES, TAB_ENTITIES, TAB_TIMELINE = range(3)
+TAB_MEMORIES, TAB_ENTITIES, TAB_TIMELINE, TAB_ASSISTANT = range(4)
 _DEFAULT_HIDDEN = (COL_AGENT, COL_UPDATED, COL_CREATED, COL_TYPE)  # "Said" shows when, not the import's time
 _WIDTHS = {COL_MEMORY: 380, COL_SCORE: 56, COL_TYPE: 64, COL_USER: 64, COL_AGENT: 72, COL_SESSION: 104,
            COL_EVENT_DATE: 82, COL_CREATED: 112, COL_UPDATED: 112, COL_ENTITIES: 110, COL_SAID_BY: 80,
@@ -144,6 +144,7 @@ class MainWindow(QMainWindow):
         # the Assistant tab would otherwise ask ~440 px and push an 800 px window wider
         self.tabs.setMinimumWidth(380)
         self.splitter.setSizes([190, 800, 330])
+        self._detail_width = 330
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 0)
@@ -384,10 +385,26 @@ class MainWindow(QMainWindow):
             self._tab_changed(self.tabs.currentIndex())
 
     def _tab_changed(self, index: int) -> None:
+        self._show_detail_pane(index != TAB_ASSISTANT)
         if index == TAB_ENTITIES:
             self.entities_view.refresh(self.scope)
         elif index == TAB_TIMELINE:
             self.timeline_view.refresh(self.scope)
+
+    def _show_detail_pane(self, shown: bool) -> None:
+        """The details belong to the memory table: the Assistant tab takes their room (a citation
+        opens its memory in the Memories tab, where they come back at the width they had)."""
+        if shown == self.detail.isVisibleTo(self):
+            return
+        if not shown:
+            self._detail_width = self.splitter.sizes()[2]
+            self.detail.hide()
+            return
+        self.detail.show()
+        sizes = self.splitter.sizes()
+        room = sum(sizes) - sizes[0]  # the tabs' and the details' share; the sidebar keeps its width
+        width = max(self.detail.minimumWidth(), min(self._detail_width, room // 2))
+        self.splitter.setSizes([sizes[0], room - width, width])
 
     # -- table -------------------------------------------------------------------------
     def refresh_table(self) -> None:

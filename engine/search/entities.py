@@ -21,7 +21,7 @@ _PERSONISH = {"PERSON", "PROPN", "EXTRACTED"}
 # Words that never name an entity on their own: pronouns, titles, interjections and reactions
 # (spaCy often tags a capitalised "Glad" or "Congrats" at the start of a message as a name),
 # calendar words and their short forms (dates are the temporal module's business, not
-# entities) and spoken fillers ("Wanna", "Gonna").
+# entities), spoken fillers ("Wanna", "Gonna") and chat shorthand ("FYI").
 _CALENDAR = frozenset("""
 january february march april may june july august september october november december jan feb mar
 apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday
@@ -36,10 +36,25 @@ congratulations glad understood indeed anyway btw ok okay sure thanks cheers wel
 exactly definitely absolutely totally really honestly seriously hopefully luckily anyway
 woohoo woo hooray yippee whoa wahoo phew
 wanna gonna gotta kinda sorta lemme gimme dunno ya yeah yea
+fyi tbh tbf imo imho idk irl smh afaik brb ttyl jk
 """.split())
 _PROPER_TAGS = {"NNP", "NNPS"}
+_NAMING = {"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PROPN"}  # kinds that name someone or somewhere
+_TITLES = {"WORK_OF_ART", "EVENT", "PRODUCT"}  # titles are often common words ("Summer Sounds", "Brave")
+# Penn tags no one-word name carries: verbs, adverbs, modals, interjections, pronouns, function words
+# (NER reads a capitalised "Cherish the moments" as a group of people)
+_NOT_NAME_TAGS = {"VB", "VBD", "VBG", "VBN", "VBP", "VBZ", "MD", "RB", "RBR", "RBS", "UH", "PRP", "PRP$",
+                  "DT", "PDT", "WDT", "WP", "WP$", "WRB", "IN", "CC", "TO", "EX"}
+_SENTENCE_END = ".!?…"
+# English plurals that do modify a noun ("clothes store", "sports car", "media presence"); any
+# other plural before a singular noun ends a compound (and so do "-ics" words: "electronics")
+_PLURAL_MODIFIERS = frozenset("""
+clothes media sports arts savings sales goods arms news jeans pants glasses data customs systems
+services operations communications resources admissions humanities
+""".split())
 _SPACE = re.compile(r"\s+")
 _EDGE = re.compile(r"^[^\w]+|[^\w]+$")
+_QUOTES = re.compile(r"^[\"'\u201c\u201d\u2018\u2019\-\u2013\u2014]+|[\"'\u201c\u201d\u2018\u2019\-\u2013\u2014]+$")
 
 
 def normalise(name: str) -> str:
@@ -104,10 +119,11 @@ class EntityExtractor:
         return self.extract_many([text])[0]
 
 
-def _trim(tokens: list[Any]) -> list[Any]:
-    """Drop interjections, calendar words and punctuation at the edges ("Congrats Mel" -> "Mel")."""
+def _trim(tokens: list[Any], *, words: bool = True) -> list[Any]:
+    """Drop interjections, calendar words (words=False: neither, as in a title), punctuation and a
+    possessive 's at the edges ("Congrats Mel" -> "Mel", "Ed Sheeran's" -> "Ed Sheeran")."""
     def noise(tok: Any) -> bool:
-        return bool(tok.lower_ in _NOT_NAMES or tok.is_punct or tok.is_space)
+        return bool((words and tok.lower_ in _NOT_NAMES) or tok.is_punct or tok.is_space or tok.tag_ == "POS")
 
     while tokens and noise(tokens[0]):
         tokens = tokens[1:]
@@ -122,10 +138,10 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
     covered: set[int] = set()
 
     def keep(tokens: list[Any], label: str, rank: str) -> None:
-        tokens = _trim(tokens)
-        if not tokens:
+        tokens = _trim(tokens, words=label not in _TITLES)
+        if not tokens or not _well_formed(doc, tokens, label):
             return
-        text = doc[tokens[0].i:tokens[-1].i + 1].text.strip()
+        text = _QUOTES.sub("", doc[tokens[0].i:tokens[-1].i + 1].text.strip())
         if not is_plausible(text):
             return
         key = normalise(text)
@@ -134,7 +150,7 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
 
     for ent in doc.ents:
         covered.update(range(ent.start, ent.end))  # dates, numbers and money are no entities
-        if ent.label_ in _KEEP_LABELS and not _common_word(list(ent), ent.label_):
+        if ent.label_ in _KEEP_LABELS:
             keep(list(ent), ent.label_, "ent")
     run: list[Any] = []
     for tok in [*doc, None]:
@@ -145,22 +161,61 @@ def mentions(doc: Any, limit: int = MAX_MENTIONS) -> list[Mention]:
             keep(run, "PROPN", "PROPN")
             run = []
     # compound nouns ("support group", "pottery class"): two or more nouns in a row
+    # (a plural before a singular noun mostly ends one: "the words happiness" on a sign are no compound)
     nouns: list[Any] = []
     for tok in [*doc, None]:
-        if tok is not None and tok.pos_ == "NOUN" and tok.is_alpha and tok.i not in covered \
-                and tok.lower_ not in _CALENDAR:
+        noun = tok is not None and tok.pos_ == "NOUN" and tok.is_alpha and tok.i not in covered \
+            and tok.lower_ not in _CALENDAR
+        if noun and not (nouns and tok.tag_ == "NN" and _plural_ends_compound(nouns[-1])):
             nouns.append(tok)
             continue
         if len(nouns) >= 2:
             keep(nouns, "THING", "THING")
-        nouns = []
+        nouns = [tok] if noun else []
     best = sorted(found.values(), key=lambda item: (item[0], item[1]))[:limit]
     return [m for _rank, _pos, m in sorted(best, key=lambda item: item[1])]
 
 
-def _common_word(tokens: list[Any], label: str) -> bool:
-    """A one-word person or organisation the tagger reads as a common word ("Pottery", "Wish")."""
-    return label in ("PERSON", "ORG") and len(tokens) == 1 and tokens[0].tag_ not in _PROPER_TAGS
+def _plural_ends_compound(tok: Any) -> bool:
+    """A plural noun before a singular one is no modifier of it ("the words happiness"), unless it
+    is one of the plurals English uses so ("clothes store")."""
+    return bool(tok.tag_ == "NNS" and tok.lower_ not in _PLURAL_MODIFIERS and not tok.lower_.endswith("ics"))
+
+
+def _well_formed(doc: Any, tokens: list[Any], label: str) -> bool:
+    """Whether a trimmed span can be what its label says: a thing is still two or more nouns, a
+    name is written with a capital, is no piece of a longer word ("Gon" of "Gonna"), and a
+    one-word name is not a word the tagger or the text itself reads as a common one."""
+    first, last = tokens[0], tokens[-1]
+    if (first.i > 0 and doc[first.i - 1].is_alpha and not doc[first.i - 1].whitespace_) or \
+            (last.i + 1 < len(doc) and doc[last.i + 1].is_alpha and not last.whitespace_):
+        return False
+    if label == "THING":
+        return len(tokens) >= 2
+    if not any(c.isupper() for tok in tokens for c in tok.text):
+        return False  # "trans", "the kids & work": names are written with a capital
+    if len(tokens) > 1 or label not in _NAMING:
+        return True
+    return not _common_word(doc, first, label)
+
+
+def _common_word(doc: Any, tok: Any, label: str) -> bool:
+    """A one-word name that is really a common word: a person or organisation the tagger reads as
+    a common noun ("Pottery"), any name it reads as a verb, adverb or the like ("Cherish the
+    moments"), or a capitalised first word of a sentence the same text also writes in lower case
+    ("Blue's my fave ... the blue vase")."""
+    if tok.tag_ in _NOT_NAME_TAGS or (label in ("PERSON", "ORG") and tok.tag_ not in _PROPER_TAGS):
+        return True
+    return _starts_sentence(doc, tok) and any(
+        other.lower_ == tok.lower_ and other.text.islower() and other.pos_ != "PROPN" for other in doc)
+
+
+def _starts_sentence(doc: Any, tok: Any) -> bool:
+    """The token opens the text or a sentence (after . ! ? and any quotes or brackets)."""
+    i = tok.i - 1
+    while i >= 0 and (doc[i].is_space or doc[i].is_quote or doc[i].is_left_punct):
+        i -= 1
+    return i < 0 or doc[i].text[-1] in _SENTENCE_END
 
 
 def aliases(keys: Mapping[str, str], counts: Mapping[str, int] | None = None) -> dict[str, str]:

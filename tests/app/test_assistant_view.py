@@ -18,11 +18,11 @@ TAB_ASSISTANT = 3
 class SlowReplayedLLM:
     """Plays a fixed reply back one word every `delay` seconds; extraction keeps nothing extra."""
 
-    def __init__(self, reply: str, delay: float = 0.02) -> None:
+    def __init__(self, reply: str, delay: float = 0.02, name: str = "replayed-chat") -> None:
         self.reply, self.delay = reply, delay
         self.context_length = 2048
         self.prompts: list[list[dict[str, str]]] = []
-        self.info = LoadedModel(ModelKey(Path("/models/replayed-chat.gguf"), 2048, 2, 0), "replayed", "CPU",
+        self.info = LoadedModel(ModelKey(Path(f"/models/{name}.gguf"), 2048, 2, 0), "replayed", "CPU",
                                 None, 30, 0)
         self.streaming = threading.Event()
 
@@ -43,8 +43,9 @@ class SlowReplayedLLM:
 
 
 @pytest.fixture
-def llm() -> SlowReplayedLLM:
-    return SlowReplayedLLM("Your sister Ingrid lives in Bergen, and you told me so in April.")
+def llm(request) -> SlowReplayedLLM:
+    return SlowReplayedLLM("Your sister Ingrid lives in Bergen, and you told me so in April.",
+                           name=getattr(request, "param", "replayed-chat"))
 
 
 def _started(qtbot, mem: Memory):
@@ -69,7 +70,8 @@ def window(qtbot, tmp_path: Path, embedder: Any, llm: SlowReplayedLLM):
     win, bridge = _started(qtbot, mem)
     win.tabs.setCurrentIndex(TAB_ASSISTANT)
     view = win.assistant_view
-    qtbot.waitUntil(lambda: view.model_label.text() == "Language model: replayed-chat · CPU", timeout=30_000)
+    qtbot.waitUntil(lambda: view.model_label.full_text() == f"Language model: {llm.info.key.path.stem} · CPU",
+                    timeout=30_000)
     view.set_user("maya")
     yield win
     view.close_chat()
@@ -143,6 +145,23 @@ def test_remembered_note_and_forget_that(qtbot, window, llm) -> None:
     assert mem.list_records(filters={"run_id": view.conversation.id}) == []
 
 
+def test_the_remembered_note_shows_when_storing_ends_before_the_reply_is_shown(qtbot, window, llm) -> None:
+    # a busy window: the statement is stored in the background before the finished reply reaches the view
+    view = window.assistant_view
+    llm.delay = 0.0
+    mem = window.bridge.memory
+    before = mem.count()
+    type_and_send(qtbot, view, "I adopted a cat called Pixel last week")
+    deadline = time.monotonic() + 30
+    while mem.count() == before and time.monotonic() < deadline:
+        time.sleep(0.05)  # no events processed meanwhile
+    assert mem.count() > before
+    with qtbot.waitSignal(view.reply_shown, timeout=30_000):
+        pass
+    qtbot.waitUntil(lambda: bubbles(view)[-1].remembered_label.isVisible(), timeout=5000)
+    assert "Pixel" in bubbles(view)[-1].remembered_label.text()
+
+
 def test_incognito_chat_stores_nothing(qtbot, window, llm) -> None:
     view = window.assistant_view
     mem = window.bridge.memory
@@ -162,7 +181,7 @@ def test_real_model_loads_once_and_replies(qtbot, gui) -> None:
     view = gui.assistant_view
     gui.bridge.memory.add("My sister Ingrid lives in Bergen", user_id="default", infer=False)
     qtbot.waitUntil(lambda: view.controller.model_state == "ready", timeout=60_000)
-    assert view.model_label.text() == "Language model: SmolLM2-135M-Instruct.Q4_1 · CPU"
+    assert view.model_label.full_text() == "Language model: SmolLM2-135M-Instruct.Q4_1 · CPU"
     with qtbot.waitSignal(view.reply_shown, timeout=60_000):
         type_and_send(qtbot, view, "Where does my sister live?")
     reply = bubbles(view)[-1]
@@ -199,7 +218,7 @@ def test_settings_pick_a_found_model_and_threads_apply_to_the_next_reply(qtbot, 
     model = loaded_model()
     assert model is not None and model.key.path == (folder / "my-smol-Q4_1.gguf").resolve()
     assert model.key.n_threads == 1  # no restart needed
-    qtbot.waitUntil(lambda: "my-smol-Q4_1" in view.model_label.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "my-smol-Q4_1" in view.model_label.full_text(), timeout=30_000)
     view.close_chat()
 
 
@@ -264,3 +283,90 @@ def test_a_question_the_memories_cannot_answer_is_declined(qtbot, window, llm) -
     with qtbot.waitSignal(view.reply_shown, timeout=30_000):
         pass
     assert bubbles(view)[-1].text == "I don't have a memory of that." and llm.prompts == []
+
+
+LONG_NAME = "Meta-Llama-3.1-8B-Instruct-abliterated-Q4_K_M"
+
+
+def _inside(widget) -> bool:
+    """The widget shows all its lines and ends inside its window."""
+    right = widget.mapTo(widget.window(), widget.rect().topRight()).x()
+    whole = widget.height() >= widget.heightForWidth(widget.width()) if widget.hasHeightForWidth() else \
+        widget.height() >= widget.minimumSizeHint().height()
+    return whole and widget.isVisible() and right <= widget.window().width()
+
+
+def _one_line(label) -> bool:
+    return label.height() < 2 * label.fontMetrics().lineSpacing()
+
+
+def test_at_800x600_the_model_name_reads_on_one_line_and_nothing_is_cut(qtbot, window, llm) -> None:
+    view = window.assistant_view
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: window.width() == 800 and view.chat_pane.width() > 0)
+    label = view.model_label
+    qtbot.waitUntil(lambda: label.text() == "Language model: replayed-chat · CPU")
+    assert _one_line(label) and _inside(label)
+    assert "replayed-chat · CPU" in label.toolTip() and label.accessibleName() == label.full_text()
+    assert not window.detail.isVisible()  # the memory's details give their room to the chat
+    type_and_send(qtbot, view, "Where does my sister live now?")
+    with qtbot.waitSignal(view.reply_shown, timeout=30_000):
+        pass
+    qtbot.wait(50)
+    user, reply = bubbles(view)
+    for chat_width in (None, 260):  # as it opens, then with the conversation list dragged wider
+        if chat_width:
+            view.splitter.setSizes([view.splitter.width() - chat_width, chat_width])
+            qtbot.wait(50)
+        for part in (user.text_label, reply.text_label, reply.memories_label, view.input, view.chat_list,
+                     view.send_button, view.model_label):
+            assert _inside(part), f"{part.accessibleName() or part.objectName() or part} is cut off"
+        if chat_width:  # wrapped, every line shown
+            assert user.text_label.height() > user.text_label.fontMetrics().lineSpacing()
+    # the citation opens the memory in the browser, where the details come back at their width
+    with qtbot.waitSignal(window.detail_updated, timeout=30_000):
+        reply.memories_label.linkActivated.emit(reply.reply.memory_ids[0])
+    assert window.detail.isVisible() and window.detail.width() >= window.detail.minimumWidth()
+    assert window.detail.mapTo(window, window.detail.rect().topRight()).x() <= window.width()
+
+
+@pytest.mark.parametrize("llm", [LONG_NAME], indirect=True)
+def test_a_long_model_name_keeps_its_start_and_device_and_is_whole_in_the_tooltip(qtbot, window, llm) -> None:
+    view = window.assistant_view
+    label = view.model_label
+    window.resize(1280, 800)
+    qtbot.waitUntil(lambda: window.width() == 1280)
+    qtbot.waitUntil(lambda: label.text() == f"Language model: {LONG_NAME} · CPU")
+    row = view.user_box.geometry()
+    assert abs(label.geometry().center().y() - row.center().y()) <= 4  # beside "Chat as"
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: window.width() == 800)
+    qtbot.waitUntil(lambda: label.geometry().top() >= row.bottom())  # on a line of its own
+    assert _one_line(label) and _inside(label)
+    view.splitter.setSizes([500, 100])  # the conversation list dragged wide: little room is left
+    qtbot.waitUntil(lambda: "…" in label.text())
+    shown = label.text()
+    assert shown.startswith("Meta-") and shown.endswith("_M · CPU")  # which model and where it runs
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
+    assert _one_line(label) and _inside(label)
+    assert label.toolTip().startswith(f"Language model: {LONG_NAME} · CPU\n")
+
+
+def test_the_model_label_drops_its_prefix_then_elides_the_middle_of_the_name(qtbot) -> None:
+    from app.gui.views.assistant_view import ModelLabel
+
+    label = ModelLabel()
+    qtbot.addWidget(label)
+    label.show()
+    label.set_model(LONG_NAME, " · GPU (CUDA): 31 of 31 layers")
+    metrics = label.fontMetrics()
+    full = label.full_text()
+    label.resize(metrics.horizontalAdvance(full) + 10, 20)
+    assert label.text() == full and label.sizeHint().width() >= metrics.horizontalAdvance(full)
+    label.resize(metrics.horizontalAdvance(full) - 20, 20)
+    assert label.text() == LONG_NAME + " · GPU (CUDA): 31 of 31 layers"
+    label.resize(metrics.horizontalAdvance(" · GPU (CUDA): 31 of 31 layers") + 120, 20)
+    assert label.text().startswith("Meta") and "…" in label.text() and label.text().endswith("31 of 31 layers")
+    label.resize(60, 20)
+    assert label.text() and metrics.horizontalAdvance(label.text()) <= 60
+    assert label.minimumSizeHint().width() < 100 and label.full_text() == full

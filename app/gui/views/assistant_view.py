@@ -5,8 +5,8 @@ import html
 import re
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy,
                                QSplitter, QVBoxLayout, QWidget)
@@ -37,6 +37,57 @@ class _Input(QPlainTextEdit):
             self.submitted.emit()
             return
         super().keyPressEvent(event)
+
+
+class ModelLabel(QLabel):
+    """The model line on one line: its prefix goes first, then the middle of the model's name, so the
+    name's start and where it runs stay readable; the whole text is in the tooltip and the
+    accessible name."""
+
+    PREFIX = "Language model: "
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._prefix, self._name, self._suffix = "", "", ""
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    def set_model(self, name: str, suffix: str = "", prefix: str = PREFIX) -> None:
+        """Show `prefix + name + suffix`, e.g. "Language model: " "SmolLM2-135M" " · CPU"."""
+        self._prefix, self._name, self._suffix = prefix, name, suffix
+        self.setAccessibleName(self.full_text())
+        self.updateGeometry()
+        self._fit()
+
+    def full_text(self) -> str:
+        return self._prefix + self._name + self._suffix
+
+    def sizeHint(self) -> QSize:
+        margins = self.contentsMargins()
+        return QSize(self.fontMetrics().horizontalAdvance(self.full_text()) + margins.left() + margins.right() + 2,
+                     super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(min(self.sizeHint().width(), 8 * self.fontMetrics().averageCharWidth()),
+                     super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        metrics = self.fontMetrics()
+        room = self.contentsRect().width() - 2
+        text = self.full_text()
+        if metrics.horizontalAdvance(text) > room:
+            text = self._name + self._suffix  # the tooltip still says what it is
+        if metrics.horizontalAdvance(text) > room:
+            keep = room - metrics.horizontalAdvance(self._suffix)
+            name = metrics.elidedText(self._name, Qt.TextElideMode.ElideMiddle, keep) if keep > 0 else ""
+            text = name + self._suffix if name else \
+                metrics.elidedText(self._name + self._suffix, Qt.TextElideMode.ElideRight, room)
+        if text != self.text():
+            self.setText(text)
 
 
 class MessageBubble(QFrame):
@@ -82,7 +133,7 @@ class MessageBubble(QFrame):
         layout.addWidget(self.draft_label)
         layout.addWidget(self.memories_label)
         layout.addWidget(self.remembered_label)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
 
     @property
     def text(self) -> str:
@@ -204,15 +255,17 @@ class AssistantView(QWidget):
         self.user_box.setToolTip("Whose memories the assistant uses and adds to")
         self.user_box.setMinimumWidth(120)
         self.user_box.addItem("default")
-        self.model_label = QLabel("Language model: not loaded")
+        self.model_label = ModelLabel()
         self.model_label.setObjectName("llmState")
-        self.model_label.setWordWrap(True)  # wraps rather than widen the window past 800 px
-        self.model_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        header = QHBoxLayout()
-        header.addWidget(QLabel("Chat as"))
-        header.addWidget(self.user_box)
-        header.addStretch(1)
-        header.addWidget(self.model_label)
+        self.model_label.set_model("not loaded")
+        # the model's line sits beside "Chat as" when it fits there whole, else on a line of its own
+        self.header = QHBoxLayout()
+        self.chat_as_label = QLabel("Chat as")
+        self.header.addWidget(self.chat_as_label)
+        self.header.addWidget(self.user_box)
+        self.header.addStretch(1)
+        self.model_row = QHBoxLayout()
+        self.model_row.addWidget(self.model_label, 1)
 
         self.transcript = QWidget()
         self.transcript_layout = QVBoxLayout(self.transcript)
@@ -247,10 +300,12 @@ class AssistantView(QWidget):
         row.addWidget(self.input, 1)
         row.addLayout(buttons)
 
-        right = QWidget()
+        right = self.chat_pane = QWidget()
+        right.installEventFilter(self)  # resized: place the model's line
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
-        rv.addLayout(header)
+        rv.addLayout(self.header)
+        rv.addLayout(self.model_row)
         rv.addWidget(self.transcript_scroll, 1)
         rv.addWidget(self.incognito)
         rv.addLayout(row)
@@ -319,13 +374,39 @@ class AssistantView(QWidget):
         self.controller.load_conversations(current)
 
     def _model_state(self, state: str, detail: str) -> None:
-        text = {LLM_LOADING: "Language model: loading…", LLM_READY: f"Language model: {detail}",
-                LLM_ERROR: "Language model: error"}.get(state, "Language model: not loaded")
-        self.model_label.setText(text)
+        if state == LLM_READY:
+            name, dot, device = detail.rpartition(" · ")  # "SmolLM2-135M-Instruct.Q4_1 · CPU"
+            self.model_label.set_model(name or device, dot + device if name else "")
+        else:
+            self.model_label.set_model({LLM_LOADING: "loading…", LLM_ERROR: "error"}.get(state, "not loaded"))
+        what = "The local GGUF model that writes replies (change it in Settings)"
         self.model_label.setToolTip(detail if state == LLM_ERROR else
-                                    "The local GGUF model that writes replies (change it in Settings)")
+                                    f"{self.model_label.full_text()}\n{what}")
+        self._place_model_label()
         if state == LLM_ERROR and detail:
             self.bridge.messages.error(detail)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.chat_pane and event.type() == QEvent.Type.Resize:
+            self._place_model_label()
+        return super().eventFilter(watched, event)
+
+    def _place_model_label(self) -> None:
+        """Beside "Chat as" when the whole line fits there, else on its own line below it."""
+        header = self.header
+        used = sum(max(w.sizeHint().width(), w.minimumWidth()) for w in (self.chat_as_label, self.user_box))
+        used += 3 * max(header.spacing(), 6) + 24  # and a little air before the model's name
+        beside = used + self.model_label.sizeHint().width() <= self.chat_pane.width()
+        if beside == (header.indexOf(self.model_label) >= 0):
+            return
+        if beside:
+            self.model_row.removeWidget(self.model_label)
+            header.addWidget(self.model_label)
+            self.model_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        else:
+            header.removeWidget(self.model_label)
+            self.model_row.addWidget(self.model_label, 1)
+            self.model_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 
     # -- conversations ----------------------------------------------------------------
     def set_user(self, user_id: str) -> None:
