@@ -16,10 +16,11 @@ import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..config import LociConfig
 from ..errors import LociError, StoreError
+from ..inference.shutdown import STORE, install_sigterm_exit, on_exit
 from . import announce
 from .opening import answers, lock_is_free
 
@@ -49,6 +50,7 @@ class OwnerProcess:
         self._process: Any = None
         self._conn: Connection | None = None
         self._exitcode: int | None = None
+        self._unregister_stop: Callable[[], None] = lambda: None
 
     @property
     def running(self) -> bool:
@@ -69,11 +71,14 @@ class OwnerProcess:
             return None
         ctx = multiprocessing.get_context("spawn")
         parent_end, child_end = ctx.Pipe()
+        # daemon: should this program end without stop() (a crash, a test), multiprocessing terminates
+        # the child at exit (an orderly close on SIGTERM) rather than waiting for it forever
         process = ctx.Process(target=serve_until_parent_leaves, args=(str(self.data_dir), self.config, child_end),
-                              name="loci-store-owner", daemon=False)
+                              name="loci-store-owner", daemon=True)
         process.start()
         child_end.close()  # the parent sees EOF on its end once the child is gone
         self._process, self._conn = process, parent_end
+        self._unregister_stop = on_exit(self._stop_at_exit, STORE)  # at exit, after the work that uses the store
         try:
             if not parent_end.poll(timeout):
                 raise StoreError(f"The store owner did not start within {timeout:.0f} s.")
@@ -123,7 +128,11 @@ class OwnerProcess:
         self._forget()
         return code
 
+    def _stop_at_exit(self) -> None:
+        self.stop()
+
     def _forget(self) -> None:
+        self._unregister_stop()
         if self._process is not None:
             self._exitcode = self._process.exitcode
         if self._conn is not None:
@@ -136,6 +145,7 @@ def serve_until_parent_leaves(data_dir: str, config: LociConfig, conn: Connectio
     from .owner import ServedMemory
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the parent's terminal is the parent's to handle
+    install_sigterm_exit()  # terminate() closes the store in order (SystemExit through the finally below)
     sys.argv[:1] = [OWNER_PROGRAM]  # what the lock and the announcement tell other programs
     if hasattr(os, "nice"):  # the parent (a window) gets a core first when both want one
         os.nice(OWNER_NICENESS)

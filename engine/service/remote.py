@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..config import LociConfig
 from ..errors import StoreError
+from ..inference.shutdown import is_exiting
 from . import announce
 from .codec import decode, decode_error, encode
 from .keys import load_or_create_api_key
@@ -168,6 +169,8 @@ class RemoteMemory:
             try:
                 status, data = self._request(ann, "GET", f"/changes?since={since}&timeout=20", timeout=30)
             except OwnerGone as gone:
+                if is_exiting():  # the owner stopped because this program ends: nothing to take over
+                    return
                 try:
                     self._owner_lost(ann, gone, retry_safe=True)
                 except StoreError as exc:

@@ -41,10 +41,10 @@ def apply_settings(memory: Configured | None, old: LociConfig, new: LociConfig,
     embedder (its vectors would not match the store's). owner_process: the store is owned by a
     child process of the caller (owner_process.py), which reads every setting when it starts, so
     any change to them restarts it."""
-    if memory is not None:
+    live_changed = owner_process and any(getattr(new, s) != getattr(old, s) for s in LIVE_SECTIONS)
+    if memory is not None:  # (memory.config may be `old` itself)
         for section in LIVE_SECTIONS:
             setattr(memory.config, section, getattr(new, section))
     current = Path(data_dir) if data_dir else None
     target = Path(chosen_dir).expanduser() if chosen_dir else current
-    live_changed = owner_process and any(getattr(new, s) != getattr(old, s) for s in LIVE_SECTIONS)
     return SettingsChange(target, reopen=target != current or new.embedder != old.embedder or live_changed)

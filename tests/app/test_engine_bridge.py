@@ -143,3 +143,26 @@ def test_with_a_store_process_the_window_is_a_client_and_the_owner_stops_with_it
     assert not owner.running and owner.exitcode == 0 and lock_is_free(tmp_path / "s")
     with Memory(tmp_path / "s", embedder=embedder) as again:
         assert again.count({"user_id": "me"}) == 2
+
+
+def test_new_search_settings_restart_the_store_process_that_reads_them(qtbot, tmp_path):
+    """The owner process reads the settings when it starts: Save in Settings starts a new one with them."""
+    import dataclasses
+
+    from app.gui.application import build
+
+    window, bridge, messages = build(data_dir=tmp_path / "s", store_process=True)
+    messages.crash_dialogs_enabled = False
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(bridge.store_opened, timeout=120_000):
+        bridge.start()
+    first = bridge.owner
+    assert first is not None and first.running
+    config = dataclasses.replace(bridge.config, search=dataclasses.replace(bridge.config.search, time_weight=0.4))
+    with qtbot.waitSignal(bridge.store_opened, timeout=120_000):
+        bridge.apply_settings(config, None)
+    assert not first.running and first.exitcode == 0
+    assert bridge.owner is not None and bridge.owner is not first and bridge.owner.running
+    assert bridge.owner.config.search.time_weight == 0.4
+    bridge.close()
+    assert bridge.owner is None

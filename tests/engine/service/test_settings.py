@@ -1,6 +1,7 @@
 """Changing settings of an open store: saved to TOML, LLM/extraction/search at once, folder or embedder reopen."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,10 @@ def test_a_settings_file_that_cannot_be_written_names_it(tmp_path: Path) -> None
     blocker.write_text("x")
     with pytest.raises(ConfigError, match="Cannot save the settings to .*a-file"):
         save_settings(LociConfig(), blocker / "loci.toml")
+
+
+def test_a_store_owned_by_a_child_process_reopens_for_any_setting_it_reads(memory):
+    old = memory.config
+    new = dataclasses.replace(old, search=dataclasses.replace(old.search, time_weight=0.4))
+    assert apply_settings(memory, old, new, memory.data_dir, None, owner_process=True).reopen
+    assert not apply_settings(memory, new, new, memory.data_dir, None, owner_process=True).reopen
