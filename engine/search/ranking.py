@@ -45,6 +45,7 @@ class Gathered:
     records: dict[str, MemoryRecord]
     candidates: set[str]
     neighbours: dict[str, list[str]]
+    base: dict[str, float] | None = None  # fusion.totals of the raw signals, when already computed
 
 
 def normalised(raw: Mapping[str, Mapping[str, float]], weights: Weights) -> dict[str, dict[str, float]]:
@@ -67,7 +68,7 @@ def rank(found: Gathered, weights: Weights, limit: int | None = None) -> list[Sc
     that sum(weights[s] * signals[s]) == score.
     """
     signals = normalised(found.raw, weights)
-    base = totals(signals, weights)
+    base = found.base if found.base is not None else totals(signals, weights)
     use_context = weights.context > 0 and bool(found.neighbours)
     part = shares(signals, weights, use_context)
     if not use_context:
@@ -263,7 +264,7 @@ class _Pruning:
         """The pool, its neighbour map and the neighbours that can reach the top k."""
         raw = self.raw()
         if self.c == 0:
-            return Gathered(raw, dict(self.records), self.candidates, {})
+            return Gathered(raw, dict(self.records), self.candidates, {}, self.base)
         links = {y: list(near) for y, near in self.looked.items() if y in self.base and near}
         for y in list(links):
             for n in links[y]:  # a candidate not looked up still takes context from its looked-up pair
@@ -274,4 +275,4 @@ class _Pruning:
         inherited = neighbour_scores(self.base, links)
         wanted = [n for n in sorted(outside) if self.reaches(self.c * inherited.get(n, 0.0))]
         records.update(self.fetch(wanted))
-        return Gathered(raw, records, self.candidates, links)
+        return Gathered(raw, records, self.candidates, links, self.base)

@@ -125,7 +125,8 @@ class VectorIndex:
             else:
                 best = np.arange(len(rows))
             best = best[np.lexsort((rows[best], -sims[best]))]
-            return [(self._ids[int(rows[i])], float(sims[i])) for i in best]
+            ids = self._ids
+            return [(ids[r], s) for r, s in zip(rows[best].tolist(), sims[best].tolist())]
 
     # -- snapshot --------------------------------------------------------------------
     def save(self, folder: Path) -> None:
