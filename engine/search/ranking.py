@@ -149,7 +149,7 @@ class _Pruning:
         # the normalised signals, in fusion.SIGNALS order as fusion.totals reads them; the time
         # signal's dict fills as records are read
         head_raw = {name: {i: v for i, v in scores.items() if i in self.records} for name, scores in head.items()}
-        signals = normalised(head_raw, weights)
+        signals: dict[str, Mapping[str, float]] = dict(normalised(head_raw, weights))
         if entity is not None:
             signals["entity"] = entity  # read only for pool members, whose raw value it is
         if time_of is not None:

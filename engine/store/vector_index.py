@@ -245,7 +245,7 @@ def similarities(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
     load 4, and the whole search's CPU doubled; bench/scale_bench.py). The sums agree with
     BLAS's to 1e-7 and do not depend on the thread count or the matrix's alignment.
     """
-    return np.einsum("ij,j->i", matrix, query)
+    return np.asarray(np.einsum("ij,j->i", matrix, query))
 
 
 def _names(codes: Mapping[str, int]) -> list[str]:
