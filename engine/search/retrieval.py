@@ -540,8 +540,12 @@ class _Beside:
         self._call = call
         self._value: dict[str, Any] = {}
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="loci-search", daemon=False)
-        self._thread.start()
+        self._thread: threading.Thread | None = threading.Thread(target=self._run, name="loci-search")
+        try:
+            self._thread.start()
+        except RuntimeError:  # no new thread (the interpreter is shutting down): run it here
+            self._thread = None
+            self._run()
 
     def _run(self) -> None:
         try:
@@ -550,10 +554,11 @@ class _Beside:
             self._error = exc
 
     def wait(self) -> None:
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
 
     def result(self) -> dict[str, Any]:
-        self._thread.join()
+        self.wait()
         if self._error is not None:
             raise self._error
         return self._value

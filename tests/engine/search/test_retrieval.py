@@ -159,6 +159,17 @@ def test_errors_on_either_thread_of_a_search_reach_the_caller(store, monkeypatch
     assert not [t for t in threading.enumerate() if t.name == "loci-search"]
 
 
+def test_a_search_runs_on_one_thread_when_no_thread_can_start(store, monkeypatch):
+    """While the interpreter shuts down no thread starts: a search (from an atexit hook, say)
+    does its keyword and entity work on the calling thread and finds the same."""
+    before = [(h.record.id, h.score) for h in top(store, "What does Ingrid teach?")]
+
+    def refuse(_thread):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    assert [(h.record.id, h.score) for h in top(store, "What does Ingrid teach?")] == before
+
+
 def store_time():
     from datetime import datetime, timezone
 
