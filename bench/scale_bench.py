@@ -298,8 +298,9 @@ STAGES = [("embed the query", None, None, "embed_batch"),
 
 
 def time_stages(lib: Any, qs: list[str], users: list[str]) -> dict[str, Any]:
-    """Mean wall ms per search of each stage (inclusive, on whichever thread runs it; light rows
-    and neighbours are read inside the top-k stage and, ahead, beside the embedding), and the total."""
+    """Mean wall and CPU ms per search of each stage (inclusive, on whichever thread runs it: light
+    rows and neighbours are read inside the top-k stage and, ahead, beside the embedding; CPU is
+    that thread's, steadier on a busy machine), and the whole search's."""
     import functools
     import importlib
     import threading
@@ -310,12 +311,14 @@ def time_stages(lib: Any, qs: list[str], users: list[str]) -> dict[str, Any]:
     def timed(label: str, fn: Any) -> Any:
         @functools.wraps(fn)
         def run(*a: Any, **kw: Any) -> Any:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             try:
                 return fn(*a, **kw)
             finally:
+                wall, cpu = (time.perf_counter() - t) * 1000, (time.thread_time() - c) * 1000
                 with lock:
-                    spent[label] = spent.get(label, 0.0) + (time.perf_counter() - t) * 1000
+                    spent[label] = spent.get(label, 0.0) + wall
+                    spent[label + " cpu"] = spent.get(label + " cpu", 0.0) + cpu
         return run
 
     for label, module, cls, attr in STAGES:
@@ -325,16 +328,18 @@ def time_stages(lib: Any, qs: list[str], users: list[str]) -> dict[str, Any]:
         if owner is not None and hasattr(owner, attr):
             setattr(owner, attr, timed(label, getattr(owner, attr)))
     totals: dict[str, float] = {}
-    wall = []
+    wall, cpu = [], []
     for i, q in enumerate(qs):
         spent.clear()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         lib.search(q, users[i % len(users)])
         wall.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
         for label, ms in spent.items():
             totals[label] = totals.get(label, 0.0) + ms
     return {"stages": {label: ms / len(qs) for label, ms in totals.items()},
-            "total_mean_ms": statistics.mean(wall), "total_p50_ms": statistics.median(wall)}
+            "total_mean_ms": statistics.mean(wall), "total_p50_ms": statistics.median(wall),
+            "total_cpu_mean_ms": statistics.mean(cpu)}
 
 
 def run_worker(lib: str, size: int, scopes: int, n_queries: int, folder: Path, phase: str,
@@ -515,14 +520,16 @@ def run_config(size: int, scopes: int, kind: str, libs: list[str], args: argpars
         print(f"| {title} | " + " | ".join(cells) + (" |" + ratio if ratio else " |"))
     if args.stages:
         names = ["this code"] + ([args.baseline] if baseline is not None else [])
-        print(f"\nWhere a search's time goes, mean wall ms per search (load {os.getloadavg()[0]:.1f}; stages "
-              "overlap where they run beside the embedding):\n")
-        print("| stage | " + " | ".join(names) + " |\n|---" * 1 + "|---" * len(names) + "|")
+        print(f"\nWhere a search's time goes: mean ms per search, wall / CPU of the thread that runs the stage "
+              f"(load {os.getloadavg()[0]:.1f}; stages overlap where they run beside the embedding):\n")
+        print("| stage | " + " | ".join(names) + " |\n|---" + "|---" * len(names) + "|")
         for label, *_ in STAGES:
-            cells = [f"{r['stages'][label]:.2f}" if label in r["stages"] else "-" for r in stages]
+            cells = [f"{r['stages'][label]:.2f} / {r['stages'][label + ' cpu']:.2f}" if label in r["stages"]
+                     else "-" for r in stages]
             print(f"| {label} | " + " | ".join(cells) + " |")
-        print("| whole search, mean (p50) | " + " | ".join(f"{r['total_mean_ms']:.2f} ({r['total_p50_ms']:.2f})"
-                                                      for r in stages) + " |")
+        print("| whole search: wall mean (p50) / CPU of all threads | " + " | ".join(
+            f"{r['total_mean_ms']:.2f} ({r['total_p50_ms']:.2f}) / {r['total_cpu_mean_ms']:.2f}"
+            for r in stages) + " |")
     if rounds:
         print(f"\nLoci's searches, this code against {args.baseline}, alternated {len(rounds)} times "
               "(median of the rounds; each round's figure in brackets):\n")
