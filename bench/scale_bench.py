@@ -299,8 +299,8 @@ STAGES = [("embed the query", None, None, "embed_batch"),
 
 def time_stages(lib: Any, qs: list[str], users: list[str]) -> dict[str, Any]:
     """Mean wall and CPU ms per search of each stage (inclusive, on whichever thread runs it: light
-    rows and neighbours are read inside the top-k stage and, ahead, beside the embedding; CPU is
-    that thread's, steadier on a busy machine), and the whole search's."""
+    rows and neighbours are read inside the top-k stage; CPU is that thread's, steadier on a busy
+    machine), and the whole search's."""
     import functools
     import importlib
     import threading
@@ -521,7 +521,7 @@ def run_config(size: int, scopes: int, kind: str, libs: list[str], args: argpars
     if args.stages:
         names = ["this code"] + ([args.baseline] if baseline is not None else [])
         print(f"\nWhere a search's time goes: mean ms per search, wall / CPU of the thread that runs the stage "
-              f"(load {os.getloadavg()[0]:.1f}; stages overlap where they run beside the embedding):\n")
+              f"(load {os.getloadavg()[0]:.1f}; nested stages are indented):\n")
         print("| stage | " + " | ".join(names) + " |\n|---" + "|---" * len(names) + "|")
         for label, *_ in STAGES:
             cells = [f"{r['stages'][label]:.2f} / {r['stages'][label + ' cpu']:.2f}" if label in r["stages"]

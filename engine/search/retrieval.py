@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from ..config import SearchConfig
 from ..inference.embeddings import Embedder
@@ -404,11 +404,10 @@ class Retriever:
         scope = scope_of(filters)
         in_scope = self._ledger.count(scope) if len(scope) == len(filters or {}) else None
         n = max(top_k * self._config.oversample, 50)
+        prepared = self.prepare(query, scope, options)  # embed the query and find its entities once
         # Filters on scope alone need only each candidate's scope, times and expiry to rank,
         # so candidates are read as light rows and only the winners in full.
         light = in_scope is not None
-        # embed the query and find its entities once (and the first round's keyword candidates)
-        prepared = self.prepare(query, scope, options, n=n, light=light)
         while True:
             found = self.gather(query, n=n, filters=filters, predicate=predicate,
                                 reference_date=reference_date, options=options, prepared=prepared,
@@ -426,41 +425,15 @@ class Retriever:
         return [ScoredMemory(full[h.record.id], h.score, h.signals, h.weights) for h in hits
                 if h.record.id in full]
 
-    def prepare(self, query: str, scope: dict[str, str], options: SearchOptions = SearchOptions(), *,
-                n: int | None = None, light: bool = False) -> dict[str, Any]:
-        """What a query needs once per search: its vector and the entities it names; given n, also
-        the keyword signal's n best (gather uses them for that n), and when light, their light rows
-        and neighbours, read ahead into the ledger's caches.
-
-        The query is embedded on the calling thread while the rest runs on a second one:
-        onnxruntime lets go of the GIL, so on a machine with a free core the keyword and entity
-        work (and the SQLite reads) costs no time (bench/scale_bench.py).
-        """
-        keyword_index, entity_index = self._indexes()
-
-        def lexical() -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            if options.entity:
-                out["entities"] = self._query_entities(query, scope, entity_index)
-            if n is not None and options.keyword:
-                hits = keyword_index.search(query, scope, n)
-                out["keyword"] = (n, hits)
-                if light and hits:
-                    ids = [i for i, _ in hits]
-                    self._ledger.get_many_light(ids)
-                    if options.context and self._config.context_weight > 0:
-                        self._ledger.neighbours(ids)
-            return out
-
-        if not options.semantic:
-            return lexical()
-        side = _Beside(lexical)
-        try:
-            vector = self._embedder.embed_batch([query])[0]
-        except BaseException:
-            side.wait()  # the embedder's error is the one to report
-            raise
-        return {**side.result(), "vector": vector}
+    def prepare(self, query: str, scope: dict[str, str],
+                options: SearchOptions = SearchOptions()) -> dict[str, Any]:
+        """What a query needs once per search: its vector and the entities it names."""
+        out: dict[str, Any] = {}
+        if options.semantic:
+            out["vector"] = self._embedder.embed_batch([query])[0]
+        if options.entity:
+            out["entities"] = self._query_entities(query, scope, self._indexes()[1])
+        return out
 
     def gather(self, query: str, *, n: int, filters: dict[str, Any] | None, predicate: Predicate,
                reference_date: datetime, options: SearchOptions = SearchOptions(),
@@ -484,9 +457,7 @@ class Retriever:
         if options.semantic:
             head["semantic"] = dict(self._vectors.search(prepared["vector"], n, scope))
         if options.keyword:
-            early = prepared.get("keyword")  # prepare's, for the first round's n
-            head["keyword"] = dict(early[1] if early is not None and early[0] == n
-                                   else keyword_index.search(query, scope, n))
+            head["keyword"] = dict(keyword_index.search(query, scope, n))
         entity = None
         if options.entity and prepared["entities"]:
             entity = _entity_scores(prepared["entities"], entity_index, scope, n)
@@ -530,38 +501,6 @@ class Retriever:
             if df:
                 weighted[key] = math.log(1 + total / df)
         return weighted
-
-
-class _Beside:
-    """A call run on a thread of its own; result() waits for it and returns its value or raises
-    its exception (the thread never outlives the search that started it)."""
-
-    def __init__(self, call: Callable[[], dict[str, Any]]) -> None:
-        self._call = call
-        self._value: dict[str, Any] = {}
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = threading.Thread(target=self._run, name="loci-search")
-        try:
-            self._thread.start()
-        except RuntimeError:  # no new thread (the interpreter is shutting down): run it here
-            self._thread = None
-            self._run()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._call()
-        except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits
-            self._error = exc
-
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-
-    def result(self) -> dict[str, Any]:
-        self.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 MAX_NAME_WORDS = 4

@@ -2,12 +2,8 @@
 from __future__ import annotations
 
 import random
-import threading
 
-import numpy as np
 import pytest
-
-from engine.errors import ModelError, StoreError
 
 from engine.search.retrieval import EntityIndex, SearchOptions, rank
 from engine.records import Scope
@@ -121,53 +117,6 @@ def test_rank_limit_keeps_the_same_best_hits_in_order(store):
     assert len(everything) > 2
     assert [(h.record.id, h.score) for h in rank(found, weights, 2)] == \
         [(h.record.id, h.score) for h in everything[:2]]
-
-
-def test_prepare_finds_the_first_round_beside_the_embedding(store):
-    """prepare embeds the query while a second thread finds its entities and keyword candidates
-    and reads their rows ahead; gather then gives what it gives without them."""
-    retriever = store._retriever
-    query, scope = "What does Ingrid teach in Bergen?", {"user_id": "maya"}
-    prepared = retriever.prepare(query, scope, n=50, light=True)
-    keyword, entities = retriever._indexes()
-    assert prepared["keyword"] == (50, keyword.search(query, scope, 50)) and prepared["keyword"][1]
-    assert prepared["entities"] == retriever._query_entities(query, scope, entities) and prepared["entities"]
-    assert np.allclose(prepared["vector"], store.embedder.embed_batch([query])[0], atol=1e-6)
-    args = dict(n=50, filters=scope, predicate=lambda r: True, reference_date=store_time(), light=True, limit=5)
-    weights = retriever.weights()
-    assert [(h.record.id, h.score, h.signals) for h in rank(retriever.gather(query, prepared=prepared, **args),
-                                                            weights, 5)] == \
-        [(h.record.id, h.score, h.signals) for h in rank(retriever.gather(query, **args), weights, 5)]
-    assert not [t for t in threading.enumerate() if t.name == "loci-search"]
-
-
-def test_errors_on_either_thread_of_a_search_reach_the_caller(store, monkeypatch):
-    retriever = store._retriever
-
-    def broken_index(*_args, **_kw):
-        raise StoreError("The entity index broke.")
-    monkeypatch.setattr(retriever, "_query_entities", broken_index)  # runs on the second thread
-    with pytest.raises(StoreError, match="entity index broke"):
-        top(store, "Ingrid piano")
-    monkeypatch.undo()
-
-    def broken_model(_texts):
-        raise ModelError("The embedding model broke.")
-    monkeypatch.setattr(retriever._embedder, "embed_batch", broken_model)
-    with pytest.raises(ModelError, match="embedding model broke"):
-        top(store, "Ingrid piano")
-    assert not [t for t in threading.enumerate() if t.name == "loci-search"]
-
-
-def test_a_search_runs_on_one_thread_when_no_thread_can_start(store, monkeypatch):
-    """While the interpreter shuts down no thread starts: a search (from an atexit hook, say)
-    does its keyword and entity work on the calling thread and finds the same."""
-    before = [(h.record.id, h.score) for h in top(store, "What does Ingrid teach?")]
-
-    def refuse(_thread):
-        raise RuntimeError("can't create new thread at interpreter shutdown")
-    monkeypatch.setattr(threading.Thread, "start", refuse)
-    assert [(h.record.id, h.score) for h in top(store, "What does Ingrid teach?")] == before
 
 
 def store_time():
