@@ -18,6 +18,7 @@ so a before/after comparison shares the machine's load.
     python bench/scale_bench.py                      # 1k and 10k, 100 scopes of 100, 10k small-vocab
     python bench/scale_bench.py --sizes 10000 --scopes 0 --vocab 10000 --baseline main
     python bench/scale_bench.py --sizes 100000 --scopes 1000 --vocab 0 --no-mem0   # the big run
+    python bench/scale_bench.py --sizes 10000 --scopes 0 --vocab 0 --no-mem0 --stages --baseline main
 
 Timings on a shared machine are noisy: compare the ratios, which come from the same run.
 """
@@ -212,6 +213,12 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         out.update(time_searches(lib, qs, users))
         lib.close()
         return out
+    if args.phase == "stages":  # searches only, each stage timed
+        lib = open_lib(args.lib, folder)
+        lib.search("warm up", users[0])
+        out.update(time_stages(lib, qs, users))
+        lib.close()
+        return out
     if args.phase == "open":
         t = time.perf_counter()
         lib = open_lib(args.lib, folder)
@@ -271,6 +278,68 @@ def time_searches(lib: Any, qs: list[str], users: list[str]) -> dict[str, float]
     return {"search_p50_ms": statistics.median(times), "search_p95_ms": pct(times, 95),
             # all threads' CPU: steadier on a busy machine
             "search_cpu_p50_ms": statistics.median(cpu)}
+
+
+# (stage, module, class or None, attribute): what a Loci search spends its time on; a stage
+# missing from a revision's code (--baseline) is left out
+STAGES = [("embed the query", None, None, "embed_batch"),
+          ("vector search", "engine.store.vector_index", "VectorIndex", "search"),
+          ("BM25", "engine.search.bm25", "KeywordIndex", "search"),
+          ("query entities", "engine.search.retrieval", "Retriever", "_query_entities"),
+          ("entity signal", "engine.search.retrieval", None, "_entity_scores"),
+          ("time intent", "engine.search.retrieval", None, "_time_intent"),
+          ("top k (fusion bounds, neighbours, rows)", "engine.search.retrieval", None, "top"),
+          ("  light rows (SQLite)", "engine.store.ledger", "Ledger", "get_many_light"),
+          ("  neighbours (SQLite)", "engine.store.ledger", "Ledger", "neighbours"),
+          ("rank", "engine.search.retrieval", None, "rank"),
+          ("hydrate the hits (SQLite)", "engine.search.retrieval", "Retriever", "_hydrate"),
+          ("collapse", "engine.search.reader", None, "collapse"),
+          ("results as dicts", "engine.records", "ScoredMemory", "to_dict")]
+
+
+def time_stages(lib: Any, qs: list[str], users: list[str]) -> dict[str, Any]:
+    """Mean wall and CPU ms per search of each stage (inclusive, on whichever thread runs it: light
+    rows and neighbours are read inside the top-k stage; CPU is that thread's, steadier on a busy
+    machine), and the whole search's."""
+    import functools
+    import importlib
+    import threading
+
+    spent: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def timed(label: str, fn: Any) -> Any:
+        @functools.wraps(fn)
+        def run(*a: Any, **kw: Any) -> Any:
+            t, c = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                wall, cpu = (time.perf_counter() - t) * 1000, (time.thread_time() - c) * 1000
+                with lock:
+                    spent[label] = spent.get(label, 0.0) + wall
+                    spent[label + " cpu"] = spent.get(label + " cpu", 0.0) + cpu
+        return run
+
+    for label, module, cls, attr in STAGES:
+        owner: Any = type(lib.m.embedder) if module is None else importlib.import_module(module)
+        if cls is not None:
+            owner = getattr(owner, cls, None)
+        if owner is not None and hasattr(owner, attr):
+            setattr(owner, attr, timed(label, getattr(owner, attr)))
+    totals: dict[str, float] = {}
+    wall, cpu = [], []
+    for i, q in enumerate(qs):
+        spent.clear()
+        t, c = time.perf_counter(), time.process_time()
+        lib.search(q, users[i % len(users)])
+        wall.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
+        for label, ms in spent.items():
+            totals[label] = totals.get(label, 0.0) + ms
+    return {"stages": {label: ms / len(qs) for label, ms in totals.items()},
+            "total_mean_ms": statistics.mean(wall), "total_p50_ms": statistics.median(wall),
+            "total_cpu_mean_ms": statistics.mean(cpu)}
 
 
 def run_worker(lib: str, size: int, scopes: int, n_queries: int, folder: Path, phase: str,
@@ -366,6 +435,8 @@ def main() -> None:
                     help="also time Loci's searches with the code of this git revision, alternating")
     ap.add_argument("--rounds", type=int, default=3, help="alternations with --baseline")
     ap.add_argument("--no-mem0", action="store_true")
+    ap.add_argument("--stages", action="store_true",
+                    help="also time each stage of Loci's searches (with --baseline: of both codes)")
     ap.add_argument("--index-micro", type=int, metavar="N",
                     help="only time the index layer at N memories (no models, no mem0)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -431,6 +502,11 @@ def run_config(size: int, scopes: int, kind: str, libs: list[str], args: argpars
                 then = run_worker("loci", size, scopes, args.queries, Path(tmp) / "loci", "search", kind,
                                   code=baseline)
                 rounds.append((now, then))
+        if args.stages:
+            stages = [run_worker("loci", size, scopes, args.queries, Path(tmp) / "loci", "stages", kind)]
+            if baseline is not None:
+                stages.append(run_worker("loci", size, scopes, args.queries, Path(tmp) / "loci", "stages", kind,
+                                         code=baseline))
     print(f"\n### {label}\n\nload average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n")
     head = "| | " + " | ".join(libs) + (" | mem0 / Loci |" if len(libs) > 1 else " |")
     print(head)
@@ -442,6 +518,18 @@ def run_config(size: int, scopes: int, kind: str, libs: list[str], args: argpars
             r = results["mem0"][key] / results["loci"][key]
             ratio = f" {r:.2f}x |"
         print(f"| {title} | " + " | ".join(cells) + (" |" + ratio if ratio else " |"))
+    if args.stages:
+        names = ["this code"] + ([args.baseline] if baseline is not None else [])
+        print(f"\nWhere a search's time goes: mean ms per search, wall / CPU of the thread that runs the stage "
+              f"(load {os.getloadavg()[0]:.1f}; nested stages are indented):\n")
+        print("| stage | " + " | ".join(names) + " |\n|---" + "|---" * len(names) + "|")
+        for label, *_ in STAGES:
+            cells = [f"{r['stages'][label]:.2f} / {r['stages'][label + ' cpu']:.2f}" if label in r["stages"]
+                     else "-" for r in stages]
+            print(f"| {label} | " + " | ".join(cells) + " |")
+        print("| whole search: wall mean (p50) / CPU of all threads | " + " | ".join(
+            f"{r['total_mean_ms']:.2f} ({r['total_p50_ms']:.2f}) / {r['total_cpu_mean_ms']:.2f}"
+            for r in stages) + " |")
     if rounds:
         print(f"\nLoci's searches, this code against {args.baseline}, alternated {len(rounds)} times "
               "(median of the rounds; each round's figure in brackets):\n")

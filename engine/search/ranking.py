@@ -45,6 +45,7 @@ class Gathered:
     records: dict[str, MemoryRecord]
     candidates: set[str]
     neighbours: dict[str, list[str]]
+    base: dict[str, float] | None = None  # fusion.totals of the raw signals, when already computed
 
 
 def normalised(raw: Mapping[str, Mapping[str, float]], weights: Weights) -> dict[str, dict[str, float]]:
@@ -67,7 +68,7 @@ def rank(found: Gathered, weights: Weights, limit: int | None = None) -> list[Sc
     that sum(weights[s] * signals[s]) == score.
     """
     signals = normalised(found.raw, weights)
-    base = totals(signals, weights)
+    base = found.base if found.base is not None else totals(signals, weights)
     use_context = weights.context > 0 and bool(found.neighbours)
     part = shares(signals, weights, use_context)
     if not use_context:
@@ -111,7 +112,14 @@ def top(head: Mapping[str, Mapping[str, float]], entity: Mapping[str, float] | N
 
 
 class _Pruning:
-    """The state of one `top` call: the candidates read so far (the pool) and those left."""
+    """The state of one `top` call: the candidates read so far (the pool) and those left.
+
+    A pool member's base never changes once computed (the keyword signal is normalised by the
+    best keyword score among the semantic and keyword candidates, which are read first, and
+    entity-only memories add no keyword score), so bases are computed once per memory, with
+    the expression of fusion.totals, and each candidate's context and final score once per
+    round (they change only when a round admits new memories).
+    """
 
     def __init__(self, head: Mapping[str, Mapping[str, float]], entity: Mapping[str, float] | None,
                  limit: int, weights: Weights, fetch: Fetch, neighbours: Lookup | None,
@@ -138,6 +146,18 @@ class _Pruning:
         self.looked: dict[str, list[str]] = {}  # neighbours of the candidates looked up
         self.theta = -math.inf
         self.best = 0.0  # M: no candidate's base, read or not, is above it
+        # the normalised signals, in fusion.SIGNALS order as fusion.totals reads them; the time
+        # signal's dict fills as records are read
+        head_raw = {name: {i: v for i, v in scores.items() if i in self.records} for name, scores in head.items()}
+        signals: dict[str, Mapping[str, float]] = dict(normalised(head_raw, weights))
+        if entity is not None:
+            signals["entity"] = entity  # read only for pool members, whose raw value it is
+        if time_of is not None:
+            signals["time"] = self.times
+        self._signals = [(weights.get(name), signals[name]) for name in SIGNALS if name in signals]
+        self._denom = sum(w for w, _ in self._signals) or 1.0
+        self._context: dict[str, float] = {}  # per round: context(i) of looked-up candidates
+        self._final: dict[str, float] = {}  # per round: final(i)
 
     def raw(self) -> dict[str, dict[str, float]]:
         """The raw signals of the pool, as `gather` gives them for its records."""
@@ -145,27 +165,41 @@ class _Pruning:
         if self.entity is not None:
             raw["entity"] = {i: self.entity[i] for i in self.records if i in self.entity}
         if self.time_of is not None:
-            for i, record in self.records.items():
-                if i not in self.times:
-                    self.times[i] = self.time_of(record)
             raw["time"] = dict(self.times)
         return raw
 
     def score_pool(self) -> None:
-        self.base = totals(normalised(self.raw(), self.weights), self.weights)
+        """Bases of the records read since the last round (fusion.totals, memory by memory)."""
+        fresh = [i for i in self.records if i not in self.base]
+        if self.time_of is not None:
+            for i in fresh:
+                self.times[i] = self.time_of(self.records[i])
+        signals, denom = self._signals, self._denom
+        for i in fresh:
+            self.base[i] = sum(w * float(scores.get(i, 0.0)) for w, scores in signals) / denom
         self.best = max([*self.base.values(), next(iter(self.rest.values()), 0.0), 0.0])
+        self._context.clear()
+        self._final.clear()
 
     def context(self, i: str) -> float:
-        return max((self.base[n] for n in self.looked.get(i, ()) if n in self.base), default=0.0)
+        value = self._context.get(i)
+        if value is None:
+            base = self.base
+            value = self._context[i] = max((base[n] for n in self.looked.get(i, ()) if n in base), default=0.0)
+        return value
 
     def final(self, i: str) -> float:
-        return with_context(self.base[i], self.context(i), self.weights) if self.c > 0 else self.base[i]
+        value = self._final.get(i)
+        if value is None:
+            value = self._final[i] = with_context(self.base[i], self.context(i), self.weights) \
+                if self.c > 0 else self.base[i]
+        return value
 
     def kth(self, ids: list[str]) -> float:
         """The limit-th best final score among ids (-inf when there are fewer)."""
         if len(ids) < self.limit:
             return -math.inf
-        return sorted((self.final(i) for i in ids), reverse=True)[self.limit - 1]
+        return sorted(map(self.final, ids), reverse=True)[self.limit - 1]
 
     def reaches(self, bound: float) -> bool:
         return bound >= self.theta - MARGIN
@@ -179,8 +213,8 @@ class _Pruning:
             self._look(first)
         while True:
             self.theta = self.kth([i for i in self.looked if i in self.base])
-            live = [i for i, b in self.base.items()
-                    if i not in self.looked and self.reaches((1 - c) * b + c * self.best)]
+            floor, best, looked = self.theta - MARGIN, self.best, self.looked  # reaches(), inlined
+            live = [i for i, b in self.base.items() if i not in looked and (1 - c) * b + c * best >= floor]
             if not live:
                 return
             self._look(live)
@@ -190,6 +224,8 @@ class _Pruning:
         found = self.lookup(ids)
         for i in ids:
             self.looked[i] = list(found.get(i, ()))
+            self._context.pop(i, None)  # looked up now: its context is no longer 0
+            self._final.pop(i, None)
 
     def has_context(self) -> bool:
         return any(self.looked.values())
@@ -206,14 +242,15 @@ class _Pruning:
             out.append(x)
         if c > 0:
             chosen = set(out)
+            rest, base = self.rest, self.base
             for y, near in self.looked.items():
-                if y not in self.base:
+                if y not in base or not near:
                     continue
                 context = self.context(y)
                 for x in near:
-                    bound = self.rest.get(x)
+                    bound = rest.get(x)
                     if bound is not None and x not in chosen and bound > context - MARGIN \
-                            and self.reaches((1 - c) * self.base[y] + c * bound):
+                            and self.reaches((1 - c) * base[y] + c * bound):
                         out.append(x)
                         chosen.add(x)
         return out
@@ -227,7 +264,7 @@ class _Pruning:
         """The pool, its neighbour map and the neighbours that can reach the top k."""
         raw = self.raw()
         if self.c == 0:
-            return Gathered(raw, dict(self.records), self.candidates, {})
+            return Gathered(raw, dict(self.records), self.candidates, {}, self.base)
         links = {y: list(near) for y, near in self.looked.items() if y in self.base and near}
         for y in list(links):
             for n in links[y]:  # a candidate not looked up still takes context from its looked-up pair
@@ -238,4 +275,4 @@ class _Pruning:
         inherited = neighbour_scores(self.base, links)
         wanted = [n for n in sorted(outside) if self.reaches(self.c * inherited.get(n, 0.0))]
         records.update(self.fetch(wanted))
-        return Gathered(raw, records, self.candidates, links)
+        return Gathered(raw, records, self.candidates, links, self.base)

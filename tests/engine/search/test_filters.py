@@ -43,6 +43,18 @@ def test_predicates(filters, expected):
     assert compile_filters(filters)(rec()) is expected
 
 
+@pytest.mark.parametrize("scope", [Scope(user_id="maya"), Scope(user_id="ingrid"), Scope(agent_id="maya"),
+                                   Scope(user_id="maya", agent_id="bot", run_id="s1"), Scope()])
+def test_a_plain_scope_filter_checks_like_its_operator_form(scope):
+    """{"user_id": "maya"} is checked directly (searches run it on hundreds of candidates); it must
+    agree with the general {"user_id": {"eq": "maya"}} on every scope, unset keys included."""
+    for key in ("user_id", "agent_id", "run_id"):
+        for value in ("maya", "s1", "bot"):
+            record = rec(scope=scope)
+            assert compile_filters({key: value})(record) is compile_filters({key: {"eq": value}})(record) \
+                is (getattr(scope, key) == value)
+
+
 def test_event_date_ranges_compare_by_their_first_day():
     assert compile_filters({"event_date": {"gte": "2024-05-01"}})(rec(event_date="2024-05-01/2024-05-31"))
     assert not compile_filters({"event_date": "2024-05-03"})(rec(event_date=None))

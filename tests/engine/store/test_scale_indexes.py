@@ -10,7 +10,7 @@ from engine import Memory
 from engine.search.bm25 import KeywordIndex
 from engine.records import Scope
 from engine.search.retrieval import SearchOptions
-from engine.store.vector_index import VectorIndex
+from engine.store.vector_index import VectorIndex, similarities
 
 KEYWORD_ONLY = SearchOptions(semantic=False, entity=False, time=False, context=False)
 
@@ -43,6 +43,25 @@ def test_vector_index_matches_brute_force_within_each_scope(tmp_path):
     for scope in ({"user_id": "u7"}, {"user_id": "u9", "run_id": "r"}):
         assert loaded.search(query, scope, 10) == index.search(query, scope, 10)
     assert VectorIndex.load(tmp_path, 32) is None  # another embedder's snapshot is not used
+
+
+def test_similarities_match_the_exact_product_whatever_the_matrix_layout(tmp_path):
+    """The product runs without BLAS threads: its sums agree with float64 to 1e-6, and a row's
+    similarity is the same whether the matrix is mapped from a file, gathered or unaligned."""
+    rng = np.random.default_rng(5)
+    matrix = _unit(rng, 5000, 384)
+    query = _unit(rng, 1, 384)[0]
+    sims = similarities(matrix, query)
+    assert sims.dtype == np.float32 and sims.shape == (5000,)
+    assert np.abs(sims - matrix.astype(np.float64) @ query.astype(np.float64)).max() < 1e-6
+    np.save(tmp_path / "m.npy", matrix)
+    mapped = np.load(tmp_path / "m.npy", mmap_mode="r")
+    rows = np.flatnonzero(rng.random(5000) < 0.3)
+    unaligned = np.empty(matrix.size + 1, dtype=np.float32)[1:].reshape(matrix.shape)
+    unaligned[:] = matrix
+    assert np.array_equal(similarities(mapped, query), sims)
+    assert np.array_equal(similarities(matrix[rows], query), sims[rows])
+    assert np.array_equal(similarities(unaligned, query), sims)
 
 
 def test_keyword_snapshot_gives_the_same_results_as_a_rebuild(tmp_path):
