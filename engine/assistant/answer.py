@@ -8,6 +8,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from .context import build_context, human_date
 from .grounding import Claim, check, content_words, names, stem
+from .span import AnswerSpan, answer_spans
 from ..records import MemoryRecord, ScoredMemory
 
 INSTRUCTIONS = (
@@ -66,6 +67,7 @@ _QUESTION_STEMS = frozenset(stem(w) for w in _QUESTION_WORDS)  # "getting" is "g
 MIN_KEY_SHARE = 0.5  # of the question's key words a memory must share to count as relevant
 SHORT_SENTENCE = 12  # words: a quoted sentence this short comes with the one after it
 QUOTE_MIN_SHARE = 0.6  # ...and to be quoted in place of a reply that failed the grounding check
+SPAN_MEMORIES = 6  # the most relevant memories an answer may be cut from (spans)
 
 
 def key_stems(question: str) -> set[str]:
@@ -231,6 +233,40 @@ def found_passage(record: MemoryRecord, question: str) -> str:
     return best if end - k == len(sentences) else f"{best} …"
 
 
+def memory_spans(question: str, shown: Sequence[MemoryRecord]) -> list[AnswerSpan]:
+    """The parts of the memories that answer `question` (span.answer_spans), each checked against
+    the memory it comes from; the best memory first, others only for a list question ("What pets
+    does she have?") and only when they hold as many of its key words."""
+    if not shown:
+        return []
+    keys = key_stems(question)
+    spans = answer_spans(question, shown[:SPAN_MEMORIES], keys)
+    return [s for s in spans if check(s.text, question, [s.record]).supported]
+
+
+def spans_text(spans: Sequence[AnswerSpan]) -> str:
+    """Spans as one answer: "Pottery, camping" (each from its memory, in order)."""
+    parts = [s.text for s in spans]
+    return ", ".join([parts[0], *(p[:1].lower() + p[1:] if not _is_name(p) else p for p in parts[1:])])
+
+
+def _is_name(text: str) -> bool:
+    first = text.split(" ", 1)[0]
+    return bool(first) and first[0].isupper() and bool(names(f"x {first}"))
+
+
+def spans_reply(spans: Sequence[AnswerSpan]) -> str:
+    """What a person reads: "Pottery, camping, from what Melanie said on 8 May 2023", so the answer
+    is seen to be cut from what someone said (and by whom, and when)."""
+    first = spans[0].record
+    when = sorted({s.record.timestamp.date() for s in spans})
+    days = " and ".join(human_date(d.isoformat()) for d in when[:3])
+    speakers = list(dict.fromkeys(s.record.actor for s in spans if s.record.actor))
+    who = f" {' and '.join(speakers)}" if speakers and len(speakers) <= 2 else ""
+    said = f"from what{who} said on {days}" if who or first.actor is None else f"from what was said on {days}"
+    return f"{spans_text(spans)}, {said}"
+
+
 def date_reply(record: MemoryRecord) -> str:
     """A "when" answer from the store: the memory's resolved event date, else the day it was said."""
     return human_date(record.event_date or record.timestamp.date().isoformat())
@@ -274,6 +310,10 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
         if second is not None:
             return Answer(second, (shown[0].id,), context.memory_ids, context.words,
                           claims=check(second, question, [shown[0]]).claims)
+        spans = memory_spans(question, shown)
+        if spans:  # the words of the memories that answer it, not the model's
+            return Answer(spans_text(spans), tuple(dict.fromkeys(s.record.id for s in spans)),
+                          context.memory_ids, context.words, supported=False, claims=grounding.claims)
         return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
                       supported=False, claims=grounding.claims)
     ids = tuple(dict.fromkeys([r.id for r in cited] + list(grounding.memory_ids))) or (shown[0].id,)
