@@ -176,6 +176,34 @@ def _address_count(text: str, person: str) -> int:
     return len(re.findall(rf"\b{name}\s*[,!]|,\s*{name}\s*(?:[.!?]|$)", text))
 
 
+_GLUE = frozenset("a an the is are was were be been being am that which who it its to of as by".split())
+
+
+def without_restatement(reply: str, question: str) -> str:
+    """A reply without the part that restates the question: "A charity race raised awareness for
+    mental health" to "What did the charity race raise awareness for?" -> "Mental health". Only a
+    restatement of at least two of the question's words is cut, and only when something new is left."""
+    words = reply.split()
+    asked = {stem(w).rstrip("e") for w in re.findall(r"[A-Za-z0-9'’-]+", question)}  # "raised" meets "raise"
+    cut, restated = 0, 0
+    for k, w in enumerate(words):
+        bare = re.sub(r"^[^\w]+|[^\w]+$", "", w)
+        if not bare:
+            continue
+        if stem(bare).rstrip("e") in asked and bare.casefold() not in _GLUE:
+            restated += bare.casefold() not in _STOP
+            cut = k + 1
+        elif bare.casefold() not in _STOP and bare.casefold() not in _GLUE:
+            break
+    rest = words[cut:]
+    while rest and re.sub(r"[^\w]", "", rest[0]).casefold() in _GLUE:
+        rest = rest[1:]
+    if restated < 2 or not content_words(" ".join(rest)):
+        return reply
+    text = " ".join(rest).strip(" ,;:")
+    return text[:1].upper() + text[1:]
+
+
 def adds_nothing(reply: str, question: str) -> bool:
     """Whether a reply only repeats the question ("A workshop" to "What workshop did she attend?"):
     none of its content words is new. Such a reply is no answer, however well grounded."""
@@ -240,7 +268,8 @@ def memory_spans(question: str, shown: Sequence[MemoryRecord]) -> list[AnswerSpa
     if not shown:
         return []
     keys = key_stems(question)
-    spans = answer_spans(question, shown[:SPAN_MEMORIES], keys)
+    spans = [AnswerSpan(without_restatement(s.text, question), s.record)
+             for s in answer_spans(question, shown[:SPAN_MEMORIES], keys)]
     return [s for s in spans if check(s.text, question, [s.record]).supported]
 
 
@@ -308,8 +337,8 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
         # asked again with the best memory's passage alone, the model often finds the words it missed
         second = ask_one_memory(llm, question, shown[0])
         if second is not None:
-            return Answer(second, (shown[0].id,), context.memory_ids, context.words,
-                          claims=check(second, question, [shown[0]]).claims)
+            return Answer(without_restatement(second, question), (shown[0].id,), context.memory_ids,
+                          context.words, claims=check(second, question, [shown[0]]).claims)
         spans = memory_spans(question, shown)
         if spans:  # the words of the memories that answer it, not the model's
             return Answer(spans_text(spans), tuple(dict.fromkeys(s.record.id for s in spans)),
@@ -317,7 +346,8 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
         return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
                       supported=False, claims=grounding.claims)
     ids = tuple(dict.fromkeys([r.id for r in cited] + list(grounding.memory_ids))) or (shown[0].id,)
-    return Answer(text, ids, context.memory_ids, context.words, claims=grounding.claims)
+    return Answer(without_restatement(text, question), ids, context.memory_ids, context.words,
+                  claims=grounding.claims)
 
 
 def ask_one_memory(llm: Completer, question: str, record: MemoryRecord) -> str | None:
