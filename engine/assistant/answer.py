@@ -329,6 +329,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
             {"role": "user", "content": f"Memories:\n{numbered}\n\nQuestion: {question}"}]
     raw = llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"])
     text, cited = read_reply(raw, shown)
+    text = without_restatement(text, question)  # checked as shown: the restated part proves nothing
     grounding = check(text, question, shown)
     if not text or not grounding.supported or says_nothing_new(text, question, shown):
         if not worth_quoting(scored[0][0]):  # the model invented, and no memory is close enough to quote
@@ -337,8 +338,8 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
         # asked again with the best memory's passage alone, the model often finds the words it missed
         second = ask_one_memory(llm, question, shown[0])
         if second is not None:
-            return Answer(without_restatement(second, question), (shown[0].id,), context.memory_ids,
-                          context.words, claims=check(second, question, [shown[0]]).claims)
+            return Answer(second, (shown[0].id,), context.memory_ids, context.words,
+                          claims=check(second, question, [shown[0]]).claims)
         spans = memory_spans(question, shown)
         if spans:  # the words of the memories that answer it, not the model's
             return Answer(spans_text(spans), tuple(dict.fromkeys(s.record.id for s in spans)),
@@ -346,8 +347,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
         return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
                       supported=False, claims=grounding.claims)
     ids = tuple(dict.fromkeys([r.id for r in cited] + list(grounding.memory_ids))) or (shown[0].id,)
-    return Answer(without_restatement(text, question), ids, context.memory_ids, context.words,
-                  claims=grounding.claims)
+    return Answer(text, ids, context.memory_ids, context.words, claims=grounding.claims)
 
 
 def ask_one_memory(llm: Completer, question: str, record: MemoryRecord) -> str | None:
@@ -361,6 +361,7 @@ def ask_one_memory(llm: Completer, question: str, record: MemoryRecord) -> str |
             {"role": "assistant", "content": EXAMPLE_OUT},
             {"role": "user", "content": f"Memories:\n[1] {passage}\n\nQuestion: {question}"}]
     text, _ = read_reply(llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"]), [record])
+    text = without_restatement(text, question)
     if not text or says_nothing_new(text, question, [record]) or not check(text, question, [record]).supported:
         return None
     return text
