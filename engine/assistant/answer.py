@@ -8,7 +8,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from .context import build_context, human_date
 from .grounding import Claim, check, content_words, names, stem
-from .span import AnswerSpan, answer_spans
+from .span import MAX_PARTS, AnswerSpan, QuestionForm, answer_spans, of_the_asked_kind, question_form
 from ..records import MemoryRecord, ScoredMemory
 
 INSTRUCTIONS = (
@@ -261,7 +261,8 @@ def found_passage(record: MemoryRecord, question: str) -> str:
     return best if end - k == len(sentences) else f"{best} …"
 
 
-def memory_spans(question: str, shown: Sequence[MemoryRecord]) -> list[AnswerSpan]:
+def memory_spans(question: str, shown: Sequence[MemoryRecord],
+                 form: QuestionForm | None = None) -> list[AnswerSpan]:
     """The parts of the memories that answer `question` (span.answer_spans), each checked against
     the memory it comes from; the best memory first, others only for a list question ("What pets
     does she have?") and only when they hold as many of its key words."""
@@ -269,7 +270,7 @@ def memory_spans(question: str, shown: Sequence[MemoryRecord]) -> list[AnswerSpa
         return []
     keys = key_stems(question)
     spans = [AnswerSpan(without_restatement(s.text, question), s.record)
-             for s in answer_spans(question, shown[:SPAN_MEMORIES], keys)]
+             for s in answer_spans(question, shown[:SPAN_MEMORIES], keys, form)]
     return [s for s in spans if check(s.text, question, [s.record]).supported]
 
 
@@ -331,7 +332,9 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     text, cited = read_reply(raw, shown)
     text = without_restatement(text, question)  # checked as shown: the restated part proves nothing
     grounding = check(text, question, shown)
-    if not text or not grounding.supported or says_nothing_new(text, question, shown):
+    form = question_form(question)
+    if not text or not grounding.supported or says_nothing_new(text, question, shown) \
+            or not of_the_asked_kind(text, form):
         if not worth_quoting(scored[0][0]):  # the model invented, and no memory is close enough to quote
             return Answer(NO_MEMORY, (), context.memory_ids, context.words, supported=False,
                           claims=grounding.claims, abstained=True)
@@ -347,6 +350,12 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
         return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
                       supported=False, claims=grounding.claims)
     ids = tuple(dict.fromkeys([r.id for r in cited] + list(grounding.memory_ids))) or (shown[0].id,)
+    if form.wants_list:  # "What pets does she have?": what the other memories name too
+        more = [s for s in memory_spans(question, [r for r in shown if r.id not in ids], form)
+                if s.text.casefold() not in text.casefold()][:MAX_PARTS - 1]
+        if more:
+            text = f"{text}, {spans_text(more)}"
+            ids = tuple(dict.fromkeys([*ids, *(s.record.id for s in more)]))
     return Answer(text, ids, context.memory_ids, context.words, claims=grounding.claims)
 
 

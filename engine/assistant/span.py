@@ -84,6 +84,17 @@ def question_form(question: str) -> QuestionForm:
     return QuestionForm(kind, noun, verb, plural, asked | {b for _, b in lemmas}, lemmas)
 
 
+def of_the_asked_kind(reply: str, form: QuestionForm) -> bool:
+    """Whether a reply is the kind of thing asked: a count or a length of time holds a number (a
+    date is no answer to "How long ..."), a frequency says how often. Other kinds are not judged."""
+    if form.kind in (NUMBER, DURATION):
+        bare = re.sub(r"\b\d{1,2} \w+ \d{4}\b|\b(19|20)\d{2}\b", " ", reply)  # dates are no count
+        return bool(_NUMBER_WORD.search(bare) or re.search(r"\b(once|twice|a couple|a few|many|dozens?)\b", bare, re.I))
+    if form.kind == FREQUENCY:
+        return bool(_OFTEN.search(reply) or _NUMBER_WORD.search(reply))
+    return True
+
+
 def answer_spans(question: str, records: Sequence[MemoryRecord], key: set[str],
                  form: QuestionForm | None = None) -> list[AnswerSpan]:
     """The spans answering `question`, from the first of `records` (relevant memories, best first)
