@@ -30,6 +30,7 @@ _OFTEN = re.compile(r"\b((?:once|twice|\w+ times)(?: or (?:once|twice|\w+ times)
                     r"(?:daily|weekly|monthly|yearly|annually|often|rarely|sometimes|regularly))\b",
                     re.IGNORECASE)
 _QUOTED = re.compile(r"[\"“]([^\"“”]{2,80})[\"”]")
+_GREETINGS = frozenset({"thanks", "thank", "hey", "hi", "hello", "congrats", "wow", "oh", "aw", "aww"})
 _BECAUSE = frozenset({"because", "cause", "'cause", "’cause", "since"})
 _FIRST_PERSON = {"i": "{who}", "me": "{who}", "my": "{who}'s", "mine": "{who}'s", "myself": "{who}"}
 _CONTRACTED = {"'m": "is", "'ve": "has", "'d": "would", "'ll": "will"}
@@ -110,7 +111,7 @@ def answer_spans(question: str, records: Sequence[MemoryRecord], key: set[str],
     out: list[AnswerSpan] = []
     seen: set[str] = set()
     for record, doc in zip(records, parse([_plain(r) for r in records])):
-        text = _span_of(doc, form, key, record.actor or "")
+        text = _span_of(doc, form, key, record.actor or "", generic=not out)
         if text is None or text.casefold() in seen:
             continue
         seen.add(text.casefold())
@@ -127,8 +128,10 @@ def _plain(record: MemoryRecord) -> str:
     return text
 
 
-def _span_of(doc: object, form: QuestionForm, key: set[str], speaker: str) -> str | None:
-    """The answer in one parsed memory: its sentences tried best first (most key words shared)."""
+def _span_of(doc: object, form: QuestionForm, key: set[str], speaker: str, generic: bool = True) -> str | None:
+    """The answer in one parsed memory: its sentences tried best first (most key words shared).
+    generic=False: only a name, number, title or what the question's noun or verb points at, not
+    the words after its key words (a list's further items must be of the asked kind)."""
     sentences = [s for s in doc.sents if not s.text.rstrip().endswith("?")]  # type: ignore[attr-defined]
     if not sentences:
         return None
@@ -138,15 +141,17 @@ def _span_of(doc: object, form: QuestionForm, key: set[str], speaker: str) -> st
     # a typed answer (a name, a number) may sit in a sentence next to the one that matched
     tries = order if typed else order[:1]
     for k in tries:
+        if shared[k] <= 0:
+            break  # no sentence left that speaks of the question
         tokens = _typed(sentences[k], form) if typed else None
         if tokens is None and not typed:
-            tokens = _phrase(sentences[k], form, key)
+            tokens = _phrase(sentences[k], form, key, generic)
         if tokens:
             text = _readable(tokens, speaker)
             if text and _new_words(text, form):
                 return text
-    if typed:  # no name or number of the asked kind: the phrase around the key words
-        tokens = _phrase(sentences[order[0]], form, key)
+    if typed and shared[order[0]] > 0:  # no name or number of the asked kind: the phrase around the key words
+        tokens = _phrase(sentences[order[0]], form, key, generic)
         text = _readable(tokens, speaker) if tokens else None
         return text if text and _new_words(text, form) else None
     return None
@@ -156,8 +161,10 @@ def _sentence_score(sentence: Sentence, form: QuestionForm, key: set[str], typed
     """How likely a sentence holds the answer: the key words it shares (by word or lemma), the
     question's verb, an entity of the asked kind; a sentence with nothing new (a greeting) scores 0."""
     shared = len(key & _stems(sentence))
-    if not any(stem(t.text) not in form.asked and t.is_alpha and t.lower_ not in STOP for t in sentence):
-        return 0.0
+    spoken_to = {t.i for e in sentence.ents if e.label_ == "PERSON" and _addressed(e) for t in e}
+    if not any(stem(t.text) not in form.asked and t.is_alpha and t.lower_ not in STOP and t.i not in spoken_to
+               for t in sentence):
+        return 0.0  # "Thanks, Caroline!" says nothing
     score = float(shared)
     if _verb_anchor(sentence, form) is not None:
         score += 1.0
@@ -179,14 +186,15 @@ def _matches(token: Token, key: set[str]) -> bool:
 
 def _new_words(text: str, form: QuestionForm) -> bool:
     """Whether a span says something the question does not (a span repeating it answers nothing)."""
-    return any(stem(w) not in form.asked for w in content_words(text))
+    return any(stem(w) not in form.asked for w in content_words(text)) or \
+        any(n not in form.asked for n in re.findall(r"\b\d+\b", text))
 
 
 def _typed(sentence: Sentence, form: QuestionForm) -> list[Token] | None:
     """A name, place, number, duration or frequency in the sentence, none of it already asked."""
     ents = [e for e in sentence.ents if not all(stem(t.text) in form.asked for t in e)]
     if form.kind == WHO:
-        found = [e for e in ents if e.label_ == "PERSON"]
+        found = [e for e in ents if e.label_ == "PERSON" and not _addressed(e)]
     elif form.kind == WHERE:
         found = [e for e in ents if e.label_ in _PLACES]
         if not found:
@@ -200,13 +208,23 @@ def _typed(sentence: Sentence, form: QuestionForm) -> list[Token] | None:
     elif form.kind == DURATION:
         found = [e for e in ents if e.label_ == "DATE" and _UNITS.search(e.text) and _NUMBER_WORD.search(e.text)]
     else:
-        match = _OFTEN.search(sentence.text)
+        match = next((m for m in _OFTEN.finditer(sentence.text)
+                      if not all(stem(w) in form.asked for w in m.group(1).split())), None)
         if match is None:
             return None
         start = sentence.start_char + match.start(1)
         end = sentence.start_char + match.end(1)
         return [t for t in sentence if start <= t.idx < end]
     return list(found[0]) if found else None
+
+
+def _addressed(name: Sentence) -> bool:
+    """Whether a name is the person spoken to ("Thanks, Caroline!", "Hey Mel,"), not one spoken of."""
+    doc = name.doc
+    before = doc[name.start - 1] if name.start > 0 else None
+    after = doc[name.end] if name.end < len(doc) else None
+    opens = before is None or before.is_punct or before.pos_ == "INTJ" or before.lower_ in _GREETINGS
+    return opens and (after is None or after.text in ("!", ",", ".", "?"))
 
 
 def _place_phrase(sentence: Sentence, form: QuestionForm) -> list[Token] | None:
@@ -220,7 +238,7 @@ def _place_phrase(sentence: Sentence, form: QuestionForm) -> list[Token] | None:
     return None
 
 
-def _phrase(sentence: Sentence, form: QuestionForm, key: set[str]) -> list[Token] | None:
+def _phrase(sentence: Sentence, form: QuestionForm, key: set[str], generic: bool = True) -> list[Token] | None:
     """The words of the sentence that answer a what/which/how/why question.
 
     In order: a quoted title the question does not hold; for "why", the reason ("because ...",
@@ -246,6 +264,10 @@ def _phrase(sentence: Sentence, form: QuestionForm, key: set[str]) -> list[Token
     if form.noun and form.kind == WHAT:
         for t in sentence:
             if t.lemma_.casefold() == form.noun or stem(t.text) == stem(form.noun):
+                if t.dep_ == "nsubj" and t.head.lemma_ == "be":  # "our pet is [a dog called Oliver]"
+                    said = [x for x in t.head.children if x.dep_ in ("attr", "acomp") and x.i > t.i]
+                    if said:
+                        return [x for x in said[0].subtree]
                 named = [x for x in t.children if x.dep_ in ("appos", "conj")]
                 if named:
                     return [x for x in named[0].subtree]
@@ -253,7 +275,7 @@ def _phrase(sentence: Sentence, form: QuestionForm, key: set[str]) -> list[Token
                         and stem(x.text) not in form.asked]
                 if mods:
                     return [*mods[0].subtree, *(x for x in t.lefts if x.i > mods[0].i), t]
-    return _after_key(sentence, form, key)
+    return _after_key(sentence, form, key) if generic else None
 
 
 def _verb_anchor(sentence: Sentence, form: QuestionForm) -> Token | None:
