@@ -139,17 +139,22 @@ def _span_of(doc: object, form: QuestionForm, key: set[str], speaker: str, gener
     shared = [_sentence_score(s, form, key, typed) for s in sentences]
     order = sorted(range(len(sentences)), key=lambda k: (-shared[k], k))
     # a typed answer (a name, a number) may sit in a sentence next to the one that matched
-    tries = order if typed else order[:1]
+    tries = order
     for k in tries:
         if shared[k] <= 0:
             break  # no sentence left that speaks of the question
-        tokens = _typed(sentences[k], form) if typed else None
-        if tokens is None and not typed:
-            tokens = _phrase(sentences[k], form, key, generic)
+        # a name or number of the asked kind; else what the question's noun or verb points at, in
+        # any sentence that speaks of the question ("We all made our own pots" after "I took my kids
+        # to a pottery workshop"), before the words after a key word in the best one
+        tokens = _typed(sentences[k], form) if typed else _phrase(sentences[k], form, key, generic=False)
         if tokens:
             text = _readable(tokens, speaker)
             if text and _new_words(text, form):
                 return text
+    if not typed and generic and shared[order[0]] > 0:
+        tokens = _phrase(sentences[order[0]], form, key, generic)
+        text = _readable(tokens, speaker) if tokens else None
+        return text if text and _new_words(text, form) else None
     if typed and shared[order[0]] > 0:  # no name or number of the asked kind: the phrase around the key words
         tokens = _phrase(sentences[order[0]], form, key, generic)
         text = _readable(tokens, speaker) if tokens else None
@@ -268,6 +273,10 @@ def _phrase(sentence: Sentence, form: QuestionForm, key: set[str], generic: bool
                     said = [x for x in t.head.children if x.dep_ in ("attr", "acomp") and x.i > t.i]
                     if said:
                         return [x for x in said[0].subtree]
+                if t.dep_ == "attr" and t.head.lemma_ == "be":  # "[this necklace] is a gift from ..."
+                    subject = [x for x in t.head.children if x.dep_ == "nsubj" and x.pos_ in ("NOUN", "PROPN")]
+                    if subject:
+                        return [x for x in subject[0].subtree]
                 named = [x for x in t.children if x.dep_ in ("appos", "conj")]
                 if named:
                     return [x for x in named[0].subtree]
@@ -299,11 +308,7 @@ def _after_key(sentence: Sentence, form: QuestionForm, key: set[str]) -> list[To
     end = start
     while end < len(tokens) and not (tokens[end].is_punct and tokens[end].text in ".!?;"):
         end += 1
-    if end - start < 1 and hits:  # the key word ends the sentence: what leads up to it instead
-        first = hits[0]
-        begin = next((k for k in range(first, -1, -1) if tokens[k].dep_ in ("nsubj", "ROOT")), 0)
-        return tokens[begin:first + 1] if first > begin else None
-    return tokens[start:end] or None
+    return tokens[start:end] or None  # none when a key word ends the sentence: the memory is quoted
 
 
 def _readable(tokens: Sequence[Token], speaker: str) -> str | None:
@@ -330,5 +335,5 @@ def _readable(tokens: Sequence[Token], speaker: str) -> str | None:
         elif speaker and t.lower_.replace("’", "'") in _CONTRACTED and k and words[k - 1].lower_ == "i":
             text = " " + _CONTRACTED[t.lower_.replace("’", "'")]  # "I'm" -> "Melanie is"
         out += text + t.whitespace_
-    out = out.strip().strip(",;:-–— ")
+    out = out.strip().strip(",;:-–—\"“”' ")
     return out[:1].upper() + out[1:] if out else None
