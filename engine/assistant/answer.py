@@ -371,7 +371,8 @@ def ask_one_memory(llm: Completer, question: str, record: MemoryRecord) -> str |
             {"role": "user", "content": f"Memories:\n[1] {passage}\n\nQuestion: {question}"}]
     text, _ = read_reply(llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"]), [record])
     text = without_restatement(text, question)
-    if not text or says_nothing_new(text, question, [record]) or not check(text, question, [record]).supported:
+    if not text or says_nothing_new(text, question, [record]) or not check(text, question, [record]).supported \
+            or not of_the_asked_kind(text, question_form(question)):
         return None
     return text
 

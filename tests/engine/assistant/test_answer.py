@@ -222,3 +222,39 @@ def test_a_reply_may_repeat_the_question_but_not_the_part_memory_lacks(tmp_path,
         q = "What setback did Caroline face recently?"  # half its key words: face, but no setback
         got = mem.answer(q, user_id="u", llm=ReplayLLM("A setback when my mentee's face lit up [1]"))
         assert got.abstained and got.text == "I don't have a memory of that."
+
+
+def test_a_reply_that_restates_the_question_is_cut_to_its_answer(tmp_path, embedder):
+    from engine.assistant.answer import without_restatement
+
+    q = "What did the charity race raise awareness for?"
+    assert without_restatement("A charity race raised awareness for mental health", q) == "Mental health"
+    assert without_restatement("Mental health", q) == "Mental health"
+    # one word of the question is no restatement ("Melanie's daughter" to "Whose birthday did Melanie ...")
+    assert without_restatement("Melanie's daughter", "Whose birthday did Melanie celebrate?") == "Melanie's daughter"
+    assert without_restatement("The charity race", q) == "The charity race"  # nothing new left: kept whole
+    with Memory(tmp_path / "s7", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Melanie", "content": "Melanie: I ran a charity race to raise awareness "
+                  "for mental health last Saturday."}], user_id="u", timestamp=WHEN, infer=False)
+        got = mem.answer(q, user_id="u", llm=ReplayLLM("The charity race raised awareness for mental health [1]"))
+        assert got.text == "Mental health" and got.supported and got.memory_ids
+
+
+def test_a_date_is_no_answer_to_how_long(tmp_path, embedder):
+    with Memory(tmp_path / "s8", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Melanie", "content": "Melanie: My husband and I have been married "
+                  "for 5 years and he still makes me laugh."}], user_id="u", timestamp=WHEN, infer=False)
+        llm = ReplayLLM("8 May 2023 [1]")  # grounded (the day it was said) but not a length of time
+        got = mem.answer("How long have Melanie and her husband been married?", user_id="u", llm=llm)
+        assert got.text == "5 years" and not got.supported and got.memory_ids
+
+
+def test_a_list_question_gathers_what_other_memories_name(tmp_path, embedder):
+    with Memory(tmp_path / "s9", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Melanie", "content": "Melanie: I play the clarinet in a band."},
+                 {"role": "user", "name": "Melanie", "content": "Melanie: I started playing the violin last year."}],
+                user_id="u", timestamp=WHEN, infer=False)
+        got = mem.answer("What instruments does Melanie play?", user_id="u", llm=ReplayLLM("The clarinet [1]"))
+        assert "clarinet" in got.text.casefold() and "violin" in got.text.casefold()
+        cited = {mem.get_record(i).memory for i in got.memory_ids}
+        assert any("clarinet" in m for m in cited) and any("violin" in m for m in cited)
