@@ -8,7 +8,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from .context import build_context, human_date
 from .grounding import Claim, check, content_words, names, stem
-from .span import MAX_PARTS, AnswerSpan, QuestionForm, answer_spans, of_the_asked_kind, question_form
+from .span import AnswerSpan, QuestionForm, answer_spans, of_the_asked_kind, question_form
 from ..records import MemoryRecord, ScoredMemory
 
 INSTRUCTIONS = (
@@ -343,19 +343,13 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
         if second is not None:
             return Answer(second, (shown[0].id,), context.memory_ids, context.words,
                           claims=check(second, question, [shown[0]]).claims)
-        spans = memory_spans(question, shown)
+        spans = memory_spans(question, shown, form)
         if spans:  # the words of the memories that answer it, not the model's
             return Answer(spans_text(spans), tuple(dict.fromkeys(s.record.id for s in spans)),
                           context.memory_ids, context.words, supported=False, claims=grounding.claims)
         return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
                       supported=False, claims=grounding.claims)
     ids = tuple(dict.fromkeys([r.id for r in cited] + list(grounding.memory_ids))) or (shown[0].id,)
-    if form.wants_list:  # "What pets does she have?": what the other memories name too
-        more = [s for s in memory_spans(question, [r for r in shown if r.id not in ids], form)
-                if s.text.casefold() not in text.casefold()][:MAX_PARTS - 1]
-        if more:
-            text = f"{text}, {spans_text(more)}"
-            ids = tuple(dict.fromkeys([*ids, *(s.record.id for s in more)]))
     return Answer(text, ids, context.memory_ids, context.words, claims=grounding.claims)
 
 

@@ -36,7 +36,8 @@ _FIRST_PERSON = {"i": "{who}", "me": "{who}", "my": "{who}'s", "mine": "{who}'s"
 _CONTRACTED = {"'m": "is", "'ve": "has", "'d": "would", "'ll": "will"}
 _COMPLEMENTS = ("dobj", "attr", "acomp", "ccomp", "xcomp", "oprd", "dative", "pobj", "advcl")
 MAX_WORDS = 14  # a span longer than this is cut at a comma, or at this many words
-MAX_PARTS = 3  # memories a list question ("What pets does Melanie have?") gathers answers from
+MAX_PARTS = 2  # memories a list question ("What pets does Melanie have?") gathers answers from
+# (two: the grounding check backs one claim with at most two memories, a name from a third is unsaid)
 
 
 @dataclass(frozen=True, slots=True)
