@@ -54,7 +54,7 @@ class Answer:
     memory_ids: tuple[str, ...]  # cited: the memories the answer rests on
     context_ids: tuple[str, ...]  # every memory the model was shown, best first
     context_words: int
-    supported: bool = True  # False: the model's reply said more than the memories; `text` quotes them
+    supported: bool = True  # False: the model's reply said more than the memories; `text` is cut from them
     claims: tuple[Claim, ...] = ()  # the model's reply, claim by claim, as the grounding check saw it
     abstained: bool = False  # no memory was relevant enough: "I don't have a memory of that."
 
@@ -263,9 +263,9 @@ def found_passage(record: MemoryRecord, question: str) -> str:
 
 def memory_spans(question: str, shown: Sequence[MemoryRecord],
                  form: QuestionForm | None = None) -> list[AnswerSpan]:
-    """The parts of the memories that answer `question` (span.answer_spans), each checked against
-    the memory it comes from; the best memory first, others only for a list question ("What pets
-    does she have?") and only when they hold as many of its key words."""
+    """The parts of the memories that answer `question` (span.answer_spans), the restated part of the
+    question cut, each checked against the memory it comes from: from the best memory that holds one,
+    and for a list question ("What pets does she have?") from one more."""
     if not shown:
         return []
     keys = key_stems(question)
@@ -309,8 +309,11 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
 
     Retrieve memories, keep the relevant ones (relevant_memories). None: "I don't have a memory of
     that." A "when" question: the event date of the best one, no model involved. Otherwise the model
-    answers from them within `budget_words` words; the reply is checked claim by claim (grounding.py)
-    and, when it says anything the memories do not, replaced by what the best memory says.
+    answers from them within `budget_words` words, without restating the question; the reply is checked
+    claim by claim (grounding.py) and must be of the asked kind (a number for "how many"). When it
+    fails, the model gets a second look at the best memory alone; else the answer is the part of the
+    memories that answers (span.py: "Matt Patterson", "In Melanie's slipper"); else the best memory
+    is quoted.
     """
     hits = searcher.search_records(question, top_k=max(10, budget_words // 6), filters=filters,
                                    reference_date=reference_date)

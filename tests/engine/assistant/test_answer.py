@@ -251,8 +251,9 @@ def test_a_date_is_no_answer_to_how_long(tmp_path, embedder):
 
 def test_a_list_question_gathers_what_other_memories_name(tmp_path, embedder):
     with Memory(tmp_path / "s9", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
-        mem.add([{"role": "user", "name": "Melanie", "content": "Melanie: I play the clarinet in a band."},
-                 {"role": "user", "name": "Melanie", "content": "Melanie: I started playing the violin last year."}],
+        mem.add([{"role": "user", "name": "Melanie", "content": "Melanie: The clarinet is the instrument I play most."},
+                 {"role": "user", "name": "Melanie", "content": "Melanie: The violin is my other instrument, "
+                  "I play it every evening."}],
                 user_id="u", timestamp=WHEN, infer=False)
         # the model invents; the answer is cut from both memories, each cited
         got = mem.answer("What instruments does Melanie play?", user_id="u", llm=ReplayLLM("The trumpet [1]"))
