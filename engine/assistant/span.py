@@ -139,9 +139,7 @@ def _span_of(doc: object, form: QuestionForm, key: set[str], speaker: str, gener
     typed = form.kind in (WHO, WHERE, NUMBER, DURATION, FREQUENCY)
     shared = [_sentence_score(s, form, key, typed) for s in sentences]
     order = sorted(range(len(sentences)), key=lambda k: (-shared[k], k))
-    # a typed answer (a name, a number) may sit in a sentence next to the one that matched
-    tries = order
-    for k in tries:
+    for k in order:  # a name or a number may sit in a sentence next to the one that matched
         if shared[k] <= 0:
             break  # no sentence left that speaks of the question
         # a name or number of the asked kind; else what the question's noun or verb points at, in
@@ -152,15 +150,12 @@ def _span_of(doc: object, form: QuestionForm, key: set[str], speaker: str, gener
             text = _readable(tokens, speaker)
             if text and _new_words(text, form):
                 return text
-    if not typed and generic and shared[order[0]] > 0:
-        tokens = _phrase(sentences[order[0]], form, key, generic)
-        text = _readable(tokens, speaker) if tokens else None
-        return text if text and _new_words(text, form) else None
-    if typed and shared[order[0]] > 0:  # no name or number of the asked kind: the phrase around the key words
-        tokens = _phrase(sentences[order[0]], form, key, generic)
-        text = _readable(tokens, speaker) if tokens else None
-        return text if text and _new_words(text, form) else None
-    return None
+    if shared[order[0]] <= 0 or not (generic or typed):
+        return None
+    # nothing of the asked kind: the words around the key words of the best sentence
+    tokens = _phrase(sentences[order[0]], form, key, generic)
+    text = _readable(tokens, speaker) if tokens else None
+    return text if text and _new_words(text, form) else None
 
 
 def _sentence_score(sentence: Sentence, form: QuestionForm, key: set[str], typed: bool) -> float:
