@@ -8,6 +8,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from .context import build_context, human_date
 from .grounding import Claim, check, content_words, names, stem
+from .span import AnswerSpan, QuestionForm, answer_spans, of_the_asked_kind, question_form
 from ..records import MemoryRecord, ScoredMemory
 
 INSTRUCTIONS = (
@@ -53,7 +54,7 @@ class Answer:
     memory_ids: tuple[str, ...]  # cited: the memories the answer rests on
     context_ids: tuple[str, ...]  # every memory the model was shown, best first
     context_words: int
-    supported: bool = True  # False: the model's reply said more than the memories; `text` quotes them
+    supported: bool = True  # False: the model's reply said more than the memories; `text` is cut from them
     claims: tuple[Claim, ...] = ()  # the model's reply, claim by claim, as the grounding check saw it
     abstained: bool = False  # no memory was relevant enough: "I don't have a memory of that."
 
@@ -66,6 +67,7 @@ _QUESTION_STEMS = frozenset(stem(w) for w in _QUESTION_WORDS)  # "getting" is "g
 MIN_KEY_SHARE = 0.5  # of the question's key words a memory must share to count as relevant
 SHORT_SENTENCE = 12  # words: a quoted sentence this short comes with the one after it
 QUOTE_MIN_SHARE = 0.6  # ...and to be quoted in place of a reply that failed the grounding check
+SPAN_MEMORIES = 6  # the most relevant memories an answer may be cut from (spans)
 
 
 def key_stems(question: str) -> set[str]:
@@ -174,6 +176,34 @@ def _address_count(text: str, person: str) -> int:
     return len(re.findall(rf"\b{name}\s*[,!]|,\s*{name}\s*(?:[.!?]|$)", text))
 
 
+_GLUE = frozenset("a an the is are was were be been being am that which who it its to of as by".split())
+
+
+def without_restatement(reply: str, question: str) -> str:
+    """A reply without the part that restates the question: "A charity race raised awareness for
+    mental health" to "What did the charity race raise awareness for?" -> "Mental health". Only a
+    restatement of at least two of the question's words is cut, and only when something new is left."""
+    words = reply.split()
+    asked = {stem(w).rstrip("e") for w in re.findall(r"[A-Za-z0-9'’-]+", question)}  # "raised" meets "raise"
+    cut, restated = 0, 0
+    for k, w in enumerate(words):
+        bare = re.sub(r"^[^\w]+|[^\w]+$", "", w)
+        if not bare:
+            continue
+        if stem(bare).rstrip("e") in asked and bare.casefold() not in _GLUE:
+            restated += bare.casefold() not in _STOP
+            cut = k + 1
+        elif bare.casefold() not in _STOP and bare.casefold() not in _GLUE:
+            break
+    rest = words[cut:]
+    while rest and re.sub(r"[^\w]", "", rest[0]).casefold() in _GLUE:
+        rest = rest[1:]
+    if restated < 2 or not content_words(" ".join(rest)):
+        return reply
+    text = " ".join(rest).strip(" ,;:")
+    return text[:1].upper() + text[1:]
+
+
 def adds_nothing(reply: str, question: str) -> bool:
     """Whether a reply only repeats the question ("A workshop" to "What workshop did she attend?"):
     none of its content words is new. Such a reply is no answer, however well grounded."""
@@ -231,6 +261,42 @@ def found_passage(record: MemoryRecord, question: str) -> str:
     return best if end - k == len(sentences) else f"{best} …"
 
 
+def memory_spans(question: str, shown: Sequence[MemoryRecord],
+                 form: QuestionForm | None = None) -> list[AnswerSpan]:
+    """The parts of the memories that answer `question` (span.answer_spans), the restated part of the
+    question cut, each checked against the memory it comes from: from the best memory that holds one,
+    and for a list question ("What pets does she have?") from one more."""
+    if not shown:
+        return []
+    keys = key_stems(question)
+    spans = [AnswerSpan(without_restatement(s.text, question), s.record)
+             for s in answer_spans(question, shown[:SPAN_MEMORIES], keys, form)]
+    return [s for s in spans if check(s.text, question, [s.record]).supported]
+
+
+def spans_text(spans: Sequence[AnswerSpan]) -> str:
+    """Spans as one answer: "Pottery, camping" (each from its memory, in order)."""
+    parts = [s.text for s in spans]
+    return ", ".join([parts[0], *(p[:1].lower() + p[1:] if not _is_name(p) else p for p in parts[1:])])
+
+
+def _is_name(text: str) -> bool:
+    first = text.split(" ", 1)[0]
+    return bool(first) and first[0].isupper() and bool(names(f"x {first}"))
+
+
+def spans_reply(spans: Sequence[AnswerSpan]) -> str:
+    """What a person reads: "Pottery, camping, from what Melanie said on 8 May 2023", so the answer
+    is seen to be cut from what someone said (and by whom, and when)."""
+    first = spans[0].record
+    when = sorted({s.record.timestamp.date() for s in spans})
+    days = " and ".join(human_date(d.isoformat()) for d in when[:3])
+    speakers = list(dict.fromkeys(s.record.actor for s in spans if s.record.actor))
+    who = f" {' and '.join(speakers)}" if speakers and len(speakers) <= 2 else ""
+    said = f"from what{who} said on {days}" if who or first.actor is None else f"from what was said on {days}"
+    return f"{spans_text(spans)}, {said}"
+
+
 def date_reply(record: MemoryRecord) -> str:
     """A "when" answer from the store: the memory's resolved event date, else the day it was said."""
     return human_date(record.event_date or record.timestamp.date().isoformat())
@@ -243,8 +309,11 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
 
     Retrieve memories, keep the relevant ones (relevant_memories). None: "I don't have a memory of
     that." A "when" question: the event date of the best one, no model involved. Otherwise the model
-    answers from them within `budget_words` words; the reply is checked claim by claim (grounding.py)
-    and, when it says anything the memories do not, replaced by what the best memory says.
+    answers from them within `budget_words` words, without restating the question; the reply is checked
+    claim by claim (grounding.py) and must be of the asked kind (a number for "how many"). When it
+    fails, the model gets a second look at the best memory alone; else the answer is the part of the
+    memories that answers (span.py: "Matt Patterson", "In Melanie's slipper"); else the best memory
+    is quoted.
     """
     hits = searcher.search_records(question, top_k=max(10, budget_words // 6), filters=filters,
                                    reference_date=reference_date)
@@ -264,8 +333,11 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
             {"role": "user", "content": f"Memories:\n{numbered}\n\nQuestion: {question}"}]
     raw = llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"])
     text, cited = read_reply(raw, shown)
+    text = without_restatement(text, question)  # checked as shown: the restated part proves nothing
     grounding = check(text, question, shown)
-    if not text or not grounding.supported or says_nothing_new(text, question, shown):
+    form = question_form(question)
+    if not text or not grounding.supported or says_nothing_new(text, question, shown) \
+            or not of_the_asked_kind(text, form):
         if not worth_quoting(scored[0][0]):  # the model invented, and no memory is close enough to quote
             return Answer(NO_MEMORY, (), context.memory_ids, context.words, supported=False,
                           claims=grounding.claims, abstained=True)
@@ -274,6 +346,10 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
         if second is not None:
             return Answer(second, (shown[0].id,), context.memory_ids, context.words,
                           claims=check(second, question, [shown[0]]).claims)
+        spans = memory_spans(question, shown, form)
+        if spans:  # the words of the memories that answer it, not the model's
+            return Answer(spans_text(spans), tuple(dict.fromkeys(s.record.id for s in spans)),
+                          context.memory_ids, context.words, supported=False, claims=grounding.claims)
         return Answer(found_reply(shown[0], question), (shown[0].id,), context.memory_ids, context.words,
                       supported=False, claims=grounding.claims)
     ids = tuple(dict.fromkeys([r.id for r in cited] + list(grounding.memory_ids))) or (shown[0].id,)
@@ -291,7 +367,9 @@ def ask_one_memory(llm: Completer, question: str, record: MemoryRecord) -> str |
             {"role": "assistant", "content": EXAMPLE_OUT},
             {"role": "user", "content": f"Memories:\n[1] {passage}\n\nQuestion: {question}"}]
     text, _ = read_reply(llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"]), [record])
-    if not text or says_nothing_new(text, question, [record]) or not check(text, question, [record]).supported:
+    text = without_restatement(text, question)
+    if not text or says_nothing_new(text, question, [record]) or not check(text, question, [record]).supported \
+            or not of_the_asked_kind(text, question_form(question)):
         return None
     return text
 

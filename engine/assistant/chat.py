@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
-from .answer import (NO_MEMORY, ask_one_memory, date_reply, found_reply, is_time_question, relevant_memories,
-                     said_by, says_nothing_new, scored_relevance, worth_quoting)
+from .answer import (NO_MEMORY, ask_one_memory, date_reply, found_reply, is_time_question, memory_spans,
+                     relevant_memories, said_by, says_nothing_new, scored_relevance, spans_reply, worth_quoting)
 from .grounding import Claim, check
 from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
@@ -276,7 +276,12 @@ class Assistant:
                 draft, cited = reply, (found[0].id,)
                 # asked again on the best memory alone; else what that memory says, quoted
                 second = None if cancelled else ask_one_memory(_Completer(self.llm), text, found[0])
-                reply = f"{second or found_reply(found[0], text)} [{number[found[0].id]}]"
+                spans = [] if second else memory_spans(text, found)
+                if spans:  # the words of the memories that answer it, with who said them and when
+                    cited = tuple(dict.fromkeys(s.record.id for s in spans))
+                    reply = f"{spans_reply(spans)} " + "".join(f"[{number[i]}]" for i in cited)
+                else:
+                    reply = f"{second or found_reply(found[0], text)} [{number[found[0].id]}]"
             else:  # the model invented, and no memory is close enough to quote
                 draft, cited, reply = reply, (), NO_MEMORY
         ids = tuple(r.id for r in prompt.memories)
@@ -406,7 +411,8 @@ class Assistant:
 _CITE = re.compile(r"\s*\[\d{1,3}\]")
 
 
-_COMPOSED = re.compile("^(I found: \u201c|I don't have a memory of that\\.$|Noted\\.$|[^:\n]{1,40}: \u201c)")
+_COMPOSED = re.compile("^(I found: \u201c|I don't have a memory of that\\.$|Noted\\.$|[^:\n]{1,40}: \u201c|"
+                       "[^\n]*, from what [^\n]*said on )")  # the last: an answer cut from memories
 
 
 def _model_dialogue(turns: Sequence[ChatTurn]) -> list[ChatTurn]:

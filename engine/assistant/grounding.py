@@ -174,6 +174,7 @@ def check(reply: str, question: str, memories: Sequence[MemoryRecord], *,
         first = _WORD.findall(rest)[:1]
         claim_names = first + names(rest) if first and first[0] in known_names else names(rest)
         for name in claim_names:
+            name = re.sub(r"['’]s$", "", name)  # "Melanie's" is Melanie
             have = [i for i, t in lower.items() if re.search(rf"\b{re.escape(name.casefold())}\b", t)]
             if name.casefold() in question.casefold():
                 pass  # the question's own names are no invention

@@ -269,7 +269,8 @@ def test_an_invented_reply_is_replaced_by_what_the_memory_says(mem: Memory, llm:
     reply = bot.chat(Conversation(user_id="maya", remember=False), "Where does my sister live?", now=T)
     bot.close()
     assert not reply.supported and reply.draft == llm.reply
-    assert reply.text == "I found: \u201cMy sister Ingrid lives in Bergen\u201d, said by Maya on 1 April 2024. [1]"
+    # not the model's words, nor the whole memory: the part of it that answers, with who said it and when
+    assert reply.text == "Bergen, from what Maya said on 1 April 2024 [1]"
     (claim,) = reply.claims
     assert {"Paris", "Pierre"} <= set(claim.unsupported)
     assert reply.cited_ids == (reply.memories[0].id,)
@@ -342,10 +343,10 @@ def test_replies_loci_composed_are_not_shown_to_the_model_again(mem: Memory, llm
     bot = Assistant(mem)
     conv = Conversation(user_id="maya", remember=False)
     first = bot.chat(conv, "Where does my sister live?", now=T)
-    assert first.text.startswith("I found: \u201cMy sister Ingrid lives in Bergen")
+    assert first.text.startswith("Bergen, from what Maya said on 1 April 2024")
     llm.reply = "That sounds lovely."
     bot.chat(conv, "I had tea with my neighbour Ola today", now=T)
     bot.close()
     shown = "\n".join(m["content"] for m in llm.prompts[-1])
-    assert "I found" not in shown and "Where does my sister live?" not in shown
+    assert "from what Maya said" not in shown and "Where does my sister live?" not in shown
     assert len(conv.turns) == 4  # the conversation itself keeps every turn

@@ -69,3 +69,10 @@ def test_stems_meet_across_forms() -> None:
     assert stem("met") == stem("meet") and stem("went") == stem("go")
     assert stem("running") == stem("run") and stem("stopped") == stem("stop") and stem("getting") == stem("get")
     assert stem("falling") == stem("fall") and stem("passed") == stem("pass")  # a double l or s stays
+
+
+def test_the_possessive_of_a_known_name_is_that_name() -> None:
+    """An answer cut from "my slipper" said by Melanie reads "Melanie's slipper": no invented name."""
+    slipper = rec("c", "Melanie: Oliver hid his bone in my slipper once!", actor="Melanie")
+    assert check("In Melanie's slipper", "Where did Oliver hide his bone?", [slipper]).supported
+    assert not check("In Jessica's slipper", "Where did Oliver hide his bone?", [slipper]).supported
