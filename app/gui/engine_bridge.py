@@ -63,7 +63,6 @@ class EngineBridge(ReadJobs):
         # engine's heavy work (Chroma's writes keep the GIL for a whole call) never stalls the window
         self.store_process = store_process and memory is None
         self.owner: OwnerProcess | None = None
-        self._owner_repairs: tuple[str, ...] = ()
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -85,25 +84,22 @@ class EngineBridge(ReadJobs):
             self.messages.error(text)
             self.store_failed.emit(text)
         def run(config: LociConfig = self.config) -> Memory:
-            repairs = self._start_owner(data_dir, config) if self.store_process else ()
+            if self.store_process:
+                self._start_owner(data_dir, config)
             mem = cast(Memory, open_memory(data_dir, config))
-            self._owner_repairs = repairs
             status = getattr(mem, "migration_status", None)  # a client of another program has none
             if status is not None:
                 status(watch=self.reembed_progressed.emit)  # emitted from the move's thread, queued here
             return mem
         self.submit(run, on_result=self._opened, on_failed=failed, name="open store")
 
-    def _start_owner(self, data_dir: str | Path | None, config: LociConfig) -> tuple[str, ...]:
-        """(In the opening worker) stop a previous owner process, start one for data_dir; its repairs."""
+    def _start_owner(self, data_dir: str | Path | None, config: LociConfig) -> None:
+        """(In the opening worker) stop a previous owner process, start one for data_dir."""
         if self.owner is not None:
             self.owner.stop()
         self.owner = OwnerProcess(Path(data_dir) if data_dir else default_data_dir(), config)
-        ready = self.owner.start()  # None: another program owns the store, or the child could not start
-        if ready is None:
+        if self.owner.start() is None:  # another program owns the store, or the child could not start
             self.owner = None
-            return ()
-        return ready.repairs
 
     def _opened(self, mem: Memory) -> None:
         if mem is not self.memory:  # opened here, not given
@@ -111,7 +107,8 @@ class EngineBridge(ReadJobs):
         self.changes.follow(mem)
         self.store_opened.emit()
         if self._owns_memory:
-            repairs = self._owner_repairs or mem.open_report.repairs
+            ready = self.owner.ready if self.owner is not None else None  # the owner process reports its own
+            repairs = ready.repairs if ready is not None else mem.open_report.repairs
             if repairs:
                 self.messages.info(repaired(repairs))
             self.backup_if_due()

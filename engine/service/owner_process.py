@@ -50,6 +50,7 @@ class OwnerProcess:
         self._process: Any = None
         self._conn: Connection | None = None
         self._exitcode: int | None = None
+        self.ready: OwnerReady | None = None  # what the child reported once it served
         self._unregister_stop: Callable[[], None] = lambda: None
 
     @property
@@ -105,7 +106,8 @@ class OwnerProcess:
                         value["url"])
             self.stop()
             return None
-        return OwnerReady(**value)
+        self.ready = OwnerReady(**value)
+        return self.ready
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """Ask the owner to close the store and wait; terminate it (an orderly shutdown too) if it hangs.
