@@ -35,7 +35,7 @@ UNICODE = ["Café crème ☕ at Grünerløkka.", "日本語の本を読んでい
            "Привет из Москвы!", "🎉 we did it 🎉"]
 
 WORKER = r'''
-import json, resource, sys, time
+import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from app import chat_exports
 from engine import Memory, Scope
@@ -58,7 +58,8 @@ def first_conversations():  # whole conversations until limit messages (all of t
         seen += len(conv.messages)
         yield conv
 def run():
-    return import_resumable(mem, first_conversations(), Scope("bench"), total=total, infer=infer)
+    return import_resumable(mem, first_conversations(), Scope("bench"), total=total, infer=infer,
+                            lanes=int(os.environ.get("BENCH_LANES", "2")))
 t = time.perf_counter()
 cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 if profile:
@@ -223,7 +224,7 @@ def main() -> None:
     ap.add_argument("--big-mb", type=int, default=0, help="also a ChatGPT export of this many MB (peak RSS)")
     ap.add_argument("--big-messages", type=int, default=2000, help="messages imported from the big export")
     ap.add_argument("--formats", default="chatgpt,claude")
-    ap.add_argument("--profile", default="", help="cProfile the ChatGPT infer=False import into this file")
+    ap.add_argument("--profile", default="", help="cProfile the ChatGPT imports into this file (infer=False) and FILE.infer")
     args = ap.parse_args()
     rng = random.Random(3)
     with tempfile.TemporaryDirectory() as tmp:
@@ -242,7 +243,8 @@ def main() -> None:
             for infer, limit in ((False, 0), (True, args.infer_messages)):
                 if infer and not limit:
                     continue
-                r = run(path, infer, limit, args.profile if kind == "chatgpt" and not infer else "")
+                profile = (args.profile + (".infer" if infer else "")) if args.profile and kind == "chatgpt" else ""
+                r = run(path, infer, limit, profile)
                 rate = r["stored_messages"] / r["import_s"] if r["import_s"] else 0
                 print(f"| {kind} ({path.stat().st_size / 1e6:.1f} MB) | {infer} | {r['stored_messages']:,} | "
                       f"{r['import_s']:.1f} | {rate:.0f} | {r['import_cpu_s']:.1f} | "

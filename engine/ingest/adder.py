@@ -19,7 +19,6 @@ from ..extraction import Candidate, ExtractionResult, Extractor
 from ..extraction.temporal import resolve_event_date
 from ..inference.embeddings import Embedder
 from ..records import EPISODE, MemoryRecord, Message, Scope, content_hash
-from ..search.filters import chroma_where
 from ..search.reader import Reader
 from ..search.retrieval import SearchOptions
 from ..store.ledger import Ledger, utcnow
@@ -138,9 +137,17 @@ class Adder:
 
     def _commit_with_facts(self, stored: list[MemoryRecord], facts: list[MemoryRecord], scope: Scope,
                            msgs: list[Message]) -> list[dict[str, Any]]:
-        """Embed, drop known facts and commit episodes and new facts at once; one event per fact."""
+        """Embed, drop known facts and commit episodes and new facts at once; one event per fact.
+
+        Embedding runs outside the write lock (another add can save meanwhile); the duplicate check
+        and the commit hold it, so two adds at once cannot both store the same new fact.
+        """
+        texts = [r.memory for r in stored + facts]
+        vectors = self._embedder.embed_batch(texts)
         with self._writer.lock:
-            vectors = self._embedder.embed_batch([r.memory for r in stored + facts])
+            stale = getattr(self._embedder, "is_stale", None)
+            if stale is not None and stale():  # made before a re-embed switched models (reembed.py)
+                vectors = self._embedder.embed_batch(texts)
             fact_vectors = vectors[len(stored):]
             keep, events = self.dedupe(facts, fact_vectors, scope)
             kept = [facts[i] for i in keep]
@@ -177,7 +184,7 @@ class Adder:
 
     def _similar_fact(self, vector: np.ndarray, where: dict[str, str], threshold: float) -> str | None:
         """A stored fact (not an episode) of the scope whose vector is at least `threshold` alike."""
-        hits = [h for h in self._vectors.query(vector, 4, chroma_where(where)) if h[1] >= threshold]
+        hits = [h for h in self._vectors.search(vector, 4, where) if h[1] >= threshold]
         known = self._ledger.get_many([h[0] for h in hits]) if hits else {}
         return next((h[0] for h in hits if h[0] in known and known[h[0]].memory_type != EPISODE), None)
 

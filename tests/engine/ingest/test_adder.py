@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timezone
 
 import pytest
@@ -65,6 +66,27 @@ def test_a_known_fact_is_not_stored_again_and_is_reported_as_none(rooms):
     known = {f["id"] for f in first["results"]}
     assert again["results"] and all(f["event"] == "NONE" and f["id"] in known for f in again["results"])
     assert rooms.ledger.count() == 2 * len(first["episodes"]) + len(first["results"])  # episodes are kept
+
+
+def test_two_adds_at_once_of_the_same_fact_store_it_once(rooms):
+    # each embeds outside the write lock; the duplicate check and the commit are done under it
+    start = threading.Barrier(2)
+    outs: list[dict] = []
+
+    def one() -> None:
+        start.wait(10)
+        outs.append(add(rooms))
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(outs) == 2
+    events = sorted((f["event"], f["memory"]) for out in outs for f in out["results"])
+    added = [memory for event, memory in events if event == "ADD"]
+    assert added and len(added) == len(set(added))  # no fact stored twice
+    assert sorted(e for e, _ in events) == ["ADD"] * len(added) + ["NONE"] * len(added)
+    assert rooms.ledger.count() == 4 + len(added)  # two episodes per add, each fact once
 
 
 def test_near_duplicates_within_one_batch_keep_the_first_and_episodes_never_count(rooms, embedder):
