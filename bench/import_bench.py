@@ -224,7 +224,7 @@ def main() -> None:
     ap.add_argument("--big-mb", type=int, default=0, help="also a ChatGPT export of this many MB (peak RSS)")
     ap.add_argument("--big-messages", type=int, default=2000, help="messages imported from the big export")
     ap.add_argument("--formats", default="chatgpt,claude")
-    ap.add_argument("--profile", default="", help="cProfile the ChatGPT imports into this file (infer=False) and FILE.infer")
+    ap.add_argument("--profile", default="", help="cProfile the ChatGPT imports into FILE and FILE.infer")
     args = ap.parse_args()
     rng = random.Random(3)
     with tempfile.TemporaryDirectory() as tmp:
