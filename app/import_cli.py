@@ -154,8 +154,9 @@ class ProgressMeter:
         if now - self.shown < (0.5 if self.tty else 5.0) and done < total:
             return
         self.shown = now
-        self.line = self.rate.describe(done, total, now)
-        print(("\r" + self.line + "   ") if self.tty else self.line, end="" if self.tty else "\n",
+        last, self.line = self.line, self.rate.describe(done, total, now)
+        # on a terminal the line is rewritten in place: blank what a longer line before it left
+        print(("\r" + self.line.ljust(len(last))) if self.tty else self.line, end="" if self.tty else "\n",
               file=self.out, flush=True)
 
     def close(self) -> None:

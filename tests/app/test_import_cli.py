@@ -65,3 +65,22 @@ def test_progress_tells_rate_and_time_left_counting_only_new_messages() -> None:
     assert meter.rate.describe(4000, 12000, now[0]) == "4,000 / 12,000 messages (33%), 200 messages/s, 0:40 left"
     meter(12000, 12000)
     assert out.getvalue().splitlines()[-1].startswith("12,000 / 12,000 messages (100%), 1,000 messages/s")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_a_shorter_line_blanks_what_the_longer_one_before_it_left() -> None:
+    out = Terminal()
+    now = [100.0]
+    meter = ProgressMeter(out, clock=lambda: now[0])
+    meter(0, 1500)
+    now[0] = 110.0
+    meter(968, 1500)  # "..., 0:05 left"
+    now[0] = 111.0
+    meter(1500, 1500)  # no time left: a shorter line
+    lines = out.getvalue().split("\r")
+    assert lines[-1].startswith("1,500 / 1,500 messages (100%)") and "left" not in lines[-1]
+    assert len(lines[-1]) >= len(lines[-2])  # written over the whole of the line before
