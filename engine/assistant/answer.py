@@ -228,10 +228,10 @@ def says_nothing_new(reply: str, question: str, shown: Sequence[MemoryRecord]) -
 
 
 def worth_quoting(share: float) -> bool:
-    """Whether the best memory, holding `share` of the question's key words, answers it well enough
-    to be quoted when the model's reply could not be checked. Half the key words ("What was grandpa's
-    gift to Caroline?" against a gift from her grandma) is a near miss: better "I don't have a
-    memory of that" than a quote about something else."""
+    """Whether the best memory, holding `share` of the question's key words, is close enough to the
+    question to answer it from (the model's reply, or a quote of it). Half the key words ("What was
+    grandpa's gift to Caroline?" against a gift from her grandma) is a near miss: better "I don't have
+    a memory of that" than an answer about something else."""
     return share >= QUOTE_MIN_SHARE
 
 
@@ -308,7 +308,9 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     """Answer `question` from memory, or say that memory is silent on it.
 
     Retrieve memories, keep the relevant ones (relevant_memories). None: "I don't have a memory of
-    that." A "when" question: the event date of the best one, no model involved. Otherwise the model
+    that." A "when" question: the event date of the best one, no model involved. A near miss (the best
+    memory holds too few of the question's key words, worth_quoting): "I don't have a memory of that"
+    too, before any model reply, which could only be about something else. Otherwise the model
     answers from them within `budget_words` words, without restating the question; the reply is checked
     claim by claim (grounding.py) and must be of the asked kind (a number for "how many"). When it
     fails, the model gets a second look at the best memory alone; else the answer is the part of the
@@ -326,6 +328,8 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     shown = [records[i] for i in context.memory_ids]
     if is_time_question(question):
         return Answer(date_reply(shown[0]), (shown[0].id,), context.memory_ids, context.words)
+    if not worth_quoting(scored[0][0]):  # a near miss: whatever the model says would not be about it
+        return Answer(NO_MEMORY, (), context.memory_ids, context.words, abstained=True)
     numbered = "\n".join(f"[{n}] {line}" for n, line in enumerate(context.text.split("\n"), start=1))
     chat = [{"role": "system", "content": INSTRUCTIONS},
             {"role": "user", "content": EXAMPLE_IN},
@@ -338,9 +342,6 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     form = question_form(question)
     if not text or not grounding.supported or says_nothing_new(text, question, shown) \
             or not of_the_asked_kind(text, form):
-        if not worth_quoting(scored[0][0]):  # the model invented, and no memory is close enough to quote
-            return Answer(NO_MEMORY, (), context.memory_ids, context.words, supported=False,
-                          claims=grounding.claims, abstained=True)
         # asked again with the best memory's passage alone, the model often finds the words it missed
         second = ask_one_memory(llm, question, shown[0])
         if second is not None:
