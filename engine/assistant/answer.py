@@ -8,6 +8,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from .context import build_context, human_date
 from .grounding import Claim, check, content_words, names, stem
+from ..extraction.temporal import find_mentions
 from .span import AnswerSpan, QuestionForm, answer_spans, of_the_asked_kind, question_form
 from ..records import MemoryRecord, ScoredMemory
 
@@ -298,8 +299,38 @@ def spans_reply(spans: Sequence[AnswerSpan]) -> str:
 
 
 def date_reply(record: MemoryRecord) -> str:
-    """A "when" answer from the store: the memory's resolved event date, else the day it was said."""
-    return human_date(record.event_date or record.timestamp.date().isoformat())
+    """A "when" answer from the store: the memory's resolved event date, else the day it was said.
+
+    A date the memory gave relative to when it was said is answered the same way, anchored to that
+    day: "last week", said on 9 June 2023 -> "The week before 9 June 2023" (not a precise range the
+    speaker never gave), "two weeks ago" -> "Two weeks before ...", "last Friday" -> "Friday 2 June 2023".
+    """
+    event = record.event_date or record.timestamp.date().isoformat()
+    return _as_said(record, event) or human_date(event)
+
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_LAST_PERIOD = re.compile(r"(?:this )?(?:last|past|previous) (week|weekend)", re.IGNORECASE)
+_AGO = re.compile(r"(.+?) ago", re.IGNORECASE)
+
+
+def _as_said(record: MemoryRecord, event: str) -> str | None:
+    """The event date as the memory's own relative words anchored to the day it was said, for a past
+    day, weekend or week; None when the date was not given so (then it is written out)."""
+    said = record.timestamp.date()
+    for mention in find_mentions(record.memory, record.timestamp):
+        window = mention.window
+        if window.iso() != event or window.end >= said or window.days > 7:
+            continue
+        phrase = " ".join(mention.text.split())
+        before = human_date(said.isoformat())
+        if (m := _LAST_PERIOD.fullmatch(phrase)) and window.days in (2, 7):
+            return f"The {m.group(1).casefold()} before {before}"
+        if (m := _AGO.fullmatch(phrase)) and window.days > 1:
+            return f"{m.group(1)[:1].upper()}{m.group(1)[1:]} before {before}"
+        if window.days == 1 and any(d.casefold() in phrase.casefold() for d in _WEEKDAYS):
+            return f"{_WEEKDAYS[window.start.weekday()]} {human_date(window.start.isoformat())}"
+    return None
 
 
 def answer(searcher: Searcher, llm: Completer, question: str, *,

@@ -105,6 +105,23 @@ def test_when_is_answered_from_the_stored_event_date_without_the_model(store):
     assert "Jean" in store.get_record(result.memory_ids[0]).memory
 
 
+def test_a_date_said_relative_to_a_day_is_answered_as_said_anchored_to_that_day(tmp_path, embedder):
+    with Memory(tmp_path / "rel", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Caroline", "content": "Caroline: I gave a talk at a school last week."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: Last Friday I went to a pride parade."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: We went biking this past weekend."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: Yesterday I adopted a cat."}],
+                user_id="u", timestamp="2023-06-09T10:00:00Z", infer=False)  # a Friday
+        llm = ReplayLLM("20 August 2023")
+        # "last week" is no precise range: said on 9 June 2023, it is the week before that day
+        assert mem.answer("When did Caroline give a talk at a school?", user_id="u", llm=llm).text == \
+            "The week before 9 June 2023"
+        assert mem.answer("When did Caroline go biking?", user_id="u", llm=llm).text == "The weekend before 9 June 2023"
+        assert mem.answer("When did Caroline go to a pride parade?", user_id="u", llm=llm).text == "Friday 2 June 2023"
+        assert mem.answer("When did Caroline adopt a cat?", user_id="u", llm=llm).text == "8 June 2023"
+        assert llm.calls == []
+
+
 def test_memory_silent_on_a_topic_or_a_person_says_so(store):
     llm = ReplayLLM("Paris")
     unknown = store.answer("What is Maria's favourite opera?", user_id="u", llm=llm)
