@@ -138,10 +138,19 @@ def _own_statements(text: str) -> str:
     """What a speaker says of themselves: their statements minus those spoken to someone else.
 
     A sentence in the second person ("your son's okay") or addressed by name ("That race sounds
-    great, Mel!") with no first person in it is about the listener, not the speaker.
+    great, Mel!") with no first person in it is about the listener, not the speaker; so is a whole
+    turn that speaks to the listener and says nothing in the first person ("Sounds special, those
+    beach trips! Do you have other summer traditions?"): a reaction to what the listener told.
     """
+    body = _unprefixed(text)
+    sentences = re.split(r"(?<=[.!?])\s+", body)
+    # a short question ("How about you?") closing one's own news does not make the turn a reaction
+    to_listener = any(_SECOND_PERSON.search(x) for x in sentences
+                      if not (x.rstrip().endswith("?") and len(x.split()) <= 4))
+    if to_listener and not _FIRST_PERSON.search(_statements(body)):
+        return ""
     kept = []
-    for sentence in re.split(r"(?<=[.!?])\s+", _statements(_unprefixed(text))):
+    for sentence in re.split(r"(?<=[.!?])\s+", _statements(body)):
         spoken_to = bool(_SECOND_PERSON.search(sentence) or _VOCATIVE.search(sentence))
         if not spoken_to or _FIRST_PERSON.search(sentence):
             kept.append(sentence)

@@ -160,6 +160,18 @@ def test_what_a_speaker_says_to_someone_else_is_not_about_the_speaker():
     assert relevant_memories("What book did Caroline recommend to Melanie?", [recommend]) == [recommend]
 
 
+def test_a_turn_reacting_to_the_listener_is_not_about_the_speaker():
+    from engine.assistant.answer import relevant_memories
+
+    reaction = _said("Caroline", "Sounds special, those beach trips! Do you have other summer traditions?", 1)
+    sorry = _said("Caroline", "Oops, sorry 'bout the accident! Must have been scary for you guys.", 2)
+    assert relevant_memories("How often does Caroline go to the beach?", [reaction]) == []
+    assert relevant_memories("How did Caroline feel after the accident?", [sorry]) == []
+    # one's own news, the subject left out, closed by a short question back: still the speaker's
+    news = _said("Jon", "Thanks, Gina. Still working on opening a dance studio. How about you?", 3)
+    assert relevant_memories("What is Jon working on opening?", [news]) == [news]
+
+
 def test_a_short_name_finds_the_speaker_who_goes_by_it():
     from engine.assistant.answer import relevant_memories
 
