@@ -311,7 +311,8 @@ def _readable(tokens: Sequence[Token], speaker: str) -> str | None:
     """Tokens as a phrase that reads alone: no leading "that", "the", "to"; "my" -> "Melanie's";
     cut at a comma when long; the first letter capitalised."""
     words = list(tokens)
-    while words and (words[0].is_punct or words[0].dep_ in ("det", "mark", "aux", "cc", "punct", "prep")
+    while words and (words[0].is_punct or words[0].text.startswith(("'", "’"))  # "'s been" after "family"
+                     or words[0].dep_ in ("det", "mark", "aux", "auxpass", "cc", "punct", "prep", "case")
                      and words[0].lower_ not in ("in", "at", "from", "near", "inside", "under", "on")
                      or words[0].lower_ in ("our", "own", "so", "just", "really", "also")):
         words = words[1:]

@@ -93,3 +93,8 @@ def test_a_count_or_a_length_of_time_must_hold_a_number():
     assert of_the_asked_kind("5 years", married) and of_the_asked_kind("Five years", married)
     assert not of_the_asked_kind("A lot", question_form("How many kids does she have?"))
     assert of_the_asked_kind("Pottery", question_form("What does she do to relax?"))  # other kinds: not judged
+
+
+def test_a_span_after_a_key_word_does_not_start_with_its_clitic():
+    family = _said("Melanie", "Yeah, Caroline, my family's been great - their love really helped me.")
+    assert _span("What did Melanie and her family do?", family) == ["Been great - their love really helped Melanie"]
