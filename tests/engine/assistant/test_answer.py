@@ -7,6 +7,7 @@ import pytest
 
 from engine import Memory
 from engine.assistant.answer import Answer, read_reply
+from engine.assistant.grounding import check
 from engine.inference.llm import LlamaCppLLM
 from engine.records import MemoryRecord, Scope
 
@@ -114,8 +115,10 @@ def test_a_date_said_relative_to_a_day_is_answered_as_said_anchored_to_that_day(
                 user_id="u", timestamp="2023-06-09T10:00:00Z", infer=False)  # a Friday
         llm = ReplayLLM("20 August 2023")
         # "last week" is no precise range: said on 9 June 2023, it is the week before that day
-        assert mem.answer("When did Caroline give a talk at a school?", user_id="u", llm=llm).text == \
-            "The week before 9 June 2023"
+        talk = mem.answer("When did Caroline give a talk at a school?", user_id="u", llm=llm)
+        assert talk.text == "The week before 9 June 2023"
+        assert check(talk.text, "When did Caroline give a talk at a school?",
+                     [mem.get_record(i) for i in talk.memory_ids]).supported  # the check reads it as those days
         assert mem.answer("When did Caroline go biking?", user_id="u", llm=llm).text == "The weekend before 9 June 2023"
         assert mem.answer("When did Caroline go to a pride parade?", user_id="u", llm=llm).text == "Friday 2 June 2023"
         assert mem.answer("When did Caroline adopt a cat?", user_id="u", llm=llm).text == "8 June 2023"
