@@ -312,7 +312,8 @@ def date_reply(record: MemoryRecord) -> str:
 
     A date the memory gave relative to when it was said is answered the same way, anchored to that
     day: "last week", said on 9 June 2023 -> "The week before 9 June 2023" (not a precise range the
-    speaker never gave), "two weeks ago" -> "Two weeks before ...", "last Friday" -> "Friday 2 June 2023".
+    speaker never gave), "two weeks ago" -> "Two weeks before ...", "last Friday" -> "Friday 2 June 2023",
+    "a few years ago" -> "A few years before 9 June 2023" (not a year the speaker never named).
     """
     event = record.event_date or record.timestamp.date().isoformat()
     return _as_said(record, event) or human_date(event)
@@ -321,6 +322,7 @@ def date_reply(record: MemoryRecord) -> str:
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _LAST_PERIOD = re.compile(r"(?:this )?(?:last|past|previous) (week|weekend)", re.IGNORECASE)
 _AGO = re.compile(r"(.+?) ago", re.IGNORECASE)
+_VAGUE = re.compile(r"(a few|a couple of|several|some|many) \w+ ago$", re.IGNORECASE)
 
 
 def _as_said(record: MemoryRecord, event: str) -> str | None:
@@ -329,9 +331,10 @@ def _as_said(record: MemoryRecord, event: str) -> str | None:
     said = record.timestamp.date()
     for mention in find_mentions(record.memory, record.timestamp):
         window = mention.window
-        if window.iso() != event or window.end >= said or window.days > 7:
-            continue
         phrase = " ".join(mention.text.split())
+        vague = _VAGUE.match(phrase) is not None  # "a few years ago" is no year: 2020 would invent one
+        if window.iso() != event or window.end >= said or (window.days > 7 and not vague):
+            continue
         before = human_date(said.isoformat())
         if (m := _LAST_PERIOD.fullmatch(phrase)) and window.days in (2, 7):
             return f"The {m.group(1).casefold()} before {before}"

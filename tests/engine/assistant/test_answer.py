@@ -111,7 +111,9 @@ def test_a_date_said_relative_to_a_day_is_answered_as_said_anchored_to_that_day(
         mem.add([{"role": "user", "name": "Caroline", "content": "Caroline: I gave a talk at a school last week."},
                  {"role": "user", "name": "Caroline", "content": "Caroline: Last Friday I went to a pride parade."},
                  {"role": "user", "name": "Caroline", "content": "Caroline: We went biking this past weekend."},
-                 {"role": "user", "name": "Caroline", "content": "Caroline: Yesterday I adopted a cat."}],
+                 {"role": "user", "name": "Caroline", "content": "Caroline: Yesterday I adopted a cat."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: I got my tattoo a few years ago."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: I came to Oslo ten years ago."}],
                 user_id="u", timestamp="2023-06-09T10:00:00Z", infer=False)  # a Friday
         llm = ReplayLLM("20 August 2023")
         # "last week" is no precise range: said on 9 June 2023, it is the week before that day
@@ -122,6 +124,9 @@ def test_a_date_said_relative_to_a_day_is_answered_as_said_anchored_to_that_day(
         assert mem.answer("When did Caroline go biking?", user_id="u", llm=llm).text == "The weekend before 9 June 2023"
         assert mem.answer("When did Caroline go to a pride parade?", user_id="u", llm=llm).text == "Friday 2 June 2023"
         assert mem.answer("When did Caroline adopt a cat?", user_id="u", llm=llm).text == "8 June 2023"
+        assert mem.answer("When did Caroline get her tattoo?", user_id="u", llm=llm).text == \
+            "A few years before 9 June 2023"  # no year was named
+        assert mem.answer("When did Caroline come to Oslo?", user_id="u", llm=llm).text == "2013"
         assert llm.calls == []
 
 

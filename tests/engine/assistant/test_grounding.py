@@ -89,3 +89,6 @@ def test_a_date_anchored_to_another_day_is_checked_as_the_days_it_means() -> Non
     late = check("The week before 9 August 2023", q, [talk])
     assert not late.supported and late.claims[0].unsupported == ("The week before 9 August 2023",)
     assert not check("Two weeks after 9 June 2023", q, [talk]).supported
+    tattoo = MemoryRecord(id="y", memory="Gina: Got the tattoo a few years ago.", hash="y", scope=Scope(user_id="u"),
+                          created_at=said, updated_at=said, timestamp=said, actor="Gina", event_date="2020")
+    assert check("A few years before 9 June 2023", "When did Gina get her tattoo?", [tattoo]).supported
