@@ -380,6 +380,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
             {"role": "user", "content": f"Memories:\n{numbered}\n\nQuestion: {question}"}]
     raw = llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"])
     text, cited = read_reply(raw, shown)
+    text = in_third_person(text, cited or shown[:1])
     text = without_restatement(text, question)  # checked as shown: the restated part proves nothing
     grounding = check(text, question, shown)
     form = question_form(question)
@@ -411,11 +412,32 @@ def ask_one_memory(llm: Completer, question: str, record: MemoryRecord) -> str |
             {"role": "assistant", "content": EXAMPLE_OUT},
             {"role": "user", "content": f"Memories:\n[1] {passage}\n\nQuestion: {question}"}]
     text, _ = read_reply(llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"]), [record])
-    text = without_restatement(text, question)
+    text = without_restatement(in_third_person(text, [record]), question)
     if not text or says_nothing_new(text, question, [record]) or not check(text, question, [record]).supported \
             or not of_the_asked_kind(text, question_form(question)):
         return None
     return text
+
+
+_SELF = ((re.compile(r"\bI(?:'|’)m\b|\bI am\b"), "{who} is"), (re.compile(r"\bI(?:'|’)ve\b|\bI have\b"), "{who} has"),
+         (re.compile(r"\bI(?:'|’)d\b"), "{who} would"), (re.compile(r"\bI(?:'|’)ll\b"), "{who} will"),
+         (re.compile(r"\b(?:my|mine)\b", re.IGNORECASE), "{who}'s"),
+         (re.compile(r"\b(?:I|me|myself)\b|^Me\b"), "{who}"))
+
+
+def in_third_person(reply: str, cited: Sequence[MemoryRecord]) -> str:
+    """A reply that copied its memory's words, told by the one who said them: "My daughter's birthday"
+    from what Melanie said -> "Melanie's daughter's birthday"; a copied "Melanie:" line prefix dropped.
+    Only when the memories it rests on are all one person's (else whose "my" it is is unknown)."""
+    speakers = {r.actor for r in cited}
+    if len(speakers) != 1 or None in speakers:
+        return reply
+    who = next(iter(speakers))
+    assert who is not None
+    reply = re.sub(rf"^\s*{re.escape(who)}:\s*", "", reply)
+    for pattern, replacement in _SELF:
+        reply = pattern.sub(replacement.format(who=who), reply)
+    return reply[:1].upper() + reply[1:] if reply else reply
 
 
 def read_reply(raw: str, shown: Sequence[MemoryRecord]) -> tuple[str, list[MemoryRecord]]:

@@ -263,6 +263,17 @@ def test_a_reply_may_repeat_the_question_but_not_the_part_memory_lacks(tmp_path,
         assert got.abstained and got.text == "I don't have a memory of that."
 
 
+def test_a_reply_copying_a_speakers_words_is_told_in_the_third_person(tmp_path, embedder):
+    with Memory(tmp_path / "s10", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Melanie", "content": "Melanie: We celebrated my daughter's birthday "
+                  "with a concert last night."}], user_id="u", timestamp=WHEN, infer=False)
+        q = "Whose birthday did Melanie celebrate with a concert?"
+        got = mem.answer(q, user_id="u", llm=ReplayLLM("My daughter's birthday [1]"))
+        assert got.text == "Melanie's daughter's birthday" and got.supported  # not the user's daughter
+        prefixed = mem.answer(q, user_id="u", llm=ReplayLLM("Melanie: my daughter's birthday"))
+        assert prefixed.text == "Melanie's daughter's birthday"  # a copied line prefix is no answer
+
+
 def test_a_reply_that_restates_the_question_is_cut_to_its_answer(tmp_path, embedder):
     from engine.assistant.answer import without_restatement
 
