@@ -63,8 +63,12 @@ class Answer:
 NO_MEMORY = "I don't have a memory of that."
 _QUESTION_WORDS = frozenset("kind type sort thing things name names something anything much many long "
                             "often get got go went make made feel felt after before during besides "
-                            "according recent recently latest together reason".split())
-_QUESTION_STEMS = frozenset(stem(w) for w in _QUESTION_WORDS)  # "getting" is "get"
+                            "according recent recently latest together reason describe describes described "
+                            "mention mentions mentioned".split())  # "describe", "mention": what frames a question
+# A date in a question is matched against when a memory was said (search's time signal), not its words.
+_DATE_WORDS = frozenset("january february march april may june july august september october november december "
+                        "monday tuesday wednesday thursday friday saturday sunday".split())
+_QUESTION_STEMS = frozenset(stem(w) for w in _QUESTION_WORDS | _DATE_WORDS)  # "getting" is "get"
 MIN_KEY_SHARE = 0.5  # of the question's key words a memory must share to count as relevant
 SHORT_SENTENCE = 12  # words: a quoted sentence this short comes with the one after it
 QUOTE_MIN_SHARE = 0.6  # ...and to be quoted in place of a reply that failed the grounding check

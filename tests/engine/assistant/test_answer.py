@@ -193,6 +193,9 @@ def test_generic_question_words_are_not_key_words():
 
     assert key_stems("What is Melanie's reason for getting into running?") == {"run"}
     assert key_stems("What did Mel do after the pottery workshop recently?") == {"potter", "worksh"}
+    # a date is matched against when a memory was said, not its words; "describe" frames what was said
+    assert key_stems("What painting did Melanie show to Caroline on October 13, 2023?") == {"paint", "show"}
+    assert key_stems("How does Gina describe the studio that Jon opened?") == {"studio", "open"}
 
 
 def test_with_only_a_near_miss_in_memory_it_says_it_does_not_know(tmp_path, embedder):
