@@ -9,7 +9,7 @@ from typing import Any, Mapping, Protocol, Sequence
 from .context import build_context, human_date
 from .grounding import Claim, check, content_words, names, stem
 from ..extraction.temporal import find_mentions
-from .span import AnswerSpan, QuestionForm, answer_spans, of_the_asked_kind, question_form
+from .span import WHO, AnswerSpan, QuestionForm, answer_spans, of_the_asked_kind, question_form
 from ..records import MemoryRecord, ScoredMemory
 
 INSTRUCTIONS = (
@@ -241,6 +241,18 @@ def says_nothing_new(reply: str, question: str, shown: Sequence[MemoryRecord]) -
     return adds_nothing(reply, question) or assumes_missing(reply, question, shown)
 
 
+def names_the_listener(reply: str, form: QuestionForm, shown: Sequence[MemoryRecord]) -> bool:
+    """Whether a "who" reply names only people the memories speak *to* ("Thanks, Caroline! It was Matt
+    Patterson"): the one addressed is not who did what was asked."""
+    if form.kind != WHO:
+        return False
+    said = [re.sub(r"['’]s$", "", w).casefold() for w in re.findall(r"\b[A-Z][a-z]+(?:['’]s)?\b", reply)]
+    said = [w for w in said if w not in _STOP]
+    holding = {w: [r for r in shown if re.search(rf"\b{re.escape(w)}\b", r.memory.casefold())] for w in said}
+    return bool(said) and all(holding[w] and all(_addressed(r, w) and not _about(r, w) for r in holding[w])
+                              for w in said)
+
+
 def worth_quoting(share: float) -> bool:
     """Whether the best memory, holding `share` of the question's key words, is close enough to the
     question to answer it from (the model's reply, or a quote of it). Half the key words ("What was
@@ -389,7 +401,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     grounding = check(text, question, shown)
     form = question_form(question)
     if not text or not grounding.supported or says_nothing_new(text, question, shown) \
-            or not of_the_asked_kind(text, form):
+            or not of_the_asked_kind(text, form) or names_the_listener(text, form, shown):
         # asked again with the best memory's passage alone, the model often finds the words it missed
         second = ask_one_memory(llm, question, shown[0])
         if second is not None:
@@ -418,7 +430,7 @@ def ask_one_memory(llm: Completer, question: str, record: MemoryRecord) -> str |
     text, _ = read_reply(llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"]), [record])
     text = without_restatement(in_third_person(text, [record]), question)
     if not text or says_nothing_new(text, question, [record]) or not check(text, question, [record]).supported \
-            or not of_the_asked_kind(text, question_form(question)):
+            or not of_the_asked_kind(text, form := question_form(question)) or names_the_listener(text, form, [record]):
         return None
     return text
 

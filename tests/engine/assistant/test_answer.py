@@ -266,6 +266,16 @@ def test_a_reply_may_repeat_the_question_but_not_the_part_memory_lacks(tmp_path,
         assert got.abstained and got.text == "I don't have a memory of that."
 
 
+def test_who_is_not_answered_with_the_person_spoken_to(tmp_path, embedder):
+    with Memory(tmp_path / "s11", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Melanie", "content": "Melanie: Thanks, Caroline! It was Matt Patterson "
+                  "who performed at the concert, he is so talented!"}], user_id="u", timestamp=WHEN, infer=False)
+        got = mem.answer("Who performed at Melanie's concert?", user_id="u", llm=ReplayLLM("Caroline [1]"))
+        assert got.text == "Matt Patterson" and got.memory_ids  # cut from the memory: the one who performed
+        said = mem.answer("Who performed at Melanie's concert?", user_id="u", llm=ReplayLLM("Matt Patterson [1]"))
+        assert said.text == "Matt Patterson" and said.supported
+
+
 def test_a_reply_copying_a_speakers_words_is_told_in_the_third_person(tmp_path, embedder):
     with Memory(tmp_path / "s10", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
         mem.add([{"role": "user", "name": "Melanie", "content": "Melanie: We celebrated my daughter's birthday "
