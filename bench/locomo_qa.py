@@ -12,8 +12,8 @@ predicted part; no stemming), "gold in context" (every gold word appears in the 
 model: an upper bound that needs no model), "gold share" (the share of the gold answer's content
 words found there: locomo_retrieval.py's ans@ measure, partial credit, the question's abstention
 context included) and the context size in words; the supported rate (share of shown answers whose
-every claim the grounding check finds in the cited memories, engine/assistant/grounding.py, re-
-checked here), the model's own reply supported before any fallback, abstention ("I don't have a
+every claim the grounding check finds in the cited memories, engine/assistant/grounding.py,
+re-checked here), the model's own reply supported before any fallback, abstention ("I don't have a
 memory of that": wanted on category 5, a miss elsewhere), the first-token time (from the call to the
 first piece of the answer: the model's first token, or the whole answer when no model was needed: a
 date from the store, an abstention) and the answer time.
