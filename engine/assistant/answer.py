@@ -323,15 +323,6 @@ def spans_reply(spans: Sequence[AnswerSpan]) -> str:
     return f"{spans_text(spans)}, {said}"
 
 
-def dated_best(scored: Sequence[tuple[float, MemoryRecord]], shown: Sequence[str] | None = None) -> MemoryRecord:
-    """The memory a "when" question is answered from: of the most relevant ones (the best share of key
-    words, among the `shown` ids), the first that says when it happened ("I went to Paris yesterday"),
-    else the first (its date is the day it was said)."""
-    top = [r for share, r in scored if share == scored[0][0] and (shown is None or r.id in shown)]
-    top = top or [scored[0][1]]
-    return next((r for r in top if r.event_date), top[0])
-
-
 def date_reply(record: MemoryRecord) -> str:
     """A "when" answer from the store: the memory's resolved event date, else the day it was said.
 
@@ -395,8 +386,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     records = {r.id: r for r in found}
     shown = [records[i] for i in context.memory_ids]
     if is_time_question(question):
-        best = dated_best(scored, context.memory_ids)
-        return Answer(date_reply(best), (best.id,), context.memory_ids, context.words)
+        return Answer(date_reply(shown[0]), (shown[0].id,), context.memory_ids, context.words)
     if not worth_quoting(scored[0][0]):  # a near miss: whatever the model says would not be about it
         return Answer(NO_MEMORY, (), context.memory_ids, context.words, abstained=True)
     numbered = "\n".join(f"[{n}] {line}" for n, line in enumerate(context.text.split("\n"), start=1))

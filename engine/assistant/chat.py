@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
-from .answer import (NO_MEMORY, ask_one_memory, date_reply, dated_best, found_reply, is_time_question, memory_spans,
+from .answer import (NO_MEMORY, ask_one_memory, date_reply, found_reply, is_time_question, memory_spans,
                      relevant_memories, said_by, says_nothing_new, scored_relevance, spans_reply, worth_quoting)
 from .grounding import Claim, check
 from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
@@ -244,7 +244,7 @@ class Assistant:
         if kind == QUESTION and not found:
             fixed = NO_MEMORY  # memory is silent: say so rather than let the model invent
         elif found and is_time_question(text):
-            best = dated_best(scored)
+            best = found[0]
             fixed = f"{date_reply(best)}: \u201c{_plain(best)}\u201d{said_by(best)} [{number[best.id]}]"
         elif kind == QUESTION and not worth_quoting(scored[0][0]):
             fixed = NO_MEMORY  # only a near miss: a reply could only be about something else
@@ -259,7 +259,7 @@ class Assistant:
             first = self._stream(prompt, pieces, on_token, cancel, started)
         cancelled = bool(cancel is not None and cancel.is_cancelled)
         reply = "".join(pieces).strip()
-        cited: tuple[str, ...] = (dated_best(scored).id,) if fixed and fixed != NO_MEMORY else ()
+        cited: tuple[str, ...] = tuple(r.id for r in found[:1]) if fixed and fixed != NO_MEMORY else ()
         claims: tuple[Claim, ...] = ()
         draft = ""
         if kind in (STATEMENT, REMEMBER) and reply and not cancelled:

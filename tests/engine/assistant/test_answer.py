@@ -155,20 +155,6 @@ def _said(actor: str, text: str, k: int = 0) -> MemoryRecord:
                         created_at=t, updated_at=t, timestamp=t, actor=actor)
 
 
-def test_when_is_answered_from_a_memory_that_says_when():
-    from dataclasses import replace
-
-    from engine.assistant.answer import date_reply, dated_best
-
-    undated = _said("Caroline", "The pottery class was fun, the teacher is great.", 1)
-    dated = replace(_said("Caroline", "I went to a pottery class yesterday.", 2), event_date="2023-05-07")
-    weaker = replace(_said("Caroline", "Pottery is my thing since 2019.", 3), event_date="2019")
-    best = dated_best([(1.0, undated), (1.0, dated), (0.5, weaker)])
-    assert best is dated and date_reply(best) == "7 May 2023"  # not 8 May, the day the other was said
-    assert dated_best([(1.0, undated), (0.5, weaker)]) is undated  # only as relevant as the best counts
-    assert dated_best([(1.0, undated), (1.0, dated)], shown=[undated.id]) is undated  # only what was shown
-
-
 def test_what_a_speaker_says_to_someone_else_is_not_about_the_speaker():
     from engine.assistant.answer import relevant_memories
 
