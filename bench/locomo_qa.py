@@ -6,15 +6,17 @@ category 5 (adversarial: the memories do not hold the answer) included, goes thr
   raw-only      the infer=False store (every turn an episode);
   facts-only    the infer=True store, filters={"memory_type": {"ne": "message"}};
   ep+facts      the infer=True store searched whole (a fact and its episode share one slot).
-Scores per category: token F1 against the gold answer (the LoCoMo paper's metric: lower case,
-no punctuation or articles; multi-hop answers split at commas, each gold part matched to its
-best predicted part; no stemming), "gold in context" (every gold word appears in the context
-given to the model: an upper bound that needs no model) and the context size in words; the
-supported rate (share of shown answers whose every claim the grounding check finds in the cited
-memories, engine/assistant/grounding.py, re-checked here), the model's own reply supported before any
-fallback, abstention ("I don't have a memory of that": wanted on category 5, a miss elsewhere), the
-first-token time (from the call to the first piece of the answer: the model's first token, or the
-whole answer when no model was needed: a date from the store, an abstention) and the answer time.
+Scores per category: token F1 against the gold answer (the LoCoMo paper's metric: lower case, no
+punctuation or articles; multi-hop answers split at commas, each gold part matched to its best
+predicted part; no stemming), "gold in context" (every gold word appears in the context given to the
+model: an upper bound that needs no model), "gold share" (the share of the gold answer's content
+words found there: locomo_retrieval.py's ans@ measure, partial credit, the question's abstention
+context included) and the context size in words; the supported rate (share of shown answers whose
+every claim the grounding check finds in the cited memories, engine/assistant/grounding.py,
+re-checked here), the model's own reply supported before any fallback, abstention ("I don't have a
+memory of that": wanted on category 5, a miss elsewhere), the first-token time (from the call to the
+first piece of the answer: the model's first token, or the whole answer when no model was needed: a
+date from the store, an abstention) and the answer time.
 Compare models with --model PATH (any GGUF chat model; the header names it with its file size).
 
 The stores come from bench/locomo_retrieval.py's cache (built there or here on first use).
@@ -36,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from locomo_retrieval import (CACHE, FACTS_ONLY, build, last_session_date, load,  # noqa: E402
-                              open_memory)
+from locomo_retrieval import (CACHE, FACTS_ONLY, answer_recall, build, last_session_date,  # noqa: E402
+                              load, open_memory)
 
 from engine.config import LLMConfig  # noqa: E402
 from engine.assistant.context import format_memory  # noqa: E402
@@ -173,6 +175,7 @@ def main() -> None:
                     if cat in SCORED:
                         r["f1"].setdefault(cat, []).append(score(ans.text, gold, cat))
                         r["gold in ctx"].setdefault(cat, []).append(gold_in_context(gold, dated))
+                        r["gold share"].setdefault(cat, []).append(answer_recall(gold, dated))
                     r["supported"].setdefault(cat, []).append(
                         1.0 if abstained else grounded(ans.text, qa["question"],
                                                        [mem.get_record(i) for i in ans.memory_ids]))
@@ -202,7 +205,7 @@ def main() -> None:
     print_table(results, paths, convs, args, f"{llm.name} ({llm.path.stat().st_size / 1e6:.0f} MB)", seconds)
 
 
-METRICS = ("f1", "gold in ctx", "supported", "model ok", "abstained", "first token", "seconds", "words")
+METRICS = ("f1", "gold in ctx", "gold share", "supported", "model ok", "abstained", "first token", "seconds", "words")
 
 
 def print_table(results: dict[str, dict[str, dict[int, list[float]]]], paths: list[str],
@@ -229,7 +232,7 @@ def print_table(results: dict[str, dict[str, dict[int, list[float]]]], paths: li
             per = results[path][metric]
             cells = [f"{statistics.fmean(per[c]):>12.{1 if metric == 'words' else 3}f}" if per.get(c)
                      else f"{'-':>12}" for c in CATEGORIES]
-            flat = [v for c in (SCORED if metric in ("f1", "gold in ctx", "abstained") else CATEGORIES)
+            flat = [v for c in (SCORED if metric in ("f1", "gold in ctx", "gold share", "abstained") else CATEGORIES)
                     for v in per.get(c, [])]
             overall = statistics.fmean(flat) if flat else 0.0
             print(f"{path:<12} {metric:<12}" + "".join(cells)

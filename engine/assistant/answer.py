@@ -8,7 +8,8 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from .context import build_context, human_date
 from .grounding import Claim, check, content_words, names, stem
-from .span import AnswerSpan, QuestionForm, answer_spans, of_the_asked_kind, question_form
+from ..extraction.temporal import find_mentions
+from .span import WHO, AnswerSpan, QuestionForm, answer_spans, of_the_asked_kind, question_form
 from ..records import MemoryRecord, ScoredMemory
 
 INSTRUCTIONS = (
@@ -62,8 +63,12 @@ class Answer:
 NO_MEMORY = "I don't have a memory of that."
 _QUESTION_WORDS = frozenset("kind type sort thing things name names something anything much many long "
                             "often get got go went make made feel felt after before during besides "
-                            "according recent recently latest together reason".split())
-_QUESTION_STEMS = frozenset(stem(w) for w in _QUESTION_WORDS)  # "getting" is "get"
+                            "according recent recently latest together reason describe describes described "
+                            "mention mentions mentioned".split())  # "describe", "mention": what frames a question
+# A date in a question is matched against when a memory was said (search's time signal), not its words.
+_DATE_WORDS = frozenset("january february march april may june july august september october november december "
+                        "monday tuesday wednesday thursday friday saturday sunday".split())
+_QUESTION_STEMS = frozenset(stem(w) for w in _QUESTION_WORDS | _DATE_WORDS)  # "getting" is "get"
 MIN_KEY_SHARE = 0.5  # of the question's key words a memory must share to count as relevant
 SHORT_SENTENCE = 12  # words: a quoted sentence this short comes with the one after it
 QUOTE_MIN_SHARE = 0.6  # ...and to be quoted in place of a reply that failed the grounding check
@@ -137,10 +142,19 @@ def _own_statements(text: str) -> str:
     """What a speaker says of themselves: their statements minus those spoken to someone else.
 
     A sentence in the second person ("your son's okay") or addressed by name ("That race sounds
-    great, Mel!") with no first person in it is about the listener, not the speaker.
+    great, Mel!") with no first person in it is about the listener, not the speaker; so is a whole
+    turn that speaks to the listener and says nothing in the first person ("Sounds special, those
+    beach trips! Do you have other summer traditions?"): a reaction to what the listener told.
     """
+    body = _unprefixed(text)
+    sentences = re.split(r"(?<=[.!?])\s+", body)
+    # a short question ("How about you?") closing one's own news does not make the turn a reaction
+    to_listener = any(_SECOND_PERSON.search(x) for x in sentences
+                      if not (x.rstrip().endswith("?") and len(x.split()) <= 4))
+    if to_listener and not _FIRST_PERSON.search(_statements(body)):
+        return ""
     kept = []
-    for sentence in re.split(r"(?<=[.!?])\s+", _statements(_unprefixed(text))):
+    for sentence in re.split(r"(?<=[.!?])\s+", _statements(body)):
         spoken_to = bool(_SECOND_PERSON.search(sentence) or _VOCATIVE.search(sentence))
         if not spoken_to or _FIRST_PERSON.search(sentence):
             kept.append(sentence)
@@ -227,11 +241,23 @@ def says_nothing_new(reply: str, question: str, shown: Sequence[MemoryRecord]) -
     return adds_nothing(reply, question) or assumes_missing(reply, question, shown)
 
 
+def names_the_listener(reply: str, form: QuestionForm, shown: Sequence[MemoryRecord]) -> bool:
+    """Whether a "who" reply names only people the memories speak *to* ("Thanks, Caroline! It was Matt
+    Patterson"): the one addressed is not who did what was asked."""
+    if form.kind != WHO:
+        return False
+    said = [re.sub(r"['’]s$", "", w).casefold() for w in re.findall(r"\b[A-Z][a-z]+(?:['’]s)?\b", reply)]
+    said = [w for w in said if w not in _STOP]
+    holding = {w: [r for r in shown if re.search(rf"\b{re.escape(w)}\b", r.memory.casefold())] for w in said}
+    return bool(said) and all(holding[w] and all(_addressed(r, w) and not _about(r, w) for r in holding[w])
+                              for w in said)
+
+
 def worth_quoting(share: float) -> bool:
-    """Whether the best memory, holding `share` of the question's key words, answers it well enough
-    to be quoted when the model's reply could not be checked. Half the key words ("What was grandpa's
-    gift to Caroline?" against a gift from her grandma) is a near miss: better "I don't have a
-    memory of that" than a quote about something else."""
+    """Whether the best memory, holding `share` of the question's key words, is close enough to the
+    question to answer it from (the model's reply, or a quote of it). Half the key words ("What was
+    grandpa's gift to Caroline?" against a gift from her grandma) is a near miss: better "I don't have
+    a memory of that" than an answer about something else."""
     return share >= QUOTE_MIN_SHARE
 
 
@@ -298,8 +324,41 @@ def spans_reply(spans: Sequence[AnswerSpan]) -> str:
 
 
 def date_reply(record: MemoryRecord) -> str:
-    """A "when" answer from the store: the memory's resolved event date, else the day it was said."""
-    return human_date(record.event_date or record.timestamp.date().isoformat())
+    """A "when" answer from the store: the memory's resolved event date, else the day it was said.
+
+    A date the memory gave relative to when it was said is answered the same way, anchored to that
+    day: "last week", said on 9 June 2023 -> "The week before 9 June 2023" (not a precise range the
+    speaker never gave), "two weeks ago" -> "Two weeks before ...", "last Friday" -> "Friday 2 June 2023",
+    "a few years ago" -> "A few years before 9 June 2023" (not a year the speaker never named).
+    """
+    event = record.event_date or record.timestamp.date().isoformat()
+    return _as_said(record, event) or human_date(event)
+
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_LAST_PERIOD = re.compile(r"(?:this )?(?:last|past|previous) (week|weekend)", re.IGNORECASE)
+_AGO = re.compile(r"(.+?) ago", re.IGNORECASE)
+_VAGUE = re.compile(r"(a few|a couple of|several|some|many) \w+ ago$", re.IGNORECASE)
+
+
+def _as_said(record: MemoryRecord, event: str) -> str | None:
+    """The event date as the memory's own relative words anchored to the day it was said, for a past
+    day, weekend or week; None when the date was not given so (then it is written out)."""
+    said = record.timestamp.date()
+    for mention in find_mentions(record.memory, record.timestamp):
+        window = mention.window
+        phrase = " ".join(mention.text.split())
+        vague = _VAGUE.match(phrase) is not None  # "a few years ago" is no year: 2020 would invent one
+        if window.iso() != event or window.end >= said or (window.days > 7 and not vague):
+            continue
+        before = human_date(said.isoformat())
+        if (m := _LAST_PERIOD.fullmatch(phrase)) and window.days in (2, 7):
+            return f"The {m.group(1).casefold()} before {before}"
+        if (m := _AGO.fullmatch(phrase)) and window.days > 1:
+            return f"{m.group(1)[:1].upper()}{m.group(1)[1:]} before {before}"
+        if window.days == 1 and any(d.casefold() in phrase.casefold() for d in _WEEKDAYS):
+            return f"{_WEEKDAYS[window.start.weekday()]} {human_date(window.start.isoformat())}"
+    return None
 
 
 def answer(searcher: Searcher, llm: Completer, question: str, *,
@@ -308,7 +367,9 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     """Answer `question` from memory, or say that memory is silent on it.
 
     Retrieve memories, keep the relevant ones (relevant_memories). None: "I don't have a memory of
-    that." A "when" question: the event date of the best one, no model involved. Otherwise the model
+    that." A "when" question: the event date of the best one, no model involved. A near miss (the best
+    memory holds too few of the question's key words, worth_quoting): "I don't have a memory of that"
+    too, before any model reply, which could only be about something else. Otherwise the model
     answers from them within `budget_words` words, without restating the question; the reply is checked
     claim by claim (grounding.py) and must be of the asked kind (a number for "how many"). When it
     fails, the model gets a second look at the best memory alone; else the answer is the part of the
@@ -326,6 +387,8 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     shown = [records[i] for i in context.memory_ids]
     if is_time_question(question):
         return Answer(date_reply(shown[0]), (shown[0].id,), context.memory_ids, context.words)
+    if not worth_quoting(scored[0][0]):  # a near miss: whatever the model says would not be about it
+        return Answer(NO_MEMORY, (), context.memory_ids, context.words, abstained=True)
     numbered = "\n".join(f"[{n}] {line}" for n, line in enumerate(context.text.split("\n"), start=1))
     chat = [{"role": "system", "content": INSTRUCTIONS},
             {"role": "user", "content": EXAMPLE_IN},
@@ -333,14 +396,12 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
             {"role": "user", "content": f"Memories:\n{numbered}\n\nQuestion: {question}"}]
     raw = llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"])
     text, cited = read_reply(raw, shown)
+    text = in_third_person(text, cited or shown[:1])
     text = without_restatement(text, question)  # checked as shown: the restated part proves nothing
     grounding = check(text, question, shown)
     form = question_form(question)
     if not text or not grounding.supported or says_nothing_new(text, question, shown) \
-            or not of_the_asked_kind(text, form):
-        if not worth_quoting(scored[0][0]):  # the model invented, and no memory is close enough to quote
-            return Answer(NO_MEMORY, (), context.memory_ids, context.words, supported=False,
-                          claims=grounding.claims, abstained=True)
+            or not of_the_asked_kind(text, form) or names_the_listener(text, form, shown):
         # asked again with the best memory's passage alone, the model often finds the words it missed
         second = ask_one_memory(llm, question, shown[0])
         if second is not None:
@@ -367,11 +428,32 @@ def ask_one_memory(llm: Completer, question: str, record: MemoryRecord) -> str |
             {"role": "assistant", "content": EXAMPLE_OUT},
             {"role": "user", "content": f"Memories:\n[1] {passage}\n\nQuestion: {question}"}]
     text, _ = read_reply(llm.complete(chat, max_tokens=ANSWER_TOKENS, stop=["\n\n", "Question:"]), [record])
-    text = without_restatement(text, question)
+    text = without_restatement(in_third_person(text, [record]), question)
     if not text or says_nothing_new(text, question, [record]) or not check(text, question, [record]).supported \
-            or not of_the_asked_kind(text, question_form(question)):
+            or not of_the_asked_kind(text, form := question_form(question)) or names_the_listener(text, form, [record]):
         return None
     return text
+
+
+_SELF = ((re.compile(r"\bI(?:'|’)m\b|\bI am\b"), "{who} is"), (re.compile(r"\bI(?:'|’)ve\b|\bI have\b"), "{who} has"),
+         (re.compile(r"\bI(?:'|’)d\b"), "{who} would"), (re.compile(r"\bI(?:'|’)ll\b"), "{who} will"),
+         (re.compile(r"\b(?:my|mine)\b", re.IGNORECASE), "{who}'s"),
+         (re.compile(r"\b(?:I|me|myself)\b|^Me\b"), "{who}"))
+
+
+def in_third_person(reply: str, cited: Sequence[MemoryRecord]) -> str:
+    """A reply that copied its memory's words, told by the one who said them: "My daughter's birthday"
+    from what Melanie said -> "Melanie's daughter's birthday"; a copied "Melanie:" line prefix dropped.
+    Only when the memories it rests on are all one person's (else whose "my" it is is unknown)."""
+    speakers = {r.actor for r in cited}
+    if len(speakers) != 1 or None in speakers:
+        return reply
+    who = next(iter(speakers))
+    assert who is not None
+    reply = re.sub(rf"^\s*{re.escape(who)}:\s*", "", reply)
+    for pattern, replacement in _SELF:
+        reply = pattern.sub(replacement.format(who=who), reply)
+    return reply[:1].upper() + reply[1:] if reply else reply
 
 
 def read_reply(raw: str, shown: Sequence[MemoryRecord]) -> tuple[str, list[MemoryRecord]]:

@@ -246,6 +246,8 @@ class Assistant:
         elif found and is_time_question(text):
             best = found[0]
             fixed = f"{date_reply(best)}: \u201c{_plain(best)}\u201d{said_by(best)} [{number[best.id]}]"
+        elif kind == QUESTION and not worth_quoting(scored[0][0]):
+            fixed = NO_MEMORY  # only a near miss: a reply could only be about something else
         pieces: list[str] = []
         first: float | None = None
         if fixed:
@@ -257,7 +259,7 @@ class Assistant:
             first = self._stream(prompt, pieces, on_token, cancel, started)
         cancelled = bool(cancel is not None and cancel.is_cancelled)
         reply = "".join(pieces).strip()
-        cited: tuple[str, ...] = tuple(r.id for r in found[:1]) if fixed and found else ()
+        cited: tuple[str, ...] = tuple(r.id for r in found[:1]) if fixed and fixed != NO_MEMORY else ()
         claims: tuple[Claim, ...] = ()
         draft = ""
         if kind in (STATEMENT, REMEMBER) and reply and not cancelled:

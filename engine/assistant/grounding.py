@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Sequence
 
 from .context import human_date
@@ -102,6 +102,23 @@ def names(text: str) -> list[str]:
     return out
 
 
+_COUNTS = {"the": 1, "a": 1, "one": 1, "a couple of": 2, "two": 2, "three": 3, "four": 4, "five": 5,
+           "a few": 5, "several": 5}
+_UNIT_DAYS = {"day": 1, "week": 7, "weekend": 7, "month": 31, "year": 366}
+_ANCHORED = re.compile(rf"\b({'|'.join(sorted(_COUNTS, key=len, reverse=True))}|\d+)\s+"
+                       r"(day|week|weekend|month|year)s?\s+(before|after)\s+$", re.IGNORECASE)
+
+
+def _anchored_window(m: re.Match[str], day: DateWindow) -> DateWindow:
+    """The days "the week before 9 June 2023" (or "two weeks after ...") can mean, generously:
+    from as many units as it counts, plus one, up to the day before the date it is anchored to."""
+    count = _COUNTS.get(m.group(1).casefold()) or int(m.group(1))
+    span = timedelta(days=(count + 1) * _UNIT_DAYS[m.group(2).casefold()])
+    if m.group(3).casefold() == "before":
+        return DateWindow(day.start - span, day.start - timedelta(days=1))
+    return DateWindow(day.end + timedelta(days=1), day.end + span)
+
+
 def record_windows(record: MemoryRecord) -> list[DateWindow]:
     """The days a memory speaks of: its event date, the day it was said, and the dates in its text."""
     windows = [DateWindow.of_day(record.timestamp.date())]
@@ -162,6 +179,13 @@ def check(reply: str, question: str, memories: Sequence[MemoryRecord], *,
         for reference in references:
             for mention in find_mentions(sentence, reference):
                 readings.setdefault((mention.start_char, mention.text), []).append(mention.window)
+        for (at, mention_text), options in list(readings.items()):
+            anchored = _ANCHORED.search(sentence, 0, at)  # "the week before" 9 June 2023
+            if anchored is not None and options:
+                for key in [k for k in readings if anchored.start() <= k[0] <= at]:  # "The weekend" in it
+                    del readings[key]
+                readings[(anchored.start(), sentence[anchored.start():at + len(mention_text)])] = \
+                    [_anchored_window(anchored, options[0])]
         for (_at, mention_text), options in readings.items():
             overlapping = list(dict.fromkeys(r.id for r, w in windows for o in options
                                              if w.start <= o.end and o.start <= w.end))

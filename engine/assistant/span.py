@@ -35,6 +35,9 @@ _BECAUSE = frozenset({"because", "cause", "'cause", "’cause", "since"})
 _FIRST_PERSON = {"i": "{who}", "me": "{who}", "my": "{who}'s", "mine": "{who}'s", "myself": "{who}"}
 _CONTRACTED = {"'m": "is", "'ve": "has", "'d": "would", "'ll": "will"}
 _COMPLEMENTS = ("dobj", "attr", "acomp", "ccomp", "xcomp", "oprd", "dative", "pobj", "advcl")
+_NO_ANSWER_START = ("AUX", "PART", "PRON", "ADV", "SCONJ", "INTJ", "DET")  # after a key word: no answer
+_TIME_LEAD = re.compile(r"(?:(?:a |one )?(?:little |short )?while|\w+ (?:days?|weeks?|months?|years?)) ago\b|"
+                        r"(?:last|this|next|yesterday|today|tonight|recently|lately)\b", re.IGNORECASE)
 MAX_WORDS = 14  # a span longer than this is cut at a comma, or at this many words
 MAX_PARTS = 2  # memories a list question ("What pets does Melanie have?") gathers answers from
 # (two: the grounding check backs one claim with at most two memories, a name from a third is unsaid)
@@ -304,16 +307,30 @@ def _after_key(sentence: Sentence, form: QuestionForm, key: set[str]) -> list[To
     end = start
     while end < len(tokens) and not (tokens[end].is_punct and tokens[end].text in ".!?;"):
         end += 1
-    return tokens[start:end] or None  # none when a key word ends the sentence: the memory is quoted
+    first = next((t for t in tokens[start:end] if not _leading_glue(t)), None)
+    if first is None:
+        return None  # a key word ends the sentence: the memory is quoted
+    rest = sentence.doc.text[first.idx:tokens[end - 1].idx + len(tokens[end - 1].text)]
+    if first.pos_ in _NO_ANSWER_START or first.tag_ == "VBN" or first.lower_ in ("n't", "n’t") \
+            or first.ent_type_ in ("DATE", "TIME") or _TIME_LEAD.match(rest):
+        return None  # "been a great experience", "recently", "you recommended ...", "a while ago": the
+        # rest of a sentence about something else, not an answer; the next memory is tried, else one is quoted
+    return tokens[start:end]
+
+
+def _leading_glue(token: Token) -> bool:
+    """A word a phrase that reads alone does not start with: "that", "the", "to", a clitic ("'s been")."""
+    return bool(token.is_punct or token.text.startswith(("'", "’"))
+                or token.dep_ in ("det", "mark", "aux", "auxpass", "cc", "punct", "prep", "case")
+                and token.lower_ not in ("in", "at", "from", "near", "inside", "under", "on")
+                or token.lower_ in ("our", "own", "so", "just", "really", "also"))
 
 
 def _readable(tokens: Sequence[Token], speaker: str) -> str | None:
     """Tokens as a phrase that reads alone: no leading "that", "the", "to"; "my" -> "Melanie's";
     cut at a comma when long; the first letter capitalised."""
     words = list(tokens)
-    while words and (words[0].is_punct or words[0].dep_ in ("det", "mark", "aux", "cc", "punct", "prep")
-                     and words[0].lower_ not in ("in", "at", "from", "near", "inside", "under", "on")
-                     or words[0].lower_ in ("our", "own", "so", "just", "really", "also")):
+    while words and _leading_glue(words[0]):
         words = words[1:]
     while words and (words[-1].is_punct or words[-1].lower_ in ("and", "or", "but", "too", "though")):
         words = words[:-1]

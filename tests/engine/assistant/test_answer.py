@@ -7,6 +7,7 @@ import pytest
 
 from engine import Memory
 from engine.assistant.answer import Answer, read_reply
+from engine.assistant.grounding import check
 from engine.inference.llm import LlamaCppLLM
 from engine.records import MemoryRecord, Scope
 
@@ -105,6 +106,30 @@ def test_when_is_answered_from_the_stored_event_date_without_the_model(store):
     assert "Jean" in store.get_record(result.memory_ids[0]).memory
 
 
+def test_a_date_said_relative_to_a_day_is_answered_as_said_anchored_to_that_day(tmp_path, embedder):
+    with Memory(tmp_path / "rel", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Caroline", "content": "Caroline: I gave a talk at a school last week."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: Last Friday I went to a pride parade."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: We went biking this past weekend."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: Yesterday I adopted a cat."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: I got my tattoo a few years ago."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: I came to Oslo ten years ago."}],
+                user_id="u", timestamp="2023-06-09T10:00:00Z", infer=False)  # a Friday
+        llm = ReplayLLM("20 August 2023")
+        # "last week" is no precise range: said on 9 June 2023, it is the week before that day
+        talk = mem.answer("When did Caroline give a talk at a school?", user_id="u", llm=llm)
+        assert talk.text == "The week before 9 June 2023"
+        assert check(talk.text, "When did Caroline give a talk at a school?",
+                     [mem.get_record(i) for i in talk.memory_ids]).supported  # the check reads it as those days
+        assert mem.answer("When did Caroline go biking?", user_id="u", llm=llm).text == "The weekend before 9 June 2023"
+        assert mem.answer("When did Caroline go to a pride parade?", user_id="u", llm=llm).text == "Friday 2 June 2023"
+        assert mem.answer("When did Caroline adopt a cat?", user_id="u", llm=llm).text == "8 June 2023"
+        assert mem.answer("When did Caroline get her tattoo?", user_id="u", llm=llm).text == \
+            "A few years before 9 June 2023"  # no year was named
+        assert mem.answer("When did Caroline come to Oslo?", user_id="u", llm=llm).text == "2013"
+        assert llm.calls == []
+
+
 def test_memory_silent_on_a_topic_or_a_person_says_so(store):
     llm = ReplayLLM("Paris")
     unknown = store.answer("What is Maria's favourite opera?", user_id="u", llm=llm)
@@ -143,6 +168,18 @@ def test_what_a_speaker_says_to_someone_else_is_not_about_the_speaker():
     assert relevant_memories("What book did Caroline recommend to Melanie?", [recommend]) == [recommend]
 
 
+def test_a_turn_reacting_to_the_listener_is_not_about_the_speaker():
+    from engine.assistant.answer import relevant_memories
+
+    reaction = _said("Caroline", "Sounds special, those beach trips! Do you have other summer traditions?", 1)
+    sorry = _said("Caroline", "Oops, sorry 'bout the accident! Must have been scary for you guys.", 2)
+    assert relevant_memories("How often does Caroline go to the beach?", [reaction]) == []
+    assert relevant_memories("How did Caroline feel after the accident?", [sorry]) == []
+    # one's own news, the subject left out, closed by a short question back: still the speaker's
+    news = _said("Jon", "Thanks, Gina. Still working on opening a dance studio. How about you?", 3)
+    assert relevant_memories("What is Jon working on opening?", [news]) == [news]
+
+
 def test_a_short_name_finds_the_speaker_who_goes_by_it():
     from engine.assistant.answer import relevant_memories
 
@@ -156,17 +193,22 @@ def test_generic_question_words_are_not_key_words():
 
     assert key_stems("What is Melanie's reason for getting into running?") == {"run"}
     assert key_stems("What did Mel do after the pottery workshop recently?") == {"potter", "worksh"}
+    # a date is matched against when a memory was said, not its words; "describe" frames what was said
+    assert key_stems("What painting did Melanie show to Caroline on October 13, 2023?") == {"paint", "show"}
+    assert key_stems("How does Gina describe the studio that Jon opened?") == {"studio", "open"}
 
 
-def test_an_invented_reply_with_only_a_near_miss_in_memory_says_it_does_not_know(tmp_path, embedder):
+def test_with_only_a_near_miss_in_memory_it_says_it_does_not_know(tmp_path, embedder):
     with Memory(tmp_path / "s3", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
         mem.add([{"role": "user", "name": "Caroline",
                   "content": "Caroline: This necklace is a gift from my grandma in Sweden."}],
                 user_id="u", timestamp=WHEN, infer=False)
+        for reply in ("A watch from his workshop", "A necklace [1]"):  # invented, or grounded in the near miss
+            llm = ReplayLLM(reply)
+            near = mem.answer("What was grandpa's gift to Caroline?", user_id="u", llm=llm)  # 1 of 2 key words
+            assert near.abstained and near.text == "I don't have a memory of that." and near.memory_ids == ()
+            assert llm.calls == []  # the model is not asked: its reply could only be about the grandma's gift
         invented = ReplayLLM("A watch from his workshop")
-        near = mem.answer("What was grandpa's gift to Caroline?", user_id="u", llm=invented)  # 1 of 2 key words
-        assert invented.calls and near.abstained and near.text == "I don't have a memory of that."
-        assert not near.supported and near.memory_ids == () and near.claims
         close = mem.answer("What gift did Caroline get from her grandma?", user_id="u", llm=invented)
         assert not close.abstained and close.text == "Necklace"  # what the memory says the gift is
 
@@ -222,6 +264,27 @@ def test_a_reply_may_repeat_the_question_but_not_the_part_memory_lacks(tmp_path,
         q = "What setback did Caroline face recently?"  # half its key words: face, but no setback
         got = mem.answer(q, user_id="u", llm=ReplayLLM("A setback when my mentee's face lit up [1]"))
         assert got.abstained and got.text == "I don't have a memory of that."
+
+
+def test_who_is_not_answered_with_the_person_spoken_to(tmp_path, embedder):
+    with Memory(tmp_path / "s11", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Melanie", "content": "Melanie: Thanks, Caroline! It was Matt Patterson "
+                  "who performed at the concert, he is so talented!"}], user_id="u", timestamp=WHEN, infer=False)
+        got = mem.answer("Who performed at Melanie's concert?", user_id="u", llm=ReplayLLM("Caroline [1]"))
+        assert got.text == "Matt Patterson" and got.memory_ids  # cut from the memory: the one who performed
+        said = mem.answer("Who performed at Melanie's concert?", user_id="u", llm=ReplayLLM("Matt Patterson [1]"))
+        assert said.text == "Matt Patterson" and said.supported
+
+
+def test_a_reply_copying_a_speakers_words_is_told_in_the_third_person(tmp_path, embedder):
+    with Memory(tmp_path / "s10", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Melanie", "content": "Melanie: We celebrated my daughter's birthday "
+                  "with a concert last night."}], user_id="u", timestamp=WHEN, infer=False)
+        q = "Whose birthday did Melanie celebrate with a concert?"
+        got = mem.answer(q, user_id="u", llm=ReplayLLM("My daughter's birthday [1]"))
+        assert got.text == "Melanie's daughter's birthday" and got.supported  # not the user's daughter
+        prefixed = mem.answer(q, user_id="u", llm=ReplayLLM("Melanie: my daughter's birthday"))
+        assert prefixed.text == "Melanie's daughter's birthday"  # a copied line prefix is no answer
 
 
 def test_a_reply_that_restates_the_question_is_cut_to_its_answer(tmp_path, embedder):

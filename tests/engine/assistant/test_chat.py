@@ -295,14 +295,15 @@ def test_an_invented_reply_gets_a_second_look_at_the_best_memory_alone(mem: Memo
     assert "[1] Maya: My sister Ingrid lives in Bergen" in second_prompt and "peanuts" not in second_prompt
 
 
-def test_an_invented_reply_with_only_a_near_miss_in_memory_is_declined(mem: Memory, llm: ReplayedLLM) -> None:
-    llm.reply = "Your brother Lars lives in Paris."
+def test_a_question_with_only_a_near_miss_in_memory_is_declined(mem: Memory, llm: ReplayedLLM) -> None:
     bot = Assistant(mem)
-    reply = bot.chat(Conversation(user_id="maya", remember=False), "Where does my brother live?",
-                     now=T)  # the memory of the sister holds "live" but not "brother": half the key words
+    for invented in ("Your brother Lars lives in Paris.", "Ingrid lives in Bergen."):  # the second is grounded
+        llm.reply = invented
+        reply = bot.chat(Conversation(user_id="maya", remember=False), "Where does my brother live?",
+                         now=T)  # the memory of the sister holds "live" but not "brother": half the key words
+        assert reply.text == "I don't have a memory of that." and reply.cited_ids == ()
     bot.close()
-    assert llm.prompts and reply.draft == llm.reply and not reply.supported
-    assert reply.text == "I don't have a memory of that." and reply.cited_ids == ()
+    assert llm.prompts == []  # not asked: whatever it said would be about the sister
 
 
 def test_when_is_answered_from_the_event_date_and_an_unknown_topic_is_declined(mem: Memory,

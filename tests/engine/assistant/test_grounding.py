@@ -76,3 +76,19 @@ def test_the_possessive_of_a_known_name_is_that_name() -> None:
     slipper = rec("c", "Melanie: Oliver hid his bone in my slipper once!", actor="Melanie")
     assert check("In Melanie's slipper", "Where did Oliver hide his bone?", [slipper]).supported
     assert not check("In Jessica's slipper", "Where did Oliver hide his bone?", [slipper]).supported
+
+
+def test_a_date_anchored_to_another_day_is_checked_as_the_days_it_means() -> None:
+    said = datetime(2023, 6, 9, 10, 0, tzinfo=timezone.utc)
+    talk = MemoryRecord(id="t", memory="Caroline: I gave a talk at a school last week.", hash="t",
+                        scope=Scope(user_id="u"), created_at=said, updated_at=said, timestamp=said,
+                        actor="Caroline", event_date="2023-05-29/2023-06-04")
+    q = "When did Caroline give a talk?"
+    assert check("The week before 9 June 2023", q, [talk]).supported
+    assert check("The weekend before 9 June 2023", q, [talk]).supported
+    late = check("The week before 9 August 2023", q, [talk])
+    assert not late.supported and late.claims[0].unsupported == ("The week before 9 August 2023",)
+    assert not check("Two weeks after 9 June 2023", q, [talk]).supported
+    tattoo = MemoryRecord(id="y", memory="Gina: Got the tattoo a few years ago.", hash="y", scope=Scope(user_id="u"),
+                          created_at=said, updated_at=said, timestamp=said, actor="Gina", event_date="2020")
+    assert check("A few years before 9 June 2023", "When did Gina get her tattoo?", [tattoo]).supported

@@ -93,3 +93,20 @@ def test_a_count_or_a_length_of_time_must_hold_a_number():
     assert of_the_asked_kind("5 years", married) and of_the_asked_kind("Five years", married)
     assert not of_the_asked_kind("A lot", question_form("How many kids does she have?"))
     assert of_the_asked_kind("Pottery", question_form("What does she do to relax?"))  # other kinds: not judged
+
+
+def test_a_span_after_a_key_word_does_not_start_with_its_clitic():
+    family = _said("Melanie", "Yeah, my family's awesome and supportive.")
+    assert _span("What is Melanie's family?", family) == ["Awesome and supportive"]
+
+
+def test_the_words_after_a_key_word_that_start_elsewhere_are_no_answer():
+    # "been a great experience" / "recently" / "you recommended ...": the sentence goes on about something else
+    family = _said("Melanie", "Yeah, Caroline, my family's been great - their love really helped me.", 1)
+    assert _span("What did Melanie and her family do while camping?", family) == []
+    book = _said("Melanie", "Been reading that book you recommended a while ago.", 2)
+    assert _span("What book did Caroline recommend to Melanie?", book) == []
+    # the next memory is tried
+    often = _said("Melanie", "We went to the beach recently.", 3)
+    usual = _said("Melanie", "We don't go to the beach often, usually only once or twice a year.", 4)
+    assert _span("How often does Melanie go to the beach?", often, usual) == ["Once or twice a year"]
