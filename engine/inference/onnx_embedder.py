@@ -206,6 +206,12 @@ class OnnxEmbedder:
             result[rows] = vectors
         return result
 
+    @property
+    def is_batched(self) -> bool:
+        """True when texts run in batches (fp32, or an int8 file quantizing per token); loads the model."""
+        self.load()
+        return self._batchable or self._fallback is not None
+
     def embed(self, text: str) -> np.ndarray:
         return np.asarray(self.embed_batch([text])[0], dtype=np.float32)
 
