@@ -213,3 +213,18 @@ def test_an_fp32_store_set_to_fp32_stays_untouched(tmp_path, int8_file):
     with pytest.raises(StoreError, match='Set embedder.precision to "fp32"') as err:
         Memory(tmp_path / "store", embedder=int8)
     assert "export the memories" in str(err.value)
+
+
+def test_loci_doctor_finds_nothing_to_repair_in_an_int8_store_made_in_batches(tmp_path, int8_file):
+    from engine.memory import doctor
+
+    with Memory(tmp_path / "store") as mem:  # the default: int8, adds embedded in batches
+        assert mem.embedder.name == f"{DEFAULT_EMBEDDER}@int8"
+        for start in range(0, len(BATCH), 16):  # 16 turns of mixed lengths per add
+            mem.add([{"role": "user", "content": t} for t in BATCH[start:start + 16]], user_id="maya",
+                    infer=False)
+        assert len(mem.get_all(filters={"user_id": "maya"}, limit=200)["results"]) == len(BATCH)
+    # the sample check re-embeds up to 100 memories in one batch and wants cosine >= 0.99 with the
+    # stored vectors: a per-tensor int8 model batched failed it for a quarter of them
+    report = doctor(tmp_path / "store")
+    assert report.is_sound and not report.problems and not report.repairs, report
