@@ -155,10 +155,10 @@ class OnnxEmbedder:
             from tokenizers import Tokenizer
 
             try:
-                session = _session(path, self._threads)
+                # int8 runs its groups side by side on workers of one thread each: two threads on one
+                # int8 group cost half as much CPU again (small matrices), for little less wall time
+                session = _session(path, self._threads if self.precision == "fp32" else 1)
                 batchable = self.precision == "fp32" or is_batchable(session.get_modelmeta().custom_metadata_map)
-                if not batchable:  # a per-tensor int8 file: texts one by one, on workers of one thread each
-                    session = _session(path, 1)
                 tokenizer = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
             except Exception as exc:
                 if shipped is not None:  # the folder's own file: never deleted
@@ -191,15 +191,18 @@ class OnnxEmbedder:
         mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
         lengths = mask.sum(axis=1)
         order = np.argsort(lengths, kind="stable")
-        # An int8 file quantizing activations per call (not per token) runs each text alone: beside
-        # others a text would get another vector (cosine ~0.99) than alone, as a query is.
-        most = self._batch_size if self._batchable else 1
+        if self.precision == "fp32":
+            most = self._batch_size
+        elif self._batchable:  # int8 per token: at least one group per worker
+            most = max(1, min(self._batch_size, -(-len(texts) // self._threads)))
+        else:  # an int8 file quantizing per call: beside others a text would get another vector
+            most = 1  # (cosine ~0.99) than alone, as a query is, so each text runs alone
         groups = [order[start:stop] for start, stop in length_groups(lengths[order].tolist(), most)]
 
         def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             width = max(int(lengths[rows].max()), 1)
             return rows, self._run(ids[rows, :width], mask[rows, :width])
-        pool = self._workers() if most == 1 and len(groups) > 1 else None
+        pool = self._workers() if self.precision != "fp32" and len(groups) > 1 else None
         parts = list(pool.map(run, groups)) if pool is not None else [run(rows) for rows in groups]
         result = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
         for rows, vectors in parts:
@@ -216,7 +219,7 @@ class OnnxEmbedder:
         return np.asarray(self.embed_batch([text])[0], dtype=np.float32)
 
     def _workers(self) -> ThreadPoolExecutor | None:
-        """The threads int8 texts run on side by side (onnxruntime lets go of the GIL); None with one."""
+        """The threads int8 groups run on side by side (onnxruntime lets go of the GIL); None with one."""
         if self._threads < 2:
             return None
         with self._lock:
