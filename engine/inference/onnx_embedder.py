@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 EXPORT_TIMEOUT_S = 600
 PREBUILT = Path("onnx") / "model.onnx"  # where a model folder ships its ONNX export
+INT8_GROUP = 8  # most texts in one int8 run (see embed_batch)
 
 
 def is_frozen() -> bool:
@@ -193,8 +194,10 @@ class OnnxEmbedder:
         order = np.argsort(lengths, kind="stable")
         if self.precision == "fp32":
             most = self._batch_size
-        elif self._batchable:  # int8 per token: at least one group per worker
-            most = max(1, min(self._batch_size, -(-len(texts) // self._threads)))
+        elif self._batchable:  # int8 per token: at least one group per worker, and small ones (the
+            # per-row graph holds more [tokens x 1536] tensors: 64-text groups of long replies cost
+            # ~170 MiB more peak RSS in an import than 8-text ones, for no less CPU per text)
+            most = max(1, min(self._batch_size, INT8_GROUP, -(-len(texts) // self._threads)))
         else:  # an int8 file quantizing per call: beside others a text would get another vector
             most = 1  # (cosine ~0.99) than alone, as a query is, so each text runs alone
         groups = [order[start:stop] for start, stop in length_groups(lengths[order].tolist(), most)]
