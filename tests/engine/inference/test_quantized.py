@@ -95,19 +95,22 @@ def test_a_texts_int8_vector_does_not_depend_on_its_batch(tmp_path, int8_file):
     assert alone_vs_batched(shipped).min() >= 0.9999 and not shipped.is_batched
 
 
-def test_the_int8_copy_is_under_half_of_fp32_and_made_once(tmp_path, monkeypatch):
+def test_the_int8_copy_is_smaller_than_fp32_keeps_its_embedding_tables_and_is_made_once(tmp_path, monkeypatch):
     import onnx
 
     source = onnx_path(packaged_model_dir(DEFAULT_EMBEDDER))
     made = int8_onnx(source, tmp_path)
     assert made == int8_path(source, tmp_path) and made.parent == tmp_path / "onnx"
-    assert made.stat().st_size < source.stat().st_size / 3  # int8 weights and embedding tables
+    assert made.stat().st_size < source.stat().st_size * 0.7  # int8 weight matrices
     assert [p.name for p in made.parent.iterdir()] == [made.name]  # no temp file left
     model = onnx.load(str(made))
     assert {p.key: p.value for p in model.metadata_props}[RECIPE_KEY] == RECIPE
     ops = {n.op_type for n in model.graph.node}
     assert "MatMulIntegerToFloat" in ops and "MatMul" in ops  # attention's own products stay fp32
     assert "DynamicQuantizeLinear" not in ops  # nothing scaled per call
+    tables = {n.input[0] for n in model.graph.node if n.op_type == "Gather"}
+    fp32_tables = {t.name for t in model.graph.initializer if t.data_type == 1 and len(t.dims) == 2}
+    assert tables & fp32_tables  # the word embeddings stay fp32 (int8 rows cost raw hit@10 0.009)
     stamp = made.stat().st_mtime_ns
     assert int8_onnx(source, tmp_path) == made and made.stat().st_mtime_ns == stamp
     # a new recipe is a new file: a machine holding an older int8 copy makes the new one
