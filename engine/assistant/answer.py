@@ -93,14 +93,18 @@ def scored_relevance(question: str, records: Sequence[MemoryRecord]) -> list[tup
     """(share of the question's key words held, memory) for the relevant memories, best first.
 
     A memory is relevant when its statements (its questions assert nothing) share at least
-    MIN_KEY_SHARE of the question's key words (by stem) and, when the question names people, is
-    said by or mentions one of them. "What did Caroline realise after her race?" is not answered
+    MIN_KEY_SHARE of the question's key words (by stem), or of those besides the answer's type noun
+    (answer_type), and, when the question names people, is said by or mentions one of them. "What did Caroline realise after her race?" is not answered
     by Melanie's race.
     """
     people = {re.sub(r"['’]s$", "", n).casefold() for n in names(question)}
     speakers = {(r.actor or "").casefold() for r in records if r.actor}
     people = {_full_name(p, speakers) for p in people}
     keys = key_stems(question)
+    named = answer_type(question)
+    # "What instruments does Melanie play?" is answered by "I play clarinet": the answer's type noun
+    # is what the answer is an instance of, seldom a word of it; the other key words must still be held
+    beside = keys - {named} if named in keys and len(keys) > 1 else keys
     out: list[tuple[float, int, MemoryRecord]] = []
     for k, r in enumerate(records):
         speaker = (r.actor or "").casefold()
@@ -112,10 +116,17 @@ def scored_relevance(question: str, records: Sequence[MemoryRecord]) -> list[tup
         to_named = any(_addressed(r, p) for p in people if p != speaker)
         text = _statements(r.memory) if mentioned or to_named or not people else _own_statements(r.memory)
         have = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", text)}
-        share = len(keys & have) / len(keys) if keys else 1.0
+        share = max(len(keys & have) / len(keys), len(beside & have) / len(beside)) if keys else 1.0
         if share >= MIN_KEY_SHARE and (keys & have or not keys):
             out.append((-share, k, r))
     return [(-share, r) for share, _, r in sorted(out, key=lambda t: (t[0], t[1]))]
+
+
+def answer_type(question: str) -> str | None:
+    """The stem of the noun the answer is an instance of ("instrument" in "What instruments does
+    Melanie play?", "book" in "What kind of books..."), or None when the question names none."""
+    noun = question_form(question).noun
+    return stem(noun) if noun else None
 
 
 def _full_name(name: str, speakers: set[str]) -> str:
@@ -463,14 +474,27 @@ def read_reply(raw: str, shown: Sequence[MemoryRecord]) -> tuple[str, list[Memor
     content words with the answer are cited (none when it shares none).
     """
     first = raw.strip().split("\n")[0]
-    numbers = [int(n) for n in _CITE.findall(first)]
-    cited = [shown[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(shown)]
     text = _LEAD.sub("", _CITE.sub("", first))
     text = re.sub(r"\[[^\]]*(\]|$)", "", text)  # a copied "[14 August 2023]" line prefix, or its start
     text = re.sub(r"\s+", " ", text).strip().rstrip(",;:").strip()
-    if not cited and text:
-        cited = _overlapping(text, shown)
-    return text, cited
+    return text, cited_memories(first, text, shown)
+
+
+def cited_memories(marked: str, text: str, shown: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+    """The memories a reply cites by its [n] marks (`marked`), numbers outside the context ignored;
+    with no valid mark, those sharing the most content words with its `text` (none when it shares none)."""
+    numbers = [int(n) for n in _CITE.findall(marked)]
+    cited = [shown[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(shown)]
+    return cited or (_overlapping(text, shown) if text else [])
+
+
+def as_answered(reply: str, question: str, shown: Sequence[MemoryRecord]) -> str:
+    """A streamed reply (its [n] marks removed) as answer() shows one: told in the third person by the
+    one whose memories it rests on ("Melanie: She did. My birthday..." -> "She did. Melanie's
+    birthday..."), the part restating the question cut."""
+    text = re.sub(r"[ \t]+", " ", _CITE.sub("", reply)).strip()
+    told = in_third_person(text, cited_memories(reply, text, shown) or shown[:1])
+    return without_restatement(told, question)
 
 
 def _content(text: str) -> set[str]:

@@ -12,8 +12,9 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
-from .answer import (NO_MEMORY, ask_one_memory, date_reply, found_reply, is_time_question, memory_spans,
-                     relevant_memories, said_by, says_nothing_new, scored_relevance, spans_reply, worth_quoting)
+from .answer import (NO_MEMORY, as_answered, ask_one_memory, date_reply, found_reply, is_time_question,
+                     memory_spans, relevant_memories, said_by, says_nothing_new, scored_relevance, spans_reply,
+                     worth_quoting)
 from .grounding import Claim, check
 from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
@@ -133,6 +134,13 @@ class ChatReply:
     cited_ids: tuple[str, ...] = ()  # the memories the reply rests on ([n] in the text: n-th of `memories`)
     claims: tuple[Claim, ...] = ()  # the model's reply checked claim by claim (grounding.py)
     draft: str = ""  # the model's own reply when unsupported; `text` is then its second look or a quote
+    streamed: str = ""  # what on_token was given; `text` may tell it otherwise (retold)
+
+    @property
+    def retold(self) -> bool:
+        """True when `text` says other words than were streamed, not only citation marks added (told in the
+        third person, a restated question cut, or replaced): a front end shows `text` in their place."""
+        return _CITE.sub("", self.text).strip() != _CITE.sub("", self.streamed).strip()
 
     @property
     def supported(self) -> bool:
@@ -258,7 +266,7 @@ class Assistant:
         else:
             first = self._stream(prompt, pieces, on_token, cancel, started)
         cancelled = bool(cancel is not None and cancel.is_cancelled)
-        reply = "".join(pieces).strip()
+        reply = streamed = "".join(pieces).strip()
         cited: tuple[str, ...] = tuple(r.id for r in found[:1]) if fixed and fixed != NO_MEMORY else ()
         claims: tuple[Claim, ...] = ()
         draft = ""
@@ -269,6 +277,7 @@ class Assistant:
             if not grounding.supported:
                 draft, reply = reply, ACKNOWLEDGED
         elif asking and found and not fixed and reply and not cancelled:
+            reply = as_answered(reply, text, prompt.memories)  # as Memory.answer() would show it
             grounding = check(reply, text, prompt.memories, now=now)
             claims = grounding.claims
             if grounding.supported and not says_nothing_new(reply, text, prompt.memories):
@@ -294,7 +303,8 @@ class Assistant:
         log.debug("chat turn: %d memories, %d prompt tokens, %d pieces, first piece %.2fs",
                   len(ids), prompt.tokens, len(pieces), first or -1.0)
         return ChatReply(reply, ids, prompt.memories, cancelled, prompt.tokens, prompt.memory_tokens,
-                         len(pieces), first, time.perf_counter() - started, remembered, cited, claims, draft)
+                         len(pieces), first, time.perf_counter() - started, remembered, cited, claims, draft,
+                         streamed)
 
     def _stream(self, prompt: Prompt, pieces: list[str], on_token: Callable[[str], None] | None,
                 cancel: Any, started: float) -> float | None:

@@ -324,3 +324,17 @@ def test_a_list_question_gathers_what_other_memories_name(tmp_path, embedder):
         assert "clarinet" in got.text.casefold() and "violin" in got.text.casefold()
         cited = {mem.get_record(i).memory for i in got.memory_ids}
         assert any("clarinet" in m for m in cited) and any("violin" in m for m in cited)
+
+
+def test_the_answers_type_noun_need_not_be_in_the_memory_that_answers(tmp_path, embedder):
+    with Memory(tmp_path / "s9", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Melanie",
+                  "content": "Melanie: Yeah, I play clarinet! Started when I was young and it's been great."}],
+                user_id="u", timestamp=WHEN, infer=False)
+        llm = ReplayLLM("Clarinet [1]")
+        played = mem.answer("What instruments does Melanie play?", user_id="u", llm=llm)  # "instrument" unsaid
+        assert not played.abstained and played.text == "Clarinet" and played.memory_ids
+        # the type noun is what the answer names; every other key word, and the person, must still match
+        for other in ("What instruments does Melanie repair?", "What instruments does Caroline play?"):
+            asked = ReplayLLM("Clarinet [1]")
+            assert mem.answer(other, user_id="u", llm=asked).abstained and asked.calls == []
