@@ -9,6 +9,7 @@ from typing import Any, Mapping, Protocol, Sequence
 from .context import build_context, human_date
 from .grounding import Claim, check, content_words, names, stem
 from ..extraction.temporal import find_mentions
+from ..inference.nlp import parse
 from .span import WHO, AnswerSpan, QuestionForm, answer_spans, of_the_asked_kind, question_form
 from ..records import MemoryRecord, ScoredMemory
 
@@ -105,6 +106,7 @@ def scored_relevance(question: str, records: Sequence[MemoryRecord]) -> list[tup
     # "What instruments does Melanie play?" is answered by "I play clarinet": the answer's type noun
     # is what the answer is an instance of, seldom a word of it; the other key words must still be held
     beside = keys - {named} if named in keys and len(keys) > 1 else keys
+    asked_as = _word_classes(question) if beside != keys else {}
     out: list[tuple[float, int, MemoryRecord]] = []
     for k, r in enumerate(records):
         speaker = (r.actor or "").casefold()
@@ -116,10 +118,24 @@ def scored_relevance(question: str, records: Sequence[MemoryRecord]) -> list[tup
         to_named = any(_addressed(r, p) for p in people if p != speaker)
         text = _statements(r.memory) if mentioned or to_named or not people else _own_statements(r.memory)
         have = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", text)}
-        share = max(len(keys & have) / len(keys), len(beside & have) / len(beside)) if keys else 1.0
+        share = len(keys & have) / len(keys) if keys else 1.0
+        if beside != keys and len(beside & have) / len(beside) > share:
+            # ...said as asked: "What setback did Caroline face?" is not answered by "my mentee's face"
+            said_as = _word_classes(text)
+            if all(asked_as.get(k, set()) & said_as.get(k, set()) for k in beside & have):
+                share = len(beside & have) / len(beside)
         if share >= MIN_KEY_SHARE and (keys & have or not keys):
             out.append((-share, k, r))
     return [(-share, r) for share, _, r in sorted(out, key=lambda t: (t[0], t[1]))]
+
+
+def _word_classes(text: str) -> dict[str, set[str]]:
+    """Each word's stem with the classes it is used in ("verb", "noun", else spaCy's part of speech)."""
+    out: dict[str, set[str]] = {}
+    for token in parse([text])[0]:
+        kind = "verb" if token.pos_ in ("VERB", "AUX") else "noun" if token.pos_ in ("NOUN", "PROPN") else token.pos_
+        out.setdefault(stem(token.text), set()).add(kind)
+    return out
 
 
 def answer_type(question: str) -> str | None:
@@ -264,6 +280,44 @@ def names_the_listener(reply: str, form: QuestionForm, shown: Sequence[MemoryRec
                               for w in said)
 
 
+# Nouns that say who: a memory lacking one the question holds is about someone else ("grandpa's gift"
+# against a gift from the grandma), however close it is otherwise.
+_PERSON_NOUNS = frozenset(stem(w) for w in """grandpa grandma grandfather grandmother granddad grandad granny
+nana grandson granddaughter grandchild mom mum mother dad father parent stepmother stepfather brother sister
+sibling twin son daughter kid child children baby husband wife spouse partner boyfriend girlfriend fiance
+fiancee friend buddy roommate boss coworker colleague mentor mentee neighbor neighbour uncle aunt cousin nephew
+niece teacher student classmate doctor therapist""".split())
+NEAR_RANK = 3  # search's best hits, among which a near miss may still answer
+
+
+def worth_answering(question: str, scored: Sequence[tuple[float, MemoryRecord]], ranked: Sequence[str]) -> bool:
+    """Whether the relevant memories (`scored`, best first) are close enough to answer `question` from.
+
+    Yes when the best holds enough of its key words (worth_quoting). A near miss, holding only half of
+    them, answers too when search ranks it among its NEAR_RANK best hits (`ranked`: the ids of the hits,
+    best first; meaning, key words and names together put it there, so the words it lacks are likely
+    said otherwise: "What does her necklace symbolize?" against "This necklace ... stands for love") and
+    they name no one ("What was grandpa's gift to Caroline?" against a gift from her grandma: another person),
+    and the words it holds are used as the question uses them (a verb as a verb).
+    """
+    if not scored:
+        return False
+    if worth_quoting(scored[0][0]):
+        return True
+    best = set(ranked[:NEAR_RANK])
+    keys = key_stems(question)
+    asked_as = _word_classes(question)
+    for _, record in scored:
+        if record.id in best:
+            held = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", record.memory)}
+            said_as = _word_classes(record.memory)
+            # ...and what it holds is said as asked: "What setback did she face?" against "her face lit up"
+            if not (keys - held) & _PERSON_NOUNS and all(asked_as.get(k, set()) & said_as.get(k, set())
+                                                         for k in keys & held):
+                return True
+    return False
+
+
 def worth_quoting(share: float) -> bool:
     """Whether the best memory, holding `share` of the question's key words, is close enough to the
     question to answer it from (the model's reply, or a quote of it). Half the key words ("What was
@@ -379,7 +433,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
 
     Retrieve memories, keep the relevant ones (relevant_memories). None: "I don't have a memory of
     that." A "when" question: the event date of the best one, no model involved. A near miss (the best
-    memory holds too few of the question's key words, worth_quoting): "I don't have a memory of that"
+    memory holds too few of the question's key words, worth_answering): "I don't have a memory of that"
     too, before any model reply, which could only be about something else. Otherwise the model
     answers from them within `budget_words` words, without restating the question; the reply is checked
     claim by claim (grounding.py) and must be of the asked kind (a number for "how many"). When it
@@ -398,7 +452,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     shown = [records[i] for i in context.memory_ids]
     if is_time_question(question):
         return Answer(date_reply(shown[0]), (shown[0].id,), context.memory_ids, context.words)
-    if not worth_quoting(scored[0][0]):  # a near miss: whatever the model says would not be about it
+    if not worth_answering(question, scored, [h.record.id for h in hits]):  # a near miss: a reply would not be about it
         return Answer(NO_MEMORY, (), context.memory_ids, context.words, abstained=True)
     numbered = "\n".join(f"[{n}] {line}" for n, line in enumerate(context.text.split("\n"), start=1))
     chat = [{"role": "system", "content": INSTRUCTIONS},

@@ -14,7 +14,7 @@ from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
 from .answer import (NO_MEMORY, as_answered, ask_one_memory, date_reply, found_reply, is_time_question,
                      memory_spans, relevant_memories, said_by, says_nothing_new, scored_relevance, spans_reply,
-                     worth_quoting)
+                     worth_answering)
 from .grounding import Claim, check
 from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
@@ -101,6 +101,7 @@ class Prompt:
     memory_tokens: int  # of which the memory block
     budget: int  # the most the prompt could have used
     turns_kept: int  # earlier conversation turns that fitted
+    ranked: tuple[str, ...] = ()  # the ids of what search found, best first (before relevance and budget)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +195,11 @@ class Assistant:
         context: MemoryContext | None = None
         memories: tuple[MemoryRecord, ...] = ()
         memory_tokens = 0
+        ranked: tuple[str, ...] = ()
         if cfg.use_memory:
             asking = classify(text).kind in (QUESTION, REQUEST)
             hits = self._retrieve(conversation, text, asking)
+            ranked = tuple(h.record.id for h in hits)
             if asking:  # as Memory.answer: the relevant ones first
                 relevant = {r.id for r in relevant_memories(text, [h.record for h in hits])}
                 hits = [h for h in hits if h.record.id in relevant] or hits[:cfg.memory_top_k]
@@ -230,7 +233,7 @@ class Assistant:
         # The memories go into the last user message, not the system message: the system text and
         # the earlier turns then stay a fixed prefix that llama.cpp keeps evaluated between turns.
         messages = [{"role": "system", "content": system}, *kept, {"role": "user", "content": block + text}]
-        return Prompt(messages, memories, context, used, memory_tokens, budget, len(kept))
+        return Prompt(messages, memories, context, used, memory_tokens, budget, len(kept), ranked)
 
     def chat(self, conversation: Conversation, text: str, *, on_token: Callable[[str], None] | None = None,
              cancel: Any = None, now: datetime | None = None) -> ChatReply:
@@ -254,7 +257,7 @@ class Assistant:
         elif found and is_time_question(text):
             best = found[0]
             fixed = f"{date_reply(best)}: \u201c{_plain(best)}\u201d{said_by(best)} [{number[best.id]}]"
-        elif kind == QUESTION and not worth_quoting(scored[0][0]):
+        elif kind == QUESTION and not worth_answering(text, scored, prompt.ranked):
             fixed = NO_MEMORY  # only a near miss: a reply could only be about something else
         pieces: list[str] = []
         first: float | None = None
@@ -283,7 +286,7 @@ class Assistant:
             if grounding.supported and not says_nothing_new(reply, text, prompt.memories):
                 cited = grounding.memory_ids or (found[0].id,)
                 reply = f"{_CITE.sub('', reply).rstrip()} " + "".join(f"[{number[i]}]" for i in cited)
-            elif worth_quoting(scored[0][0]):
+            elif worth_answering(text, scored, prompt.ranked):
                 draft, cited = reply, (found[0].id,)
                 # asked again on the best memory alone; else what that memory says, quoted
                 second = None if cancelled else ask_one_memory(_Completer(self.llm), text, found[0])
