@@ -338,3 +338,19 @@ def test_the_answers_type_noun_need_not_be_in_the_memory_that_answers(tmp_path, 
         for other in ("What instruments does Melanie repair?", "What instruments does Caroline play?"):
             asked = ReplayLLM("Clarinet [1]")
             assert mem.answer(other, user_id="u", llm=asked).abstained and asked.calls == []
+
+
+def test_a_near_miss_search_ranks_first_answers_when_it_lacks_only_other_words_for_the_action(tmp_path, embedder):
+    with Memory(tmp_path / "s10", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Caroline",
+                  "content": "Caroline: This necklace is super special to me. It stands for love, faith and strength."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: I went hiking with friends last weekend."}],
+                user_id="u", timestamp=WHEN, infer=False)
+        llm = ReplayLLM("Love, faith and strength [1]")
+        got = mem.answer("What does Caroline's necklace symbolize?", user_id="u", llm=llm)  # "stands for"
+        assert not got.abstained and got.text == "Love, faith and strength" and len(llm.calls) == 1
+        assert "necklace" in mem.get_record(got.memory_ids[0]).memory
+        # lacking who it is about is no other words for the same thing: another person's necklace
+        asked = ReplayLLM("At home [1]")
+        assert mem.answer("Where is Caroline's grandpa's necklace?", user_id="u", llm=asked).abstained
+        assert asked.calls == []
