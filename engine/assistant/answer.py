@@ -91,11 +91,13 @@ def relevant_memories(question: str, records: Sequence[MemoryRecord]) -> list[Me
 
 
 def scored_relevance(question: str, records: Sequence[MemoryRecord]) -> list[tuple[float, MemoryRecord]]:
-    """(share of the question's key words held, memory) for the relevant memories, best first.
+    """(share of the question's key words held, memory) for the relevant memories, best first (by
+    the share of all its key words, those naming the answer's type first, then search's order).
 
     A memory is relevant when its statements (its questions assert nothing) share at least
     MIN_KEY_SHARE of the question's key words (by stem), or of those besides the answer's type noun
-    (answer_type), and, when the question names people, is said by or mentions one of them. "What did Caroline realise after her race?" is not answered
+    (answer_type) when it holds them as the question uses them, and, when the question names people,
+    is said by or mentions one of them. "What did Caroline realise after her race?" is not answered
     by Melanie's race.
     """
     people = {re.sub(r"['’]s$", "", n).casefold() for n in names(question)}
@@ -107,7 +109,7 @@ def scored_relevance(question: str, records: Sequence[MemoryRecord]) -> list[tup
     # is what the answer is an instance of, seldom a word of it; the other key words must still be held
     beside = keys - {named} if named in keys and len(keys) > 1 else keys
     asked_as = _word_classes(question) if beside != keys else {}
-    out: list[tuple[float, int, MemoryRecord]] = []
+    out: list[tuple[float, int, float, MemoryRecord]] = []
     for k, r in enumerate(records):
         speaker = (r.actor or "").casefold()
         mentioned = any(_about(r, p) for p in people)
@@ -118,15 +120,16 @@ def scored_relevance(question: str, records: Sequence[MemoryRecord]) -> list[tup
         to_named = any(_addressed(r, p) for p in people if p != speaker)
         text = _statements(r.memory) if mentioned or to_named or not people else _own_statements(r.memory)
         have = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", text)}
-        share = len(keys & have) / len(keys) if keys else 1.0
+        share = whole = len(keys & have) / len(keys) if keys else 1.0
         if beside != keys and len(beside & have) / len(beside) > share:
             # ...said as asked: "What setback did Caroline face?" is not answered by "my mentee's face"
             said_as = _word_classes(text)
-            if all(asked_as.get(k, set()) & said_as.get(k, set()) for k in beside & have):
+            if all(asked_as.get(w, set()) & said_as.get(w, set()) for w in beside & have):
                 share = len(beside & have) / len(beside)
         if share >= MIN_KEY_SHARE and (keys & have or not keys):
-            out.append((-share, k, r))
-    return [(-share, r) for share, _, r in sorted(out, key=lambda t: (t[0], t[1]))]
+            out.append((-whole - (named in have) / 1000, k, share, r))
+    # ranked by all the key words held, naming the type first ("Marley flooring"), then search's order
+    return [(share, r) for _, _, share, r in sorted(out, key=lambda t: (t[0], t[1]))]
 
 
 def _word_classes(text: str) -> dict[str, set[str]]:

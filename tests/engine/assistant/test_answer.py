@@ -354,3 +354,17 @@ def test_a_near_miss_search_ranks_first_answers_when_it_lacks_only_other_words_f
         asked = ReplayLLM("At home [1]")
         assert mem.answer("Where is Caroline's grandpa's necklace?", user_id="u", llm=asked).abstained
         assert asked.calls == []
+
+
+def test_a_memory_naming_the_answers_type_ranks_above_one_only_holding_the_other_words():
+    t = datetime(2023, 1, 29, tzinfo=timezone.utc)
+    from engine.assistant.answer import relevant_memories
+
+    def said(i: str, text: str) -> MemoryRecord:
+        return MemoryRecord(id=i, memory=text, hash=i, scope=Scope(user_id="u"), created_at=t, updated_at=t,
+                            timestamp=t, actor="Jon")
+
+    upbeat = said("a", "Jon: Things are looking up at the dance studio!")
+    marley = said("b", "Jon: I'm after Marley flooring, which is what dance studios usually use.")
+    found = relevant_memories("What kind of flooring is Jon looking for in his dance studio?", [upbeat, marley])
+    assert found == [marley, upbeat]
