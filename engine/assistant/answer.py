@@ -545,13 +545,15 @@ def cited_memories(marked: str, text: str, shown: Sequence[MemoryRecord]) -> lis
     return cited or (_overlapping(text, shown) if text else [])
 
 
-def as_answered(reply: str, question: str, shown: Sequence[MemoryRecord]) -> str:
-    """A streamed reply (its [n] marks removed) as answer() shows one: told in the third person by the
-    one whose memories it rests on ("Melanie: She did. My birthday..." -> "She did. Melanie's
-    birthday..."), the part restating the question cut."""
+def as_answered(reply: str, shown: Sequence[MemoryRecord]) -> str:
+    """A streamed chat reply (its [n] marks removed) told as answer() tells a copied memory: one that
+    starts with the "Name:" of a memory's speaker speaks as them, so it loses the prefix and is told in
+    the third person ("Melanie: My daughter's birthday." -> "Melanie's daughter's birthday."); any other
+    is the assistant speaking as itself ("you told me so") and stays as it is."""
     text = re.sub(r"[ \t]+", " ", _CITE.sub("", reply)).strip()
-    told = in_third_person(text, cited_memories(reply, text, shown) or shown[:1])
-    return without_restatement(told, question)
+    prefix = re.match(r"\s*([A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*)?):", text)
+    theirs = [r for r in shown if prefix and r.actor == prefix.group(1)]
+    return in_third_person(text, theirs) if theirs else text
 
 
 def _content(text: str) -> set[str]:

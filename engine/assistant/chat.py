@@ -280,7 +280,7 @@ class Assistant:
             if not grounding.supported:
                 draft, reply = reply, ACKNOWLEDGED
         elif asking and found and not fixed and reply and not cancelled:
-            reply = as_answered(reply, text, prompt.memories)  # as Memory.answer() would show it
+            reply = as_answered(reply, prompt.memories)  # a copied "Name:" line told as answer() does
             grounding = check(reply, text, prompt.memories, now=now)
             claims = grounding.claims
             if grounding.supported and not says_nothing_new(reply, text, prompt.memories):

@@ -368,6 +368,12 @@ def test_a_streamed_answer_is_shown_as_answer_shows_it(mem: Memory, llm: Replaye
     assert reply.retold and not reply.draft  # a front end shows the text in place of what was streamed
     assert mem.answer("Whose birthday did Melanie celebrate recently?", user_id="maya",
                       llm=_Replay(llm.reply)).text == "Melanie's daughter's birthday."  # the same words
+    llm.reply = "Her daughter's birthday, Melanie told me."  # the assistant speaking as itself: left as said
+    bot = Assistant(mem)
+    own = bot.chat(Conversation(user_id="maya", remember=False), "Whose birthday did Melanie celebrate recently?",
+                   now=T)
+    bot.close()
+    assert own.text.startswith(llm.reply) and not own.retold
 
 
 def test_a_reply_streamed_as_shown_is_not_retold(mem: Memory, llm: ReplayedLLM) -> None:
