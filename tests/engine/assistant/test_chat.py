@@ -391,3 +391,17 @@ class _Replay:
 
     def complete(self, messages: list[dict[str, str]], *, max_tokens: int, stop: list[str] | None = None) -> str:
         return self.reply
+
+
+def test_a_near_miss_search_ranks_first_is_answered_in_chat_too(mem: Memory, llm: ReplayedLLM) -> None:
+    mem.add([{"role": "user", "name": "Caroline",
+              "content": "Caroline: This necklace is super special to me. It stands for love, faith and strength."}],
+            user_id="maya", timestamp="2024-05-06T10:00:00Z", infer=False)
+    llm.reply = "Love, faith and strength."
+    bot = Assistant(mem)
+    conv = Conversation(user_id="maya", remember=False)
+    symbol = bot.chat(conv, "What does Caroline's necklace symbolize?", now=T)  # "stands for": other words
+    grandpa = bot.chat(conv, "Where is Caroline's grandpa's necklace?", now=T)  # someone else's necklace
+    bot.close()
+    assert symbol.text.startswith("Love, faith and strength.") and symbol.cited_ids and len(llm.prompts) == 1
+    assert grandpa.text == "I don't have a memory of that." and grandpa.cited_ids == ()
