@@ -152,6 +152,8 @@ def _show_grounding(reply: Any, say: Callable[[str], None]) -> None:
         missing = [w for c in reply.claims for w in c.unsupported]
         say("      (not shown as fact: not in your memories: " + ", ".join(dict.fromkeys(missing))[:160] + ")")
         say(f"loci> {reply.text}")
+    elif reply.retold:  # told as Memory.answer() shows it (third person, restated question cut)
+        say(f"loci> {reply.text}")
     number = {r.id: n for n, r in enumerate(reply.memories, start=1)}
     for memory in reply.memories:
         if memory.id in reply.cited_ids:

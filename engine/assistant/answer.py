@@ -9,6 +9,7 @@ from typing import Any, Mapping, Protocol, Sequence
 from .context import build_context, human_date
 from .grounding import Claim, check, content_words, names, stem
 from ..extraction.temporal import find_mentions
+from ..inference.nlp import parse
 from .span import WHO, AnswerSpan, QuestionForm, answer_spans, of_the_asked_kind, question_form
 from ..records import MemoryRecord, ScoredMemory
 
@@ -90,18 +91,25 @@ def relevant_memories(question: str, records: Sequence[MemoryRecord]) -> list[Me
 
 
 def scored_relevance(question: str, records: Sequence[MemoryRecord]) -> list[tuple[float, MemoryRecord]]:
-    """(share of the question's key words held, memory) for the relevant memories, best first.
+    """(share of the question's key words held, memory) for the relevant memories, best first (by
+    the share of all its key words, those naming the answer's type first, then search's order).
 
     A memory is relevant when its statements (its questions assert nothing) share at least
-    MIN_KEY_SHARE of the question's key words (by stem) and, when the question names people, is
-    said by or mentions one of them. "What did Caroline realise after her race?" is not answered
+    MIN_KEY_SHARE of the question's key words (by stem), or of those besides the answer's type noun
+    (answer_type) when it holds them as the question uses them, and, when the question names people,
+    is said by or mentions one of them. "What did Caroline realise after her race?" is not answered
     by Melanie's race.
     """
     people = {re.sub(r"['’]s$", "", n).casefold() for n in names(question)}
     speakers = {(r.actor or "").casefold() for r in records if r.actor}
     people = {_full_name(p, speakers) for p in people}
     keys = key_stems(question)
-    out: list[tuple[float, int, MemoryRecord]] = []
+    named = answer_type(question)
+    # "What instruments does Melanie play?" is answered by "I play clarinet": the answer's type noun
+    # is what the answer is an instance of, seldom a word of it; the other key words must still be held
+    beside = keys - {named} if named in keys and len(keys) > 1 else keys
+    asked_as = _word_classes(question) if beside != keys else {}
+    out: list[tuple[float, int, float, MemoryRecord]] = []
     for k, r in enumerate(records):
         speaker = (r.actor or "").casefold()
         mentioned = any(_about(r, p) for p in people)
@@ -112,10 +120,32 @@ def scored_relevance(question: str, records: Sequence[MemoryRecord]) -> list[tup
         to_named = any(_addressed(r, p) for p in people if p != speaker)
         text = _statements(r.memory) if mentioned or to_named or not people else _own_statements(r.memory)
         have = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", text)}
-        share = len(keys & have) / len(keys) if keys else 1.0
+        share = whole = len(keys & have) / len(keys) if keys else 1.0
+        if beside != keys and len(beside & have) / len(beside) > share:
+            # ...said as asked: "What setback did Caroline face?" is not answered by "my mentee's face"
+            said_as = _word_classes(text)
+            if all(asked_as.get(w, set()) & said_as.get(w, set()) for w in beside & have):
+                share = len(beside & have) / len(beside)
         if share >= MIN_KEY_SHARE and (keys & have or not keys):
-            out.append((-share, k, r))
-    return [(-share, r) for share, _, r in sorted(out, key=lambda t: (t[0], t[1]))]
+            out.append((-whole - (named in have) / 1000, k, share, r))
+    # ranked by all the key words held, naming the type first ("Marley flooring"), then search's order
+    return [(share, r) for _, _, share, r in sorted(out, key=lambda t: (t[0], t[1]))]
+
+
+def _word_classes(text: str) -> dict[str, set[str]]:
+    """Each word's stem with the classes it is used in ("verb", "noun", else spaCy's part of speech)."""
+    out: dict[str, set[str]] = {}
+    for token in parse([text])[0]:
+        kind = "verb" if token.pos_ in ("VERB", "AUX") else "noun" if token.pos_ in ("NOUN", "PROPN") else token.pos_
+        out.setdefault(stem(token.text), set()).add(kind)
+    return out
+
+
+def answer_type(question: str) -> str | None:
+    """The stem of the noun the answer is an instance of ("instrument" in "What instruments does
+    Melanie play?", "book" in "What kind of books..."), or None when the question names none."""
+    noun = question_form(question).noun
+    return stem(noun) if noun else None
 
 
 def _full_name(name: str, speakers: set[str]) -> str:
@@ -253,6 +283,44 @@ def names_the_listener(reply: str, form: QuestionForm, shown: Sequence[MemoryRec
                               for w in said)
 
 
+# Nouns that say who: a memory lacking one the question holds is about someone else ("grandpa's gift"
+# against a gift from the grandma), however close it is otherwise.
+_PERSON_NOUNS = frozenset(stem(w) for w in """grandpa grandma grandfather grandmother granddad grandad granny
+nana grandson granddaughter grandchild mom mum mother dad father parent stepmother stepfather brother sister
+sibling twin son daughter kid child children baby husband wife spouse partner boyfriend girlfriend fiance
+fiancee friend buddy roommate boss coworker colleague mentor mentee neighbor neighbour uncle aunt cousin nephew
+niece teacher student classmate doctor therapist""".split())
+NEAR_RANK = 3  # search's best hits, among which a near miss may still answer
+
+
+def worth_answering(question: str, scored: Sequence[tuple[float, MemoryRecord]], ranked: Sequence[str]) -> bool:
+    """Whether the relevant memories (`scored`, best first) are close enough to answer `question` from.
+
+    Yes when the best holds enough of its key words (worth_quoting). A near miss, holding only half of
+    them, answers too when search ranks it among its NEAR_RANK best hits (`ranked`: the ids of the hits,
+    best first; meaning, key words and names together put it there, so the words it lacks are likely
+    said otherwise: "What does her necklace symbolize?" against "This necklace ... stands for love") and
+    they name no one ("What was grandpa's gift to Caroline?" against a gift from her grandma: another person),
+    and the words it holds are used as the question uses them (a verb as a verb).
+    """
+    if not scored:
+        return False
+    if worth_quoting(scored[0][0]):
+        return True
+    best = set(ranked[:NEAR_RANK])
+    keys = key_stems(question)
+    asked_as = _word_classes(question)
+    for _, record in scored:
+        if record.id in best:
+            held = {stem(w) for w in re.findall(r"[A-Za-z0-9'’-]+", record.memory)}
+            said_as = _word_classes(record.memory)
+            # ...and what it holds is said as asked: "What setback did she face?" against "her face lit up"
+            if not (keys - held) & _PERSON_NOUNS and all(asked_as.get(k, set()) & said_as.get(k, set())
+                                                         for k in keys & held):
+                return True
+    return False
+
+
 def worth_quoting(share: float) -> bool:
     """Whether the best memory, holding `share` of the question's key words, is close enough to the
     question to answer it from (the model's reply, or a quote of it). Half the key words ("What was
@@ -368,7 +436,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
 
     Retrieve memories, keep the relevant ones (relevant_memories). None: "I don't have a memory of
     that." A "when" question: the event date of the best one, no model involved. A near miss (the best
-    memory holds too few of the question's key words, worth_quoting): "I don't have a memory of that"
+    memory holds too few of the question's key words, worth_answering): "I don't have a memory of that"
     too, before any model reply, which could only be about something else. Otherwise the model
     answers from them within `budget_words` words, without restating the question; the reply is checked
     claim by claim (grounding.py) and must be of the asked kind (a number for "how many"). When it
@@ -387,7 +455,7 @@ def answer(searcher: Searcher, llm: Completer, question: str, *,
     shown = [records[i] for i in context.memory_ids]
     if is_time_question(question):
         return Answer(date_reply(shown[0]), (shown[0].id,), context.memory_ids, context.words)
-    if not worth_quoting(scored[0][0]):  # a near miss: whatever the model says would not be about it
+    if not worth_answering(question, scored, [h.record.id for h in hits]):  # a near miss: a reply would not be about it
         return Answer(NO_MEMORY, (), context.memory_ids, context.words, abstained=True)
     numbered = "\n".join(f"[{n}] {line}" for n, line in enumerate(context.text.split("\n"), start=1))
     chat = [{"role": "system", "content": INSTRUCTIONS},
@@ -463,14 +531,29 @@ def read_reply(raw: str, shown: Sequence[MemoryRecord]) -> tuple[str, list[Memor
     content words with the answer are cited (none when it shares none).
     """
     first = raw.strip().split("\n")[0]
-    numbers = [int(n) for n in _CITE.findall(first)]
-    cited = [shown[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(shown)]
     text = _LEAD.sub("", _CITE.sub("", first))
     text = re.sub(r"\[[^\]]*(\]|$)", "", text)  # a copied "[14 August 2023]" line prefix, or its start
     text = re.sub(r"\s+", " ", text).strip().rstrip(",;:").strip()
-    if not cited and text:
-        cited = _overlapping(text, shown)
-    return text, cited
+    return text, cited_memories(first, text, shown)
+
+
+def cited_memories(marked: str, text: str, shown: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+    """The memories a reply cites by its [n] marks (`marked`), numbers outside the context ignored;
+    with no valid mark, those sharing the most content words with its `text` (none when it shares none)."""
+    numbers = [int(n) for n in _CITE.findall(marked)]
+    cited = [shown[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(shown)]
+    return cited or (_overlapping(text, shown) if text else [])
+
+
+def as_answered(reply: str, shown: Sequence[MemoryRecord]) -> str:
+    """A streamed chat reply (its [n] marks removed) told as answer() tells a copied memory: one that
+    starts with the "Name:" of a memory's speaker speaks as them, so it loses the prefix and is told in
+    the third person ("Melanie: My daughter's birthday." -> "Melanie's daughter's birthday."); any other
+    is the assistant speaking as itself ("you told me so") and stays as it is."""
+    text = re.sub(r"[ \t]+", " ", _CITE.sub("", reply)).strip()
+    prefix = re.match(r"\s*([A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*)?):", text)
+    theirs = [r for r in shown if prefix and r.actor == prefix.group(1)]
+    return in_third_person(text, theirs) if theirs else text
 
 
 def _content(text: str) -> set[str]:

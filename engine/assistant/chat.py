@@ -12,8 +12,9 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .chat_log import ChatLog, LoggedTurn
 from .context import MemoryContext, build_context
-from .answer import (NO_MEMORY, ask_one_memory, date_reply, found_reply, is_time_question, memory_spans,
-                     relevant_memories, said_by, says_nothing_new, scored_relevance, spans_reply, worth_quoting)
+from .answer import (NO_MEMORY, as_answered, ask_one_memory, date_reply, found_reply, is_time_question,
+                     memory_spans, relevant_memories, said_by, says_nothing_new, scored_relevance, spans_reply,
+                     worth_answering)
 from .grounding import Claim, check
 from .intent import QUESTION, REMEMBER, REQUEST, STATEMENT, classify
 from ..errors import InvalidInputError
@@ -100,6 +101,7 @@ class Prompt:
     memory_tokens: int  # of which the memory block
     budget: int  # the most the prompt could have used
     turns_kept: int  # earlier conversation turns that fitted
+    ranked: tuple[str, ...] = ()  # the ids of what search found, best first (before relevance and budget)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,13 @@ class ChatReply:
     cited_ids: tuple[str, ...] = ()  # the memories the reply rests on ([n] in the text: n-th of `memories`)
     claims: tuple[Claim, ...] = ()  # the model's reply checked claim by claim (grounding.py)
     draft: str = ""  # the model's own reply when unsupported; `text` is then its second look or a quote
+    streamed: str = ""  # what on_token was given; `text` may tell it otherwise (retold)
+
+    @property
+    def retold(self) -> bool:
+        """True when `text` says other words than were streamed, not only citation marks added (told in the
+        third person, a restated question cut, or replaced): a front end shows `text` in their place."""
+        return _CITE.sub("", self.text).strip() != _CITE.sub("", self.streamed).strip()
 
     @property
     def supported(self) -> bool:
@@ -186,9 +195,11 @@ class Assistant:
         context: MemoryContext | None = None
         memories: tuple[MemoryRecord, ...] = ()
         memory_tokens = 0
+        ranked: tuple[str, ...] = ()
         if cfg.use_memory:
             asking = classify(text).kind in (QUESTION, REQUEST)
             hits = self._retrieve(conversation, text, asking)
+            ranked = tuple(h.record.id for h in hits)
             if asking:  # as Memory.answer: the relevant ones first
                 relevant = {r.id for r in relevant_memories(text, [h.record for h in hits])}
                 hits = [h for h in hits if h.record.id in relevant] or hits[:cfg.memory_top_k]
@@ -222,7 +233,7 @@ class Assistant:
         # The memories go into the last user message, not the system message: the system text and
         # the earlier turns then stay a fixed prefix that llama.cpp keeps evaluated between turns.
         messages = [{"role": "system", "content": system}, *kept, {"role": "user", "content": block + text}]
-        return Prompt(messages, memories, context, used, memory_tokens, budget, len(kept))
+        return Prompt(messages, memories, context, used, memory_tokens, budget, len(kept), ranked)
 
     def chat(self, conversation: Conversation, text: str, *, on_token: Callable[[str], None] | None = None,
              cancel: Any = None, now: datetime | None = None) -> ChatReply:
@@ -246,7 +257,7 @@ class Assistant:
         elif found and is_time_question(text):
             best = found[0]
             fixed = f"{date_reply(best)}: \u201c{_plain(best)}\u201d{said_by(best)} [{number[best.id]}]"
-        elif kind == QUESTION and not worth_quoting(scored[0][0]):
+        elif kind == QUESTION and not worth_answering(text, scored, prompt.ranked):
             fixed = NO_MEMORY  # only a near miss: a reply could only be about something else
         pieces: list[str] = []
         first: float | None = None
@@ -258,7 +269,7 @@ class Assistant:
         else:
             first = self._stream(prompt, pieces, on_token, cancel, started)
         cancelled = bool(cancel is not None and cancel.is_cancelled)
-        reply = "".join(pieces).strip()
+        reply = streamed = "".join(pieces).strip()
         cited: tuple[str, ...] = tuple(r.id for r in found[:1]) if fixed and fixed != NO_MEMORY else ()
         claims: tuple[Claim, ...] = ()
         draft = ""
@@ -269,12 +280,13 @@ class Assistant:
             if not grounding.supported:
                 draft, reply = reply, ACKNOWLEDGED
         elif asking and found and not fixed and reply and not cancelled:
+            reply = as_answered(reply, prompt.memories)  # a copied "Name:" line told as answer() does
             grounding = check(reply, text, prompt.memories, now=now)
             claims = grounding.claims
             if grounding.supported and not says_nothing_new(reply, text, prompt.memories):
                 cited = grounding.memory_ids or (found[0].id,)
                 reply = f"{_CITE.sub('', reply).rstrip()} " + "".join(f"[{number[i]}]" for i in cited)
-            elif worth_quoting(scored[0][0]):
+            elif worth_answering(text, scored, prompt.ranked):
                 draft, cited = reply, (found[0].id,)
                 # asked again on the best memory alone; else what that memory says, quoted
                 second = None if cancelled else ask_one_memory(_Completer(self.llm), text, found[0])
@@ -294,7 +306,8 @@ class Assistant:
         log.debug("chat turn: %d memories, %d prompt tokens, %d pieces, first piece %.2fs",
                   len(ids), prompt.tokens, len(pieces), first or -1.0)
         return ChatReply(reply, ids, prompt.memories, cancelled, prompt.tokens, prompt.memory_tokens,
-                         len(pieces), first, time.perf_counter() - started, remembered, cited, claims, draft)
+                         len(pieces), first, time.perf_counter() - started, remembered, cited, claims, draft,
+                         streamed)
 
     def _stream(self, prompt: Prompt, pieces: list[str], on_token: Callable[[str], None] | None,
                 cancel: Any, started: float) -> float | None:

@@ -75,7 +75,7 @@ had:have has:have was:be were:be been:be am:be is:be are:be children:child kids:
 def stem(word: str) -> str:
     """A crude stem so "painted", "painting" and "paints" meet: casefolded, endings cut, 6 letters."""
     w = word.casefold().replace("’", "'")
-    w = re.sub(r"'s$", "", w)
+    w = re.sub(r"'s?$", "", w)  # "Melanie's", and the plural possessive "pets'"
     w = _IRREGULAR.get(w, w)
     for end in ("ings", "ing", "ed", "es", "s", "ly"):
         if len(w) > len(end) + 3 and w.endswith(end):

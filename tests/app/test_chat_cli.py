@@ -127,3 +127,18 @@ def test_ctrl_c_stops_a_reply_without_leaving(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_retold_reply_is_printed_as_shown() -> None:
+    from app.chat_cli import _show_grounding
+    from engine.assistant.chat import ChatReply
+
+    def reply(text: str, streamed: str) -> list[str]:
+        said: list[str] = []
+        _show_grounding(ChatReply(text, (), (), False, 0, 0, 1, 0.1, 0.2, None, streamed=streamed), said.append)
+        return said
+
+    # the stream said "Melanie: My daughter's birthday."; what answer() shows is printed after it
+    assert reply("Melanie's daughter's birthday. [1]", "Melanie: My daughter's birthday.") == [
+        "loci> Melanie's daughter's birthday. [1]"]
+    assert reply("Bergen [1]", "Bergen") == []  # only the citation added: nothing to print again

@@ -324,3 +324,47 @@ def test_a_list_question_gathers_what_other_memories_name(tmp_path, embedder):
         assert "clarinet" in got.text.casefold() and "violin" in got.text.casefold()
         cited = {mem.get_record(i).memory for i in got.memory_ids}
         assert any("clarinet" in m for m in cited) and any("violin" in m for m in cited)
+
+
+def test_the_answers_type_noun_need_not_be_in_the_memory_that_answers(tmp_path, embedder):
+    with Memory(tmp_path / "s9", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Melanie",
+                  "content": "Melanie: Yeah, I play clarinet! Started when I was young and it's been great."}],
+                user_id="u", timestamp=WHEN, infer=False)
+        llm = ReplayLLM("Clarinet [1]")
+        played = mem.answer("What instruments does Melanie play?", user_id="u", llm=llm)  # "instrument" unsaid
+        assert not played.abstained and played.text == "Clarinet" and played.memory_ids
+        # the type noun is what the answer names; every other key word, and the person, must still match
+        for other in ("What instruments does Melanie repair?", "What instruments does Caroline play?"):
+            asked = ReplayLLM("Clarinet [1]")
+            assert mem.answer(other, user_id="u", llm=asked).abstained and asked.calls == []
+
+
+def test_a_near_miss_search_ranks_first_answers_when_it_lacks_only_other_words_for_the_action(tmp_path, embedder):
+    with Memory(tmp_path / "s10", {"extraction": {"mode": "off"}}, embedder=embedder) as mem:
+        mem.add([{"role": "user", "name": "Caroline",
+                  "content": "Caroline: This necklace is super special to me. It stands for love, faith and strength."},
+                 {"role": "user", "name": "Caroline", "content": "Caroline: I went hiking with friends last weekend."}],
+                user_id="u", timestamp=WHEN, infer=False)
+        llm = ReplayLLM("Love, faith and strength [1]")
+        got = mem.answer("What does Caroline's necklace symbolize?", user_id="u", llm=llm)  # "stands for"
+        assert not got.abstained and got.text == "Love, faith and strength" and len(llm.calls) == 1
+        assert "necklace" in mem.get_record(got.memory_ids[0]).memory
+        # lacking who it is about is no other words for the same thing: another person's necklace
+        asked = ReplayLLM("At home [1]")
+        assert mem.answer("Where is Caroline's grandpa's necklace?", user_id="u", llm=asked).abstained
+        assert asked.calls == []
+
+
+def test_a_memory_naming_the_answers_type_ranks_above_one_only_holding_the_other_words():
+    t = datetime(2023, 1, 29, tzinfo=timezone.utc)
+    from engine.assistant.answer import relevant_memories
+
+    def said(i: str, text: str) -> MemoryRecord:
+        return MemoryRecord(id=i, memory=text, hash=i, scope=Scope(user_id="u"), created_at=t, updated_at=t,
+                            timestamp=t, actor="Jon")
+
+    upbeat = said("a", "Jon: Things are looking up at the dance studio!")
+    marley = said("b", "Jon: I'm after Marley flooring, which is what dance studios usually use.")
+    found = relevant_memories("What kind of flooring is Jon looking for in his dance studio?", [upbeat, marley])
+    assert found == [marley, upbeat]

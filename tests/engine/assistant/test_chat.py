@@ -351,3 +351,57 @@ def test_replies_loci_composed_are_not_shown_to_the_model_again(mem: Memory, llm
     shown = "\n".join(m["content"] for m in llm.prompts[-1])
     assert "from what Maya said" not in shown and "Where does my sister live?" not in shown
     assert len(conv.turns) == 4  # the conversation itself keeps every turn
+
+
+def test_a_streamed_answer_is_shown_as_answer_shows_it(mem: Memory, llm: ReplayedLLM) -> None:
+    mem.add([{"role": "user", "name": "Melanie",
+              "content": "Melanie: We celebrated my daughter's birthday last weekend with a cake."}],
+            user_id="maya", timestamp="2024-05-06T10:00:00Z", infer=False)
+    llm.reply = "Melanie: My daughter's birthday."  # the speaker's line prefix and first person, copied
+    bot = Assistant(mem)
+    pieces: list[str] = []
+    reply = bot.chat(Conversation(user_id="maya", remember=False), "Whose birthday did Melanie celebrate recently?",
+                     on_token=pieces.append, now=T)
+    bot.close()
+    assert reply.streamed == "".join(pieces).strip() == llm.reply
+    assert reply.text.startswith("Melanie's daughter's birthday.") and reply.supported and reply.cited_ids
+    assert reply.retold and not reply.draft  # a front end shows the text in place of what was streamed
+    assert mem.answer("Whose birthday did Melanie celebrate recently?", user_id="maya",
+                      llm=_Replay(llm.reply)).text == "Melanie's daughter's birthday."  # the same words
+    llm.reply = "Her daughter's birthday, Melanie told me."  # the assistant speaking as itself: left as said
+    bot = Assistant(mem)
+    own = bot.chat(Conversation(user_id="maya", remember=False), "Whose birthday did Melanie celebrate recently?",
+                   now=T)
+    bot.close()
+    assert own.text.startswith(llm.reply) and not own.retold
+
+
+def test_a_reply_streamed_as_shown_is_not_retold(mem: Memory, llm: ReplayedLLM) -> None:
+    bot = Assistant(mem)
+    reply = bot.chat(Conversation(user_id="maya", remember=False), "Where does my sister live?", now=T)
+    bot.close()
+    assert reply.text == llm.reply + " [1]" and not reply.retold  # only the citation mark added
+
+
+class _Replay:
+    """answer.Completer replaying one reply."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    def complete(self, messages: list[dict[str, str]], *, max_tokens: int, stop: list[str] | None = None) -> str:
+        return self.reply
+
+
+def test_a_near_miss_search_ranks_first_is_answered_in_chat_too(mem: Memory, llm: ReplayedLLM) -> None:
+    mem.add([{"role": "user", "name": "Caroline",
+              "content": "Caroline: This necklace is super special to me. It stands for love, faith and strength."}],
+            user_id="maya", timestamp="2024-05-06T10:00:00Z", infer=False)
+    llm.reply = "Love, faith and strength."
+    bot = Assistant(mem)
+    conv = Conversation(user_id="maya", remember=False)
+    symbol = bot.chat(conv, "What does Caroline's necklace symbolize?", now=T)  # "stands for": other words
+    grandpa = bot.chat(conv, "Where is Caroline's grandpa's necklace?", now=T)  # someone else's necklace
+    bot.close()
+    assert symbol.text.startswith("Love, faith and strength.") and symbol.cited_ids and len(llm.prompts) == 1
+    assert grandpa.text == "I don't have a memory of that." and grandpa.cited_ids == ()

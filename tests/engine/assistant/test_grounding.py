@@ -92,3 +92,9 @@ def test_a_date_anchored_to_another_day_is_checked_as_the_days_it_means() -> Non
     tattoo = MemoryRecord(id="y", memory="Gina: Got the tattoo a few years ago.", hash="y", scope=Scope(user_id="u"),
                           created_at=said, updated_at=said, timestamp=said, actor="Gina", event_date="2020")
     assert check("A few years before 9 June 2023", "When did Gina get her tattoo?", [tattoo]).supported
+
+
+def test_a_plural_possessive_meets_its_noun() -> None:
+    from engine.assistant.grounding import stem
+
+    assert stem("pets'") == stem("pets") == stem("Pets") and stem("parents'") == stem("parent")
