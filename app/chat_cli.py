@@ -5,9 +5,11 @@ import argparse
 import json
 import signal
 import sys
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, TextIO
+
+REMEMBER_WAIT_S = 3.0  # how long the next prompt waits for the last exchange to be stored
 
 HELP = """Commands:
   /memories     the memories the last reply was given, and what was remembered from it
@@ -96,6 +98,9 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO 
             + ("This chat is remembered." if remember else "Incognito: nothing of this chat is stored.")
             + " /help for commands.")
         while True:
+            # the exchange is stored in the background: its announcement belongs under its own reply,
+            # so the next prompt waits for it a little (it would otherwise show a turn late)
+            wait(state.pending, timeout=REMEMBER_WAIT_S)
             _show_remembered(state, say)
             try:
                 out.write("you> ")

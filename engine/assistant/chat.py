@@ -139,9 +139,13 @@ class ChatReply:
 
     @property
     def retold(self) -> bool:
-        """True when `text` says other words than were streamed, not only citation marks added (told in the
-        third person, a restated question cut, or replaced): a front end shows `text` in their place."""
-        return _CITE.sub("", self.text).strip() != _CITE.sub("", self.streamed).strip()
+        """True when `text` says other words than were streamed (told in the third person, a restated
+        question cut, or replaced), or the model's own citation marks were renumbered ("[2]" streamed
+        for the memory listed as [1]); not for marks only added: a front end shows `text` in their place."""
+        if _CITE.sub("", self.text).strip() != _CITE.sub("", self.streamed).strip():
+            return True
+        marks = [m.strip() for m in _CITE.findall(self.streamed)]
+        return bool(marks) and marks != [m.strip() for m in _CITE.findall(self.text)]
 
     @property
     def supported(self) -> bool:

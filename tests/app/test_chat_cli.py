@@ -142,3 +142,11 @@ def test_a_retold_reply_is_printed_as_shown() -> None:
     assert reply("Melanie's daughter's birthday. [1]", "Melanie: My daughter's birthday.") == [
         "loci> Melanie's daughter's birthday. [1]"]
     assert reply("Bergen [1]", "Bergen") == []  # only the citation added: nothing to print again
+
+
+def test_a_stated_fact_is_announced_under_its_own_reply(tmp_path: Path, cli_embedder) -> None:
+    # seen in tmux: "(remembered: ...cat is called Miso...)" printed under the next question's reply
+    text = chat(tmp_path, ["My cat is called Miso.", "My dog is called Pixel.", "/quit"])
+    turns = text.split("you> ")
+    assert "Miso" in turns[1].split("forget that")[0] and "/forget 1" in turns[1]
+    assert "Pixel" in turns[2].split("forget that")[0] and "/forget 2" in turns[2]

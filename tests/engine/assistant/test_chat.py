@@ -383,6 +383,15 @@ def test_a_reply_streamed_as_shown_is_not_retold(mem: Memory, llm: ReplayedLLM) 
     assert reply.text == llm.reply + " [1]" and not reply.retold  # only the citation mark added
 
 
+def test_a_reply_whose_citation_was_renumbered_is_retold(mem: Memory, llm: ReplayedLLM) -> None:
+    # seen in `loci chat`: "Miso is a cat. [2]" streamed, the memory it rests on listed as [1]
+    llm.reply = llm.reply + " [2]"
+    bot = Assistant(mem)
+    reply = bot.chat(Conversation(user_id="maya", remember=False), "Where does my sister live?", now=T)
+    bot.close()
+    assert reply.streamed.endswith("[2]") and reply.text.endswith("[1]") and reply.retold
+
+
 class _Replay:
     """answer.Completer replaying one reply."""
 
