@@ -50,7 +50,7 @@ def test_chat_streams_remembers_lists_and_forgets(tmp_path: Path, cli_embedder) 
     assert text.count("you> ") >= 4 and text.count("loci> ") >= 4  # four replies streamed (a statement's
     # unchecked reply is followed by "loci> Noted.")
     assert text.count("forget that: /forget") == 3  # every stated fact announced, the question never
-    remembered = text.split("\nRemembered")[1].split("you>")[0]
+    remembered = text.split("Remembered from this chat:")[1].split("you>")[0]
     assert "Miso" in remembered
     forgot = text.split("Forgot: ")[1].split("\n")[0]
     assert "No model file or known model named 'nowhere-model'" in text
