@@ -62,6 +62,7 @@ def test_the_staged_embedder_ships_onnx_instead_of_torch_weights_and_gives_the_s
     assert {"onnx/model.onnx", "onnx/model_int8.onnx", "tokenizer.json", "modules.json", "1_Pooling/config.json",
             "config.json"} <= names
     # an installed app runs the shipped int8 file: no quantizer in the bundle
-    assert (staged / "onnx" / "model_int8.onnx").stat().st_size < (staged / "onnx" / "model.onnx").stat().st_size / 2.5
+    # (int8 weight matrices; the word embedding tables stay fp32)
+    assert (staged / "onnx" / "model_int8.onnx").stat().st_size < (staged / "onnx" / "model.onnx").stat().st_size * 0.7
     assert not [n for n in names if n.endswith((".safetensors", ".bin"))]
     assert build.check_embedder(staged) < 1e-5
