@@ -201,6 +201,8 @@ class OnnxEmbedder:
         else:  # an int8 file quantizing per call: beside others a text would get another vector
             most = 1  # (cosine ~0.99) than alone, as a query is, so each text runs alone
         groups = [order[start:stop] for start, stop in length_groups(lengths[order].tolist(), most)]
+        # the biggest groups first (they hold the longest texts): workers then finish together
+        groups.sort(key=lambda rows: -len(rows) * int(lengths[rows].max()))
 
         def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             width = max(int(lengths[rows].max()), 1)
