@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequenc
 from ..records import EPISODE, Scope
 
 RAW_CHUNK = 100  # messages per add() when storing without the model
-LANES = 2  # add() calls under way at once when storing without the model (one embeds, one saves)
+LANES = 2  # add() calls of different sessions under way at once (one embeds or extracts, one saves)
 
 Progress = Callable[[int, int], None]
 
@@ -84,8 +84,8 @@ def import_sessions(memory: Writer, sessions: Sequence[Session], scope: Scope, *
     progress(done, total) counts messages, from (0, total) to (total, total), moving within a
     session while the model extracts; stored() is called after each add(), so a view can show
     memories as they land. Cancel stops before the next add() (the ones under way finish); a
-    cancel inside an extraction raises engine.extraction.Cancelled as add() does. Without the
-    model, `lanes` adds of different sessions run at once (see _store).
+    cancel inside an extraction raises engine.extraction.Cancelled as add() does. `lanes` adds of
+    different sessions run at once (see _store).
     """
     total = max(sum(len(s.messages) for s in sessions), 1)
     work = (Work(session_run_id(scope.run_id, s.run_id, i, len(sessions)), s.timestamp, s.messages)
@@ -111,7 +111,7 @@ def import_resumable(memory: Writer, sessions: Iterable[Session], scope: Scope, 
     An interrupted import run again continues where it stopped, and a finished one adds nothing.
     progress(done, total) counts messages, the skipped ones included; the scope's run id is not
     used (every conversation is its own session). Cancel stops before the next add() (the ones
-    under way finish). Without the model, `lanes` adds of different sessions run at once (see _store).
+    under way finish). `lanes` adds of different sessions run at once (see _store).
     """
     owner = Scope(scope.user_id, scope.agent_id, None)
 
