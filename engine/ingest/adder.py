@@ -145,9 +145,7 @@ class Adder:
         texts = [r.memory for r in stored + facts]
         vectors = self._embedder.embed_batch(texts)
         with self._writer.lock:
-            stale = getattr(self._embedder, "is_stale", None)
-            if stale is not None and stale():  # made before a re-embed switched models (reembed.py)
-                vectors = self._embedder.embed_batch(texts)
+            vectors = self._writer.current_vectors(texts, vectors)
             fact_vectors = vectors[len(stored):]
             keep, events = self.dedupe(facts, fact_vectors, scope)
             kept = [facts[i] for i in keep]

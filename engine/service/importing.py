@@ -176,7 +176,7 @@ def _store(memory: Writer, work: Iterator[Work], scope: Scope, *, total: int, in
                           timestamp=item.timestamp, infer=infer, progress=step if infer else None,
                           cancel=cancel if infer else None)
 
-    with ThreadPoolExecutor(lanes, thread_name_prefix="loci-import") if lanes > 1 else _Inline() as pool:
+    with ThreadPoolExecutor(lanes, thread_name_prefix="loci-import") as pool:
         while True:
             while failure is None and not cancelled() and len(running) < lanes and (ready or next_session()):
                 item, left = ready.popleft()
@@ -231,21 +231,3 @@ class _Meter:
         if now > self._shown:
             self._shown = now
             self._report(now, self._total)
-
-
-class _Inline:
-    """An executor that runs each job in the caller's thread (one lane: no thread at all)."""
-
-    def __enter__(self) -> "_Inline":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def submit(self, fn: Callable[..., dict[str, Any]], *args: Any) -> Future[dict[str, Any]]:
-        job: Future[dict[str, Any]] = Future()
-        try:
-            job.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 (handed to the caller through the future)
-            job.set_exception(exc)
-        return job

@@ -75,6 +75,12 @@ class Writer:
         self._indexes = indexes
         self._links = links
 
+    def current_vectors(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        """`vectors`, or the texts embedded again when this thread made them before a re-embed
+        switched models (engine/store/reembed.py); call it holding the lock."""
+        stale = getattr(self._embedder, "is_stale", None)
+        return self._embedder.embed_batch(list(texts)) if stale is not None and stale() else vectors
+
     def commit(self, records: Sequence[MemoryRecord], vectors: np.ndarray,
                messages: Sequence[Message] = (), event: str = "ADD", actor: str | None = None) -> None:
         """Write new memories (event ADD) or deleted ones put back (RESTORE) with their messages.
@@ -84,9 +90,7 @@ class Writer:
         """
         ids = [r.id for r in records]
         with self.lock:
-            stale = getattr(self._embedder, "is_stale", None)
-            if stale is not None and stale():  # made before a re-embed switched models (reembed.py)
-                vectors = self._embedder.embed_batch([r.memory for r in records])
+            vectors = self.current_vectors([r.memory for r in records], vectors)
             self._ledger.journal_begin(ids)
             try:
                 self._vectors.upsert(ids, vectors, [vector_meta(r) for r in records])
