@@ -426,6 +426,20 @@ _PATTERNS: tuple[tuple[re.Pattern[str], _Handler], ...] = tuple((re.compile(p, r
     (rf"\b{_QUAL}?(summer|winter|spring|fall|autumn)\b(?:\s+(?:of\s+)?(\d{{4}})\b)?", _season),
     (r"\b(\d{4})\b(?!\s*%|[-/]\d)", _year),
 ))
+# Every pattern above needs a digit or one of these words, so a text with neither names no time
+# (nine chat turns in ten): find_mentions skips the patterns for it (17 scans, ~150 us a text).
+_ANCHOR_WORDS = frozenset({"yesterday", "today", "tonight", "tomorrow", "night", "morning", "afternoon", "evening",
+                           "weekend", "day", "days", "week", "weeks", "month", "months", "year", "years",
+                           *_WEEKDAYS, *_MONTHS, *_SEASON_START})
+_DIGIT = re.compile(r"\d")
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def _may_name_a_time(text: str) -> bool:
+    """False when no pattern can match: the text has no digit and none of _ANCHOR_WORDS."""
+    return _DIGIT.search(text) is not None or not _ANCHOR_WORDS.isdisjoint(_LETTERS.findall(text.casefold()))
+
+
 _PART_OF = {"the beginning of": "early", "the start of": "early", "the middle of": "mid", "the end of": "late"}
 _WHEN = re.compile(r"^\W*(?:(?:and|so|but|then|ok|okay)\W+)?when\b"
                    r"|\b(?:what|which)\s+(?:date|day|year|month|time|week|season)\b"
@@ -468,6 +482,8 @@ def find_mentions(text: str, reference: datetime) -> list[TimeMention]:
     if not isinstance(text, str):
         raise InvalidInputError(f"Expected text as a string, got {type(text).__name__}.")
     ref = _reference_day(reference)
+    if not _may_name_a_time(text):
+        return []
     candidates: list[tuple[int, int, DateWindow]] = []
     for pattern, handler in _PATTERNS:
         for m in pattern.finditer(text):

@@ -1,13 +1,16 @@
 """The one spaCy pipeline of the process: loaded once on first use, shared under one lock.
 
-Background work (the entity linker) parses in short slices and steps aside between them
-while a foreground caller (an update, an add's extraction, a read) waits for the pipeline,
-so no writer waits for a whole background batch.
+Background work (the entity linker) parses in slices and steps aside between them while a
+foreground caller (an update, an add's extraction, a read) waits for the pipeline, so no writer
+waits for a whole background batch. Slices are short while foreground callers come (one
+came in the last FOREGROUND_QUIET_S) and longer otherwise, as during an import without
+extraction: spaCy's NER costs about a quarter less per text in batches of 32 than of 8.
 """
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -25,7 +28,10 @@ _load_lock = threading.Lock()
 _use_lock = threading.RLock()  # spaCy pipelines are not safe to run from two threads at once
 _waiting = 0  # foreground callers waiting for _use_lock (background slices wait for them)
 _waiting_changed = threading.Condition(threading.Lock())
-BACKGROUND_SLICE = 8  # texts a background parse runs per hold of the lock (tens of ms)
+BACKGROUND_SLICE = 8  # texts a background parse runs per hold of the lock (tens of ms) ...
+QUIET_SLICE = 32  # ... or, when no foreground caller came for FOREGROUND_QUIET_S, this many (~150 ms)
+FOREGROUND_QUIET_S = 2.0
+_last_foreground = float("-inf")  # time.monotonic() of the last foreground call
 
 
 def spacy_pipeline(model: str = SPACY_MODEL) -> Language:
@@ -99,9 +105,10 @@ def using(disable: Sequence[str] = (), model: str = SPACY_MODEL) -> Iterator[Lan
 @contextmanager
 def _foreground() -> Iterator[None]:
     """Hold the pipeline lock, announced as waiting so background slices let us in first."""
-    global _waiting
+    global _waiting, _last_foreground
     with _waiting_changed:
         _waiting += 1
+        _last_foreground = time.monotonic()
     try:
         _use_lock.acquire()
     finally:
@@ -141,8 +148,8 @@ def parse(texts: Sequence[str], *, disable: Sequence[str] = (), batch_size: int 
           max_chars: int | None = None, model: str = SPACY_MODEL, background: bool = False) -> list[Doc]:
     """Docs for the texts from the shared pipeline (cut to max_chars each when given).
 
-    background=True parses BACKGROUND_SLICE texts per hold of the lock and lets any
-    foreground caller that waits go first between slices.
+    background=True parses a slice of texts per hold of the lock (background_slice()) and
+    lets any foreground caller that waits go first between slices.
     """
     if not texts:
         return []
@@ -152,7 +159,15 @@ def parse(texts: Sequence[str], *, disable: Sequence[str] = (), batch_size: int 
             return list(nlp.pipe(cut, batch_size=batch_size))
     pipeline = spacy_pipeline(model)
     docs: list[Doc] = []
-    for start in range(0, len(cut), BACKGROUND_SLICE):
+    while len(docs) < len(cut):
         with _background_slice(pipeline, disable) as nlp:
-            docs.extend(nlp.pipe(cut[start:start + BACKGROUND_SLICE], batch_size=BACKGROUND_SLICE))
+            size = background_slice()
+            docs.extend(nlp.pipe(cut[len(docs):len(docs) + size], batch_size=size))
     return docs
+
+
+def background_slice() -> int:
+    """Texts the next background slice parses: BACKGROUND_SLICE while foreground callers come,
+    QUIET_SLICE once none came for FOREGROUND_QUIET_S."""
+    quiet = time.monotonic() - _last_foreground > FOREGROUND_QUIET_S
+    return QUIET_SLICE if quiet else BACKGROUND_SLICE

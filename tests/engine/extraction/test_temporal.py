@@ -287,6 +287,24 @@ def test_query_table_is_large_enough():
     assert len(QUERY_CASES) >= 22
 
 
+def test_every_text_a_pattern_matches_passes_the_quick_check_that_skips_the_rest():
+    """find_mentions skips the patterns for a text without a digit or a time word: no text any
+    pattern matches may be skipped so (and every pattern is matched by some text here)."""
+    from engine.extraction import temporal
+
+    texts = [t for t, _ in MESSAGE_CASES] + NOT_DATES + [q for q, _ in QUERY_CASES] + \
+        ["Mid-MAY we met.", "in three MONTHS", "Ｍａｙ 2023", "٢٠٢٣-٠٥-٠١ was a Monday", "Due 2024-03."]
+    matched = set()
+    for text in texts:
+        for i, (pattern, _handler) in enumerate(temporal._PATTERNS):
+            if pattern.search(text):
+                matched.add(i)
+                assert temporal._may_name_a_time(text), (text, pattern.pattern)
+    assert matched == set(range(len(temporal._PATTERNS)))
+    assert not temporal._may_name_a_time("I love painting sunsets, lately!")
+    assert find_mentions("I love painting sunsets, lately!", REF) == []
+
+
 # ---------------------------------------------------------------- parse_timestamp
 
 ACCEPTED = [

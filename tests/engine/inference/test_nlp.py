@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from engine.inference import nlp
 
@@ -52,3 +53,16 @@ def test_loading_spacy_does_not_load_torch_which_still_imports_afterwards():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=root,
                          env={**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_background_slices_are_short_while_foreground_callers_come_and_longer_once_they_stop(monkeypatch):
+    monkeypatch.setattr(nlp, "FOREGROUND_QUIET_S", 0.2)
+    nlp.parse(["Caroline went to Paris."])  # a foreground caller
+    assert nlp.background_slice() == nlp.BACKGROUND_SLICE
+    monkeypatch.setattr(nlp, "_last_foreground", time.monotonic() - 0.3)
+    assert nlp.background_slice() == nlp.QUIET_SLICE > nlp.BACKGROUND_SLICE
+    texts = [f"Note {i}: Maya met Tomas in Bergen." for i in range(nlp.QUIET_SLICE + 5)]
+    docs = nlp.parse(texts, disable=("parser",), background=True)  # long slices parse every text too
+    assert len(docs) == len(texts) and all("Bergen" in [e.text for e in d.ents] for d in docs)
+    nlp.parse(["Ingrid lives in Bergen."])
+    assert nlp.background_slice() == nlp.BACKGROUND_SLICE
