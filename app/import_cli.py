@@ -62,7 +62,7 @@ def _chat_export(mem: Any, args: argparse.Namespace, kind: str, scope: Scope, to
     meter = ProgressMeter(err)
     result = import_resumable(mem, _named(chat_exports.read_conversations(args.file), args.name), scope,
                               total=summary.messages, infer=args.infer, progress=meter, cancel=token)
-    meter.close()
+    meter.close(stopped=result.cancelled)
     return _told(result.added, result.skipped, result.cancelled, summary.messages, args.file, scope,
                  len(summary.conversations))
 
@@ -89,9 +89,9 @@ def _conversation(mem: Any, args: argparse.Namespace, scope: Scope, token: Cance
     try:
         result = import_sessions(mem, conv.sessions, scope, infer=args.infer, progress=meter, cancel=token)
     except Cancelled:
-        meter.close()
+        meter.close(stopped=True)
         return _told(0, 0, True, conv.message_count, args.file, scope, len(conv.sessions))
-    meter.close()
+    meter.close(stopped=result.cancelled)
     return _told(result.added, 0, result.cancelled, conv.message_count, args.file, scope, len(conv.sessions))
 
 
@@ -140,7 +140,8 @@ class _cancel_on_interrupt:
 
 
 class ProgressMeter:
-    """progress(done, total) printed as messages, messages/s and time left, at most twice a second."""
+    """progress(done, total) printed as messages, messages/s and time left, at most twice a second;
+    close() prints where the import ended when the last step fell between two printed lines."""
 
     def __init__(self, out: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
         self.out = out
@@ -148,17 +149,29 @@ class ProgressMeter:
         self.shown = -1e9
         self.tty = bool(getattr(out, "isatty", lambda: False)())
         self.line = ""
+        self.latest: tuple[int, int] | None = None  # the last step given
+        self.printed: tuple[int, int] | None = None  # the last step printed
 
     def __call__(self, done: int, total: int) -> None:
         now = self.rate.step(done)
+        self.latest = (done, total)
         if now - self.shown < (0.5 if self.tty else 5.0) and done < total:
             return
         self.shown = now
-        last, self.line = self.line, self.rate.describe(done, total, now)
+        self._print(self.rate.describe(done, total, now))
+
+    def close(self, stopped: bool = False) -> None:
+        """End the progress: the last step is printed if it was not (without a time left when the
+        import stopped before the end), then the line is ended on a terminal."""
+        if self.latest is not None and (self.latest != self.printed or stopped):
+            done, total = self.latest
+            self._print(self.rate.describe(done, total, self.rate.clock(), left=not stopped))
+        if self.tty and self.line:
+            print(file=self.out)
+
+    def _print(self, line: str) -> None:
+        self.printed = self.latest
+        last, self.line = self.line, line
         # on a terminal the line is rewritten in place: blank what a longer line before it left
         print(("\r" + self.line.ljust(len(last))) if self.tty else self.line, end="" if self.tty else "\n",
               file=self.out, flush=True)
-
-    def close(self) -> None:
-        if self.tty and self.line:
-            print(file=self.out)

@@ -37,8 +37,9 @@ class ImportRate:
         return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d} left" if seconds >= 3600 \
             else f"{seconds // 60}:{seconds % 60:02d} left"
 
-    def describe(self, done: int, total: int, now: float) -> str:
+    def describe(self, done: int, total: int, now: float, left: bool = True) -> str:
+        """The progress line; left=False leaves out the time left (an import that stopped)."""
         pct = 100 * done // max(total, 1)
-        left = self.left(done, total, now)
+        left_text = self.left(done, total, now) if left else ""
         return (f"{done:,} / {total:,} messages ({pct}%), {self.rate(done, now):,.0f} messages/s"
-                + (f", {left}" if left else ""))
+                + (f", {left_text}" if left_text else ""))
