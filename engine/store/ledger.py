@@ -127,11 +127,13 @@ def _record(row: Sequence[Any]) -> MemoryRecord:
 
 @dataclass(frozen=True, slots=True)
 class ScopeCount:
-    """How many memories one user, agent or session has."""
+    """How many memories one user, agent or session has; a session's title when its memories carry
+    one (metadata "conversation": an imported chat's title, as app/chat_exports.py writes it)."""
 
     kind: str  # user_id, agent_id, run_id
     value: str
     count: int
+    title: str | None = None
 
 
 class Ledger:
@@ -523,10 +525,15 @@ class Ledger:
 
     def scope_counts(self) -> list[ScopeCount]:
         out: list[ScopeCount] = []
-        for kind in ("user_id", "agent_id", "run_id"):
+        for kind in ("user_id", "agent_id"):
             for value, n in self._query(f"SELECT {kind}, COUNT(*) FROM memories WHERE {kind} IS NOT "
                                         f"NULL GROUP BY {kind} ORDER BY {kind}"):
                 out.append(ScopeCount(kind, value, int(n)))
+        for value, n, title in self._query(
+                "SELECT run_id, COUNT(*), MIN(CASE WHEN json_type(metadata, '$.conversation') = 'text' "
+                "THEN json_extract(metadata, '$.conversation') END) FROM memories WHERE run_id IS NOT NULL "
+                "GROUP BY run_id ORDER BY run_id"):
+            out.append(ScopeCount("run_id", value, int(n), title.strip() or None if title else None))
         return out
 
     # -- entity links (derived from memory text, kept beside the rows) ------

@@ -558,6 +558,26 @@ def test_sessions_sort_naturally_and_blank_event_dates_sort_last(qtbot, gui):
     assert dates[0] > dates[1]
 
 
+def test_imported_conversations_are_listed_and_shown_by_their_titles(qtbot, gui):
+    from app.gui.models.memory_table import COL_SESSION
+
+    mem = gui.bridge.memory
+    for run, title in (("chatgpt-9f2", "Trip to Lisbon"), ("chatgpt-1ab", "Bread baking")):
+        mem.add([{"role": "user", "content": f"a message about {title.lower()}"}], user_id="maya", run_id=run,
+                metadata={"source": "chatgpt", "conversation": title}, infer=False)
+    mem.add("a note of my own", user_id="maya", run_id="notes", infer=False)
+    refresh(gui)
+    sessions = gui.sidebar.topLevelItem(gui.sidebar.topLevelItemCount() - 1)
+    rows = [sessions.child(i) for i in range(sessions.childCount())]
+    assert [r.text(0) for r in rows] == ["Bread baking", "notes", "Trip to Lisbon"]
+    assert "chatgpt-9f2" in rows[2].toolTip(0) and "Trip to Lisbon" in rows[2].toolTip(0)
+    with qtbot.waitSignal(gui.table_updated, timeout=5000):
+        gui.sidebar.setCurrentItem(rows[2])  # picks the session by its id
+    assert gui.model.rowCount() == 1
+    shown = gui.proxy.index(0, COL_SESSION)
+    assert shown.data() == "Trip to Lisbon" and shown.data(Qt.ItemDataRole.ToolTipRole) == "Session chatgpt-9f2"
+
+
 def test_counts_say_1_memory_and_about_shows_version_and_data_folder(qtbot, gui):
     import importlib.metadata
 

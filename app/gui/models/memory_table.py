@@ -238,6 +238,8 @@ class MemoryTableModel(QAbstractTableModel):
                 return rec.memory if len(rec.memory) < 600 else rec.memory[:600] + "…"
             if col == COL_CREATED:
                 return "When the memory was stored in Loci (an import stores old conversations today)"
+            if col == COL_SESSION and rec.scope.run_id:
+                return f"Session {rec.scope.run_id}"
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_SCORE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -292,7 +294,7 @@ def _display(rec: MemoryRecord, score: float | None, col: int) -> str:
     if col == COL_AGENT:
         return rec.scope.agent_id or ""
     if col == COL_SESSION:
-        return rec.scope.run_id or ""
+        return session_label(rec)
     if col == COL_EVENT_DATE:
         return rec.event_date or ""
     if col == COL_CREATED:
@@ -306,6 +308,15 @@ def _display(rec: MemoryRecord, score: float | None, col: int) -> str:
     if col == COL_ENTITIES:
         return ", ".join(rec.entities)
     return ""
+
+
+def session_label(rec: MemoryRecord) -> str:
+    """The session a memory belongs to as shown: its conversation's title when it was imported from
+    a chat export (metadata "conversation", as the sidebar shows it), else the session id."""
+    if not rec.scope.run_id:
+        return ""
+    title = rec.metadata.get("conversation") if isinstance(rec.metadata, dict) else None
+    return title.strip() if isinstance(title, str) and title.strip() else rec.scope.run_id
 
 
 def natural_key(text: str) -> str:

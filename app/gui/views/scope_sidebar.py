@@ -1,4 +1,4 @@
-"""Left sidebar: all memories, then users, agents and sessions with their counts."""
+"""Left sidebar: all memories, then users, agents and sessions (by title when they have one) with their counts."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -42,16 +42,17 @@ class ScopeSidebar(QTreeWidget):
         everything.setData(0, FilterRole, {})
         chosen = everything
         for kind, title in _GROUPS:
-            rows = sorted((s for s in scopes if s.kind == kind), key=lambda s: natural_key(s.value))
+            rows = sorted((s for s in scopes if s.kind == kind), key=lambda s: natural_key(_label(s)))
             if not rows:
                 continue
             group = QTreeWidgetItem(self, [title, str(len(rows))])
             group.setFlags(group.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             group.setExpanded(kind != "run_id" or len(rows) <= 12)
             for s in rows:
-                item = QTreeWidgetItem(group, [s.value, f"{s.count:,}"])
+                item = QTreeWidgetItem(group, [_label(s), f"{s.count:,}"])
                 item.setData(0, FilterRole, {kind: s.value})
-                item.setToolTip(0, f"{title[:-1]} {s.value}: {plural(s.count, 'memory')}")
+                named = f" “{s.title}”" if getattr(s, "title", None) else ""
+                item.setToolTip(0, f"{title[:-1]} {s.value}{named}: {plural(s.count, 'memory')}")
                 if keep == {kind: s.value}:
                     chosen = item
         for col in (1,):
@@ -80,3 +81,8 @@ class ScopeSidebar(QTreeWidget):
             return
         self._current = dict(scope)
         self.scope_selected.emit(dict(scope))
+
+
+def _label(scope: Any) -> str:
+    """What a scope row shows: an imported conversation's title, else the id."""
+    return str(getattr(scope, "title", None) or scope.value)

@@ -38,6 +38,21 @@ def test_rows_round_trip_and_page_newest_first(ledger):
     assert ledger.find_hash({"user_id": "maya"}, "h3") == "m3" and ledger.find_hash({"user_id": "x"}, "h3") is None
 
 
+def test_a_session_is_counted_with_the_conversation_title_its_memories_carry(ledger):
+    def titled(i, run, meta):
+        return MemoryRecord(id=f"t{i}", memory=f"memory {i}", hash=f"t{i}", scope=Scope("maya", run_id=run),
+                            created_at=T0, updated_at=T0, timestamp=T0, metadata=meta)
+    with ledger.transaction() as db:
+        ledger.insert_memory(db, titled(1, "chatgpt-1", {"source": "chatgpt", "conversation": "Trip to Lisbon"}))
+        ledger.insert_memory(db, titled(2, "chatgpt-1", {"source": "chatgpt", "conversation": "Trip to Lisbon"}))
+        ledger.insert_memory(db, titled(3, "notes", {"n": 3}))
+        ledger.insert_memory(db, titled(4, "odd", {"conversation": 42}))  # not a title
+        ledger.insert_memory(db, titled(5, "blank", {"conversation": "  "}))
+    runs = {s.value: (s.count, s.title) for s in ledger.scope_counts() if s.kind == "run_id"}
+    assert runs == {"chatgpt-1": (2, "Trip to Lisbon"), "notes": (1, None), "odd": (1, None), "blank": (1, None)}
+    assert all(s.title is None for s in ledger.scope_counts() if s.kind != "run_id")
+
+
 def test_a_failed_transaction_leaves_nothing(ledger):
     with pytest.raises(RuntimeError):
         with ledger.transaction() as db:
