@@ -101,7 +101,16 @@ class Memory:
         if self.open_report.repairs:
             log.warning("store %s repaired on open: %s", self.data_dir, "; ".join(self.open_report.repairs))
         # starts linking at once when a previous session left memories queued
-        self._linker = EntityLinker(self._ledger, self._entity_extractor, self._write_lock, self._retriever.link)
+        self._linker = EntityLinker(self._ledger, self._entity_extractor, self._write_lock, self._linked)
+
+    def _linked(self, records: Sequence[MemoryRecord], mentions: dict[str, list[tuple[str, str, str]]]) -> None:
+        """The entity linker wrote these memories' links: search takes them, then _entities_linked."""
+        self._retriever.link(records, mentions)
+        if records:
+            self._entities_linked([r.id for r in records])
+
+    def _entities_linked(self, memory_ids: list[str]) -> None:
+        """After a batch of memories got their entity links (a served store tells its clients)."""
 
     def _wire_rooms(self, llm: Any) -> None:
         """The write path, the read side and the write side built on the open store."""

@@ -15,7 +15,9 @@ class StoreChanges(QObject):
     """Emits `changed` once per burst of writes, on the GUI thread.
 
     While is_importing() the refreshes are spaced IMPORT_REFRESH_MS apart, so the GUI thread
-    rarely waits on the store while the import worker writes.
+    rarely waits on the store while the import worker writes. Entity links found after a write
+    (the feed's "linked" events, batch after batch once an import ends) are shown the same way:
+    at most one refresh each IMPORT_REFRESH_MS.
     """
 
     changed = Signal()
@@ -27,6 +29,8 @@ class StoreChanges(QObject):
         self._timer.timeout.connect(self.changed)
         self._relay = Relay(self)  # fired from worker threads and the store's change feed
         self._relay.fired.connect(self.note)
+        self._linked_relay = Relay(self)
+        self._linked_relay.fired.connect(self.note_linked)
         self._unsubscribe: Callable[[], None] | None = None
 
     def note(self) -> None:
@@ -34,6 +38,11 @@ class StoreChanges(QObject):
         if not self._is_importing():
             self._timer.start(QUIET_MS)
         elif not self._timer.isActive():
+            self._timer.start(IMPORT_REFRESH_MS)
+
+    def note_linked(self) -> None:
+        """Memories got their entity links: refresh within IMPORT_REFRESH_MS (not once per batch)."""
+        if not self._timer.isActive():
             self._timer.start(IMPORT_REFRESH_MS)
 
     def note_from_any_thread(self) -> None:
@@ -44,7 +53,11 @@ class StoreChanges(QObject):
         self.stop()
         subscribe = getattr(memory, "subscribe", None)  # a plain engine.Memory has no other writers
         if subscribe is not None:
-            self._unsubscribe = subscribe(lambda _event: self._relay.emit())
+            self._unsubscribe = subscribe(self._heard)
+
+    def _heard(self, event: dict[str, Any]) -> None:
+        """A change feed event, on the writer's (or the poller's) thread."""
+        (self._linked_relay if event.get("kind") == "linked" else self._relay).emit()
 
     def stop(self) -> None:
         unsubscribe, self._unsubscribe = self._unsubscribe, None

@@ -71,7 +71,8 @@ class ServedMemory(Memory):
         """Call fn(event) after every change made by anyone; returns the unsubscribe function."""
         return self.changes.subscribe(fn)
 
-    # -- writes report what changed (the base class routes every write through these) -------
+    # -- writes report what changed (the base class routes every write through these), and so do
+    # entity links found after a write ("linked": the memories' entities changed) -------------
     def add(self, messages: Any, **kwargs: Any) -> dict[str, Any]:
         out = super().add(messages, **kwargs)
         ids = [r["id"] for r in out.get("results", []) if r.get("event") == "ADD"]
@@ -105,6 +106,11 @@ class ServedMemory(Memory):
     def reset(self) -> None:
         super().reset()
         self.changes.publish("reset", [])
+
+    def _entities_linked(self, memory_ids: list[str]) -> None:
+        changes = getattr(self, "changes", None)  # linking may start while the store opens, before it
+        if changes is not None:
+            changes.publish("linked", memory_ids)
 
     def close(self) -> None:
         """Stop serving (every request already read gets its reply), then release the store."""

@@ -59,3 +59,21 @@ def test_while_importing_refreshes_are_spaced_out(qtbot) -> None:
         changes.note()  # does not push the refresh back: the table still moves during a long import
     # Qt's coarse timers may fire up to 5% early; a restarted timer would take 1.5 times as long
     assert 0.9 * IMPORT_REFRESH_MS <= clock.elapsed() < 1.3 * IMPORT_REFRESH_MS
+
+
+def test_entity_links_found_batch_after_batch_become_one_refresh_per_interval(qtbot) -> None:
+    owner = Owner()
+    changes = StoreChanges(lambda: False)
+    changes.follow(owner)
+    fired: list[int] = []
+    changes.changed.connect(lambda: fired.append(clock.elapsed()))
+    clock = QElapsedTimer()
+    clock.start()
+    for n in range(10):  # a linker writing a batch every 100 ms for a second
+        owner.changes.publish("linked", [f"m{n}"])
+        qtbot.wait(100)
+    qtbot.waitUntil(lambda: len(fired) >= 1, timeout=IMPORT_REFRESH_MS + 3000)
+    qtbot.wait(IMPORT_REFRESH_MS + 500)
+    assert len(fired) == 1 and fired[0] >= IMPORT_REFRESH_MS * 0.95  # not one refresh per batch
+    changes.stop()
+

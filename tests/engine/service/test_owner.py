@@ -70,3 +70,17 @@ def test_a_long_extraction_does_not_hold_up_other_clients(tmp_path, embedder):
         assert result["episodes"] and result["episodes"][0]["event"] == "ADD"  # the add itself completed
         writer.close()
         reader.close()
+
+
+def test_a_served_store_reports_entity_links_found_after_an_add(tmp_path, embedder) -> None:
+    mem = ServedMemory(tmp_path / "s", embedder=embedder, serve=False)
+    try:
+        events: list[dict] = []
+        mem.subscribe(events.append)
+        out = mem.add("Maya moved to Oslo with her sister Ingrid.", user_id="maya", infer=False)
+        mem.wait_for_entities()
+        ids = [r["id"] for r in out["results"]]
+        assert [e["kind"] for e in events] == ["add", "linked"] and events[1]["ids"] == ids
+        assert "Oslo" in mem.get_record(ids[0]).entities
+    finally:
+        mem.close()
