@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Sequence
 
 from . import temporal
-from ..inference.nlp import using
+from ..inference.nlp import parse
 from .small_talk import is_small_talk
 from ..records import Message
 from .cancel import CancelToken, check_cancel
@@ -201,8 +201,7 @@ def statements(messages: Sequence[Message], *, split: bool = True, rewrite: bool
     names = frozenset(n for m in messages for n in (m.name, (m.name or "").split(" ")[0]) if n)
     out: list[Statement] = []
     texts = [(m.content or "")[:MAX_MESSAGE_CHARS] for m in messages]
-    with using() as nlp:
-        docs = list(nlp.pipe(texts, batch_size=32))
+    docs = parse(texts, batch_size=32, keep=True)  # kept: the entity linker reads these messages next
     for index, (msg, doc) in enumerate(zip(messages, docs)):
         check_cancel(cancel)
         speaker = (msg.name or "").strip() or f"the {msg.role}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -32,6 +33,9 @@ BACKGROUND_SLICE = 8  # texts a background parse runs per hold of the lock (tens
 QUIET_SLICE = 32  # ... or, when no foreground caller came for FOREGROUND_QUIET_S, this many (~150 ms)
 FOREGROUND_QUIET_S = 2.0
 _last_foreground = float("-inf")  # time.monotonic() of the last foreground call
+KEPT_DOCS = 2048  # docs kept for one later parse of the same text (parse(keep=True)), ~5 KB each
+_kept: OrderedDict[tuple[str, str], Doc] = OrderedDict()
+_kept_lock = threading.Lock()
 
 
 def spacy_pipeline(model: str = SPACY_MODEL) -> Language:
@@ -145,15 +149,36 @@ def _background_slice(nlp: Language, disable: Sequence[str]) -> Iterator[Languag
 
 
 def parse(texts: Sequence[str], *, disable: Sequence[str] = (), batch_size: int = 64,
-          max_chars: int | None = None, model: str = SPACY_MODEL, background: bool = False) -> list[Doc]:
+          max_chars: int | None = None, model: str = SPACY_MODEL, background: bool = False,
+          keep: bool = False) -> list[Doc]:
     """Docs for the texts from the shared pipeline (cut to max_chars each when given).
 
     background=True parses a slice of texts per hold of the lock (background_slice()) and
     lets any foreground caller that waits go first between slices.
+
+    keep=True (the whole pipeline only) also keeps the docs, without their tok2vec tensors, for
+    one later parse of the same text: an add's extraction parses each message, and the entity
+    linker reads the same message again once it is stored. A text is served from the kept
+    docs once (the last KEPT_DOCS are kept); any parse takes them, since the whole pipeline
+    sets everything a parse with components switched off would.
     """
     if not texts:
         return []
+    if keep and disable:
+        raise ValueError("only docs of the whole pipeline are kept")
     cut = [t[:max_chars] for t in texts] if max_chars else list(texts)
+    docs: list[Doc | None] = _take_kept(cut, model)
+    missing = [i for i, doc in enumerate(docs) if doc is None]
+    for i, doc in zip(missing, _parse([cut[i] for i in missing], disable, batch_size, model, background)):
+        docs[i] = doc
+    if keep:
+        _keep(cut, docs, model)
+    return docs  # type: ignore[return-value]  # every None was filled
+
+
+def _parse(cut: list[str], disable: Sequence[str], batch_size: int, model: str, background: bool) -> list[Doc]:
+    if not cut:
+        return []
     if not background:
         with using(disable, model) as nlp:
             return list(nlp.pipe(cut, batch_size=batch_size))
@@ -164,6 +189,27 @@ def parse(texts: Sequence[str], *, disable: Sequence[str] = (), batch_size: int 
             size = background_slice()
             docs.extend(nlp.pipe(cut[len(docs):len(docs) + size], batch_size=size))
     return docs
+
+
+def _take_kept(cut: list[str], model: str) -> list[Doc | None]:
+    with _kept_lock:
+        if not _kept:
+            return [None] * len(cut)
+        return [_kept.pop((model, text), None) for text in cut]
+
+
+def _keep(cut: list[str], docs: list[Doc | None], model: str) -> None:
+    import numpy
+
+    with _kept_lock:
+        for text, doc in zip(cut, docs):
+            if doc is None:
+                continue
+            doc.tensor = numpy.zeros((0, 0), dtype="float32")  # 3/4 of a doc's size; nothing reads it
+            _kept[(model, text)] = doc
+            _kept.move_to_end((model, text))
+        while len(_kept) > KEPT_DOCS:
+            _kept.popitem(last=False)
 
 
 def background_slice() -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from engine.inference import nlp
 
 
@@ -66,3 +68,23 @@ def test_background_slices_are_short_while_foreground_callers_come_and_longer_on
     assert len(docs) == len(texts) and all("Bergen" in [e.text for e in d.ents] for d in docs)
     nlp.parse(["Ingrid lives in Bergen."])
     assert nlp.background_slice() == nlp.BACKGROUND_SLICE
+
+
+def test_a_kept_doc_serves_the_next_parse_of_its_text_once(monkeypatch):
+    text = "Caroline moved to Lisbon with her sister Ana last spring."
+    kept = nlp.parse([text], keep=True)[0]  # the whole pipeline, as an add's extraction parses
+    assert kept.has_annotation("DEP") and kept.tensor.size == 0  # the tensor is dropped: nothing reads it
+    again = nlp.parse([text, "Tomas lives in Bergen."], disable=("parser", "lemmatizer"), background=True)
+    assert again[0] is kept and [e.text for e in again[0].ents] == ["Caroline", "Lisbon", "last spring"]
+    assert "Bergen" in [e.text for e in again[1].ents]
+    assert nlp.parse([text], disable=("parser",))[0] is not kept  # served once
+    with pytest.raises(ValueError):
+        nlp.parse([text], disable=("parser",), keep=True)
+
+
+def test_only_the_latest_docs_are_kept(monkeypatch):
+    monkeypatch.setattr(nlp, "KEPT_DOCS", 2)
+    texts = [f"Note {i}: Maya met Tomas in Bergen." for i in range(3)]
+    docs = nlp.parse(texts, keep=True)
+    again = nlp.parse(texts, disable=("parser",))
+    assert [a is d for a, d in zip(again, docs)] == [False, True, True]
