@@ -6,7 +6,8 @@ attachments, non-ASCII text) and a Claude export (conversations.json with chat_m
 the LoCoMo dev conversations (read from $LOCI_LOCOMO_DIR or <repo>/../shared/data/locomo-dev at
 run time, never copied), then imports each in a fresh process the way `loci import` does
 (app.chat_exports streamed into engine.service.importing.import_resumable) and imports it again
-(a re-import must add 0). --big-mb builds a ChatGPT export of that size and imports the first
+(a re-import must add 0), and says how long the entity linker took to link what was left
+after the import returned. --big-mb builds a ChatGPT export of that size and imports the first
 --big-messages of it after a full streaming preview pass, to show peak RSS does not grow with the file.
 
     LOCI_LOCOMO_DIR=/work/shared/data/locomo-dev python bench/import_bench.py --messages 10000 \
@@ -72,6 +73,9 @@ else:
 out["import_s"] = time.perf_counter() - t
 usage = resource.getrusage(resource.RUSAGE_SELF)
 out["import_cpu_s"] = usage.ru_utime + usage.ru_stime - cpu0
+t = time.perf_counter()
+mem.wait_for_entities()  # the entity linker's backlog (it links off the write path, after the import too)
+out["linked_s"] = time.perf_counter() - t
 out["imported"] = first.added
 out["stored_messages"] = mem.count({"user_id": "bench", "memory_type": "message"})
 if not limit:
@@ -236,9 +240,9 @@ def main() -> None:
             files["claude"] = Path(tmp) / "conversations.json"
             write_export(files["claude"], claude(conversations(args.messages)), zipped=False)
         print(f"load average {os.getloadavg()[0]:.1f}; {args.messages:,} messages per export")
-        print("| export | infer | messages | seconds | messages/s | CPU s | messages per CPU s | re-import adds "
-              "| peak RSS MiB | preview s |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("| export | infer | messages | seconds | messages/s | CPU s | messages per CPU s | then every entity "
+              "linked, s | re-import adds | peak RSS MiB | preview s |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for kind, path in files.items():
             for infer, limit in ((False, 0), (True, args.infer_messages)):
                 if infer and not limit:
@@ -248,7 +252,8 @@ def main() -> None:
                 rate = r["stored_messages"] / r["import_s"] if r["import_s"] else 0
                 print(f"| {kind} ({path.stat().st_size / 1e6:.1f} MB) | {infer} | {r['stored_messages']:,} | "
                       f"{r['import_s']:.1f} | {rate:.0f} | {r['import_cpu_s']:.1f} | "
-                      f"{r['stored_messages'] / max(r['import_cpu_s'], 1e-9):.0f} | {r.get('reimport_added', '-')} | "
+                      f"{r['stored_messages'] / max(r['import_cpu_s'], 1e-9):.0f} | {r['linked_s']:.1f} | "
+                      f"{r.get('reimport_added', '-')} | "
                       f"{r['peak_rss_mib']:.0f} | {r['preview_s']:.1f} |", flush=True)
         if args.big_mb:
             big = Path(tmp) / "big.json"
@@ -256,7 +261,8 @@ def main() -> None:
                                 max_bytes=args.big_mb * 1_000_000)
             r = run(big, False, args.big_messages)
             print(f"| chatgpt ({size / 1e6:.0f} MB, {r['conversations']:,} conversations) | False | "
-                  f"{r['stored_messages']:,} (first) | {r['import_s']:.1f} | - | {r['import_cpu_s']:.1f} | - | - | "
+                  f"{r['stored_messages']:,} (first) | {r['import_s']:.1f} | - | {r['import_cpu_s']:.1f} | - | "
+                  f"{r['linked_s']:.1f} | - | "
                   f"{r['peak_rss_mib']:.0f} | "
                   f"{r['preview_s']:.1f} |")
     if args.profile:
