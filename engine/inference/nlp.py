@@ -4,7 +4,7 @@ Background work (the entity linker) parses in slices and steps aside between the
 foreground caller (an update, an add's extraction, a read) waits for the pipeline, so no writer
 waits for a whole background batch. Slices are short while foreground callers come (one
 came in the last FOREGROUND_QUIET_S) and longer otherwise, as during an import without
-extraction: spaCy's NER costs about a quarter less per text in batches of 32 than of 8.
+extraction: spaCy costs about a tenth less per text in batches of 32 than of 8.
 """
 from __future__ import annotations
 
