@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Collection, Iterator, Mapping
 
 from engine import InvalidInputError
+from engine.records import CONVERSATION_KEY
 
 KINDS = {
     "chatgpt": "ChatGPT export",
@@ -136,7 +137,7 @@ def _conversations(p: Path, kind: str, only: Collection[str] | None) -> Iterator
                 continue
             conv = parse(raw, conv_id)
             for msg in conv.messages:  # each episode says where it came from
-                msg["metadata"] = {"source": kind, "conversation": conv.title}
+                msg["metadata"] = {"source": kind, CONVERSATION_KEY: conv.title}
             if conv.messages:
                 yield conv
 

@@ -7,6 +7,12 @@ from datetime import date, datetime, timezone
 from typing import Any, Mapping
 
 EXPIRATION_KEY = "expiration_date"  # metadata key holding a memory's expiry day (mem0's payload key)
+CONVERSATION_KEY = "conversation"  # metadata key holding the title of the chat a memory was imported from
+
+
+def conversation_title(value: Any) -> str | None:
+    """A conversation title as shown: the stripped text, or None for anything else or blank."""
+    return value.strip() or None if isinstance(value, str) else None
 SCOPE_KEYS = ("user_id", "agent_id", "run_id")  # who a memory belongs to, as mem0 names it
 EPISODE = "message"  # memory_type of a message stored as said (an episode)
 
@@ -71,6 +77,11 @@ class MemoryRecord:
         """The YYYY-MM-DD day after which the memory is hidden (kept in metadata, as mem0 does)."""
         value = self.metadata.get(EXPIRATION_KEY)
         return value if isinstance(value, str) else None
+
+    @property
+    def conversation(self) -> str | None:
+        """The title of the chat this memory was imported from (metadata CONVERSATION_KEY), if any."""
+        return conversation_title(self.metadata.get(CONVERSATION_KEY))
 
     def is_expired(self, today: date | None = None) -> bool:
         """True once the expiration day has passed (UTC), as mem0 counts it."""

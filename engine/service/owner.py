@@ -47,8 +47,8 @@ class ServedMemory(Memory):
 
     def __init__(self, data_dir: str | Path | None = None, config: Any = None, *, embedder: Any = None,
                  llm: Any = None, serve: bool = True, preload: bool = True) -> None:
+        self.changes = ChangeFeed()  # before the store opens: its entity linker may report at once
         super().__init__(data_dir, config, embedder=embedder, llm=llm, preload=preload)
-        self.changes = ChangeFeed()
         self.owner_id = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._service: _Service | None = None
         self._unregister_serving: Callable[[], None] = lambda: None
@@ -108,9 +108,7 @@ class ServedMemory(Memory):
         self.changes.publish("reset", [])
 
     def _entities_linked(self, memory_ids: list[str]) -> None:
-        changes = getattr(self, "changes", None)  # linking may start while the store opens, before it
-        if changes is not None:
-            changes.publish("linked", memory_ids)
+        self.changes.publish("linked", memory_ids)
 
     def close(self) -> None:
         """Stop serving (every request already read gets its reply), then release the store."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from ..errors import StoreError
-from ..records import HistoryEvent, MemoryRecord, Message, Scope
+from ..records import CONVERSATION_KEY, HistoryEvent, MemoryRecord, Message, Scope, conversation_title
 
 SCHEMA_VERSION = 4
 LIGHT_CACHE_ROWS = 100_000  # light rows kept for search between writes
@@ -128,7 +128,7 @@ def _record(row: Sequence[Any]) -> MemoryRecord:
 @dataclass(frozen=True, slots=True)
 class ScopeCount:
     """How many memories one user, agent or session has; a session's title when its memories carry
-    one (metadata "conversation": an imported chat's title, as app/chat_exports.py writes it)."""
+    one (MemoryRecord.conversation: the chat it was imported from)."""
 
     kind: str  # user_id, agent_id, run_id
     value: str
@@ -529,11 +529,12 @@ class Ledger:
             for value, n in self._query(f"SELECT {kind}, COUNT(*) FROM memories WHERE {kind} IS NOT "
                                         f"NULL GROUP BY {kind} ORDER BY {kind}"):
                 out.append(ScopeCount(kind, value, int(n)))
+        path = f"'$.{CONVERSATION_KEY}'"
         for value, n, title in self._query(
-                "SELECT run_id, COUNT(*), MIN(CASE WHEN json_type(metadata, '$.conversation') = 'text' "
-                "THEN json_extract(metadata, '$.conversation') END) FROM memories WHERE run_id IS NOT NULL "
+                f"SELECT run_id, COUNT(*), MIN(CASE WHEN json_type(metadata, {path}) = 'text' "
+                f"THEN json_extract(metadata, {path}) END) FROM memories WHERE run_id IS NOT NULL "
                 "GROUP BY run_id ORDER BY run_id"):
-            out.append(ScopeCount("run_id", value, int(n), title.strip() or None if title else None))
+            out.append(ScopeCount("run_id", value, int(n), conversation_title(title)))
         return out
 
     # -- entity links (derived from memory text, kept beside the rows) ------

@@ -72,15 +72,20 @@ class Terminal(io.StringIO):
         return True
 
 
+def fed(out: io.StringIO, steps: list[tuple[float, int, int]]) -> ProgressMeter:
+    """A ProgressMeter on a fake clock, given its (time, done, total) steps in order."""
+    now = [0.0]
+    meter = ProgressMeter(out, clock=lambda: now[0])
+    for when, done, total in steps:
+        now[0] = when
+        meter(done, total)
+    return meter
+
+
 def test_on_a_terminal_a_shorter_line_blanks_what_the_longer_one_before_it_left() -> None:
     out = Terminal()
-    now = [100.0]
-    meter = ProgressMeter(out, clock=lambda: now[0])
-    meter(0, 1500)
-    now[0] = 110.0
-    meter(968, 1500)  # "..., 0:05 left"
-    now[0] = 111.0
-    meter(1500, 1500)  # no time left: a shorter line
+    fed(out, [(100.0, 0, 1500), (110.0, 968, 1500),  # "..., 0:05 left"
+              (111.0, 1500, 1500)])  # no time left: a shorter line
     lines = out.getvalue().split("\r")
     assert lines[-1].startswith("1,500 / 1,500 messages (100%)") and "left" not in lines[-1]
     assert len(lines[-1]) >= len(lines[-2])  # written over the whole of the line before
@@ -88,13 +93,8 @@ def test_on_a_terminal_a_shorter_line_blanks_what_the_longer_one_before_it_left(
 
 def test_a_stopped_import_ends_on_the_count_it_reached_without_a_time_left() -> None:
     out = Terminal()
-    now = [100.0]
-    meter = ProgressMeter(out, clock=lambda: now[0])
-    meter(0, 10000)
-    now[0] = 110.0
-    meter(4192, 10000)  # printed: "..., 0:13 left"
-    now[0] = 110.2
-    meter(4236, 10000)  # the add beside it finished within half a second: not printed yet
+    meter = fed(out, [(100.0, 0, 10000), (110.0, 4192, 10000),  # printed: "..., 0:13 left"
+                      (110.2, 4236, 10000)])  # the add beside it finished within half a second: not printed yet
     assert "4,236" not in out.getvalue()
     meter.close(stopped=True)
     last = out.getvalue().rstrip("\n").split("\r")[-1]
@@ -103,10 +103,5 @@ def test_a_stopped_import_ends_on_the_count_it_reached_without_a_time_left() -> 
 
 def test_a_finished_import_prints_its_last_line_once() -> None:
     out = io.StringIO()
-    now = [100.0]
-    meter = ProgressMeter(out, clock=lambda: now[0])
-    meter(0, 50)
-    now[0] = 101.0
-    meter(50, 50)
-    meter.close()
+    fed(out, [(100.0, 0, 50), (101.0, 50, 50)]).close()
     assert [line.split(" ")[0] for line in out.getvalue().splitlines()] == ["0", "50"]

@@ -311,12 +311,9 @@ def _display(rec: MemoryRecord, score: float | None, col: int) -> str:
 
 
 def session_label(rec: MemoryRecord) -> str:
-    """The session a memory belongs to as shown: its conversation's title when it was imported from
-    a chat export (metadata "conversation", as the sidebar shows it), else the session id."""
-    if not rec.scope.run_id:
-        return ""
-    title = rec.metadata.get("conversation") if isinstance(rec.metadata, dict) else None
-    return title.strip() if isinstance(title, str) and title.strip() else rec.scope.run_id
+    """The session a memory belongs to as shown: the title of the chat it was imported from (as the
+    sidebar shows it), else the session id."""
+    return (rec.conversation or rec.scope.run_id) if rec.scope.run_id else ""
 
 
 def natural_key(text: str) -> str:

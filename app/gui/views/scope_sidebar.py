@@ -51,7 +51,7 @@ class ScopeSidebar(QTreeWidget):
             for s in rows:
                 item = QTreeWidgetItem(group, [_label(s), f"{s.count:,}"])
                 item.setData(0, FilterRole, {kind: s.value})
-                named = f" “{s.title}”" if getattr(s, "title", None) else ""
+                named = f" “{s.title}”" if s.title else ""
                 item.setToolTip(0, f"{title[:-1]} {s.value}{named}: {plural(s.count, 'memory')}")
                 if keep == {kind: s.value}:
                     chosen = item
@@ -85,4 +85,4 @@ class ScopeSidebar(QTreeWidget):
 
 def _label(scope: Any) -> str:
     """What a scope row shows: an imported conversation's title, else the id."""
-    return str(getattr(scope, "title", None) or scope.value)
+    return str(scope.title or scope.value)
