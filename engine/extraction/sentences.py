@@ -200,13 +200,16 @@ def statements(messages: Sequence[Message], *, split: bool = True, rewrite: bool
     """
     names = frozenset(n for m in messages for n in (m.name, (m.name or "").split(" ")[0]) if n)
     out: list[Statement] = []
-    texts = [(m.content or "")[:MAX_MESSAGE_CHARS] for m in messages]
+    # Only messages that can give a statement are parsed: an unnamed assistant's replies and
+    # small talk are skipped unparsed (about half of an imported chat).
+    wanted = [i for i, m in enumerate(messages)
+              if not (filter_small_talk and (is_small_talk(m.content or "") or _is_agent(m)))]
+    texts = [(messages[i].content or "")[:MAX_MESSAGE_CHARS] for i in wanted]
     docs = parse(texts, batch_size=32, keep=True)  # kept: the entity linker reads these messages next
-    for index, (msg, doc) in enumerate(zip(messages, docs)):
+    for index, doc in zip(wanted, docs):
         check_cancel(cancel)
+        msg = messages[index]
         speaker = (msg.name or "").strip() or f"the {msg.role}"
-        if filter_small_talk and (is_small_talk(msg.content or "") or _is_agent(msg)):
-            continue
         sentences = list(doc.sents) if split else [doc[:]]
         last_person: str | None = None
         found: list[Statement] = []

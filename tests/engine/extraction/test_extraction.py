@@ -88,6 +88,26 @@ def test_unnamed_user_is_the_user_and_assistant_chatter_is_skipped() -> None:
     assert [c.text for c in result.candidates] == ["The user's laptop is a ThinkPad running Fedora."]
 
 
+def test_replies_and_small_talk_are_skipped_without_a_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.extraction import sentences
+
+    parsed: list[str] = []
+    real = sentences.parse
+
+    def spy(texts: Any, **kw: Any) -> Any:
+        parsed.extend(texts)
+        return real(texts, **kw)
+
+    monkeypatch.setattr(sentences, "parse", spy)
+    result = Extractor(None).extract([
+        msg("Thanks so much!", None, "user", 0),
+        msg("Sure, here is a plan for your trip to Kyoto.", None, "assistant", 1),
+        msg("My sister Lena moved to Kyoto in March.", None, "user", 2)])
+    assert parsed == ["My sister Lena moved to Kyoto in March."]  # half an imported chat is replies
+    assert [(c.text, c.source_indices) for c in result.candidates] == [
+        ("The user's sister Lena moved to Kyoto in March.", (2,))]
+
+
 def test_types_by_rule() -> None:
     assert guess_type("Maya loves hiking.") == "preference"
     assert guess_type("Sam will fly to Tokyo next month.") == "plan"
