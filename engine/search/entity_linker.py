@@ -37,6 +37,8 @@ class EntityLinker:
     CPU with spaCy; `writing` marks a write call from its start, embedding included) or when
     BACKLOG memories wait. `link_now` and `drain` link in the caller's
     thread (for reads that need the links, and for tests); `close` links for CLOSE_BUDGET_S.
+    The thread and a `drain` each claim their batch, so they link different memories side by
+    side instead of both parsing the oldest ones.
     Errors in the thread (a missing spaCy model) are logged and the memories stay queued:
     the next `drain` raises the error to its caller.
     """
@@ -59,6 +61,7 @@ class EntityLinker:
         self._thread: threading.Thread | None = None
         self._state_lock = threading.Lock()
         self._pending: set[str] = set(ledger.entities_pending())
+        self._claimed: set[str] = set()  # ids a thread is linking now (the queue's next batch for the others)
         if self._pending:
             self._start()
 
@@ -100,12 +103,20 @@ class EntityLinker:
         """Link every queued memory in the caller's thread; False when the timeout passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            ids = self._ledger.entities_pending(self._batch_size)
-            if not ids:
+            ids = self._claim(self._batch_size)
+            # Nothing unclaimed: what is left is the thread's batch. It is linked here too rather
+            # than waited for (the caller may hold the write lock the thread needs); the ledger
+            # writes each memory once.
+            theirs = [] if ids else self._ledger.entities_pending(self._batch_size)
+            if not ids and not theirs:
                 return True
             if deadline is not None and time.monotonic() >= deadline:
+                self._release(ids)
                 return False
-            self._link(ids)
+            if ids:
+                self._link_claimed(ids)
+            else:
+                self._link(theirs)
 
     def close(self) -> None:
         """Stop the thread, then link what CLOSE_BUDGET_S allows (a batch may run over it);
@@ -157,15 +168,35 @@ class EntityLinker:
             self._wake.clear()
             try:
                 while self._quiet():
-                    ids = self._ledger.entities_pending(self._batch_size)
+                    ids = self._claim(self._batch_size)
                     if not ids:
                         break
-                    self._link(ids)
+                    self._link_claimed(ids)
             except Exception as exc:  # noqa: BLE001 - the memories stay queued; drain() raises it
                 if not self._stopped:
                     log.warning("entity linking paused until the next write or open: %s", exc)
             if self._stopped:
                 return
+
+    def _claim(self, limit: int) -> list[str]:
+        """Up to `limit` of the oldest queued ids that no other thread is linking, now claimed."""
+        with self._state_lock:
+            others = len(self._claimed)
+        ids = self._ledger.entities_pending(limit + others)
+        with self._state_lock:
+            mine = [i for i in ids if i not in self._claimed][:limit]
+            self._claimed.update(mine)
+        return mine
+
+    def _release(self, ids: Sequence[str]) -> None:
+        with self._state_lock:
+            self._claimed.difference_update(ids)
+
+    def _link_claimed(self, ids: Sequence[str]) -> None:
+        try:
+            self._link(ids)
+        finally:
+            self._release(ids)
 
     def _link(self, ids: Sequence[str]) -> None:
         # No lock of ours is held while spaCy runs, and the write lock is taken last, so a

@@ -181,3 +181,25 @@ def test_the_thread_links_once_writes_pause_without_being_asked(memory):
     assert memory._ledger.entities_pending() == []
     assert {"Ingrid", "Bergen"} <= set(memory._ledger.get(mid).entities)
     assert memory._retriever.entity_memory_ids("Ingrid", {"user_id": "maya"}) == {mid}
+
+
+def test_a_drain_links_what_the_thread_has_not_claimed_first(tmp_path, embedder, held, monkeypatch):
+    """The thread and wait_for_entities() link different memories side by side, not the oldest twice."""
+    texts = ["Ingrid moved to Bergen", "Tomas ran in Oslo", "Lena paints in Kyoto", "Omar sails near Split"]
+    with Memory(tmp_path / "s", embedder=embedder) as mem:
+        ids = [mem.add(t, user_id="maya", infer=False)["results"][0]["id"] for t in texts]
+        linker = mem._linker
+        linker._batch_size = 2
+        parsed: list[list[str]] = []
+        real = linker._extractor.extract_many
+
+        def spy(batch, **kw):
+            parsed.append(list(batch))
+            return real(batch, **kw)
+
+        monkeypatch.setattr(linker._extractor, "extract_many", spy)
+        assert linker._claim(2) == ids[:2]  # the thread took the oldest batch
+        assert mem.wait_for_entities()
+        assert parsed == [texts[2:], texts[:2]]  # the rest first; the thread's batch only when nothing else is left
+        assert mem._ledger.entities_pending() == []
+        assert "Bergen" in mem.get(ids[0])["entities"]
