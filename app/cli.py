@@ -153,6 +153,9 @@ def _care(args: argparse.Namespace) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from engine.service.heap import cap_malloc_arenas
+
+    cap_malloc_arenas()  # before any thread starts: a long import keeps less memory
     if hasattr(os, "umask"):
         os.umask(0o077)  # files this process makes in the data folder are private as they are created
     if args.command in ("chat", "models"):

@@ -40,7 +40,9 @@ import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from app import chat_exports
 from engine import Memory, Scope
+from engine.service.heap import cap_malloc_arenas
 from engine.service.importing import import_resumable
+cap_malloc_arenas()  # as `loci` does first
 path, store, infer, limit, profile = sys.argv[2], sys.argv[3], sys.argv[4] == "1", int(sys.argv[5]), sys.argv[6]
 out = {}
 t = time.perf_counter()

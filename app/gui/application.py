@@ -13,6 +13,8 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from engine.service.heap import cap_malloc_arenas
+
 log = logging.getLogger(__name__)
 
 ICON_DIRS = (Path(__file__).resolve().parent / "resources",  # inside the installed package
@@ -77,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loci-gui", description="Loci's desktop memory browser.")
     parser.add_argument("--data-dir", help="store folder (default: $LOCI_HOME or the platform data dir)")
     args, qt_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
+    cap_malloc_arenas()  # before any thread starts (the store's own process caps its arenas too)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0], *qt_args])

@@ -144,8 +144,10 @@ class OwnerProcess:
 
 def serve_until_parent_leaves(data_dir: str, config: LociConfig, conn: Connection) -> None:
     """The child: own the store, report, serve until told to stop or until the parent is gone."""
+    from .heap import cap_malloc_arenas
     from .owner import ServedMemory
 
+    cap_malloc_arenas()  # before the store's threads start
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the parent's terminal is the parent's to handle
     install_sigterm_exit()  # terminate() closes the store in order (SystemExit through the finally below)
     sys.argv[:1] = [OWNER_PROGRAM]  # what the lock and the announcement tell other programs
