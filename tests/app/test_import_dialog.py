@@ -62,8 +62,9 @@ def test_a_file_that_is_no_export_or_conversation_says_what_was_expected(qtbot, 
 
 def test_estimate_grows_with_messages_and_extraction() -> None:
     assert estimate(100, False) == "under a minute"
-    assert estimate(10_000, False) == "about 4 minutes"
-    assert estimate(10_000, True) == "about 21 minutes"
+    assert estimate(10_000, False) == "about 1 minute"
+    assert estimate(10_000, True) == "about 3 minutes"
+    assert estimate(1_000_000, False) == "about 1.9 hours"
 
 
 def test_a_chat_import_cancelled_midway_continues_on_the_next_import(qtbot, gui, tmp_path):

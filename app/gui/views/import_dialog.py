@@ -18,8 +18,9 @@ from ...importers import FORMATS, Conversation, load_conversation, without_small
 from ..messages import plural
 from .scope_fields import ScopeFields
 
-# messages/s of an import on a 2-core machine (bench/import_bench.py), for the estimate only
-RATE = {False: 40.0, True: 8.0}
+# messages/s of an import on a slow 2-core machine (bench/import_bench.py: 10,000 ChatGPT messages in
+# 32-72 s, or 89-218 s with extraction), for the estimate only
+RATE = {False: 150.0, True: 50.0}
 
 
 @dataclass(frozen=True, slots=True)
