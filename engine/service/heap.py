@@ -4,7 +4,7 @@ glibc gives each new thread an arena of its own, up to eight per core. The threa
 (import lanes, embedder workers, the entity linker, Chroma's and onnxruntime's pools) then each
 keep freed memory in their own arena, so a long import leaves the heap fragmented: capping the
 arenas at two cut the peak RSS of a 40,000-message import from 829 to 700 MiB with no change in
-its time (bench/import_bench.py). The processes Loci starts (`loci`, the desktop app and its
+its time (BENCHMARKS.md, stop 29). The processes Loci starts (`loci`, the desktop app and its
 store process) call `cap_malloc_arenas()` first; a program that embeds the engine may too.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ from ..messages import plural
 from .scope_fields import ScopeFields
 
 # messages/s of an import on a slow 2-core machine (bench/import_bench.py: 10,000 ChatGPT messages in
-# 32-72 s, or 89-218 s with extraction), for the estimate only
+# 30-72 s, or 86-218 s with extraction, in stops 28-29), for the estimate only
 RATE = {False: 150.0, True: 50.0}
 
 
