@@ -8,13 +8,13 @@ from typing import Any, Mapping
 
 EXPIRATION_KEY = "expiration_date"  # metadata key holding a memory's expiry day (mem0's payload key)
 CONVERSATION_KEY = "conversation"  # metadata key holding the title of the chat a memory was imported from
+SCOPE_KEYS = ("user_id", "agent_id", "run_id")  # who a memory belongs to, as mem0 names it
+EPISODE = "message"  # memory_type of a message stored as said (an episode)
 
 
 def conversation_title(value: Any) -> str | None:
     """A conversation title as shown: the stripped text, or None for anything else or blank."""
     return value.strip() or None if isinstance(value, str) else None
-SCOPE_KEYS = ("user_id", "agent_id", "run_id")  # who a memory belongs to, as mem0 names it
-EPISODE = "message"  # memory_type of a message stored as said (an episode)
 
 
 def content_hash(text: str) -> str:

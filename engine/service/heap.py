@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
@@ -23,9 +22,11 @@ def cap_malloc_arenas(arenas: int = ARENAS) -> bool:
     Does nothing where the C library is not glibc, or when MALLOC_ARENA_MAX is set (the
     person's own choice, which glibc already applied at start).
     """
-    if os.environ.get("MALLOC_ARENA_MAX") or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if os.environ.get("MALLOC_ARENA_MAX"):
         return False
     try:
+        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):  # raises off Linux
+            return False
         return bool(ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, ValueError):
         return False

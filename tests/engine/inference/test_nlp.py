@@ -70,7 +70,7 @@ def test_background_slices_are_short_while_foreground_callers_come_and_longer_on
     assert nlp.background_slice() == nlp.BACKGROUND_SLICE
 
 
-def test_a_kept_doc_serves_the_next_parse_of_its_text_once(monkeypatch):
+def test_a_kept_doc_serves_the_next_parse_of_its_text_once():
     text = "Caroline moved to Lisbon with her sister Ana last spring."
     kept = nlp.parse([text], keep=True)[0]  # the whole pipeline, as an add's extraction parses
     assert kept.has_annotation("DEP") and kept.tensor.size == 0  # the tensor is dropped: nothing reads it
