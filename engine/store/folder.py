@@ -129,12 +129,16 @@ def disk_usage(data_dir: Path, ledger: Ledger) -> int:
     """Bytes the folder takes on disk, measured as after a restart (the SQLite log is folded in)."""
     ledger.checkpoint()
     total = 0
-    for path in data_dir.rglob("*"):
-        try:
-            if path.is_file():
-                total += path.stat().st_size
-        except OSError:
-            continue
+    # os.walk skips a folder that goes while it walks (a backup's .partial folder renamed when it
+    # completes); a file that goes is skipped below.
+    for root, _dirs, files in os.walk(data_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                if os.path.isfile(path):
+                    total += os.path.getsize(path)
+            except OSError:
+                continue
     return total
 
 

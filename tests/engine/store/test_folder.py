@@ -1,6 +1,7 @@
 """engine/store/folder.py: a data folder opened (embedder checked, old schemas backed up) and measured."""
 from __future__ import annotations
 
+import os
 import sqlite3
 import tarfile
 from pathlib import Path
@@ -71,6 +72,28 @@ def test_an_older_schema_is_backed_up_before_it_is_migrated(tmp_path, embedder):
     db = sqlite3.connect(folder / "loci.sqlite3")
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
+
+
+def test_disk_usage_skips_a_folder_that_goes_while_it_counts(tmp_path, embedder, monkeypatch):
+    """A daily backup renames its .partial folder when done; the size shown must not fail on it."""
+    vectors, ledger = open_store(tmp_path, LociConfig(), embedder)
+    try:
+        partial = tmp_path / "backups" / ".20261204T015457Z-daily.partial"
+        partial.mkdir(parents=True)
+        (partial / "loci.sqlite3").write_bytes(b"x" * 1000)
+        whole = disk_usage(tmp_path, ledger)
+        scandir = os.scandir
+
+        def gone(path):  # listed by its parent, renamed before it is read
+            if str(path) == str(partial):
+                raise FileNotFoundError(2, "No such file or directory", str(path))
+            return scandir(path)
+
+        monkeypatch.setattr(os, "scandir", gone)
+        assert disk_usage(tmp_path, ledger) == whole - 1000
+    finally:
+        vectors.close()
+        ledger.close()
 
 
 def test_disk_usage_counts_every_file_with_the_sqlite_log_folded_in(tmp_path, embedder):
