@@ -40,15 +40,15 @@ def backups_dir(data_dir: Path) -> Path:
 
 
 def list_snapshots(data_dir: Path) -> list[Snapshot]:
-    """Every readable snapshot of a store, newest first."""
+    """Every readable snapshot of a store, newest first (a backup still being written is not one)."""
     root = backups_dir(data_dir)
     out: list[Snapshot] = []
     if not root.is_dir():
         return out
     for folder in root.iterdir():
         info = folder / INFO_FILE
-        if not folder.is_dir() or not info.is_file():
-            continue
+        if folder.name.startswith(".") or not folder.is_dir() or not info.is_file():
+            continue  # ".<name>.partial" has its info file just before it is renamed
         try:
             data = json.loads(info.read_text(encoding="utf-8"))
             out.append(Snapshot(folder, datetime.fromisoformat(data["created_at"]),

@@ -1,6 +1,7 @@
 """Snapshots: consistent copies, kept N deep, restored (after a pre-restore snapshot)."""
 from __future__ import annotations
 
+import shutil
 import sqlite3
 
 import pytest
@@ -36,6 +37,17 @@ def test_only_the_newest_snapshots_are_kept(tmp_path, embedder):
         names = [mem.backup(keep=3).name for _ in range(5)]
     assert [s.name for s in list_snapshots(store)] == names[::-1][:3]
     assert not is_due(store)
+
+
+def test_a_backup_still_being_written_is_not_listed(tmp_path, embedder):
+    store = tmp_path / "s"
+    with Memory(store, embedder=embedder) as mem:
+        mem.add("I like tea", user_id="u", infer=False)
+        done = mem.backup()
+    partial = done.path.parent / f".{done.name}x.partial"  # as create_snapshot leaves it just before the rename
+    shutil.copytree(done.path, partial)
+    assert [s.name for s in list_snapshots(store)] == [done.name]
+    assert find_snapshot(store, None).name == done.name
 
 
 def test_restore_needs_the_store_closed_and_a_known_name(tmp_path, embedder):
